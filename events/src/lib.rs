@@ -1,0 +1,41 @@
+//! `lineage-events`: the event log every part of lineage rests on.
+//!
+//! A campaign is an append-only sequence of events. Each event is an *envelope* (campaign,
+//! position, id, time, actor, causation, correlation) around a typed *payload* ([`Payload`]),
+//! stored as one JSON text (the *body*, see [`envelope`]) and chained by
+//! `hash_n = SHA-256(hash_{n-1} || body_n)` ([`hash`]). Everything else lineage knows — the
+//! candidate pool, the leaderboard, the family tree — is a fold of these events.
+//!
+//! Stores implement [`EventStore`]: [`SqliteStore`] (the embedded default), [`PostgresStore`]
+//! (many machines, one log) and [`MemoryStore`] (the reference, for tests). Appends carry the
+//! position the writer expects (optimistic concurrency); decision events carry ids derived from
+//! the decision ([`EventId::derive`]) so a retried append is recognised rather than duplicated.
+//! [`Subscription`] follows a campaign: catch-up, then live, verifying the chain as it goes.
+//!
+//! The key design decision: the hash covers the exact stored bytes, and the stores keep those
+//! bytes verbatim (`TEXT`, never `jsonb`), so a log can be verified by anyone with SQL and SHA-256,
+//! and no re-serialisation can ever make a valid log look tampered, or a tampered one valid.
+//!
+//! This crate knows nothing of models, training or actors.
+
+#![warn(missing_docs)]
+
+pub mod envelope;
+pub mod hash;
+pub mod ids;
+pub mod limits;
+pub mod payload;
+pub mod store;
+pub mod synthetic;
+
+pub use envelope::{ActorRef, EncodedPayload, EventBody, NewEvent, RecordedEvent, StoredEvent};
+pub use hash::{ChainError, ChainProblem, ChainVerifier, Hash};
+pub use ids::{ArchId, CampaignId, EventId, InvalidId, RunId, Seq};
+pub use payload::{DecodeError, DecodedPayload, Payload, UnknownPayload, Upcasters};
+pub use store::{
+    open_store, verify_campaign, Appended, CampaignSummary, EventStore, Head, MemoryStore, PostgresStore, SqliteStore,
+    StoreError, Subscription,
+};
+
+/// Version of this build of lineage, recorded in every actor reference.
+pub const CODE_VERSION: &str = env!("CARGO_PKG_VERSION");

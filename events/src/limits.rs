@@ -1,0 +1,33 @@
+//! Every bound the event log enforces, in one place, with the reason for each.
+
+/// Longest id (campaign, architecture, run) in bytes: ids appear in file names, URLs and
+/// terminal tables, so they stay short.
+pub const ID_LEN_MAX: usize = 64;
+
+/// Largest stored event body in bytes. Programs, loss curves and recorded LLM exchanges fit
+/// comfortably; anything larger belongs in a hash-addressed artifact, not in the log.
+pub const EVENT_BYTES_MAX: usize = 4 * 1024 * 1024;
+
+/// Most events in one atomic append. A campaign's decisions come a few at a time; the bound
+/// keeps one transaction (and one PostgreSQL parameter array) a sane size.
+pub const APPEND_EVENTS_MAX: usize = 10_000;
+
+/// Events fetched per read while catching up a subscription.
+pub const READ_BATCH_EVENTS: u32 = 1_000;
+
+/// How often a SQLite follower checks whether another process committed (`PRAGMA data_version`).
+/// Bounds cross-process follow latency; one check costs a few microseconds.
+pub const SQLITE_POLL_INTERVAL_MS: u64 = 2;
+
+/// How long a SQLite writer waits for another process's write lock before giving up.
+pub const SQLITE_BUSY_TIMEOUT_MS: u64 = 30_000;
+
+/// A PostgreSQL follower re-reads at least this often even without a notification, so a lost
+/// notification (a dropped listener connection) delays an event but never hides it.
+pub const POSTGRES_SAFETY_POLL_MS: u64 = 1_000;
+
+/// How long to wait for a PostgreSQL server before reporting it unreachable.
+pub const POSTGRES_CONNECT_TIMEOUT_S: u64 = 5;
+
+const _: () = assert!(READ_BATCH_EVENTS as usize <= APPEND_EVENTS_MAX);
+const _: () = assert!(SQLITE_POLL_INTERVAL_MS < POSTGRES_SAFETY_POLL_MS);

@@ -1,0 +1,339 @@
+//! The payload enum of the whole campaign lifecycle, its schema versions, and upcasting.
+//!
+//! Each event type has a stable name (the Rust type name) and a schema version. Reading an event:
+//!
+//! - known type, current version: deserialised directly;
+//! - known type, older version: the JSON is upcast one version at a time by registered
+//!   [`Upcasters`], then deserialised;
+//! - unknown type, or a version newer than this build knows (written by a newer lineage): kept
+//!   as [`DecodedPayload::Unknown`], which readers skip. Never an error, so old analysts keep
+//!   working on logs written by new campaigns.
+
+mod types;
+
+use std::collections::HashMap;
+use std::fmt;
+
+pub use types::*;
+
+use crate::envelope::EncodedPayload;
+use crate::ids::{ArchId, Seq};
+
+/// Why an event could not be decoded. Tell the user: the log holds an event that claims a known
+/// type and version but does not match its schema, or is not an event at all.
+#[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
+pub enum DecodeError {
+    /// The envelope is malformed.
+    #[error("event {seq}: malformed envelope: {message}")]
+    Envelope {
+        /// Position of the event.
+        seq: Seq,
+        /// The parser's message.
+        message: String,
+    },
+    /// The payload does not match its type's schema.
+    #[error("payload of type {type_name} does not match its schema: {message}")]
+    Json {
+        /// The event type.
+        type_name: String,
+        /// The parser's message.
+        message: String,
+    },
+    /// An old version with no upcaster to the next version.
+    #[error("no upcaster from {type_name} version {version} to version {next}", next = version + 1)]
+    NoUpcaster {
+        /// The event type.
+        type_name: String,
+        /// The version with no way forward.
+        version: u32,
+    },
+}
+
+macro_rules! payloads {
+    ($($variant:ident = $version:literal),* $(,)?) => {
+        /// What happened: one variant per event type, named after the type.
+        #[derive(Clone, Debug, PartialEq)]
+        #[allow(missing_docs)] // each variant is documented on its payload struct
+        pub enum Payload {
+            $($variant($variant),)*
+        }
+
+        impl Payload {
+            /// Every event type this build knows, with its current schema version.
+            pub const TYPES: &'static [(&'static str, u32)] = &[$((stringify!($variant), $version),)*];
+
+            /// The stable type name stored with the event.
+            pub fn type_name(&self) -> &'static str {
+                match self {
+                    $(Payload::$variant(_) => stringify!($variant),)*
+                }
+            }
+
+            /// The schema version this build writes for this type.
+            pub fn version(&self) -> u32 {
+                match self {
+                    $(Payload::$variant(_) => $version,)*
+                }
+            }
+
+            /// The payload as JSON, with its type and version.
+            pub fn encode(&self) -> EncodedPayload {
+                let json = match self {
+                    $(Payload::$variant(p) => serde_json::to_string(p),)*
+                };
+                EncodedPayload {
+                    type_name: self.type_name().to_owned(),
+                    version: self.version(),
+                    json: json.expect("payload types serialise to JSON without failing"),
+                }
+            }
+
+            fn decode_current(type_name: &str, json: &str) -> Option<Result<Payload, serde_json::Error>> {
+                match type_name {
+                    $(stringify!($variant) => Some(serde_json::from_str(json).map(Payload::$variant)),)*
+                    _ => None,
+                }
+            }
+        }
+
+        $(
+            impl From<$variant> for Payload {
+                fn from(payload: $variant) -> Self {
+                    Payload::$variant(payload)
+                }
+            }
+        )*
+    };
+}
+
+payloads! {
+    CampaignStarted = 1,
+    ParentSelected = 1,
+    ArchitectureProposed = 1,
+    NoveltyJudged = 1,
+    ImplementationChecked = 1,
+    RepairAttempted = 1,
+    ArchitectureAbandoned = 1,
+    TrainingScheduled = 1,
+    TrainingStarted = 1,
+    TrainingProgress = 1,
+    TrainingFinished = 1,
+    TrainingFailed = 1,
+    AnalysisRecorded = 1,
+    FitnessAssigned = 1,
+    PromotedToVerification = 1,
+    VerificationConcluded = 1,
+    InsightRecorded = 1,
+    LlmExchanged = 1,
+    BudgetSpent = 1,
+    CampaignPaused = 1,
+    CampaignResumed = 1,
+    CampaignFinished = 1,
+}
+
+impl Payload {
+    /// The current schema version of a type name, if this build knows the type.
+    pub fn current_version(type_name: &str) -> Option<u32> {
+        Self::TYPES.iter().find(|(name, _)| *name == type_name).map(|(_, v)| *v)
+    }
+
+    /// The architecture the event is about (its correlation id), if any.
+    pub fn arch(&self) -> Option<&ArchId> {
+        use Payload::*;
+        match self {
+            ArchitectureProposed(p) => Some(&p.arch),
+            NoveltyJudged(p) => Some(&p.arch),
+            ImplementationChecked(p) => Some(&p.arch),
+            RepairAttempted(p) => Some(&p.arch),
+            ArchitectureAbandoned(p) => Some(&p.arch),
+            TrainingScheduled(p) => Some(&p.arch),
+            TrainingStarted(p) => Some(&p.arch),
+            TrainingProgress(p) => Some(&p.arch),
+            TrainingFinished(p) => Some(&p.arch),
+            TrainingFailed(p) => Some(&p.arch),
+            AnalysisRecorded(p) => Some(&p.arch),
+            FitnessAssigned(p) => Some(&p.arch),
+            PromotedToVerification(p) => Some(&p.arch),
+            VerificationConcluded(p) => Some(&p.arch),
+            CampaignStarted(_) | ParentSelected(_) | InsightRecorded(_) | LlmExchanged(_)
+            | BudgetSpent(_) | CampaignPaused(_) | CampaignResumed(_) | CampaignFinished(_) => {
+                None
+            }
+        }
+    }
+
+    /// A one-line human summary, for `lineage events`.
+    pub fn summary(&self) -> String {
+        use Payload::*;
+        match self {
+            CampaignStarted(p) => format!("{:?} seed={} backend={}", p.name, p.seed, p.backend),
+            ParentSelected(p) => format!(
+                "experiment {}: parent {} refs [{}] from a pool of {}",
+                p.experiment,
+                p.parent,
+                join(&p.references),
+                p.pool.len()
+            ),
+            ArchitectureProposed(p) => format!(
+                "{} (parent {}): {}",
+                p.arch,
+                p.parent.as_ref().map_or("-".to_owned(), ToString::to_string),
+                first_line(&p.motivation)
+            ),
+            NoveltyJudged(p) => format!("{} {:?} nearest={}", p.arch, p.verdict, opt(&p.nearest)),
+            ImplementationChecked(p) => {
+                let failed: Vec<_> = p.checks.iter().filter(|c| !c.passed).map(|c| c.check.as_str()).collect();
+                if p.passed {
+                    format!("{} attempt {}: all {} checks passed", p.arch, p.attempt, p.checks.len())
+                } else {
+                    format!("{} attempt {}: failed {}", p.arch, p.attempt, failed.join(", "))
+                }
+            }
+            RepairAttempted(p) => format!("{} attempt {} rule {}: {:?}", p.arch, p.attempt, p.rule, p.outcome),
+            ArchitectureAbandoned(p) => format!("{}: {}", p.arch, p.reason),
+            TrainingScheduled(p) => format!("{} run {} {:?} seed={}", p.arch, p.run, p.stage, p.seed),
+            TrainingStarted(p) => format!("{} run {} on {} ({} threads)", p.arch, p.run, p.trainer, p.threads),
+            TrainingProgress(p) => format!("{} run {} step {} loss {:.4}", p.arch, p.run, p.step, p.loss),
+            TrainingFinished(p) => format!(
+                "{} run {} loss {:.4} bench {:.3} ({} ms)",
+                p.arch, p.run, p.metrics.loss_val_final, p.metrics.benchmark_mean, p.metrics.wall_ms
+            ),
+            TrainingFailed(p) => format!("{} run {}: {:?}", p.arch, p.run, p.failure),
+            AnalysisRecorded(p) => format!("{} by {}: {}", p.arch, p.analyst, first_line(&p.summary)),
+            FitnessAssigned(p) => format!("{} {:?} fitness {:.4}", p.arch, p.stage, p.total),
+            PromotedToVerification(p) => format!("{} rank {} fitness {:.4}", p.arch, p.rank, p.fitness),
+            VerificationConcluded(p) => format!(
+                "{} gain {:.4} ± {:.4} discovery={}",
+                p.arch, p.gain_mean, p.gain_std, p.discovery
+            ),
+            InsightRecorded(p) => format!("{} [{}]: {}", p.analyst, p.kind, first_line(&p.text)),
+            LlmExchanged(p) => format!("{} for {}", p.model, p.purpose),
+            BudgetSpent(p) => format!(
+                "experiments {} compute {} s wall {} s",
+                p.experiments,
+                p.compute_ms / 1000,
+                p.wall_ms / 1000
+            ),
+            CampaignPaused(p) => p.reason.clone(),
+            CampaignResumed(p) => format!("from seq {}", p.from_seq),
+            CampaignFinished(p) => format!("{} after {} experiments, state {}", p.reason, p.experiments, p.state_hash),
+        }
+    }
+}
+
+fn join(ids: &[ArchId]) -> String {
+    ids.iter().map(ToString::to_string).collect::<Vec<_>>().join(" ")
+}
+
+fn opt(id: &Option<ArchId>) -> String {
+    id.as_ref().map_or("-".to_owned(), ToString::to_string)
+}
+
+fn first_line(text: &str) -> &str {
+    text.lines().next().unwrap_or("")
+}
+
+/// A decoded payload: a known event, or one this build does not understand, preserved.
+#[derive(Clone, Debug, PartialEq)]
+pub enum DecodedPayload {
+    /// A type and version this build knows (after upcasting).
+    Known(Payload),
+    /// Written by a newer lineage or another tool; readers skip it.
+    Unknown(UnknownPayload),
+}
+
+/// An event payload this build cannot interpret, kept verbatim.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownPayload {
+    /// Type name as stored.
+    pub type_name: String,
+    /// Version as stored.
+    pub version: u32,
+    /// The payload JSON, verbatim.
+    pub json: String,
+    /// Why it is unknown.
+    pub reason: UnknownReason,
+}
+
+/// Why a payload is unknown to this build.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum UnknownReason {
+    /// The type name is not one this build knows.
+    UnknownType,
+    /// The type is known but the version is newer than this build writes.
+    NewerVersion,
+}
+
+impl fmt::Display for UnknownReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            UnknownReason::UnknownType => "unknown event type",
+            UnknownReason::NewerVersion => "newer schema version",
+        })
+    }
+}
+
+/// Rewrites a payload of version `v` (as JSON) into version `v + 1`.
+pub type UpcastFn = fn(serde_json::Value) -> Result<serde_json::Value, String>;
+
+/// Registered upcasters: how to bring old payload versions up to the current ones.
+///
+/// When an event type's schema changes, bump its version in the `payloads!` list and register a
+/// step from the old version here in [`Upcasters::standard`]. The log is never rewritten; old
+/// events are upcast every time they are read.
+#[derive(Clone, Default)]
+pub struct Upcasters {
+    steps: HashMap<(String, u32), UpcastFn>,
+}
+
+impl Upcasters {
+    /// The upcasters for every schema change lineage has made. No event type has changed schema
+    /// yet, so there are none.
+    pub fn standard() -> Self {
+        Self::default()
+    }
+
+    /// Registers the step from `version` to `version + 1` of `type_name`.
+    pub fn register(&mut self, type_name: &str, version: u32, step: UpcastFn) -> &mut Self {
+        self.steps.insert((type_name.to_owned(), version), step);
+        self
+    }
+
+    /// Decodes a payload of the given type and version, upcasting older versions.
+    pub fn decode(&self, type_name: &str, version: u32, json: &str) -> Result<DecodedPayload, DecodeError> {
+        let unknown = |reason| {
+            Ok(DecodedPayload::Unknown(UnknownPayload {
+                type_name: type_name.to_owned(),
+                version,
+                json: json.to_owned(),
+                reason,
+            }))
+        };
+        let Some(current) = Payload::current_version(type_name) else {
+            return unknown(UnknownReason::UnknownType);
+        };
+        if version > current {
+            return unknown(UnknownReason::NewerVersion);
+        }
+        let schema_error = |message: String| DecodeError::Json { type_name: type_name.to_owned(), message };
+        if version == current {
+            let decoded = Payload::decode_current(type_name, json).expect("type is known");
+            return decoded.map(DecodedPayload::Known).map_err(|e| schema_error(e.to_string()));
+        }
+        let mut value: serde_json::Value = serde_json::from_str(json).map_err(|e| schema_error(e.to_string()))?;
+        for v in version..current {
+            let step = self
+                .steps
+                .get(&(type_name.to_owned(), v))
+                .ok_or_else(|| DecodeError::NoUpcaster { type_name: type_name.to_owned(), version: v })?;
+            value = step(value).map_err(schema_error)?;
+        }
+        let json = value.to_string();
+        let decoded = Payload::decode_current(type_name, &json).expect("type is known");
+        decoded.map(DecodedPayload::Known).map_err(|e| schema_error(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,763 @@
+//! The payload of every event type, and the value types they share.
+//!
+//! **Boundary**: these types are persisted. Changing a field's meaning or removing a field needs a
+//! new schema version for that event type and an upcaster from the old one (see
+//! [`super::Upcasters`]). Adding an optional field (`#[serde(default)]`) does not.
+//!
+//! Naming: events are past-tense facts; units are the last word of a field name (`wall_ms`).
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::hash::Hash;
+use crate::ids::{ArchId, EventId, RunId};
+
+// ---------------------------------------------------------------------------------------------
+// Campaign configuration, recorded in full in `CampaignStarted`.
+
+/// The resolved configuration of a campaign: every knob, after presets, files and flags.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CampaignConfig {
+    /// Preset the configuration started from (`smoke`, `quick`, ...), if any.
+    pub preset: Option<String>,
+    /// When the campaign stops.
+    pub budget: Budget,
+    /// Concurrent training runs.
+    pub trainers: u32,
+    /// How parents and references are drawn from the pool.
+    pub selection: SelectionConfig,
+    /// When a proposal counts as a duplicate.
+    pub novelty: NoveltyConfig,
+    /// Attempts the debugger gets before an architecture is abandoned.
+    pub repair_attempts_max: u32,
+    /// Fitness constants (paper, Eq. 2).
+    pub fitness: FitnessConstants,
+    /// When a training run is stopped as implausible.
+    pub sanity: SanityConfig,
+    /// Stage 1: many candidates, tiny scale.
+    pub exploration: StageConfig,
+    /// Stage 2: the best candidates, larger scale, several seeds.
+    pub verification: StageConfig,
+    /// How many of the best exploration candidates are promoted to verification.
+    pub promote_top: u32,
+    /// Analysts started with the campaign (built-in names).
+    pub analysts: Vec<String>,
+}
+
+/// Limits on a campaign; the first one reached ends it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Budget {
+    /// Proposed architectures (baselines not counted).
+    pub experiments_max: u32,
+    /// Wall-clock time, if bounded.
+    pub wall_s_max: Option<u64>,
+    /// Summed training time over all trainers, if bounded.
+    pub compute_s_max: Option<u64>,
+}
+
+/// Candidate-pool and sampling rules. ASI-Arch: pool of 50, parent uniform from ranks 1-10,
+/// four references uniform from ranks 11-50.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SelectionConfig {
+    /// Policy name (`top-k-uniform` is the paper's).
+    pub policy: String,
+    /// Candidates kept in the pool (ranked by fitness).
+    pub pool_capacity: u32,
+    /// Ranks (1-based, inclusive) the parent is drawn from.
+    pub parent_ranks: (u32, u32),
+    /// Ranks (1-based, inclusive) the references are drawn from.
+    pub reference_ranks: (u32, u32),
+    /// References drawn per proposal.
+    pub references_count: u32,
+}
+
+/// Duplicate detection thresholds.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NoveltyConfig {
+    /// Below this structural distance (0 = same structure) a proposal is a near duplicate.
+    pub structural_distance_min: f64,
+    /// Below this distance between outputs on fixed probe inputs a proposal is a near duplicate.
+    pub behavioural_distance_min: f64,
+    /// Re-proposals allowed after a duplicate verdict before the experiment is dropped.
+    pub reproposals_max: u32,
+}
+
+/// Constants of the fitness `(σ(s·clamp(ΔL/(a·L_ref))) + σ(s·clamp(ΔB/(b·B_ref))) + (J−1)/9) / 3`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FitnessConstants {
+    /// The baseline every candidate is compared with (ASI-Arch: DeltaNet).
+    pub reference_arch: String,
+    /// Relative loss change that saturates the loss term (paper: 0.1).
+    pub loss_scale: f64,
+    /// Relative benchmark change that saturates the benchmark term (paper: 0.1).
+    pub benchmark_scale: f64,
+    /// Sigmoid steepness (paper: 6).
+    pub steepness: f64,
+    /// Weight of the loss term.
+    pub loss_weight: f64,
+    /// Weight of the benchmark term.
+    pub benchmark_weight: f64,
+    /// Weight of the judge term.
+    pub judge_weight: f64,
+}
+
+/// Training-sanity stops.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SanityConfig {
+    /// A validation loss below `ratio × reference loss` is treated as leakage (paper: 0.9).
+    pub leakage_loss_ratio: f64,
+    /// A run slower than `factor ×` the median of its peers is stopped (paper: 2-3).
+    pub slow_factor: f64,
+}
+
+/// Model size, training budget and tasks of one stage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StageConfig {
+    /// Blocks.
+    pub layers: u32,
+    /// Model width.
+    pub d_model: u32,
+    /// Heads of the token mixer.
+    pub heads: u32,
+    /// Optimiser steps per run.
+    pub steps: u32,
+    /// Sequences per step.
+    pub batch: u32,
+    /// Tokens per training sequence.
+    pub seq_len: u32,
+    /// Peak learning rate.
+    pub learning_rate: f64,
+    /// Wall-clock limit of one run.
+    pub run_wall_s_max: u64,
+    /// Seeds each candidate is trained with.
+    pub seeds: u32,
+    /// Tasks trained and evaluated.
+    pub tasks: Vec<TaskSpec>,
+}
+
+/// A generated task and its settings (interpreted by `lineage-arch`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskSpec {
+    /// Task name, e.g. `mqar`, `parity`, `lm`.
+    pub name: String,
+    /// Task settings, e.g. `vocab = 64`, `pairs = 8`.
+    #[serde(default)]
+    pub settings: BTreeMap<String, f64>,
+}
+
+/// Where a campaign (or a run) executed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HostInfo {
+    /// Host name.
+    pub hostname: String,
+    /// Operating system and CPU architecture, e.g. `linux-x86_64`.
+    pub platform: String,
+    /// Logical CPUs.
+    pub cpus: u32,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Values shared by several events.
+
+/// Exploration (many candidates, tiny) or verification (few, larger, several seeds).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    /// Stage 1.
+    Exploration,
+    /// Stage 2.
+    Verification,
+}
+
+/// A random draw a decision depended on: the seed of the generator and what it produced, so
+/// the decision can be re-derived and audited.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RandomDraw {
+    /// Seed of the generator used for this draw (derived from the campaign seed).
+    pub seed: u64,
+    /// What the seed was derived from, e.g. `select/experiment-17`.
+    pub stream: String,
+    /// The values drawn, in order (indices, ranks).
+    pub values: Vec<u64>,
+}
+
+/// One member of the candidate pool as it stood when a draw was made.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PoolEntry {
+    /// 1-based rank by fitness.
+    pub rank: u32,
+    /// The candidate.
+    pub arch: ArchId,
+    /// Its fitness then.
+    pub fitness: f64,
+}
+
+/// Who wrote a program.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Proposer {
+    /// A baseline shipped with lineage, seeding the campaign.
+    Baseline {
+        /// Baseline name, e.g. `deltanet`.
+        name: String,
+    },
+    /// The built-in mutation / crossover proposer.
+    BuiltIn {
+        /// Operator applied, e.g. `mutate:add-gate` or `crossover`.
+        operator: String,
+    },
+    /// An LLM; the exchange is recorded in an `LlmExchanged` event.
+    Llm {
+        /// Model name.
+        model: String,
+        /// The `LlmExchanged` event with the prompt and reply.
+        exchange: EventId,
+    },
+    /// A person.
+    Human {
+        /// Who.
+        name: String,
+    },
+}
+
+/// One edit a proposal made to its parent, as the proposer describes it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Edit {
+    /// Edit class, used for statistics (e.g. `add-gate`, `swap-activation`, `crossover`).
+    pub kind: String,
+    /// Human-readable detail.
+    pub detail: String,
+}
+
+/// Verdict of the duplicate check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NoveltyVerdict {
+    /// New.
+    Novel,
+    /// Same canonical program as an earlier architecture.
+    ExactDuplicate,
+    /// Same structure or behaviour, within the configured thresholds.
+    NearDuplicate,
+}
+
+/// A diagnostic from the architecture language: where, what, and how to fix it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Diagnostic {
+    /// Machine-readable error class (e.g. `shape-mismatch`, `non-causal`), for repair rules.
+    pub class: String,
+    /// 1-based line, 0 when not tied to a location.
+    pub line: u32,
+    /// 1-based column, 0 when not tied to a location.
+    pub column: u32,
+    /// What is wrong.
+    pub message: String,
+    /// A suggested fix.
+    pub suggestion: Option<String>,
+}
+
+/// One pre-training check and its verdict.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CheckOutcome {
+    /// Check name: `type-shape`, `causality`, `complexity`, `finite`.
+    pub check: String,
+    /// Whether it passed.
+    pub passed: bool,
+    /// The measurements behind the verdict (e.g. `growth_exponent`, `max_future_delta`).
+    pub numbers: BTreeMap<String, f64>,
+    /// Problems found.
+    pub diagnostics: Vec<Diagnostic>,
+}
+
+/// Result of one repair attempt.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RepairOutcome {
+    /// The patched program passes every check.
+    Repaired,
+    /// The patch applied but a check still fails.
+    StillFailing,
+    /// No repair rule matched the diagnostic.
+    NoRuleApplies,
+}
+
+/// Held-out result on one task.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TaskMetrics {
+    /// Accuracy in [0, 1] on held-out data, for tasks scored by accuracy.
+    pub accuracy: Option<f64>,
+    /// Held-out loss (nats per supervised token).
+    pub loss: Option<f64>,
+}
+
+/// One point of a sampled training-loss curve.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CurvePoint {
+    /// Optimiser step.
+    pub step: u32,
+    /// Training loss at that step.
+    pub loss: f64,
+}
+
+/// What a finished training run measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainingMetrics {
+    /// Final training loss.
+    pub loss_train_final: f64,
+    /// Final validation loss (language modelling when trained, else mean task loss).
+    pub loss_val_final: f64,
+    /// Held-out metrics per task name.
+    pub tasks: BTreeMap<String, TaskMetrics>,
+    /// Mean accuracy over the accuracy-scored tasks: the benchmark score.
+    pub benchmark_mean: f64,
+    /// Trainable parameters.
+    pub params: u64,
+    /// Optimiser steps taken.
+    pub steps: u32,
+    /// Training tokens processed.
+    pub tokens_seen: u64,
+    /// Training throughput.
+    pub tokens_per_s: f64,
+    /// Wall time of the run.
+    pub wall_ms: u64,
+    /// Sampled training-loss curve.
+    pub loss_curve: Vec<CurvePoint>,
+}
+
+/// Why a run did not finish normally.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum TrainingFailure {
+    /// Loss became NaN or infinite.
+    Diverged {
+        /// Step at which it was noticed.
+        step: u32,
+    },
+    /// The run hit its wall-clock limit.
+    TimedOut {
+        /// Time spent.
+        wall_ms: u64,
+    },
+    /// Loss implausibly far below the reference baseline: information leakage.
+    Leakage {
+        /// The run's validation loss.
+        loss: f64,
+        /// The reference baseline's.
+        reference_loss: f64,
+    },
+    /// Much slower than its peers.
+    TooSlow {
+        /// The run's time (so far).
+        wall_ms: u64,
+        /// Median time of peer runs.
+        peers_median_ms: u64,
+    },
+    /// The model failed to build or run.
+    Error {
+        /// The error, as reported.
+        message: String,
+    },
+}
+
+/// How a compared architecture relates to the analysed one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Relation {
+    /// The parent it was derived from.
+    Parent,
+    /// The parent's parent.
+    Grandparent,
+    /// Another child of the same parent.
+    Sibling,
+    /// A seed baseline.
+    Baseline,
+}
+
+/// A comparison between the analysed architecture and another one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Comparison {
+    /// The other architecture.
+    pub against: ArchId,
+    /// How it relates.
+    pub relation: Relation,
+    /// Validation loss difference (this − other).
+    pub loss_delta: f64,
+    /// Per-task accuracy difference (this − other).
+    pub task_deltas: BTreeMap<String, f64>,
+}
+
+/// The three fitness terms, each in [0, 1].
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FitnessComponents {
+    /// `σ(s·clamp((L_ref − L)/(a·L_ref), −1, 1))`.
+    pub loss_term: f64,
+    /// `σ(s·clamp((B − B_ref)/(b·B_ref), −1, 1))`.
+    pub benchmark_term: f64,
+    /// `(J − 1) / 9`.
+    pub judge_term: f64,
+}
+
+/// The built-in judge's score, on ASI-Arch's 1-10 scale.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct JudgeScore {
+    /// Overall score J in [1, 10] (reference baseline anchored at 5).
+    pub score: f64,
+    /// Performance sub-score (weight 0.3).
+    pub performance: f64,
+    /// Innovation sub-score (weight 0.25).
+    pub innovation: f64,
+    /// Complexity sub-score (weight 0.45).
+    pub complexity: f64,
+    /// Why.
+    pub rationale: String,
+}
+
+// ---------------------------------------------------------------------------------------------
+// Event payloads, one struct per event type.
+
+/// The first event of every campaign.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CampaignStarted {
+    /// Human name.
+    pub name: String,
+    /// Root seed; every other seed is derived from it and recorded where used.
+    pub seed: u64,
+    /// The full resolved configuration.
+    pub config: CampaignConfig,
+    /// lineage version that started the campaign.
+    pub code_version: String,
+    /// Training backend, e.g. `flex` or `tch-cuda`.
+    pub backend: String,
+    /// Where it started.
+    pub host: HostInfo,
+}
+
+/// A parent and references drawn from the pool for one experiment.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ParentSelected {
+    /// Experiment number (1-based).
+    pub experiment: u32,
+    /// Selection policy used.
+    pub policy: String,
+    /// The pool as it stood.
+    pub pool: Vec<PoolEntry>,
+    /// The random draw.
+    pub draw: RandomDraw,
+    /// Chosen parent.
+    pub parent: ArchId,
+    /// Chosen references.
+    pub references: Vec<ArchId>,
+}
+
+/// A new architecture was proposed.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ArchitectureProposed {
+    /// Its id.
+    pub arch: ArchId,
+    /// Experiment number (0 for seed baselines).
+    pub experiment: u32,
+    /// Parent it derives from (none for baselines).
+    pub parent: Option<ArchId>,
+    /// References consulted.
+    pub references: Vec<ArchId>,
+    /// What it changes and why.
+    pub motivation: String,
+    /// The program text.
+    pub program: String,
+    /// Hash of the canonical form of the program.
+    pub program_hash: Hash,
+    /// Who wrote it.
+    pub proposer: Proposer,
+    /// The edits made to the parent.
+    pub edits: Vec<Edit>,
+    /// Analyses and insights the proposal relied on.
+    pub evidence: Vec<EventId>,
+    /// Randomness the proposer used.
+    pub draw: Option<RandomDraw>,
+}
+
+/// The duplicate check's verdict.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NoveltyJudged {
+    /// The proposal judged.
+    pub arch: ArchId,
+    /// Verdict.
+    pub verdict: NoveltyVerdict,
+    /// The closest earlier architecture.
+    pub nearest: Option<ArchId>,
+    /// Structural distance to it (0 = identical structure).
+    pub structural_distance: Option<f64>,
+    /// Output distance to it on the probe inputs.
+    pub behavioural_distance: Option<f64>,
+}
+
+/// The engineer compiled a program and ran every pre-training check.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ImplementationChecked {
+    /// The architecture.
+    pub arch: ArchId,
+    /// Hash of the program that was checked (changes after a repair).
+    pub program_hash: Hash,
+    /// 0 for the proposal, n after the n-th repair.
+    pub attempt: u32,
+    /// Every check with its verdict and numbers.
+    pub checks: Vec<CheckOutcome>,
+    /// All checks passed.
+    pub passed: bool,
+    /// Trainable parameters at exploration size, when it compiled.
+    pub params: Option<u64>,
+}
+
+/// The debugger tried to repair a failing program.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RepairAttempted {
+    /// The architecture.
+    pub arch: ArchId,
+    /// 1-based attempt.
+    pub attempt: u32,
+    /// What the debugger concluded from the diagnostics.
+    pub diagnosis: String,
+    /// Repair rule applied.
+    pub rule: String,
+    /// The patch, as a diff against the failing program.
+    pub patch: String,
+    /// The patched program.
+    pub program: String,
+    /// Its canonical hash.
+    pub program_hash: Hash,
+    /// Result.
+    pub outcome: RepairOutcome,
+}
+
+/// An architecture was dropped; it will not be trained (further).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ArchitectureAbandoned {
+    /// The architecture.
+    pub arch: ArchId,
+    /// Why, in words.
+    pub reason: String,
+}
+
+/// A training run was queued.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainingScheduled {
+    /// The run.
+    pub run: RunId,
+    /// What it trains.
+    pub arch: ArchId,
+    /// Stage.
+    pub stage: Stage,
+    /// Seed for initialisation and data.
+    pub seed: u64,
+    /// Hash of the program trained.
+    pub program_hash: Hash,
+}
+
+/// A trainer picked a run up.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainingStarted {
+    /// The run.
+    pub run: RunId,
+    /// What it trains.
+    pub arch: ArchId,
+    /// Trainer instance.
+    pub trainer: String,
+    /// Backend, e.g. `flex`.
+    pub backend: String,
+    /// Compute threads.
+    pub threads: u32,
+    /// Machine.
+    pub host: HostInfo,
+}
+
+/// A sample of a run's progress.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainingProgress {
+    /// The run.
+    pub run: RunId,
+    /// What it trains.
+    pub arch: ArchId,
+    /// Optimiser step.
+    pub step: u32,
+    /// Training loss.
+    pub loss: f64,
+    /// Learning rate at this step.
+    pub learning_rate: f64,
+    /// Tokens processed so far.
+    pub tokens_seen: u64,
+    /// Time since the run started.
+    pub wall_ms: u64,
+}
+
+/// A run finished and was evaluated.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainingFinished {
+    /// The run.
+    pub run: RunId,
+    /// What it trained.
+    pub arch: ArchId,
+    /// Stage.
+    pub stage: Stage,
+    /// Seed used.
+    pub seed: u64,
+    /// Backend used.
+    pub backend: String,
+    /// Compute threads used.
+    pub threads: u32,
+    /// Hash of the program trained.
+    pub program_hash: Hash,
+    /// What it measured.
+    pub metrics: TrainingMetrics,
+}
+
+/// A run ended without a result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TrainingFailed {
+    /// The run.
+    pub run: RunId,
+    /// What it trained.
+    pub arch: ArchId,
+    /// Why.
+    pub failure: TrainingFailure,
+    /// 1-based training attempt (the debugger may retry).
+    pub attempt: u32,
+}
+
+/// An analyst's analysis of one result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct AnalysisRecorded {
+    /// The architecture analysed.
+    pub arch: ArchId,
+    /// Analyst name.
+    pub analyst: String,
+    /// One-paragraph summary.
+    pub summary: String,
+    /// Individual findings.
+    pub findings: Vec<String>,
+    /// Comparisons with parent, siblings, baselines.
+    pub comparisons: Vec<Comparison>,
+    /// Named numbers (effect sizes, attributions).
+    pub numbers: BTreeMap<String, f64>,
+    /// Events this analysis is based on.
+    pub cites: Vec<EventId>,
+}
+
+/// Fitness of an architecture at a stage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FitnessAssigned {
+    /// The architecture.
+    pub arch: ArchId,
+    /// Stage the fitness belongs to.
+    pub stage: Stage,
+    /// The three terms.
+    pub components: FitnessComponents,
+    /// Weighted mean of the terms.
+    pub total: f64,
+    /// Reference baseline used.
+    pub reference: ArchId,
+    /// The judge's score and rationale.
+    pub judge: JudgeScore,
+    /// Constants used.
+    pub constants: FitnessConstants,
+}
+
+/// An architecture moved to the verification stage.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PromotedToVerification {
+    /// The architecture.
+    pub arch: ArchId,
+    /// Its exploration rank.
+    pub rank: u32,
+    /// Its exploration fitness.
+    pub fitness: f64,
+    /// Seeds it will be trained with.
+    pub seeds: Vec<u64>,
+}
+
+/// Verification finished: is it a discovery?
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct VerificationConcluded {
+    /// The architecture.
+    pub arch: ArchId,
+    /// The best baseline at verification scale.
+    pub best_baseline: ArchId,
+    /// Mean gain in benchmark score over that baseline across seeds.
+    pub gain_mean: f64,
+    /// Seed-to-seed standard deviation of the gain.
+    pub gain_std: f64,
+    /// Claimed only if the gain exceeds seed-to-seed variation.
+    pub discovery: bool,
+    /// The verification runs.
+    pub runs: Vec<RunId>,
+}
+
+/// A campaign-level lesson an analyst drew; steers the researcher.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct InsightRecorded {
+    /// Analyst name.
+    pub analyst: String,
+    /// Insight class (e.g. `edit-effect`, `stagnation`, `pareto`).
+    pub kind: String,
+    /// The lesson, in words.
+    pub text: String,
+    /// Confidence in [0, 1].
+    pub confidence: f64,
+    /// Machine-usable content (e.g. `edit:add-gate` → weight).
+    pub data: BTreeMap<String, f64>,
+    /// Events it is based on.
+    pub cites: Vec<EventId>,
+}
+
+/// A prompt sent to an LLM and its reply, so that replay never calls the LLM again.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LlmExchanged {
+    /// Model name.
+    pub model: String,
+    /// What the exchange was for (`propose`, `repair`, `judge`).
+    pub purpose: String,
+    /// The prompt sent.
+    pub prompt: String,
+    /// The reply received.
+    pub reply: String,
+}
+
+/// Cumulative resources spent so far.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BudgetSpent {
+    /// Experiments proposed so far.
+    pub experiments: u32,
+    /// Training time summed over trainers.
+    pub compute_ms: u64,
+    /// Campaign wall time.
+    pub wall_ms: u64,
+}
+
+/// The campaign was paused (Ctrl-C, or a budget awaiting a decision).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CampaignPaused {
+    /// Why.
+    pub reason: String,
+}
+
+/// The campaign continues after a pause or crash.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CampaignResumed {
+    /// Last event seen before resuming.
+    pub from_seq: u64,
+    /// Work that was re-dispatched (run ids, architecture ids).
+    pub redispatched: Vec<String>,
+    /// Where it resumed.
+    pub host: HostInfo,
+}
+
+/// The campaign ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CampaignFinished {
+    /// Why (budget reached, stopped by the user).
+    pub reason: String,
+    /// Experiments run.
+    pub experiments: u32,
+    /// Hash of the replayed state at this point; `replay` must reproduce it.
+    pub state_hash: Hash,
+}

@@ -1,0 +1,360 @@
+//! The [`EventStore`] trait, its errors, and what every store shares: turning new events into
+//! hashed rows, subscriptions, whole-log verification and opening a store from a URL.
+
+mod memory;
+mod postgres;
+mod sqlite;
+mod subscription;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, SecondsFormat, Utc};
+use tokio::sync::watch;
+
+pub use memory::MemoryStore;
+pub use postgres::PostgresStore;
+pub use sqlite::SqliteStore;
+pub use subscription::Subscription;
+
+use crate::envelope::{NewEvent, StoredEvent};
+use crate::hash::{ChainError, ChainVerifier, Hash};
+use crate::ids::{CampaignId, EventId, Seq};
+use crate::limits::{APPEND_EVENTS_MAX, EVENT_BYTES_MAX, READ_BATCH_EVENTS};
+use crate::payload::DecodeError;
+
+/// Everything that can go wrong talking to a store. Each variant says how to handle it.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// Optimistic-concurrency conflict: someone else appended first, or a different event holds
+    /// the position. Retry: re-read the log, rebuild state, decide again.
+    #[error(
+        "concurrency conflict on campaign {campaign}: expected to append at seq {expected}, \
+         but the log holds {actual} events{detail}"
+    )]
+    Conflict {
+        /// The campaign.
+        campaign: CampaignId,
+        /// The position the writer expected to append at.
+        expected: Seq,
+        /// Number of events actually in the log.
+        actual: Seq,
+        /// Extra detail (which event differs).
+        detail: String,
+    },
+    /// The store URL is malformed or names an unsupported store. Tell the user.
+    #[error("invalid store URL {url:?}: {reason}")]
+    InvalidUrl {
+        /// The URL as given.
+        url: String,
+        /// What is wrong and what would work.
+        reason: String,
+    },
+    /// The database exists but is not a lineage event store; it was left untouched. Tell the user.
+    #[error("{location} is not a lineage event store: {reason}; it was left untouched")]
+    Foreign {
+        /// Where.
+        location: String,
+        /// What was found instead.
+        reason: String,
+    },
+    /// The store was written by a newer lineage. Tell the user to upgrade.
+    #[error(
+        "{location} uses store schema {found}, but this lineage knows schemas up to {supported}: \
+         upgrade lineage to open it (it was left untouched)"
+    )]
+    NewerSchema {
+        /// Where.
+        location: String,
+        /// Schema found.
+        found: u32,
+        /// Newest schema this build knows.
+        supported: u32,
+    },
+    /// The store cannot be reached (server down, connection lost). Log; retry later.
+    #[error("cannot reach {location}: {message}")]
+    Unavailable {
+        /// Where.
+        location: String,
+        /// The underlying error.
+        message: String,
+    },
+    /// The database file is damaged. Tell the user; restore from a copy.
+    #[error("{location} is damaged: {message}")]
+    Corrupt {
+        /// Where.
+        location: String,
+        /// The database's own message.
+        message: String,
+    },
+    /// Any other error reported by the database. Log.
+    #[error("{location}: {message}")]
+    Backend {
+        /// Where.
+        location: String,
+        /// The underlying error.
+        message: String,
+    },
+    /// The append breaks a limit or an event is malformed. A bug in the caller.
+    #[error("rejected append to campaign {campaign}: {reason}")]
+    InvalidAppend {
+        /// The campaign.
+        campaign: CampaignId,
+        /// Which limit or rule.
+        reason: String,
+    },
+    /// No such campaign. Tell the user.
+    #[error("unknown campaign {0} (see `lineage campaigns`)")]
+    UnknownCampaign(CampaignId),
+    /// A read found an event that breaks the hash chain. Tell the user; run verification.
+    #[error(transparent)]
+    Chain(#[from] ChainError),
+    /// An event could not be decoded.
+    #[error(transparent)]
+    Decode(#[from] DecodeError),
+}
+
+/// The end of a campaign's log.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Head {
+    /// Number of events = the position of the next one.
+    pub next: Seq,
+    /// Hash of the last event ([`Hash::GENESIS`] when empty).
+    pub hash: Hash,
+}
+
+impl Head {
+    /// The head of a campaign with no events.
+    pub const EMPTY: Head = Head { next: Seq(0), hash: Hash::GENESIS };
+}
+
+/// Result of an append.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Appended {
+    /// Position of the first event of the batch.
+    pub first: Seq,
+    /// The campaign's head after the append.
+    pub head: Head,
+    /// Leading events of the batch that were already in the log (a retried append).
+    pub already_present: u32,
+}
+
+/// One line of `lineage campaigns`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CampaignSummary {
+    /// The campaign.
+    pub campaign: CampaignId,
+    /// Its head: event count and last hash.
+    pub head: Head,
+    /// When the store first saw it.
+    pub created_at: DateTime<Utc>,
+    /// When it last appended.
+    pub updated_at: DateTime<Utc>,
+}
+
+/// An append-only, hash-chained store of campaign logs.
+///
+/// Every store passes the same conformance suite (`tests/store_conformance.rs`). Guarantees:
+///
+/// - per campaign, positions are dense from 0 and an append is atomic (all of a batch or none);
+/// - an append at the wrong expected position is a [`StoreError::Conflict`], except that events
+///   already present with the same ids are recognised (idempotent retry after a crash);
+/// - an append is durable before it returns;
+/// - [`EventStore::changes`] ticks after appends by this or any other process, so that a
+///   [`Subscription`] wakes without polling the log itself.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), lineage_events::StoreError> {
+/// use lineage_events::{open_store, synthetic, ActorRef, CampaignId, EventId, NewEvent, Seq};
+///
+/// let store = open_store("sqlite://lineage.db").await?;
+/// let campaign = CampaignId::new("demo").unwrap();
+/// let payload = &synthetic::one_of_each()[0];
+/// let event = NewEvent::new(EventId::derive(&campaign, "start"), ActorRef::new("operator", "me"), payload);
+/// store.append(&campaign, Seq(0), vec![event]).await?;
+/// let mut follow = lineage_events::Subscription::new(store.clone(), campaign, Seq(0));
+/// let first = follow.next().await?;
+/// assert_eq!(first.seq, Seq(0));
+/// # Ok(()) }
+/// ```
+#[async_trait]
+pub trait EventStore: Send + Sync + 'static {
+    /// Where the store is, for messages (never includes a password).
+    fn location(&self) -> String;
+
+    /// Appends `events` at position `expected` of `campaign`, atomically and durably.
+    async fn append(
+        &self,
+        campaign: &CampaignId,
+        expected: Seq,
+        events: Vec<NewEvent>,
+    ) -> Result<Appended, StoreError>;
+
+    /// Up to `limit` events from position `from` on, in order, exactly as stored. Rows are not
+    /// checked here; [`Subscription`] and [`verify_campaign`] check the chain.
+    async fn read(
+        &self,
+        campaign: &CampaignId,
+        from: Seq,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError>;
+
+    /// The campaign's head, or `None` if the campaign has no events.
+    async fn head(&self, campaign: &CampaignId) -> Result<Option<Head>, StoreError>;
+
+    /// Every campaign in the store, oldest first.
+    async fn campaigns(&self) -> Result<Vec<CampaignSummary>, StoreError>;
+
+    /// A counter that changes after appends (by any process). Take it before reading, then wait
+    /// on `changed()`: no append between the read and the wait is missed.
+    fn changes(&self) -> watch::Receiver<u64>;
+}
+
+/// Opens the store a URL names: `sqlite://PATH`, `postgres://…` (or `postgresql://…`), or
+/// `memory://` (in-process, for tests).
+pub async fn open_store(url: &str) -> Result<Arc<dyn EventStore>, StoreError> {
+    let invalid = |reason: &str| StoreError::InvalidUrl { url: url.to_owned(), reason: reason.to_owned() };
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(invalid("expected SCHEME://…, e.g. sqlite://lineage.db or postgres://user@host/db"));
+    };
+    match scheme {
+        "sqlite" => {
+            if rest.is_empty() {
+                return Err(invalid("no file path after sqlite://"));
+            }
+            Ok(Arc::new(SqliteStore::open(rest).await?))
+        }
+        "postgres" | "postgresql" => Ok(Arc::new(PostgresStore::connect(url).await?)),
+        "memory" => Ok(Arc::new(MemoryStore::new())),
+        "kurrentdb" | "esdb" | "esdb+discover" => Err(invalid(
+            "KurrentDB / EventStoreDB stores are not available in this build; use sqlite:// or postgres://",
+        )),
+        other => Err(invalid(&format!(
+            "unknown scheme {other:?}; use sqlite://PATH, postgres://… or memory://"
+        ))),
+    }
+}
+
+/// Reads a whole campaign and checks its hash chain against the store's head. Returns the
+/// verified head, or names the first bad event.
+pub async fn verify_campaign(store: &dyn EventStore, campaign: &CampaignId) -> Result<Head, StoreError> {
+    let head = store.head(campaign).await?.ok_or_else(|| StoreError::UnknownCampaign(campaign.clone()))?;
+    let mut verifier = ChainVerifier::new(campaign.clone());
+    loop {
+        let batch = store.read(campaign, verifier.next_seq(), READ_BATCH_EVENTS).await?;
+        if batch.is_empty() {
+            break;
+        }
+        for event in &batch {
+            verifier.check(event)?;
+        }
+    }
+    verifier.finish(head.next, head.hash)?;
+    Ok(head)
+}
+
+/// One event ready to insert: the body and hashes computed once, identically for every store.
+#[derive(Debug)]
+pub(crate) struct Row {
+    pub seq: Seq,
+    pub id: EventId,
+    pub type_name: String,
+    pub recorded_at: String,
+    pub body: String,
+    pub prev_hash: Hash,
+    pub hash: Hash,
+}
+
+/// Decides what an append writes, given the current head and the ids already stored at
+/// `expected..` (only needed when `expected` is behind the head).
+///
+/// A batch whose leading events are already present with the same ids is a retry: those are
+/// skipped and the rest chained after the head. Any other mismatch is a conflict.
+pub(crate) fn plan_append(
+    campaign: &CampaignId,
+    expected: Seq,
+    head: Head,
+    existing_ids: &[EventId],
+    events: &[NewEvent],
+) -> Result<(Vec<Row>, u32), StoreError> {
+    check_append(campaign, events)?;
+    let conflict = |detail: String| StoreError::Conflict {
+        campaign: campaign.clone(),
+        expected,
+        actual: head.next,
+        detail,
+    };
+    if expected > head.next {
+        return Err(conflict(String::new()));
+    }
+    let overlap = (head.next.0 - expected.0).min(events.len() as u64) as usize;
+    assert_eq!(existing_ids.len(), overlap, "store must pass the ids of the overlapping positions");
+    for (i, (stored, new)) in existing_ids.iter().zip(events).enumerate() {
+        if *stored != new.id {
+            return Err(conflict(format!(
+                " (seq {} is event {stored}, not {})",
+                expected.0 + i as u64,
+                new.id
+            )));
+        }
+    }
+    let mut rows = Vec::with_capacity(events.len() - overlap);
+    let mut prev = head.hash;
+    for (i, event) in events[overlap..].iter().enumerate() {
+        let seq = Seq(head.next.0 + i as u64);
+        let body = event.body(campaign, seq)?;
+        if body.len() > EVENT_BYTES_MAX {
+            return Err(StoreError::InvalidAppend {
+                campaign: campaign.clone(),
+                reason: format!("event {} is {} bytes; the limit is {EVENT_BYTES_MAX}", event.id, body.len()),
+            });
+        }
+        let hash = Hash::chain(&prev, body.as_bytes());
+        rows.push(Row {
+            seq,
+            id: event.id,
+            type_name: event.payload.type_name.clone(),
+            recorded_at: event.recorded_at.to_rfc3339_opts(SecondsFormat::Micros, true),
+            body,
+            prev_hash: prev,
+            hash,
+        });
+        prev = hash;
+    }
+    Ok((rows, overlap as u32))
+}
+
+fn check_append(campaign: &CampaignId, events: &[NewEvent]) -> Result<(), StoreError> {
+    let reject = |reason: String| Err(StoreError::InvalidAppend { campaign: campaign.clone(), reason });
+    if events.is_empty() {
+        return reject("no events".into());
+    }
+    if events.len() > APPEND_EVENTS_MAX {
+        return reject(format!("{} events in one append; the limit is {APPEND_EVENTS_MAX}", events.len()));
+    }
+    let mut ids: Vec<EventId> = events.iter().map(|e| e.id).collect();
+    ids.sort_unstable();
+    if ids.windows(2).any(|w| w[0] == w[1]) {
+        return reject("the batch contains the same event id twice".into());
+    }
+    Ok(())
+}
+
+/// The head after appending `rows` to `head`.
+pub(crate) fn head_after(head: Head, rows: &[Row]) -> Head {
+    rows.last().map_or(head, |last| Head { next: last.seq.next(), hash: last.hash })
+}
+
+/// Current time as stored in the campaigns table.
+pub(crate) fn now_text() -> String {
+    Utc::now().to_rfc3339_opts(SecondsFormat::Micros, true)
+}
+
+/// Parses a time stored by [`now_text`].
+pub(crate) fn parse_time(text: &str, location: &str) -> Result<DateTime<Utc>, StoreError> {
+    DateTime::parse_from_rfc3339(text).map(|t| t.with_timezone(&Utc)).map_err(|e| StoreError::Corrupt {
+        location: location.to_owned(),
+        message: format!("bad timestamp {text:?}: {e}"),
+    })
+}

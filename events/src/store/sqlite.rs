@@ -1,0 +1,390 @@
+//! The embedded default store: one SQLite file (`sqlite://PATH`), WAL mode.
+//!
+//! **Durability**: `synchronous = FULL`. In WAL mode that syncs the WAL on every commit, so an
+//! append has reached the disk when it returns, and survives power loss, not only a crash of the
+//! process. `NORMAL` would be faster for single appends but could lose the last commits on power
+//! loss, which would break the rule that nobody acts on an event that can disappear. Batched
+//! appends amortise the sync.
+//!
+//! **Followers in other processes**: a background thread polls `PRAGMA data_version` (which
+//! changes whenever *another* connection commits) every
+//! [`SQLITE_POLL_INTERVAL_MS`](crate::limits::SQLITE_POLL_INTERVAL_MS) and ticks
+//! [`EventStore::changes`]. Appends made through this handle tick it directly.
+//!
+//! **Identity**: the file carries `PRAGMA application_id` = [`APPLICATION_ID`] and
+//! `PRAGMA user_version` = the store schema. A file that is not SQLite, a SQLite file of another
+//! application, or a newer schema is refused before anything is written to it.
+
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Once, Weak};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use rusqlite::{params, Connection, ErrorCode, OpenFlags, OptionalExtension, TransactionBehavior};
+use tokio::sync::watch;
+
+use super::{head_after, now_text, parse_time, plan_append, Appended, CampaignSummary, EventStore, Head, StoreError};
+use crate::envelope::{NewEvent, StoredEvent};
+use crate::hash::Hash;
+use crate::ids::{CampaignId, EventId, Seq};
+use crate::limits::{SQLITE_BUSY_TIMEOUT_MS, SQLITE_POLL_INTERVAL_MS};
+
+/// `PRAGMA application_id` of a lineage database: "LNGE".
+pub const APPLICATION_ID: i32 = 0x4C4E_4745;
+
+/// Store schema version this build writes (`PRAGMA user_version`).
+pub const SCHEMA_VERSION: u32 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE lineage_campaigns (
+    id         TEXT PRIMARY KEY,
+    head_seq   INTEGER NOT NULL,  -- number of events = seq of the next one
+    head_hash  TEXT NOT NULL,     -- hash of the last event, hex
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+) STRICT;
+CREATE TABLE lineage_events (
+    campaign    TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    id          TEXT NOT NULL,
+    type        TEXT NOT NULL,
+    recorded_at TEXT NOT NULL,
+    prev_hash   TEXT NOT NULL,
+    hash        TEXT NOT NULL,
+    body        TEXT NOT NULL,    -- the hashed bytes, exactly
+    PRIMARY KEY (campaign, seq),
+    UNIQUE (campaign, id)
+) STRICT;
+";
+
+/// An event store in one SQLite file.
+#[derive(Clone)]
+pub struct SqliteStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    path: PathBuf,
+    location: String,
+    writer: Mutex<Connection>,
+    reader: Mutex<Connection>,
+    changes: watch::Sender<u64>,
+    poller: Once,
+}
+
+impl SqliteStore {
+    /// Opens (creating if absent) the store at `path`.
+    pub async fn open(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_owned();
+        tokio::task::spawn_blocking(move || Self::open_blocking(&path)).await.expect("open task panicked")
+    }
+
+    fn open_blocking(path: &Path) -> Result<Self, StoreError> {
+        let location = format!("sqlite://{}", path.display());
+        refuse_non_sqlite(path, &location)?;
+        let writer = connect(path, &location)?;
+        prepare_schema(&writer, &location)?;
+        let reader = connect(path, &location)?;
+        Ok(Self {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                location,
+                writer: Mutex::new(writer),
+                reader: Mutex::new(reader),
+                changes: watch::Sender::new(0),
+                poller: Once::new(),
+            }),
+        })
+    }
+
+    async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&Inner) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || work(&inner)).await.expect("store task panicked")
+    }
+}
+
+/// Refuses, without opening it, a file that does not start with the SQLite header.
+fn refuse_non_sqlite(path: &Path, location: &str) -> Result<(), StoreError> {
+    let foreign = |reason: &str| StoreError::Foreign { location: location.to_owned(), reason: reason.to_owned() };
+    let Ok(meta) = std::fs::metadata(path) else { return Ok(()) };
+    if meta.is_dir() {
+        return Err(foreign("it is a directory"));
+    }
+    if meta.len() == 0 {
+        return Ok(());
+    }
+    let mut header = [0u8; 16];
+    let read = File::open(path).and_then(|mut f| f.read_exact(&mut header));
+    match read {
+        Ok(()) if &header == b"SQLite format 3\0" => Ok(()),
+        Ok(()) => Err(foreign("the file is not a SQLite database")),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Err(foreign("the file is not a SQLite database")),
+        Err(e) => Err(StoreError::Backend { location: location.to_owned(), message: e.to_string() }),
+    }
+}
+
+fn connect(path: &Path, location: &str) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = Connection::open_with_flags(path, flags).map_err(|e| sql_error(location, e))?;
+    conn.busy_timeout(Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS)).map_err(|e| sql_error(location, e))?;
+    Ok(conn)
+}
+
+/// Checks the file's identity and schema version, creates the schema in a fresh file, and only
+/// then switches to WAL: a foreign file must not be modified, not even its journal mode.
+fn prepare_schema(conn: &Connection, location: &str) -> Result<(), StoreError> {
+    let err = |e| sql_error(location, e);
+    let identity = |conn: &Connection| -> Result<(i32, u32, i64), StoreError> {
+        let app_id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0)).map_err(err)?;
+        let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err)?;
+        let objects: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).map_err(err)?;
+        Ok((app_id, version, objects))
+    };
+    let check = |(app_id, version, objects): (i32, u32, i64)| -> Result<bool, StoreError> {
+        if app_id == APPLICATION_ID {
+            if version > SCHEMA_VERSION {
+                return Err(StoreError::NewerSchema { location: location.to_owned(), found: version, supported: SCHEMA_VERSION });
+            }
+            return Ok(true);
+        }
+        if app_id == 0 && objects == 0 {
+            return Ok(false);
+        }
+        Err(StoreError::Foreign {
+            location: location.to_owned(),
+            reason: format!("it is a SQLite database of another application (application_id {app_id:#x}, {objects} schema objects)"),
+        })
+    };
+    if !check(identity(conn)?)? {
+        // Fresh file. Another process may be initialising it at the same moment: take the write
+        // lock, then look again.
+        conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
+        let created = (|| -> Result<(), StoreError> {
+            if !check(identity(conn)?)? {
+                conn.execute_batch(SCHEMA).map_err(err)?;
+                conn.execute_batch(&format!(
+                    "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
+                ))
+                .map_err(err)?;
+            }
+            Ok(())
+        })();
+        let end = if created.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        conn.execute_batch(end).map_err(err)?;
+        created?;
+    }
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(err)?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Backend { location: location.to_owned(), message: format!("cannot enable WAL (journal mode is {mode})") });
+    }
+    conn.execute_batch("PRAGMA synchronous = FULL;").map_err(err)?;
+    Ok(())
+}
+
+fn sql_error(location: &str, error: rusqlite::Error) -> StoreError {
+    let location = location.to_owned();
+    let message = error.to_string();
+    match error.sqlite_error_code() {
+        Some(ErrorCode::NotADatabase) => StoreError::Foreign { location, reason: "the file is not a SQLite database".into() },
+        Some(ErrorCode::DatabaseCorrupt) => StoreError::Corrupt { location, message },
+        Some(ErrorCode::CannotOpen) | Some(ErrorCode::PermissionDenied) | Some(ErrorCode::ReadOnly) => {
+            StoreError::Unavailable { location, message }
+        }
+        _ => StoreError::Backend { location, message },
+    }
+}
+
+fn parse_hash(text: &str, seq: i64, location: &str) -> Result<Hash, StoreError> {
+    text.parse().map_err(|_| StoreError::Corrupt { location: location.to_owned(), message: format!("event {seq}: malformed hash {text:?}") })
+}
+
+fn read_head(conn: &Connection, campaign: &CampaignId, location: &str) -> Result<Option<Head>, StoreError> {
+    let row: Option<(i64, String)> = conn
+        .query_row("SELECT head_seq, head_hash FROM lineage_campaigns WHERE id = ?1", [campaign.as_str()], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()
+        .map_err(|e| sql_error(location, e))?;
+    row.map(|(seq, hash)| Ok(Head { next: Seq(seq as u64), hash: parse_hash(&hash, seq, location)? })).transpose()
+}
+
+impl Inner {
+    fn append(&self, campaign: &CampaignId, expected: Seq, events: &[NewEvent]) -> Result<Appended, StoreError> {
+        let location = &self.location;
+        let err = |e| sql_error(location, e);
+        let mut conn = self.writer.lock().expect("sqlite writer lock");
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        let head = read_head(&tx, campaign, location)?.unwrap_or(Head::EMPTY);
+        let existing = if expected < head.next {
+            let end = head.next.0.min(expected.0 + events.len() as u64);
+            let mut stmt = tx
+                .prepare_cached("SELECT id FROM lineage_events WHERE campaign = ?1 AND seq >= ?2 AND seq < ?3 ORDER BY seq")
+                .map_err(err)?;
+            let ids = stmt
+                .query_map(params![campaign.as_str(), expected.0 as i64, end as i64], |r| r.get::<_, String>(0))
+                .map_err(err)?;
+            ids.map(|id| {
+                let id = id.map_err(err)?;
+                id.parse::<EventId>().map_err(|_| StoreError::Corrupt { location: location.clone(), message: format!("malformed event id {id:?}") })
+            })
+            .collect::<Result<Vec<_>, _>>()?
+        } else {
+            Vec::new()
+        };
+        let (rows, already_present) = plan_append(campaign, expected, head, &existing, events)?;
+        let new_head = head_after(head, &rows);
+        if !rows.is_empty() {
+            let mut insert = tx
+                .prepare_cached(
+                    "INSERT INTO lineage_events (campaign, seq, id, type, recorded_at, prev_hash, hash, body)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                )
+                .map_err(err)?;
+            for row in &rows {
+                insert
+                    .execute(params![
+                        campaign.as_str(),
+                        row.seq.0 as i64,
+                        row.id.to_string(),
+                        row.type_name,
+                        row.recorded_at,
+                        row.prev_hash.to_hex(),
+                        row.hash.to_hex(),
+                        row.body,
+                    ])
+                    .map_err(err)?;
+            }
+            drop(insert);
+            let now = now_text();
+            tx.execute(
+                "INSERT INTO lineage_campaigns (id, head_seq, head_hash, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?4)
+                 ON CONFLICT (id) DO UPDATE SET head_seq = excluded.head_seq, head_hash = excluded.head_hash,
+                                                updated_at = excluded.updated_at",
+                params![campaign.as_str(), new_head.next.0 as i64, new_head.hash.to_hex(), now],
+            )
+            .map_err(err)?;
+        }
+        tx.commit().map_err(err)?;
+        Ok(Appended { first: expected, head: new_head, already_present })
+    }
+
+    fn read(&self, campaign: &CampaignId, from: Seq, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        let location = &self.location;
+        let err = |e| sql_error(location, e);
+        let conn = self.reader.lock().expect("sqlite reader lock");
+        let mut stmt = conn
+            .prepare_cached(
+                "SELECT seq, id, type, prev_hash, hash, body FROM lineage_events
+                 WHERE campaign = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3",
+            )
+            .map_err(err)?;
+        let mut rows = stmt.query(params![campaign.as_str(), from.0 as i64, limit as i64]).map_err(err)?;
+        let mut events = Vec::new();
+        while let Some(row) = rows.next().map_err(err)? {
+            let seq: i64 = row.get(0).map_err(err)?;
+            let id: String = row.get(1).map_err(err)?;
+            let corrupt = |what: &str| StoreError::Corrupt { location: location.clone(), message: format!("event {seq}: malformed {what}") };
+            events.push(StoredEvent {
+                seq: Seq(u64::try_from(seq).map_err(|_| corrupt("seq"))?),
+                id: id.parse().map_err(|_| corrupt("id"))?,
+                type_name: row.get(2).map_err(err)?,
+                prev_hash: parse_hash(&row.get::<_, String>(3).map_err(err)?, seq, location)?,
+                hash: parse_hash(&row.get::<_, String>(4).map_err(err)?, seq, location)?,
+                body: row.get(5).map_err(err)?,
+            });
+        }
+        Ok(events)
+    }
+
+    fn campaigns(&self) -> Result<Vec<CampaignSummary>, StoreError> {
+        let location = &self.location;
+        let err = |e| sql_error(location, e);
+        let conn = self.reader.lock().expect("sqlite reader lock");
+        let mut stmt = conn
+            .prepare_cached("SELECT id, head_seq, head_hash, created_at, updated_at FROM lineage_campaigns ORDER BY created_at, id")
+            .map_err(err)?;
+        let rows = stmt
+            .query_map([], |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?))
+            })
+            .map_err(err)?;
+        rows.map(|row| {
+            let (id, seq, hash, created, updated) = row.map_err(err)?;
+            Ok(CampaignSummary {
+                campaign: CampaignId::new(id).map_err(|e| StoreError::Corrupt { location: location.clone(), message: e.to_string() })?,
+                head: Head { next: Seq(seq as u64), hash: parse_hash(&hash, seq, location)? },
+                created_at: parse_time(&created, location)?,
+                updated_at: parse_time(&updated, location)?,
+            })
+        })
+        .collect()
+    }
+}
+
+/// Ticks `changes` whenever another connection commits, until the store is dropped.
+fn poll_data_version(inner: Weak<Inner>, path: PathBuf) {
+    let Ok(conn) = Connection::open_with_flags(&path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX) else {
+        tracing::warn!(path = %path.display(), "cannot open a connection to watch for other writers");
+        return;
+    };
+    let version = |conn: &Connection| conn.query_row("PRAGMA data_version", [], |r| r.get::<_, i64>(0)).ok();
+    let mut last = version(&conn);
+    loop {
+        std::thread::sleep(Duration::from_millis(SQLITE_POLL_INTERVAL_MS));
+        let Some(inner) = inner.upgrade() else { return };
+        let now = version(&conn);
+        if now != last {
+            last = now;
+            inner.changes.send_modify(|n| *n = n.wrapping_add(1));
+        }
+    }
+}
+
+#[async_trait]
+impl EventStore for SqliteStore {
+    fn location(&self) -> String {
+        self.inner.location.clone()
+    }
+
+    async fn append(&self, campaign: &CampaignId, expected: Seq, events: Vec<NewEvent>) -> Result<Appended, StoreError> {
+        let campaign = campaign.clone();
+        let appended = self.blocking(move |inner| inner.append(&campaign, expected, &events)).await?;
+        self.inner.changes.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(appended)
+    }
+
+    async fn read(&self, campaign: &CampaignId, from: Seq, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        let campaign = campaign.clone();
+        self.blocking(move |inner| inner.read(&campaign, from, limit)).await
+    }
+
+    async fn head(&self, campaign: &CampaignId) -> Result<Option<Head>, StoreError> {
+        let campaign = campaign.clone();
+        self.blocking(move |inner| {
+            let conn = inner.reader.lock().expect("sqlite reader lock");
+            read_head(&conn, &campaign, &inner.location)
+        })
+        .await
+    }
+
+    async fn campaigns(&self) -> Result<Vec<CampaignSummary>, StoreError> {
+        self.blocking(|inner| inner.campaigns()).await
+    }
+
+    fn changes(&self) -> watch::Receiver<u64> {
+        self.inner.poller.call_once(|| {
+            let weak = Arc::downgrade(&self.inner);
+            let path = self.inner.path.clone();
+            std::thread::Builder::new()
+                .name("lineage-sqlite-watch".into())
+                .spawn(move || poll_data_version(weak, path))
+                .expect("spawn the sqlite watcher thread");
+        });
+        self.inner.changes.subscribe()
+    }
+}

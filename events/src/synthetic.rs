@@ -1,0 +1,307 @@
+//! Synthetic but realistic payloads: one of every event type, and the event mix of one
+//! experiment. Used by tests, by `lineage bench store` and by the docs' examples; never by a
+//! real campaign.
+
+use std::collections::BTreeMap;
+
+use crate::hash::Hash;
+use crate::ids::{ArchId, EventId, RunId};
+use crate::payload::*;
+
+const PROGRAM: &str = "\
+mixer gated_delta(d_model = 64, heads = 4) {
+  q = l2norm(silu(conv(linear(x, d_k), 4)))
+  k = l2norm(silu(conv(linear(x, d_k), 4)))
+  v = silu(conv(linear(x, d_v), 4))
+  beta = sigmoid(linear(x, heads))
+  alpha = exp(-exp(a_log) * softplus(linear(x, heads) + dt_bias))
+  S = alpha * (S - beta * k (k^T S)) + beta * k v^T
+  o = rmsnorm(S^T q) * silu(linear(x, d_v))
+  return linear(o, d_model)
+}";
+
+fn id(text: &str) -> ArchId {
+    ArchId::new(text).expect("synthetic ids are valid")
+}
+
+fn run(text: &str) -> RunId {
+    RunId::new(text).expect("synthetic ids are valid")
+}
+
+/// A realistic resolved configuration (the shape of the `quick` preset).
+pub fn config() -> CampaignConfig {
+    let stage = |layers, d_model, steps, seeds| StageConfig {
+        layers,
+        d_model,
+        heads: 4,
+        steps,
+        batch: 16,
+        seq_len: 128,
+        learning_rate: 3e-3,
+        run_wall_s_max: 300,
+        seeds,
+        tasks: vec![
+            TaskSpec { name: "mqar".into(), settings: BTreeMap::from([("vocab".into(), 64.0), ("pairs".into(), 8.0)]) },
+            TaskSpec { name: "lm".into(), settings: BTreeMap::new() },
+        ],
+    };
+    CampaignConfig {
+        preset: Some("quick".into()),
+        budget: Budget { experiments_max: 20, wall_s_max: Some(900), compute_s_max: None },
+        trainers: 1,
+        selection: SelectionConfig {
+            policy: "top-k-uniform".into(),
+            pool_capacity: 50,
+            parent_ranks: (1, 10),
+            reference_ranks: (11, 50),
+            references_count: 4,
+        },
+        novelty: NoveltyConfig { structural_distance_min: 0.05, behavioural_distance_min: 1e-3, reproposals_max: 10 },
+        repair_attempts_max: 3,
+        fitness: fitness_constants(),
+        sanity: SanityConfig { leakage_loss_ratio: 0.9, slow_factor: 3.0 },
+        exploration: stage(2, 64, 300, 1),
+        verification: stage(4, 128, 1000, 3),
+        promote_top: 3,
+        analysts: vec!["edit-stats".into()],
+    }
+}
+
+fn fitness_constants() -> FitnessConstants {
+    FitnessConstants {
+        reference_arch: "deltanet".into(),
+        loss_scale: 0.1,
+        benchmark_scale: 0.1,
+        steepness: 6.0,
+        loss_weight: 1.0,
+        benchmark_weight: 1.0,
+        judge_weight: 1.0,
+    }
+}
+
+fn host() -> HostInfo {
+    HostInfo { hostname: "node-1".into(), platform: "linux-x86_64".into(), cpus: 2 }
+}
+
+fn metrics(i: u64) -> TrainingMetrics {
+    let loss = 2.0 + (i % 7) as f64 * 0.01;
+    TrainingMetrics {
+        loss_train_final: loss - 0.05,
+        loss_val_final: loss,
+        tasks: BTreeMap::from([
+            ("mqar".into(), TaskMetrics { accuracy: Some(0.8), loss: Some(0.7) }),
+            ("lm".into(), TaskMetrics { accuracy: None, loss: Some(loss) }),
+        ]),
+        benchmark_mean: 0.8,
+        params: 52_480,
+        steps: 300,
+        tokens_seen: 614_400,
+        tokens_per_s: 12_000.0,
+        wall_ms: 51_200,
+        loss_curve: (0..10).map(|s| CurvePoint { step: s * 30, loss: 4.0 - s as f64 * 0.2 }).collect(),
+    }
+}
+
+/// One payload of every event type.
+pub fn one_of_each() -> Vec<Payload> {
+    let arch = id("a-0001");
+    let mut payloads = experiment(1);
+    payloads.insert(
+        0,
+        Payload::CampaignStarted(CampaignStarted {
+            name: "synthetic".into(),
+            seed: 7,
+            config: config(),
+            code_version: crate::CODE_VERSION.into(),
+            backend: "flex".into(),
+            host: host(),
+        }),
+    );
+    payloads.extend([
+        Payload::RepairAttempted(RepairAttempted {
+            arch: arch.clone(),
+            attempt: 1,
+            diagnosis: "state decay missing: the state norm grows without bound".into(),
+            rule: "add-decay".into(),
+            patch: "-  S = S + k v^T\n+  S = 0.99 * S + k v^T\n".into(),
+            program: PROGRAM.into(),
+            program_hash: Hash::of(PROGRAM.as_bytes()),
+            outcome: RepairOutcome::Repaired,
+        }),
+        Payload::ArchitectureAbandoned(ArchitectureAbandoned {
+            arch: arch.clone(),
+            reason: "causality check still failing after 3 repairs".into(),
+        }),
+        Payload::TrainingFailed(TrainingFailed {
+            run: run("r-0001-0"),
+            arch: arch.clone(),
+            failure: TrainingFailure::Leakage { loss: 0.1, reference_loss: 2.0 },
+            attempt: 1,
+        }),
+        Payload::PromotedToVerification(PromotedToVerification {
+            arch: arch.clone(),
+            rank: 1,
+            fitness: 0.71,
+            seeds: vec![11, 12, 13],
+        }),
+        Payload::VerificationConcluded(VerificationConcluded {
+            arch: arch.clone(),
+            best_baseline: id("gated-deltanet"),
+            gain_mean: 0.031,
+            gain_std: 0.008,
+            discovery: true,
+            runs: vec![run("r-0001-v11"), run("r-0001-v12"), run("r-0001-v13")],
+        }),
+        Payload::InsightRecorded(InsightRecorded {
+            analyst: "edit-stats".into(),
+            kind: "edit-effect".into(),
+            text: "add-gate raised mqar accuracy in 7 of 9 children".into(),
+            confidence: 0.8,
+            data: BTreeMap::from([("edit:add-gate".into(), 0.06)]),
+            cites: vec![EventId::random()],
+        }),
+        Payload::LlmExchanged(LlmExchanged {
+            model: "local-model".into(),
+            purpose: "propose".into(),
+            prompt: "Improve this mixer...".into(),
+            reply: "Add a forget gate...".into(),
+        }),
+        Payload::CampaignPaused(CampaignPaused { reason: "interrupted (Ctrl-C)".into() }),
+        Payload::CampaignResumed(CampaignResumed { from_seq: 41, redispatched: vec!["r-0001-0".into()], host: host() }),
+        Payload::CampaignFinished(CampaignFinished {
+            reason: "experiment budget reached".into(),
+            experiments: 20,
+            state_hash: Hash::of(b"state"),
+        }),
+    ]);
+    payloads
+}
+
+/// The events of one ordinary experiment `i`: selection, proposal, novelty, checks, training
+/// (with progress samples), analysis, fitness and budget. About 8 KiB of JSON.
+pub fn experiment(i: u64) -> Vec<Payload> {
+    let arch = id(&format!("a-{i:04}"));
+    let run_id = run(&format!("r-{i:04}-0"));
+    let parent = id("gated-deltanet");
+    let mut payloads = vec![
+        Payload::ParentSelected(ParentSelected {
+            experiment: i as u32,
+            policy: "top-k-uniform".into(),
+            pool: (1..=12).map(|r| PoolEntry { rank: r, arch: id(&format!("a-{r:04}")), fitness: 0.7 - r as f64 * 0.01 }).collect(),
+            draw: RandomDraw { seed: i * 7919, stream: format!("select/experiment-{i}"), values: vec![2, 11, 12, 13, 14] },
+            parent: parent.clone(),
+            references: vec![id("a-0011"), id("a-0012")],
+        }),
+        Payload::ArchitectureProposed(ArchitectureProposed {
+            arch: arch.clone(),
+            experiment: i as u32,
+            parent: Some(parent.clone()),
+            references: vec![id("a-0011")],
+            motivation: "Gating the delta update helped recall in earlier children; add a per-head output gate.".into(),
+            program: PROGRAM.into(),
+            program_hash: Hash::of(PROGRAM.as_bytes()),
+            proposer: Proposer::BuiltIn { operator: "mutate:add-gate".into() },
+            edits: vec![Edit { kind: "add-gate".into(), detail: "silu gate on the output".into() }],
+            evidence: vec![],
+            draw: Some(RandomDraw { seed: i, stream: format!("propose/experiment-{i}"), values: vec![3] }),
+        }),
+        Payload::NoveltyJudged(NoveltyJudged {
+            arch: arch.clone(),
+            verdict: NoveltyVerdict::Novel,
+            nearest: Some(parent.clone()),
+            structural_distance: Some(0.12),
+            behavioural_distance: Some(0.03),
+        }),
+        Payload::ImplementationChecked(ImplementationChecked {
+            arch: arch.clone(),
+            program_hash: Hash::of(PROGRAM.as_bytes()),
+            attempt: 0,
+            checks: ["type-shape", "causality", "complexity", "finite"]
+                .iter()
+                .map(|c| CheckOutcome {
+                    check: (*c).into(),
+                    passed: true,
+                    numbers: BTreeMap::from([("value".into(), 1.02)]),
+                    diagnostics: vec![Diagnostic {
+                        class: "note".into(),
+                        line: 6,
+                        column: 3,
+                        message: "ok".into(),
+                        suggestion: None,
+                    }],
+                })
+                .collect(),
+            passed: true,
+            params: Some(52_480),
+        }),
+        Payload::TrainingScheduled(TrainingScheduled {
+            run: run_id.clone(),
+            arch: arch.clone(),
+            stage: Stage::Exploration,
+            seed: i,
+            program_hash: Hash::of(PROGRAM.as_bytes()),
+        }),
+        Payload::TrainingStarted(TrainingStarted {
+            run: run_id.clone(),
+            arch: arch.clone(),
+            trainer: "trainer-0".into(),
+            backend: "flex".into(),
+            threads: 2,
+            host: host(),
+        }),
+    ];
+    payloads.extend((1..=5).map(|s| {
+        Payload::TrainingProgress(TrainingProgress {
+            run: run_id.clone(),
+            arch: arch.clone(),
+            step: s * 60,
+            loss: 4.0 - s as f64 * 0.3,
+            learning_rate: 3e-3,
+            tokens_seen: s as u64 * 122_880,
+            wall_ms: s as u64 * 10_000,
+        })
+    }));
+    payloads.extend([
+        Payload::TrainingFinished(TrainingFinished {
+            run: run_id,
+            arch: arch.clone(),
+            stage: Stage::Exploration,
+            seed: i,
+            backend: "flex".into(),
+            threads: 2,
+            program_hash: Hash::of(PROGRAM.as_bytes()),
+            metrics: metrics(i),
+        }),
+        Payload::AnalysisRecorded(AnalysisRecorded {
+            arch: arch.clone(),
+            analyst: "analyst-0".into(),
+            summary: "The output gate improves MQAR by 4 points over the parent at equal loss.".into(),
+            findings: vec!["mqar +0.04 vs parent".into(), "lm loss unchanged".into()],
+            comparisons: vec![Comparison {
+                against: parent,
+                relation: Relation::Parent,
+                loss_delta: -0.01,
+                task_deltas: BTreeMap::from([("mqar".into(), 0.04)]),
+            }],
+            numbers: BTreeMap::from([("attribution:add-gate".into(), 0.04)]),
+            cites: vec![],
+        }),
+        Payload::FitnessAssigned(FitnessAssigned {
+            arch,
+            stage: Stage::Exploration,
+            components: FitnessComponents { loss_term: 0.52, benchmark_term: 0.61, judge_term: 0.5 },
+            total: 0.543,
+            reference: id("deltanet"),
+            judge: JudgeScore {
+                score: 5.5,
+                performance: 6.0,
+                innovation: 5.0,
+                complexity: 5.5,
+                rationale: "one extra gate; modest gain".into(),
+            },
+            constants: fitness_constants(),
+        }),
+        Payload::BudgetSpent(BudgetSpent { experiments: i as u32, compute_ms: i * 51_200, wall_ms: i * 53_000 }),
+    ]);
+    payloads
+}

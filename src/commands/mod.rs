@@ -1,0 +1,45 @@
+//! One function per subcommand.
+
+mod bench_store;
+mod events;
+
+use std::io::Write;
+use std::sync::Arc;
+
+use anyhow::Context;
+use lineage_events::{open_store, EventStore};
+
+use crate::cli::{BenchCommand, Cli, Command};
+use crate::output;
+
+/// Runs the parsed command line.
+pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    match &cli.command {
+        Command::Campaigns { json } => {
+            let store = open_existing(cli.store_url()).await?;
+            let campaigns = store.campaigns().await?;
+            let mut out = std::io::stdout().lock();
+            output::write_campaigns(&mut out, &campaigns, *json)?;
+            out.flush()?;
+            Ok(())
+        }
+        Command::Events(args) => events::run(open_existing(cli.store_url()).await?, args).await,
+        Command::Bench(BenchCommand::Store(args)) => bench_store::run(cli.store.as_deref(), args).await,
+    }
+}
+
+/// Opens a store that must already exist: reading commands never create an empty database.
+pub async fn open_existing(url: &str) -> anyhow::Result<Arc<dyn EventStore>> {
+    if let Some(path) = url.strip_prefix("sqlite://") {
+        if !std::path::Path::new(path).exists() {
+            anyhow::bail!("no event store at {url}: start a campaign there, or pass --store / set LINEAGE_STORE");
+        }
+    }
+    open(url).await
+}
+
+/// Opens (creating if needed) the store, with the URL in the error if that fails.
+pub async fn open(url: &str) -> anyhow::Result<Arc<dyn EventStore>> {
+    // The store's own errors already name the location; add nothing that would repeat it.
+    open_store(url).await.context("cannot open the event store")
+}

@@ -1,0 +1,120 @@
+//! How events and campaigns look on the terminal and as JSON lines.
+
+use std::io::{self, Write};
+
+use lineage_events::{CampaignSummary, DecodedPayload, EventBody, StoredEvent, Upcasters};
+use serde::Serialize;
+use serde_json::value::RawValue;
+
+/// True when the error is a closed pipe (`lineage events … | head`): not a failure.
+pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        cause.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+    })
+}
+
+#[derive(Serialize)]
+struct EventLine<'a> {
+    seq: u64,
+    id: String,
+    #[serde(rename = "type")]
+    type_name: &'a str,
+    version: u32,
+    actor: &'a lineage_events::ActorRef,
+    recorded_at: String,
+    causation: Option<String>,
+    correlation: Option<&'a str>,
+    prev_hash: String,
+    hash: String,
+    payload: &'a RawValue,
+}
+
+/// Writes one event as a JSON line: the envelope fields, both hashes and the payload verbatim.
+pub fn write_event_json(out: &mut impl Write, event: &StoredEvent) -> anyhow::Result<()> {
+    let body = EventBody::parse(&event.body)?;
+    let line = EventLine {
+        seq: event.seq.0,
+        id: event.id.to_string(),
+        type_name: &body.type_name,
+        version: body.version,
+        actor: &body.actor,
+        recorded_at: body.recorded_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+        causation: body.causation.map(|c| c.to_string()),
+        correlation: body.correlation.as_ref().map(|c| c.as_str()),
+        prev_hash: event.prev_hash.to_hex(),
+        hash: event.hash.to_hex(),
+        payload: body.payload,
+    };
+    serde_json::to_writer(&mut *out, &line)?;
+    out.write_all(b"\n")?;
+    Ok(())
+}
+
+/// Writes one event as a human line: seq, time, type, actor, summary.
+pub fn write_event_text(out: &mut impl Write, event: &StoredEvent, upcasters: &Upcasters) -> anyhow::Result<()> {
+    let decoded = event.decode(upcasters)?;
+    let summary = match &decoded.payload {
+        DecodedPayload::Known(payload) => payload.summary(),
+        DecodedPayload::Unknown(unknown) => {
+            format!("({} {} v{}: skipped by this lineage)", unknown.reason, unknown.type_name, unknown.version)
+        }
+    };
+    let type_name = match &decoded.payload {
+        DecodedPayload::Known(payload) => payload.type_name(),
+        DecodedPayload::Unknown(unknown) => unknown.type_name.as_str(),
+    };
+    writeln!(
+        out,
+        "{:>6}  {}  {:<24} {:<22} {}",
+        decoded.seq.0,
+        decoded.recorded_at.format("%Y-%m-%d %H:%M:%S%.3f"),
+        type_name,
+        format!("{}/{}", decoded.actor.kind, decoded.actor.name),
+        summary
+    )?;
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct CampaignLine<'a> {
+    campaign: &'a str,
+    events: u64,
+    head_hash: String,
+    created_at: String,
+    updated_at: String,
+}
+
+/// Writes the campaign list as a table or as JSON lines.
+pub fn write_campaigns(out: &mut impl Write, campaigns: &[CampaignSummary], json: bool) -> anyhow::Result<()> {
+    if json {
+        for c in campaigns {
+            let line = CampaignLine {
+                campaign: c.campaign.as_str(),
+                events: c.head.next.0,
+                head_hash: c.head.hash.to_hex(),
+                created_at: c.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+                updated_at: c.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
+            };
+            serde_json::to_writer(&mut *out, &line)?;
+            out.write_all(b"\n")?;
+        }
+        return Ok(());
+    }
+    if campaigns.is_empty() {
+        writeln!(out, "no campaigns in this store")?;
+        return Ok(());
+    }
+    writeln!(out, "{:<24} {:>9}  {:<20} {:<20} head hash", "campaign", "events", "created", "updated")?;
+    for c in campaigns {
+        writeln!(
+            out,
+            "{:<24} {:>9}  {:<20} {:<20} {}",
+            c.campaign.as_str(),
+            c.head.next.0,
+            c.created_at.format("%Y-%m-%d %H:%M:%S"),
+            c.updated_at.format("%Y-%m-%d %H:%M:%S"),
+            c.head.hash
+        )?;
+    }
+    Ok(())
+}

@@ -1,0 +1,489 @@
+//! The one conformance suite every `EventStore` must pass, run against the in-memory reference
+//! store, a real SQLite file and a real PostgreSQL server.
+//!
+//! Each case is a generic async function over [`support::Backend`]; the `conformance!` macro
+//! instantiates every case for every store. Cases that need raw SQL or a second process run for
+//! SQLite and PostgreSQL (the memory store has neither).
+
+mod support;
+
+use std::collections::HashSet;
+use std::io::{BufRead, BufReader};
+use std::process::Stdio;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use lineage_events::{
+    verify_campaign, ActorRef, ChainProblem, DecodedPayload, EncodedPayload, EventId, EventStore, NewEvent, Seq,
+    StoreError, Subscription, Upcasters,
+};
+use support::{append_at_head, campaign, events, lineage, Backend};
+
+macro_rules! conformance {
+    ($kind:ident: $($case:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() {
+                let backend = crate::support::Backend::new(crate::support::Kind::$kind).await;
+                crate::cases::$case(&backend).await;
+            }
+        )*
+    };
+}
+
+macro_rules! every_store_case_list {
+    ($m:ident, $kind:ident) => {
+        $m!($kind:
+            appends_are_dense_ordered_and_read_back_verbatim,
+            append_at_the_wrong_position_is_a_conflict,
+            retried_append_is_recognised_not_duplicated,
+            concurrent_writers_lose_nothing,
+            subscription_catches_up_then_follows_live_without_gap_or_duplicate,
+            subscription_from_the_middle_starts_there,
+            unknown_event_types_are_preserved_and_skipped,
+            campaigns_are_listed_with_their_heads,
+            invalid_appends_are_rejected,
+        );
+    };
+}
+
+macro_rules! durable_store_case_list {
+    ($m:ident, $kind:ident) => {
+        $m!($kind:
+            reopening_keeps_every_event,
+            tampered_payload_byte_is_named_by_verification,
+            deleted_event_is_named_by_verification,
+            reordered_events_are_named_by_verification,
+            truncated_log_is_detected,
+            follower_in_another_process_sees_every_event_live,
+            writer_killed_mid_batch_loses_nothing_committed,
+        );
+    };
+}
+
+mod memory {
+    every_store_case_list!(conformance, Memory);
+}
+
+mod sqlite {
+    every_store_case_list!(conformance, Sqlite);
+    durable_store_case_list!(conformance, Sqlite);
+}
+
+mod postgres {
+    every_store_case_list!(conformance, Postgres);
+    durable_store_case_list!(conformance, Postgres);
+}
+
+mod cases {
+    use super::*;
+
+    pub async fn appends_are_dense_ordered_and_read_back_verbatim(b: &Backend) {
+        let store = b.open().await;
+        let c = campaign("dense");
+        let batch = events(&c, "w", 0, 40);
+        let appended = store.append(&c, Seq(0), batch[..1].to_vec()).await.unwrap();
+        assert_eq!(appended.first, Seq(0));
+        assert_eq!(appended.head.next, Seq(1));
+        let appended = store.append(&c, Seq(1), batch[1..].to_vec()).await.unwrap();
+        assert_eq!(appended.head.next, Seq(40));
+
+        let read = store.read(&c, Seq(0), 1000).await.unwrap();
+        assert_eq!(read.len(), 40);
+        let upcasters = Upcasters::standard();
+        for (i, (stored, new)) in read.iter().zip(&batch).enumerate() {
+            assert_eq!(stored.seq, Seq(i as u64));
+            assert_eq!(stored.id, new.id);
+            assert_eq!(stored.body, new.body(&c, Seq(i as u64)).unwrap(), "body must be stored verbatim");
+            let decoded = stored.decode(&upcasters).unwrap();
+            assert_eq!(decoded.actor, new.actor);
+            assert_eq!(decoded.recorded_at, new.recorded_at);
+            let DecodedPayload::Known(payload) = decoded.payload else { panic!("known type") };
+            assert_eq!(payload.encode(), new.payload);
+        }
+        // Ranges and limits.
+        let middle = store.read(&c, Seq(10), 5).await.unwrap();
+        assert_eq!(middle.iter().map(|e| e.seq.0).collect::<Vec<_>>(), vec![10, 11, 12, 13, 14]);
+        assert!(store.read(&c, Seq(40), 10).await.unwrap().is_empty());
+        assert_eq!(store.head(&c).await.unwrap().unwrap().hash, read[39].hash);
+        assert_eq!(verify_campaign(&*store, &c).await.unwrap().next, Seq(40));
+    }
+
+    pub async fn append_at_the_wrong_position_is_a_conflict(b: &Backend) {
+        let store = b.open().await;
+        let c = campaign("conflict");
+        store.append(&c, Seq(0), events(&c, "w", 0, 5)).await.unwrap();
+        let before = store.head(&c).await.unwrap().unwrap();
+
+        // Ahead of the head.
+        let err = store.append(&c, Seq(7), events(&c, "w", 5, 1)).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { expected: Seq(7), actual: Seq(5), .. }), "{err}");
+        // Behind the head, with a different event: another writer got there first.
+        let err = store.append(&c, Seq(3), events(&c, "other", 0, 2)).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { expected: Seq(3), actual: Seq(5), .. }), "{err}");
+        assert!(err.to_string().contains("seq 3"), "the conflict names the position: {err}");
+        // A fresh campaign must start at 0.
+        let err = store.append(&campaign("fresh"), Seq(1), events(&c, "w", 0, 1)).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+
+        assert_eq!(store.head(&c).await.unwrap().unwrap(), before, "a conflict changes nothing");
+        assert_eq!(store.read(&c, Seq(0), 100).await.unwrap().len(), 5);
+    }
+
+    pub async fn retried_append_is_recognised_not_duplicated(b: &Backend) {
+        let store = b.open().await;
+        let c = campaign("retry");
+        let first = events(&c, "w", 0, 3);
+        store.append(&c, Seq(0), first.clone()).await.unwrap();
+        let head = store.head(&c).await.unwrap().unwrap();
+
+        // The writer crashed before it saw the acknowledgement and appends the same batch again.
+        let again = store.append(&c, Seq(0), first.clone()).await.unwrap();
+        assert_eq!(again.already_present, 3);
+        assert_eq!(again.head, head);
+        assert_eq!(store.read(&c, Seq(0), 100).await.unwrap().len(), 3);
+
+        // A retried batch that overlaps the end of the log appends only what is new.
+        let mut overlapping = first[1..].to_vec();
+        overlapping.extend(events(&c, "w", 3, 2));
+        let appended = store.append(&c, Seq(1), overlapping).await.unwrap();
+        assert_eq!(appended.already_present, 2);
+        assert_eq!(appended.head.next, Seq(5));
+        let ids: Vec<EventId> = store.read(&c, Seq(0), 100).await.unwrap().iter().map(|e| e.id).collect();
+        let expected: Vec<EventId> = events(&c, "w", 0, 5).iter().map(|e| e.id).collect();
+        assert_eq!(ids, expected);
+        verify_campaign(&*store, &c).await.unwrap();
+    }
+
+    pub async fn concurrent_writers_lose_nothing(b: &Backend) {
+        let c = campaign("race");
+        let writers = 4;
+        let per_writer = 60;
+        let mut tasks = Vec::new();
+        for w in 0..writers {
+            // Separate handles: for PostgreSQL, separate connections, as on separate machines.
+            let store = b.open().await;
+            let c = c.clone();
+            tasks.push(tokio::spawn(async move {
+                for i in (0..per_writer).step_by(3) {
+                    append_at_head(&*store, &c, events(&c, &format!("writer{w}"), i, 3)).await;
+                }
+            }));
+        }
+        for t in tasks {
+            t.await.unwrap();
+        }
+        let store = b.open().await;
+        let head = verify_campaign(&*store, &c).await.unwrap();
+        assert_eq!(head.next, Seq((writers * per_writer) as u64));
+        let ids: HashSet<EventId> = store.read(&c, Seq(0), 10_000).await.unwrap().iter().map(|e| e.id).collect();
+        assert_eq!(ids.len(), writers * per_writer, "every event exactly once");
+    }
+
+    pub async fn subscription_catches_up_then_follows_live_without_gap_or_duplicate(b: &Backend) {
+        let c = campaign("follow");
+        let store = b.open().await;
+        append_at_head(&*store, &c, events(&c, "early", 0, 300)).await;
+        let follower_store = b.open().await;
+        let mut subscription = Subscription::new(follower_store, c.clone(), Seq(0));
+        let total = 300 + 3 * 200;
+        let reader = tokio::spawn(async move {
+            let mut seen = Vec::new();
+            while seen.len() < total {
+                let event = tokio::time::timeout(Duration::from_secs(30), subscription.next())
+                    .await
+                    .expect("a committed event never reached the subscriber")
+                    .unwrap();
+                seen.push((event.seq, event.hash));
+            }
+            seen
+        });
+        let mut writers = Vec::new();
+        for w in 0..3 {
+            let store = b.open().await;
+            let c = c.clone();
+            writers.push(tokio::spawn(async move {
+                let mut i = 0;
+                while i < 200 {
+                    let n = 1 + (i * 7 + w) % 13;
+                    let n = n.min(200 - i);
+                    append_at_head(&*store, &c, events(&c, &format!("live{w}"), i, n)).await;
+                    i += n;
+                }
+            }));
+        }
+        for w in writers {
+            w.await.unwrap();
+        }
+        let seen = reader.await.unwrap();
+        let stored = store.read(&c, Seq(0), 10_000).await.unwrap();
+        assert_eq!(seen.len(), stored.len());
+        for (got, want) in seen.iter().zip(&stored) {
+            assert_eq!(*got, (want.seq, want.hash), "subscriber and log disagree");
+        }
+    }
+
+    pub async fn subscription_from_the_middle_starts_there(b: &Backend) {
+        let store = b.open().await;
+        let c = campaign("middle");
+        store.append(&c, Seq(0), events(&c, "w", 0, 20)).await.unwrap();
+        let mut subscription = Subscription::new(store.clone(), c.clone(), Seq(15));
+        for expected in 15..20 {
+            assert_eq!(subscription.try_next().await.unwrap().unwrap().seq, Seq(expected));
+        }
+        assert!(subscription.try_next().await.unwrap().is_none());
+        store.append(&c, Seq(20), events(&c, "w", 20, 1)).await.unwrap();
+        let next = tokio::time::timeout(Duration::from_secs(10), subscription.next()).await.unwrap().unwrap();
+        assert_eq!(next.seq, Seq(20));
+    }
+
+    pub async fn unknown_event_types_are_preserved_and_skipped(b: &Backend) {
+        let store = b.open().await;
+        let c = campaign("unknown");
+        let mut batch = events(&c, "w", 0, 2);
+        let future = NewEvent {
+            id: EventId::derive(&c, "from-the-future"),
+            recorded_at: chrono::Utc::now(),
+            actor: ActorRef { kind: "analyst".into(), name: "written-in-2030".into(), version: "9.0.0".into() },
+            causation: Some(batch[0].id),
+            correlation: None,
+            payload: EncodedPayload {
+                type_name: "HypernetworkDistilled".into(),
+                version: 3,
+                json: r#"{"teacher":"a-0001","gain":0.25,"notes":["kept"]}"#.into(),
+            },
+        };
+        batch.insert(1, future.clone());
+        store.append(&c, Seq(0), batch).await.unwrap();
+        let read = store.read(&c, Seq(0), 10).await.unwrap();
+        assert_eq!(read.len(), 3);
+        let upcasters = Upcasters::standard();
+        let decoded: Vec<_> = read.iter().map(|e| e.decode(&upcasters).unwrap()).collect();
+        let DecodedPayload::Unknown(unknown) = &decoded[1].payload else { panic!("expected an unknown payload") };
+        assert_eq!(unknown.type_name, "HypernetworkDistilled");
+        assert_eq!(unknown.version, 3);
+        assert_eq!(unknown.json, future.payload.json, "preserved verbatim");
+        assert!(matches!(decoded[0].payload, DecodedPayload::Known(_)));
+        assert!(matches!(decoded[2].payload, DecodedPayload::Known(_)));
+        verify_campaign(&*store, &c).await.unwrap();
+    }
+
+    pub async fn campaigns_are_listed_with_their_heads(b: &Backend) {
+        let store = b.open().await;
+        let first = campaign("list-a");
+        let second = campaign("list-b");
+        store.append(&first, Seq(0), events(&first, "w", 0, 3)).await.unwrap();
+        store.append(&second, Seq(0), events(&second, "w", 0, 5)).await.unwrap();
+        let listed = store.campaigns().await.unwrap();
+        let find = |c| listed.iter().find(|s| &s.campaign == c).expect("campaign listed");
+        assert_eq!(find(&first).head, store.head(&first).await.unwrap().unwrap());
+        assert_eq!(find(&second).head.next, Seq(5));
+        assert!(find(&first).created_at <= find(&second).created_at);
+        assert!(store.head(&campaign("never")).await.unwrap().is_none());
+    }
+
+    pub async fn invalid_appends_are_rejected(b: &Backend) {
+        let store = b.open().await;
+        let c = campaign("invalid");
+        let err = store.append(&c, Seq(0), Vec::new()).await.unwrap_err();
+        assert!(matches!(err, StoreError::InvalidAppend { .. }), "{err}");
+        let mut twice = events(&c, "w", 0, 1);
+        twice.push(twice[0].clone());
+        let err = store.append(&c, Seq(0), twice).await.unwrap_err();
+        assert!(matches!(err, StoreError::InvalidAppend { .. }), "{err}");
+        let mut broken = events(&c, "w", 0, 1);
+        broken[0].payload.json = "{not json".into();
+        assert!(store.append(&c, Seq(0), broken).await.is_err());
+        assert!(store.head(&c).await.unwrap().is_none(), "nothing was written");
+    }
+
+    pub async fn reopening_keeps_every_event(b: &Backend) {
+        let c = campaign("reopen");
+        let written = {
+            let store = b.open().await;
+            store.append(&c, Seq(0), events(&c, "w", 0, 25)).await.unwrap();
+            store.read(&c, Seq(0), 100).await.unwrap()
+        };
+        let store = b.open().await;
+        assert_eq!(store.read(&c, Seq(0), 100).await.unwrap(), written);
+        store.append(&c, Seq(25), events(&c, "w", 25, 1)).await.unwrap();
+        verify_campaign(&*store, &c).await.unwrap();
+    }
+
+    /// Writes 30 events and returns the store and campaign, for the tamper cases.
+    async fn thirty_events(b: &Backend, label: &str) -> (Arc<dyn EventStore>, lineage_events::CampaignId) {
+        let store = b.open().await;
+        let c = campaign(label);
+        store.append(&c, Seq(0), events(&c, "w", 0, 30)).await.unwrap();
+        verify_campaign(&*store, &c).await.unwrap();
+        (store, c)
+    }
+
+    fn chain_error(err: StoreError) -> lineage_events::ChainError {
+        match err {
+            StoreError::Chain(e) => e,
+            other => panic!("expected a chain error, got {other}"),
+        }
+    }
+
+    pub async fn tampered_payload_byte_is_named_by_verification(b: &Backend) {
+        let (store, c) = thirty_events(b, "tamper").await;
+        // Change one byte inside the payload of event 12, directly in the database.
+        let body = &store.read(&c, Seq(12), 1).await.unwrap()[0].body;
+        let at = body.find("\"payload\":").unwrap() + 15;
+        let byte = body.as_bytes()[at];
+        let replacement = if byte == b'a' { 'b' } else { 'a' };
+        b.sql(&format!(
+            "UPDATE lineage_events SET body = substr(body, 1, {at}) || '{replacement}' || substr(body, {}) \
+             WHERE campaign = '{c}' AND seq = 12",
+            at + 2
+        ))
+        .await;
+        let err = chain_error(verify_campaign(&*b.open().await, &c).await.unwrap_err());
+        assert_eq!(err.seq, Seq(12), "{err}");
+        assert!(matches!(err.problem, ChainProblem::BodyEdited { .. }), "{err}");
+        assert!(err.to_string().contains("event 12"), "{err}");
+
+        // A follower stops at the edited event instead of acting on it.
+        let mut subscription = Subscription::new(b.open().await, c.clone(), Seq(0));
+        for _ in 0..12 {
+            subscription.next().await.unwrap();
+        }
+        let err = chain_error(subscription.next().await.unwrap_err());
+        assert_eq!(err.seq, Seq(12));
+    }
+
+    pub async fn deleted_event_is_named_by_verification(b: &Backend) {
+        let (_, c) = thirty_events(b, "delete").await;
+        b.sql(&format!("DELETE FROM lineage_events WHERE campaign = '{c}' AND seq = 7")).await;
+        let err = chain_error(verify_campaign(&*b.open().await, &c).await.unwrap_err());
+        assert_eq!(err.seq, Seq(7), "{err}");
+        assert!(matches!(err.problem, ChainProblem::Missing { expected: Seq(7), found: Seq(8) }), "{err}");
+    }
+
+    pub async fn reordered_events_are_named_by_verification(b: &Backend) {
+        let (_, c) = thirty_events(b, "reorder").await;
+        b.sql(&format!(
+            "UPDATE lineage_events SET seq = -1 WHERE campaign = '{c}' AND seq = 20;
+             UPDATE lineage_events SET seq = 20 WHERE campaign = '{c}' AND seq = 21;
+             UPDATE lineage_events SET seq = 21 WHERE campaign = '{c}' AND seq = -1;"
+        ))
+        .await;
+        let err = chain_error(verify_campaign(&*b.open().await, &c).await.unwrap_err());
+        assert_eq!(err.seq, Seq(20), "{err}");
+    }
+
+    pub async fn truncated_log_is_detected(b: &Backend) {
+        let (_, c) = thirty_events(b, "truncate").await;
+        b.sql(&format!("DELETE FROM lineage_events WHERE campaign = '{c}' AND seq = 29")).await;
+        let err = chain_error(verify_campaign(&*b.open().await, &c).await.unwrap_err());
+        assert_eq!(err.seq, Seq(29), "{err}");
+        assert!(matches!(err.problem, ChainProblem::Truncated { .. }), "{err}");
+    }
+
+    /// Reads JSON lines from a child's stdout on a thread, sending (seq, hash) pairs.
+    fn collect_lines(stdout: std::process::ChildStdout) -> std::sync::mpsc::Receiver<(u64, String)> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { return };
+                let value: serde_json::Value = serde_json::from_str(&line).expect("follower prints JSON lines");
+                let pair = (value["seq"].as_u64().unwrap(), value["hash"].as_str().unwrap().to_owned());
+                if tx.send(pair).is_err() {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+
+    pub async fn follower_in_another_process_sees_every_event_live(b: &Backend) {
+        let store = b.open().await;
+        let c = campaign("xproc");
+        store.append(&c, Seq(0), events(&c, "w", 0, 10)).await.unwrap();
+        let mut child = lineage(&b.url)
+            .args(["events", c.as_str(), "--follow", "--json"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let lines = collect_lines(child.stdout.take().unwrap());
+        // Live appends from two writers while the other process follows.
+        let mut writers = Vec::new();
+        for w in 0..2 {
+            let store = b.open().await;
+            let c = c.clone();
+            writers.push(tokio::spawn(async move {
+                for i in (0..150).step_by(5) {
+                    append_at_head(&*store, &c, events(&c, &format!("x{w}"), i, 5)).await;
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                }
+            }));
+        }
+        for w in writers {
+            w.await.unwrap();
+        }
+        let stored = store.read(&c, Seq(0), 1000).await.unwrap();
+        assert_eq!(stored.len(), 310);
+        let mut seen = Vec::new();
+        while seen.len() < stored.len() {
+            let pair = lines.recv_timeout(Duration::from_secs(30)).expect("the follower process fell silent");
+            seen.push(pair);
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        for (got, want) in seen.iter().zip(&stored) {
+            assert_eq!(*got, (want.seq.0, want.hash.to_hex()));
+        }
+    }
+
+    pub async fn writer_killed_mid_batch_loses_nothing_committed(b: &Backend) {
+        const BATCH: u64 = 500;
+        for round in 0..2 {
+            let c = campaign(&format!("kill{round}"));
+            // The writer: `lineage bench store`, whose first phase appends batches non-stop.
+            let mut writer = lineage(&b.url)
+                .args(["bench", "store", "--campaign", c.as_str(), "--events", "100000000"])
+                .args(["--batch", &BATCH.to_string()])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap();
+            let store = b.open().await;
+            let deadline = Instant::now() + Duration::from_secs(60);
+            while store.head(&c).await.unwrap().is_none() {
+                assert!(Instant::now() < deadline, "the writer never appended");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            // The witness: a follower in a third process records what was committed.
+            let mut follower = lineage(&b.url)
+                .args(["events", c.as_str(), "--follow", "--json"])
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let lines = collect_lines(follower.stdout.take().unwrap());
+            let mut witnessed = Vec::new();
+            let kill_after = 2_000 + round * 3_000;
+            while witnessed.len() < kill_after {
+                witnessed.push(lines.recv_timeout(Duration::from_secs(60)).expect("follower fell silent"));
+            }
+            // Mid-batch with high probability: the writer spends nearly all its time appending.
+            writer.kill().unwrap();
+            writer.wait().unwrap();
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            follower.kill().unwrap();
+            follower.wait().unwrap();
+            witnessed.extend(lines.try_iter());
+
+            let store = b.open().await;
+            let head = verify_campaign(&*store, &c).await.expect("the chain is intact after SIGKILL");
+            assert_eq!(head.next.0 % BATCH, 0, "a half-written batch is visible: head at {}", head.next);
+            assert!(head.next.0 >= witnessed.len() as u64);
+            let stored = store.read(&c, Seq(0), witnessed.len() as u32).await.unwrap();
+            for (got, want) in witnessed.iter().zip(&stored) {
+                assert_eq!(*got, (want.seq.0, want.hash.to_hex()), "a committed event changed or vanished");
+            }
+            // The log accepts the next writer exactly where the dead one stopped.
+            store.append(&c, head.next, events(&c, "after", 0, 1)).await.unwrap();
+        }
+    }
+}

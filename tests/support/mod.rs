@@ -1,0 +1,134 @@
+//! Test harness: the stores under test, a throwaway PostgreSQL cluster, event factories and the
+//! `lineage` binary.
+#![allow(dead_code)] // each test file uses a different part of the harness
+
+pub mod postgres;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use lineage_events::{
+    open_store, synthetic, ActorRef, CampaignId, EventId, EventStore, NewEvent, Payload, Seq,
+};
+use tempfile::TempDir;
+
+/// Which store a test runs against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Kind {
+    Memory,
+    Sqlite,
+    Postgres,
+}
+
+/// One store under test: how to (re)open it, and raw SQL access for tampering.
+pub struct Backend {
+    pub kind: Kind,
+    pub url: String,
+    memory: Option<Arc<dyn EventStore>>,
+    _dir: Option<TempDir>,
+}
+
+impl Backend {
+    pub async fn new(kind: Kind) -> Backend {
+        match kind {
+            Kind::Memory => Backend {
+                kind,
+                url: "memory://".into(),
+                memory: Some(open_store("memory://").await.unwrap()),
+                _dir: None,
+            },
+            Kind::Sqlite => {
+                let dir = tempfile::tempdir().unwrap();
+                let url = format!("sqlite://{}", dir.path().join("lineage.db").display());
+                Backend { kind, url, memory: None, _dir: Some(dir) }
+            }
+            Kind::Postgres => Backend { kind, url: postgres::fresh_database().await, memory: None, _dir: None },
+        }
+    }
+
+    /// A new handle on the store (for the memory store, the one shared instance).
+    pub async fn open(&self) -> Arc<dyn EventStore> {
+        match &self.memory {
+            Some(store) => store.clone(),
+            None => open_store(&self.url).await.unwrap(),
+        }
+    }
+
+    /// Runs raw SQL against the database, bypassing lineage (to simulate tampering).
+    pub async fn sql(&self, statement: &str) {
+        match self.kind {
+            Kind::Memory => panic!("the memory store has no SQL"),
+            Kind::Sqlite => {
+                let path = self.url.strip_prefix("sqlite://").unwrap().to_owned();
+                let statement = statement.to_owned();
+                tokio::task::spawn_blocking(move || {
+                    let conn = rusqlite::Connection::open(path).unwrap();
+                    conn.execute_batch(&statement).unwrap();
+                })
+                .await
+                .unwrap();
+            }
+            Kind::Postgres => {
+                let (client, connection) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls).await.unwrap();
+                tokio::spawn(connection);
+                client.batch_execute(statement).await.unwrap();
+            }
+        }
+    }
+}
+
+static CAMPAIGN_COUNTER: AtomicU64 = AtomicU64::new(0);
+
+/// A campaign id unique within this test process.
+pub fn campaign(label: &str) -> CampaignId {
+    let n = CAMPAIGN_COUNTER.fetch_add(1, Ordering::Relaxed);
+    CampaignId::new(format!("{label}-{}-{n}", std::process::id())).unwrap()
+}
+
+/// Realistic payloads, cycling through synthetic experiments.
+pub fn payloads(n: usize) -> Vec<Payload> {
+    (1..).flat_map(synthetic::experiment).take(n).collect()
+}
+
+/// `n` new events with ids derived from `campaign`, `writer` and their index.
+pub fn events(campaign: &CampaignId, writer: &str, start: usize, n: usize) -> Vec<NewEvent> {
+    payloads(start + n)[start..]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| {
+            let id = EventId::derive(campaign, &format!("{writer}/{}", start + i));
+            NewEvent::new(id, ActorRef::new("test", writer), p)
+        })
+        .collect()
+}
+
+/// Appends `events` at the head, retrying on conflict like a real actor would. Returns the
+/// position of the first appended event.
+pub async fn append_at_head(store: &dyn EventStore, campaign: &CampaignId, events: Vec<NewEvent>) -> Seq {
+    loop {
+        let head = store.head(campaign).await.unwrap().map_or(Seq(0), |h| h.next);
+        match store.append(campaign, head, events.clone()).await {
+            Ok(appended) => return Seq(appended.head.next.0 - events.len() as u64),
+            Err(lineage_events::StoreError::Conflict { .. }) => continue,
+            Err(e) => panic!("append failed: {e}"),
+        }
+    }
+}
+
+/// The `lineage` binary built for these tests.
+pub fn lineage_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_lineage"))
+}
+
+/// A `lineage` command with the store set and the environment cleaned of a user's settings.
+pub fn lineage(store_url: &str) -> std::process::Command {
+    let mut command = std::process::Command::new(lineage_bin());
+    command.env_remove("LINEAGE_STORE").env_remove("LINEAGE_LOG").args(["--store", store_url]);
+    command
+}
+
+/// The SHA-256 of a file, to prove a refused file was left untouched.
+pub fn file_digest(path: &Path) -> lineage_events::Hash {
+    lineage_events::Hash::of(&std::fs::read(path).unwrap())
+}
