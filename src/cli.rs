@@ -1,7 +1,6 @@
 //! Command-line arguments (clap). Parsing only; `commands` does the work.
 
 use clap::{Args, Parser, Subcommand};
-use lineage_events::CampaignId;
 
 /// The store used when neither `--store` nor `LINEAGE_STORE` is given.
 pub const DEFAULT_STORE: &str = "sqlite://lineage.db";
@@ -52,8 +51,9 @@ pub enum Command {
 /// Arguments of `lineage events`.
 #[derive(Args, Debug)]
 pub struct EventsArgs {
-    /// The campaign (see `lineage campaigns`).
-    pub campaign: CampaignId,
+    /// The campaign (see `lineage campaigns`). Validated by the command, so that a bad id is
+    /// reported like every other bad input: one line.
+    pub campaign: String,
     /// Start at this sequence number.
     #[arg(long, default_value_t = 0, value_name = "SEQ")]
     pub from: u64,
@@ -94,7 +94,7 @@ pub struct BenchStoreArgs {
     pub latency_samples: u32,
     /// Campaign id to write (default: a fresh `bench-…` id).
     #[arg(long)]
-    pub campaign: Option<CampaignId>,
+    pub campaign: Option<String>,
     /// Print the results as one JSON object.
     #[arg(long)]
     pub json: bool,

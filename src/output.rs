@@ -9,7 +9,11 @@ use serde_json::value::RawValue;
 /// True when the error is a closed pipe (`lineage events … | head`): not a failure.
 pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
     error.chain().any(|cause| {
-        cause.downcast_ref::<io::Error>().is_some_and(|e| e.kind() == io::ErrorKind::BrokenPipe)
+        let io_kind = cause
+            .downcast_ref::<io::Error>()
+            .map(io::Error::kind)
+            .or_else(|| cause.downcast_ref::<serde_json::Error>().and_then(serde_json::Error::io_error_kind));
+        io_kind == Some(io::ErrorKind::BrokenPipe)
     })
 }
 
@@ -51,12 +55,19 @@ pub fn write_event_json(out: &mut impl Write, event: &StoredEvent) -> anyhow::Re
 }
 
 /// Writes one event as a human line: seq, time, type, actor, summary.
-pub fn write_event_text(out: &mut impl Write, event: &StoredEvent, upcasters: &Upcasters) -> anyhow::Result<()> {
+pub fn write_event_text(
+    out: &mut impl Write,
+    event: &StoredEvent,
+    upcasters: &Upcasters,
+) -> anyhow::Result<()> {
     let decoded = event.decode(upcasters)?;
     let summary = match &decoded.payload {
         DecodedPayload::Known(payload) => payload.summary(),
         DecodedPayload::Unknown(unknown) => {
-            format!("({} {} v{}: skipped by this lineage)", unknown.reason, unknown.type_name, unknown.version)
+            format!(
+                "({} {} v{}: skipped by this lineage)",
+                unknown.reason, unknown.type_name, unknown.version
+            )
         }
     };
     let type_name = match &decoded.payload {
@@ -85,7 +96,11 @@ struct CampaignLine<'a> {
 }
 
 /// Writes the campaign list as a table or as JSON lines.
-pub fn write_campaigns(out: &mut impl Write, campaigns: &[CampaignSummary], json: bool) -> anyhow::Result<()> {
+pub fn write_campaigns(
+    out: &mut impl Write,
+    campaigns: &[CampaignSummary],
+    json: bool,
+) -> anyhow::Result<()> {
     if json {
         for c in campaigns {
             let line = CampaignLine {

@@ -14,10 +14,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use lineage_events::{
-    verify_campaign, ActorRef, ChainProblem, DecodedPayload, EncodedPayload, EventId, EventStore, NewEvent, Seq,
-    StoreError, Subscription, Upcasters,
+    ActorRef, ChainProblem, DecodedPayload, EncodedPayload, EventId, EventStore, NewEvent, Seq, StoreError,
+    Subscription, Upcasters, verify_campaign,
 };
-use support::{append_at_head, campaign, events, lineage, Backend};
+use support::{Backend, append_at_head, campaign, events, lineage};
 
 macro_rules! conformance {
     ($kind:ident: $($case:ident),* $(,)?) => {
@@ -176,7 +176,8 @@ mod cases {
         let store = b.open().await;
         let head = verify_campaign(&*store, &c).await.unwrap();
         assert_eq!(head.next, Seq((writers * per_writer) as u64));
-        let ids: HashSet<EventId> = store.read(&c, Seq(0), 10_000).await.unwrap().iter().map(|e| e.id).collect();
+        let ids: HashSet<EventId> =
+            store.read(&c, Seq(0), 10_000).await.unwrap().iter().map(|e| e.id).collect();
         assert_eq!(ids.len(), writers * per_writer, "every event exactly once");
     }
 
@@ -244,7 +245,11 @@ mod cases {
         let future = NewEvent {
             id: EventId::derive(&c, "from-the-future"),
             recorded_at: chrono::Utc::now(),
-            actor: ActorRef { kind: "analyst".into(), name: "written-in-2030".into(), version: "9.0.0".into() },
+            actor: ActorRef {
+                kind: "analyst".into(),
+                name: "written-in-2030".into(),
+                version: "9.0.0".into(),
+            },
             causation: Some(batch[0].id),
             correlation: None,
             payload: EncodedPayload {
@@ -259,7 +264,9 @@ mod cases {
         assert_eq!(read.len(), 3);
         let upcasters = Upcasters::standard();
         let decoded: Vec<_> = read.iter().map(|e| e.decode(&upcasters).unwrap()).collect();
-        let DecodedPayload::Unknown(unknown) = &decoded[1].payload else { panic!("expected an unknown payload") };
+        let DecodedPayload::Unknown(unknown) = &decoded[1].payload else {
+            panic!("expected an unknown payload")
+        };
         assert_eq!(unknown.type_name, "HypernetworkDistilled");
         assert_eq!(unknown.version, 3);
         assert_eq!(unknown.json, future.payload.json, "preserved verbatim");
@@ -341,7 +348,7 @@ mod cases {
         .await;
         let err = chain_error(verify_campaign(&*b.open().await, &c).await.unwrap_err());
         assert_eq!(err.seq, Seq(12), "{err}");
-        assert!(matches!(err.problem, ChainProblem::BodyEdited { .. }), "{err}");
+        assert!(matches!(*err.problem, ChainProblem::BodyEdited { .. }), "{err}");
         assert!(err.to_string().contains("event 12"), "{err}");
 
         // A follower stops at the edited event instead of acting on it.
@@ -358,7 +365,7 @@ mod cases {
         b.sql(&format!("DELETE FROM lineage_events WHERE campaign = '{c}' AND seq = 7")).await;
         let err = chain_error(verify_campaign(&*b.open().await, &c).await.unwrap_err());
         assert_eq!(err.seq, Seq(7), "{err}");
-        assert!(matches!(err.problem, ChainProblem::Missing { expected: Seq(7), found: Seq(8) }), "{err}");
+        assert!(matches!(*err.problem, ChainProblem::Missing { expected: Seq(7), found: Seq(8) }), "{err}");
     }
 
     pub async fn reordered_events_are_named_by_verification(b: &Backend) {
@@ -378,7 +385,7 @@ mod cases {
         b.sql(&format!("DELETE FROM lineage_events WHERE campaign = '{c}' AND seq = 29")).await;
         let err = chain_error(verify_campaign(&*b.open().await, &c).await.unwrap_err());
         assert_eq!(err.seq, Seq(29), "{err}");
-        assert!(matches!(err.problem, ChainProblem::Truncated { .. }), "{err}");
+        assert!(matches!(*err.problem, ChainProblem::Truncated { .. }), "{err}");
     }
 
     /// Reads JSON lines from a child's stdout on a thread, sending (seq, hash) pairs.
@@ -387,7 +394,8 @@ mod cases {
         std::thread::spawn(move || {
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { return };
-                let value: serde_json::Value = serde_json::from_str(&line).expect("follower prints JSON lines");
+                let value: serde_json::Value =
+                    serde_json::from_str(&line).expect("follower prints JSON lines");
                 let pair = (value["seq"].as_u64().unwrap(), value["hash"].as_str().unwrap().to_owned());
                 if tx.send(pair).is_err() {
                     return;

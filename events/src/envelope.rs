@@ -92,8 +92,11 @@ impl NewEvent {
 
     /// The stored body of this event at position `seq` of `campaign`: the bytes that get hashed.
     pub fn body(&self, campaign: &CampaignId, seq: Seq) -> Result<String, DecodeError> {
-        let payload = RawValue::from_string(self.payload.json.clone())
-            .map_err(|e| DecodeError::Json { type_name: self.payload.type_name.clone(), message: e.to_string() })?;
+        // Borrowing parse: validates the payload JSON without copying it.
+        let payload: &RawValue = serde_json::from_str(&self.payload.json).map_err(|e| DecodeError::Json {
+            type_name: self.payload.type_name.clone(),
+            message: e.to_string(),
+        })?;
         let body = BodyOut {
             campaign,
             seq,
@@ -104,9 +107,11 @@ impl NewEvent {
             correlation: self.correlation.as_ref(),
             type_name: &self.payload.type_name,
             version: self.payload.version,
-            payload: &payload,
+            payload,
         };
-        Ok(serde_json::to_string(&body).expect("an envelope of valid JSON always serialises"))
+        let mut text = Vec::with_capacity(self.payload.json.len() + 384);
+        serde_json::to_writer(&mut text, &body).expect("an envelope of valid JSON always serialises");
+        Ok(String::from_utf8(text).expect("serde_json writes UTF-8"))
     }
 }
 

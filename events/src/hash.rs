@@ -148,8 +148,8 @@ pub struct ChainError {
     pub seq: Seq,
     /// Its id, when the row is present.
     pub id: Option<EventId>,
-    /// What is wrong with it.
-    pub problem: ChainProblem,
+    /// What is wrong with it (boxed: errors stay small on the happy path).
+    pub problem: Box<ChainProblem>,
 }
 
 /// Checks events one by one, in order, against the chain rule; remembers where it is so a long
@@ -189,7 +189,7 @@ impl ChainVerifier {
             campaign: self.campaign.clone(),
             seq: self.next,
             id: (event.seq == self.next).then_some(event.id),
-            problem,
+            problem: Box::new(problem),
         };
         if event.seq != self.next {
             return Err(fail(ChainProblem::Missing { expected: self.next, found: event.seq }));
@@ -201,8 +201,8 @@ impl ChainVerifier {
         if computed != event.hash {
             return Err(fail(ChainProblem::BodyEdited { computed, stored: event.hash }));
         }
-        let body = EventBody::parse(&event.body)
-            .map_err(|e| fail(ChainProblem::Undecodable(e.to_string())))?;
+        let body =
+            EventBody::parse(&event.body).map_err(|e| fail(ChainProblem::Undecodable(e.to_string())))?;
         let misplaced = |field, in_body: String, in_row: String| {
             Err(fail(ChainProblem::Misplaced { field, in_body, in_row }))
         };
@@ -222,7 +222,12 @@ impl ChainVerifier {
 
     /// Checks that the chain ends where the store's head says it ends.
     pub fn finish(&self, head_next: Seq, head_hash: Hash) -> Result<(), ChainError> {
-        let fail = |problem| ChainError { campaign: self.campaign.clone(), seq: self.next, id: None, problem };
+        let fail = |problem| ChainError {
+            campaign: self.campaign.clone(),
+            seq: self.next,
+            id: None,
+            problem: Box::new(problem),
+        };
         if head_next != self.next {
             return Err(fail(ChainProblem::Truncated { head_next, present: self.next }));
         }

@@ -13,9 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::limits::ID_LEN_MAX;
 
 /// Position of an event within its campaign: dense, starting at 0.
-#[derive(
-    Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct Seq(pub u64);
 
@@ -48,14 +46,8 @@ pub struct InvalidId {
 fn validate(kind: &'static str, value: &str) -> Result<(), InvalidId> {
     let ok = !value.is_empty()
         && value.len() <= ID_LEN_MAX
-        && value
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
-    if ok {
-        Ok(())
-    } else {
-        Err(InvalidId { kind, value: value.to_owned() })
-    }
+        && value.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'));
+    if ok { Ok(()) } else { Err(InvalidId { kind, value: value.to_owned() }) }
 }
 
 /// Defines a validated string id: safe to print, to put in a URL path and in a SQL parameter.

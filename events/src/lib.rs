@@ -33,8 +33,8 @@ pub use hash::{ChainError, ChainProblem, ChainVerifier, Hash};
 pub use ids::{ArchId, CampaignId, EventId, InvalidId, RunId, Seq};
 pub use payload::{DecodeError, DecodedPayload, Payload, UnknownPayload, Upcasters};
 pub use store::{
-    open_store, verify_campaign, Appended, CampaignSummary, EventStore, Head, MemoryStore, PostgresStore, SqliteStore,
-    StoreError, Subscription,
+    Appended, CampaignSummary, EventStore, Head, MemoryStore, PostgresStore, SqliteStore, StoreError,
+    Subscription, open_store, verify_campaign,
 };
 
 /// Version of this build of lineage, recorded in every actor reference.

@@ -19,6 +19,12 @@ pub const READ_BATCH_EVENTS: u32 = 1_000;
 /// Bounds cross-process follow latency; one check costs a few microseconds.
 pub const SQLITE_POLL_INTERVAL_MS: u64 = 2;
 
+/// Page cache per SQLite connection, in KiB.
+pub const SQLITE_CACHE_KIB: u32 = 32 * 1024;
+
+/// Bytes of a SQLite file read through a memory map instead of `read()` calls.
+pub const SQLITE_MMAP_BYTES: u64 = 1 << 30;
+
 /// How long a SQLite writer waits for another process's write lock before giving up.
 pub const SQLITE_BUSY_TIMEOUT_MS: u64 = 30_000;
 

@@ -41,7 +41,10 @@ pub fn config() -> CampaignConfig {
         run_wall_s_max: 300,
         seeds,
         tasks: vec![
-            TaskSpec { name: "mqar".into(), settings: BTreeMap::from([("vocab".into(), 64.0), ("pairs".into(), 8.0)]) },
+            TaskSpec {
+                name: "mqar".into(),
+                settings: BTreeMap::from([("vocab".into(), 64.0), ("pairs".into(), 8.0)]),
+            },
             TaskSpec { name: "lm".into(), settings: BTreeMap::new() },
         ],
     };
@@ -56,7 +59,11 @@ pub fn config() -> CampaignConfig {
             reference_ranks: (11, 50),
             references_count: 4,
         },
-        novelty: NoveltyConfig { structural_distance_min: 0.05, behavioural_distance_min: 1e-3, reproposals_max: 10 },
+        novelty: NoveltyConfig {
+            structural_distance_min: 0.05,
+            behavioural_distance_min: 1e-3,
+            reproposals_max: 10,
+        },
         repair_attempts_max: 3,
         fitness: fitness_constants(),
         sanity: SanityConfig { leakage_loss_ratio: 0.9, slow_factor: 3.0 },
@@ -167,7 +174,11 @@ pub fn one_of_each() -> Vec<Payload> {
             reply: "Add a forget gate...".into(),
         }),
         Payload::CampaignPaused(CampaignPaused { reason: "interrupted (Ctrl-C)".into() }),
-        Payload::CampaignResumed(CampaignResumed { from_seq: 41, redispatched: vec!["r-0001-0".into()], host: host() }),
+        Payload::CampaignResumed(CampaignResumed {
+            from_seq: 41,
+            redispatched: vec!["r-0001-0".into()],
+            host: host(),
+        }),
         Payload::CampaignFinished(CampaignFinished {
             reason: "experiment budget reached".into(),
             experiments: 20,
@@ -187,8 +198,18 @@ pub fn experiment(i: u64) -> Vec<Payload> {
         Payload::ParentSelected(ParentSelected {
             experiment: i as u32,
             policy: "top-k-uniform".into(),
-            pool: (1..=12).map(|r| PoolEntry { rank: r, arch: id(&format!("a-{r:04}")), fitness: 0.7 - r as f64 * 0.01 }).collect(),
-            draw: RandomDraw { seed: i * 7919, stream: format!("select/experiment-{i}"), values: vec![2, 11, 12, 13, 14] },
+            pool: (1..=12)
+                .map(|r| PoolEntry {
+                    rank: r,
+                    arch: id(&format!("a-{r:04}")),
+                    fitness: 0.7 - r as f64 * 0.01,
+                })
+                .collect(),
+            draw: RandomDraw {
+                seed: i * 7919,
+                stream: format!("select/experiment-{i}"),
+                values: vec![2, 11, 12, 13, 14],
+            },
             parent: parent.clone(),
             references: vec![id("a-0011"), id("a-0012")],
         }),
@@ -197,7 +218,9 @@ pub fn experiment(i: u64) -> Vec<Payload> {
             experiment: i as u32,
             parent: Some(parent.clone()),
             references: vec![id("a-0011")],
-            motivation: "Gating the delta update helped recall in earlier children; add a per-head output gate.".into(),
+            motivation:
+                "Gating the delta update helped recall in earlier children; add a per-head output gate."
+                    .into(),
             program: PROGRAM.into(),
             program_hash: Hash::of(PROGRAM.as_bytes()),
             proposer: Proposer::BuiltIn { operator: "mutate:add-gate".into() },
@@ -301,7 +324,11 @@ pub fn experiment(i: u64) -> Vec<Payload> {
             },
             constants: fitness_constants(),
         }),
-        Payload::BudgetSpent(BudgetSpent { experiments: i as u32, compute_ms: i * 51_200, wall_ms: i * 53_000 }),
+        Payload::BudgetSpent(BudgetSpent {
+            experiments: i as u32,
+            compute_ms: i * 51_200,
+            wall_ms: i * 53_000,
+        }),
     ]);
     payloads
 }

@@ -4,9 +4,9 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use anyhow::{bail, Context};
+use anyhow::{Context, bail};
 use lineage_events::{
-    synthetic, ActorRef, CampaignId, EventId, EventStore, NewEvent, Payload, Seq, Subscription, Upcasters,
+    ActorRef, CampaignId, EventId, EventStore, NewEvent, Payload, Seq, Subscription, Upcasters, synthetic,
 };
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, BufReader};
@@ -26,7 +26,13 @@ struct EventSource {
 
 impl EventSource {
     fn new(campaign: CampaignId) -> Self {
-        Self { campaign, actor: ActorRef::new("bench", "bench-store"), experiment: 0, pending: Vec::new(), count: 0 }
+        Self {
+            campaign,
+            actor: ActorRef::new("bench", "bench-store"),
+            experiment: 0,
+            pending: Vec::new(),
+            count: 0,
+        }
     }
 
     fn take(&mut self, n: u64) -> Vec<NewEvent> {
@@ -76,7 +82,7 @@ pub async fn run(store_url: Option<&str>, args: &BenchStoreArgs) -> anyhow::Resu
     };
     let store = open(&url).await?;
     let campaign = match &args.campaign {
-        Some(c) => c.clone(),
+        Some(c) => CampaignId::new(c)?,
         None => CampaignId::new(format!("bench-{}", &CampaignId::random().as_str()[2..]))?,
     };
     if store.head(&campaign).await?.is_some() {
@@ -85,10 +91,10 @@ pub async fn run(store_url: Option<&str>, args: &BenchStoreArgs) -> anyhow::Resu
     eprintln!("lineage bench store: campaign {campaign} in {}", store.location());
     let mut source = EventSource::new(campaign.clone());
 
-    let (batched_s, bytes) = batched_appends(&*store, &campaign, &mut source, args).await?;
+    let batched_s = batched_appends(&*store, &campaign, &mut source, args).await?;
     let single = single_appends(&*store, &campaign, &mut source, args.single).await?;
     let head = store.head(&campaign).await?.context("campaign vanished")?;
-    let (read_s, verify_s) = reads(&store, &campaign, head.next).await?;
+    let (read_s, verify_s, bytes) = reads(&store, &campaign, head.next).await?;
     let latency = follower_latency(&url, &*store, &campaign, &mut source, args.latency_samples).await?;
 
     let report = Report {
@@ -96,7 +102,7 @@ pub async fn run(store_url: Option<&str>, args: &BenchStoreArgs) -> anyhow::Resu
         store: store.location(),
         events: args.events,
         batch: args.batch,
-        bytes_per_event_mean: bytes as f64 / args.events as f64,
+        bytes_per_event_mean: bytes as f64 / head.next.0 as f64,
         batched_append_events_per_s: args.events as f64 / batched_s,
         single_append_events_per_s: single.rate,
         single_append_p50_ms: single.p50,
@@ -116,20 +122,18 @@ async fn batched_appends(
     campaign: &CampaignId,
     source: &mut EventSource,
     args: &BenchStoreArgs,
-) -> anyhow::Result<(f64, u64)> {
+) -> anyhow::Result<f64> {
     let mut next = Seq(0);
     let mut elapsed = Duration::ZERO;
-    let mut bytes = 0u64;
     while next.0 < args.events {
         let n = (args.events - next.0).min(args.batch as u64);
         let events = source.take(n);
-        bytes += events.iter().map(|e| e.payload.json.len() as u64 + 250).sum::<u64>();
         let start = Instant::now();
         let appended = store.append(campaign, next, events).await?;
         elapsed += start.elapsed();
         next = appended.head.next;
     }
-    Ok((elapsed.as_secs_f64(), bytes))
+    Ok(elapsed.as_secs_f64())
 }
 
 struct Distribution {
@@ -168,13 +172,20 @@ async fn single_appends(
     Ok(distribution(samples))
 }
 
-/// Seconds to read every event raw, and to read, chain-verify and decode every event.
-async fn reads(store: &Arc<dyn EventStore>, campaign: &CampaignId, total: Seq) -> anyhow::Result<(f64, f64)> {
+/// Seconds to read every event raw, and to read, chain-verify and decode every event; and the
+/// total size of the stored bodies.
+async fn reads(
+    store: &Arc<dyn EventStore>,
+    campaign: &CampaignId,
+    total: Seq,
+) -> anyhow::Result<(f64, f64, u64)> {
     let start = Instant::now();
     let mut next = Seq(0);
+    let mut bytes = 0;
     while next < total {
         let batch = store.read(campaign, next, lineage_events::limits::READ_BATCH_EVENTS).await?;
         next = batch.last().context("log ended early")?.seq.next();
+        bytes += batch.iter().map(|e| e.body.len() as u64).sum::<u64>();
     }
     let read_s = start.elapsed().as_secs_f64();
 
@@ -189,7 +200,7 @@ async fn reads(store: &Arc<dyn EventStore>, campaign: &CampaignId, total: Seq) -
     if decoded != total.0 {
         bail!("read back {decoded} events, expected {total}");
     }
-    Ok((read_s, start.elapsed().as_secs_f64()))
+    Ok((read_s, start.elapsed().as_secs_f64(), bytes))
 }
 
 /// Appends one event at a time while a second `lineage events --follow` process prints them;
@@ -204,7 +215,16 @@ async fn follower_latency(
     let mut next = store.head(campaign).await?.context("campaign vanished")?.next;
     let exe = std::env::current_exe().context("cannot find the lineage executable")?;
     let mut child = tokio::process::Command::new(exe)
-        .args(["--store", url, "events", campaign.as_str(), "--follow", "--json", "--from", &next.0.to_string()])
+        .args([
+            "--store",
+            url,
+            "events",
+            campaign.as_str(),
+            "--follow",
+            "--json",
+            "--from",
+            &next.0.to_string(),
+        ])
         .stdout(Stdio::piped())
         .stdin(Stdio::null())
         .kill_on_drop(true)
@@ -247,7 +267,10 @@ fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
     }
     println!("machine: {}", report.machine);
     println!("store:   {}", report.store);
-    println!("events:  {} (mean {:.0} bytes each), batches of {}", report.events, report.bytes_per_event_mean, report.batch);
+    println!(
+        "events:  {} (mean stored body {:.0} bytes), batches of {}",
+        report.events, report.bytes_per_event_mean, report.batch
+    );
     println!();
     println!("batched durable appends   {:>12.0} events/s", report.batched_append_events_per_s);
     println!(

@@ -3,17 +3,18 @@
 use std::io::{BufWriter, Write};
 use std::sync::Arc;
 
-use lineage_events::{EventStore, Seq, StoreError, Subscription, Upcasters};
+use lineage_events::{CampaignId, EventStore, Seq, StoreError, Subscription, Upcasters};
 
 use crate::cli::EventsArgs;
 use crate::output;
 
 pub async fn run(store: Arc<dyn EventStore>, args: &EventsArgs) -> anyhow::Result<()> {
-    if store.head(&args.campaign).await?.is_none() {
-        return Err(StoreError::UnknownCampaign(args.campaign.clone()).into());
+    let campaign = CampaignId::new(&args.campaign)?;
+    if store.head(&campaign).await?.is_none() {
+        return Err(StoreError::UnknownCampaign(campaign).into());
     }
     let upcasters = Upcasters::standard();
-    let mut subscription = Subscription::new(store, args.campaign.clone(), Seq(args.from));
+    let mut subscription = Subscription::new(store, campaign, Seq(args.from));
     let print = |out: &mut dyn Write, event| -> anyhow::Result<()> {
         let mut out = out;
         if args.json {

@@ -7,7 +7,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::Context;
-use lineage_events::{open_store, EventStore};
+use lineage_events::{EventStore, open_store};
 
 use crate::cli::{BenchCommand, Cli, Command};
 use crate::output;
@@ -30,10 +30,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 
 /// Opens a store that must already exist: reading commands never create an empty database.
 pub async fn open_existing(url: &str) -> anyhow::Result<Arc<dyn EventStore>> {
-    if let Some(path) = url.strip_prefix("sqlite://") {
-        if !std::path::Path::new(path).exists() {
-            anyhow::bail!("no event store at {url}: start a campaign there, or pass --store / set LINEAGE_STORE");
-        }
+    if let Some(path) = url.strip_prefix("sqlite://")
+        && !std::path::Path::new(path).exists()
+    {
+        anyhow::bail!("no event store at {url}: start a campaign there, or pass --store / set LINEAGE_STORE");
     }
     open(url).await
 }

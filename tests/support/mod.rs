@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use lineage_events::{
-    open_store, synthetic, ActorRef, CampaignId, EventId, EventStore, NewEvent, Payload, Seq,
+    ActorRef, CampaignId, EventId, EventStore, NewEvent, Payload, Seq, open_store, synthetic,
 };
 use tempfile::TempDir;
 
@@ -43,7 +43,9 @@ impl Backend {
                 let url = format!("sqlite://{}", dir.path().join("lineage.db").display());
                 Backend { kind, url, memory: None, _dir: Some(dir) }
             }
-            Kind::Postgres => Backend { kind, url: postgres::fresh_database().await, memory: None, _dir: None },
+            Kind::Postgres => {
+                Backend { kind, url: postgres::fresh_database().await, memory: None, _dir: None }
+            }
         }
     }
 
@@ -70,7 +72,8 @@ impl Backend {
                 .unwrap();
             }
             Kind::Postgres => {
-                let (client, connection) = tokio_postgres::connect(&self.url, tokio_postgres::NoTls).await.unwrap();
+                let (client, connection) =
+                    tokio_postgres::connect(&self.url, tokio_postgres::NoTls).await.unwrap();
                 tokio::spawn(connection);
                 client.batch_execute(statement).await.unwrap();
             }

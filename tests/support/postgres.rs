@@ -22,7 +22,10 @@ static DATABASES: AtomicU32 = AtomicU32::new(0);
 /// The URL of a new, empty database on the test server.
 pub async fn fresh_database() -> String {
     let cluster = CLUSTER.get_or_init(|| match std::env::var("LINEAGE_TEST_POSTGRES_URL") {
-        Ok(url) => Cluster { base_url: url.rsplit_once('/').map(|(base, _)| base.to_owned()).unwrap_or(url.clone()), admin_url: url },
+        Ok(url) => Cluster {
+            base_url: url.rsplit_once('/').map(|(base, _)| base.to_owned()).unwrap_or(url.clone()),
+            admin_url: url,
+        },
         Err(_) => start_cluster(),
     });
     let name = format!("lineage_test_{}_{}", std::process::id(), DATABASES.fetch_add(1, Ordering::Relaxed));
@@ -42,7 +45,9 @@ fn bin_dir() -> PathBuf {
         }
     }
     let mut versions: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
-        .map(|entries| entries.flatten().map(|e| e.path().join("bin")).filter(|p| p.join("initdb").exists()).collect())
+        .map(|entries| {
+            entries.flatten().map(|e| e.path().join("bin")).filter(|p| p.join("initdb").exists()).collect()
+        })
         .unwrap_or_default();
     versions.sort();
     if let Some(dir) = versions.pop() {
@@ -72,7 +77,10 @@ fn tool_command(bin: &Path, tool: &str, user: Option<&str>) -> Command {
 
 /// Runs a PostgreSQL tool and insists that it succeeds.
 fn run(bin: &Path, tool: &str, args: &[&str], user: Option<&str>) {
-    let out = tool_command(bin, tool, user).args(args).output().unwrap_or_else(|e| panic!("cannot run {tool}: {e}"));
+    let out = tool_command(bin, tool, user)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {tool}: {e}"));
     assert!(
         out.status.success(),
         "{tool} failed: {}\n{}",
@@ -96,7 +104,12 @@ fn start_cluster() -> Cluster {
     }
     let data = dir.join("data");
     let port = free_port();
-    run(&bin, "initdb", &["-D", data.to_str().unwrap(), "-U", "lineage", "--auth=trust", "-E", "UTF8", "--no-sync"], user.as_deref());
+    run(
+        &bin,
+        "initdb",
+        &["-D", data.to_str().unwrap(), "-U", "lineage", "--auth=trust", "-E", "UTF8", "--no-sync"],
+        user.as_deref(),
+    );
     let options = format!(
         "-p {port} -k {} -c listen_addresses=127.0.0.1 -c max_connections=300 -c fsync=off",
         dir.display()
@@ -105,7 +118,18 @@ fn start_cluster() -> Cluster {
     run(
         &bin,
         "pg_ctl",
-        &["-D", data.to_str().unwrap(), "-o", &options, "-l", log.to_str().unwrap(), "-w", "-t", "60", "start"],
+        &[
+            "-D",
+            data.to_str().unwrap(),
+            "-o",
+            &options,
+            "-l",
+            log.to_str().unwrap(),
+            "-w",
+            "-t",
+            "60",
+            "start",
+        ],
         user.as_deref(),
     );
     STOP.set((bin, dir.clone(), user)).ok();
@@ -117,7 +141,9 @@ fn start_cluster() -> Cluster {
 extern "C" fn stop_cluster() {
     if let Some((bin, dir, user)) = STOP.get() {
         let data = dir.join("data");
-        let _ = tool_command(bin, "pg_ctl", user.as_deref()).args(["-D", data.to_str().unwrap(), "-m", "immediate", "-w", "stop"]).output();
+        let _ = tool_command(bin, "pg_ctl", user.as_deref())
+            .args(["-D", data.to_str().unwrap(), "-m", "immediate", "-w", "stop"])
+            .output();
         let _ = std::fs::remove_dir_all(dir);
     }
 }

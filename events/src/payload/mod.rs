@@ -55,6 +55,9 @@ macro_rules! payloads {
         /// What happened: one variant per event type, named after the type.
         #[derive(Clone, Debug, PartialEq)]
         #[allow(missing_docs)] // each variant is documented on its payload struct
+        // Boxing the large variants (the campaign config) would cost an allocation per event on
+        // replay for no gain: payloads are short-lived.
+        #[allow(clippy::large_enum_variant)]
         pub enum Payload {
             $($variant($variant),)*
         }
@@ -157,9 +160,7 @@ impl Payload {
             PromotedToVerification(p) => Some(&p.arch),
             VerificationConcluded(p) => Some(&p.arch),
             CampaignStarted(_) | ParentSelected(_) | InsightRecorded(_) | LlmExchanged(_)
-            | BudgetSpent(_) | CampaignPaused(_) | CampaignResumed(_) | CampaignFinished(_) => {
-                None
-            }
+            | BudgetSpent(_) | CampaignPaused(_) | CampaignResumed(_) | CampaignFinished(_) => None,
         }
     }
 
@@ -183,17 +184,22 @@ impl Payload {
             ),
             NoveltyJudged(p) => format!("{} {:?} nearest={}", p.arch, p.verdict, opt(&p.nearest)),
             ImplementationChecked(p) => {
-                let failed: Vec<_> = p.checks.iter().filter(|c| !c.passed).map(|c| c.check.as_str()).collect();
+                let failed: Vec<_> =
+                    p.checks.iter().filter(|c| !c.passed).map(|c| c.check.as_str()).collect();
                 if p.passed {
                     format!("{} attempt {}: all {} checks passed", p.arch, p.attempt, p.checks.len())
                 } else {
                     format!("{} attempt {}: failed {}", p.arch, p.attempt, failed.join(", "))
                 }
             }
-            RepairAttempted(p) => format!("{} attempt {} rule {}: {:?}", p.arch, p.attempt, p.rule, p.outcome),
+            RepairAttempted(p) => {
+                format!("{} attempt {} rule {}: {:?}", p.arch, p.attempt, p.rule, p.outcome)
+            }
             ArchitectureAbandoned(p) => format!("{}: {}", p.arch, p.reason),
             TrainingScheduled(p) => format!("{} run {} {:?} seed={}", p.arch, p.run, p.stage, p.seed),
-            TrainingStarted(p) => format!("{} run {} on {} ({} threads)", p.arch, p.run, p.trainer, p.threads),
+            TrainingStarted(p) => {
+                format!("{} run {} on {} ({} threads)", p.arch, p.run, p.trainer, p.threads)
+            }
             TrainingProgress(p) => format!("{} run {} step {} loss {:.4}", p.arch, p.run, p.step, p.loss),
             TrainingFinished(p) => format!(
                 "{} run {} loss {:.4} bench {:.3} ({} ms)",
@@ -203,10 +209,9 @@ impl Payload {
             AnalysisRecorded(p) => format!("{} by {}: {}", p.arch, p.analyst, first_line(&p.summary)),
             FitnessAssigned(p) => format!("{} {:?} fitness {:.4}", p.arch, p.stage, p.total),
             PromotedToVerification(p) => format!("{} rank {} fitness {:.4}", p.arch, p.rank, p.fitness),
-            VerificationConcluded(p) => format!(
-                "{} gain {:.4} ± {:.4} discovery={}",
-                p.arch, p.gain_mean, p.gain_std, p.discovery
-            ),
+            VerificationConcluded(p) => {
+                format!("{} gain {:.4} ± {:.4} discovery={}", p.arch, p.gain_mean, p.gain_std, p.discovery)
+            }
             InsightRecorded(p) => format!("{} [{}]: {}", p.analyst, p.kind, first_line(&p.text)),
             LlmExchanged(p) => format!("{} for {}", p.model, p.purpose),
             BudgetSpent(p) => format!(
@@ -217,7 +222,9 @@ impl Payload {
             ),
             CampaignPaused(p) => p.reason.clone(),
             CampaignResumed(p) => format!("from seq {}", p.from_seq),
-            CampaignFinished(p) => format!("{} after {} experiments, state {}", p.reason, p.experiments, p.state_hash),
+            CampaignFinished(p) => {
+                format!("{} after {} experiments, state {}", p.reason, p.experiments, p.state_hash)
+            }
         }
     }
 }
@@ -236,6 +243,7 @@ fn first_line(text: &str) -> &str {
 
 /// A decoded payload: a known event, or one this build does not understand, preserved.
 #[derive(Clone, Debug, PartialEq)]
+#[allow(clippy::large_enum_variant)] // see `Payload`
 pub enum DecodedPayload {
     /// A type and version this build knows (after upcasting).
     Known(Payload),
@@ -321,7 +329,8 @@ impl Upcasters {
             let decoded = Payload::decode_current(type_name, json).expect("type is known");
             return decoded.map(DecodedPayload::Known).map_err(|e| schema_error(e.to_string()));
         }
-        let mut value: serde_json::Value = serde_json::from_str(json).map_err(|e| schema_error(e.to_string()))?;
+        let mut value: serde_json::Value =
+            serde_json::from_str(json).map_err(|e| schema_error(e.to_string()))?;
         for v in version..current {
             let step = self
                 .steps

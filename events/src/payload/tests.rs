@@ -50,7 +50,9 @@ fn old_versions_are_upcast_one_step_at_a_time() {
     let decoded = upcasters.decode("CampaignPaused", 0, json).unwrap();
     assert_eq!(
         decoded,
-        DecodedPayload::Known(Payload::CampaignPaused(CampaignPaused { reason: "user pressed Ctrl-C".into() }))
+        DecodedPayload::Known(Payload::CampaignPaused(CampaignPaused {
+            reason: "user pressed Ctrl-C".into()
+        }))
     );
 }
 

@@ -7,7 +7,9 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use tokio::sync::watch;
 
-use super::{plan_append, head_after, now_text, parse_time, Appended, CampaignSummary, EventStore, Head, StoreError};
+use super::{
+    Appended, CampaignSummary, EventStore, Head, StoreError, head_after, now_text, parse_time, plan_append,
+};
 use crate::envelope::{NewEvent, StoredEvent};
 use crate::ids::{CampaignId, Seq};
 
@@ -47,7 +49,12 @@ impl EventStore for MemoryStore {
         "memory://".into()
     }
 
-    async fn append(&self, campaign: &CampaignId, expected: Seq, events: Vec<NewEvent>) -> Result<Appended, StoreError> {
+    async fn append(
+        &self,
+        campaign: &CampaignId,
+        expected: Seq,
+        events: Vec<NewEvent>,
+    ) -> Result<Appended, StoreError> {
         let appended = {
             let mut campaigns = self.campaigns.lock().expect("memory store lock");
             let count = campaigns.len() as u64;
@@ -55,8 +62,12 @@ impl EventStore for MemoryStore {
             let stored = entry.map_or(&[][..], |c| &c.events[..]);
             let head = head_of(stored);
             let overlap_end = (head.next.0).min(expected.0 + events.len() as u64);
-            let existing: Vec<_> =
-                stored.get(expected.0 as usize..overlap_end.max(expected.0) as usize).unwrap_or(&[]).iter().map(|e| e.id).collect();
+            let existing: Vec<_> = stored
+                .get(expected.0 as usize..overlap_end.max(expected.0) as usize)
+                .unwrap_or(&[])
+                .iter()
+                .map(|e| e.id)
+                .collect();
             let (rows, already_present) = plan_append(campaign, expected, head, &existing, &events)?;
             let new_head = head_after(head, &rows);
             let now = now_text();
@@ -81,7 +92,12 @@ impl EventStore for MemoryStore {
         Ok(appended)
     }
 
-    async fn read(&self, campaign: &CampaignId, from: Seq, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+    async fn read(
+        &self,
+        campaign: &CampaignId,
+        from: Seq,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let campaigns = self.campaigns.lock().expect("memory store lock");
         let Some(entry) = campaigns.get(campaign) else { return Ok(Vec::new()) };
         let start = (from.0 as usize).min(entry.events.len());

@@ -230,9 +230,9 @@ pub async fn open_store(url: &str) -> Result<Arc<dyn EventStore>, StoreError> {
         "kurrentdb" | "esdb" | "esdb+discover" => Err(invalid(
             "KurrentDB / EventStoreDB stores are not available in this build; use sqlite:// or postgres://",
         )),
-        other => Err(invalid(&format!(
-            "unknown scheme {other:?}; use sqlite://PATH, postgres://… or memory://"
-        ))),
+        other => {
+            Err(invalid(&format!("unknown scheme {other:?}; use sqlite://PATH, postgres://… or memory://")))
+        }
     }
 }
 

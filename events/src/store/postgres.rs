@@ -20,10 +20,12 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use futures_util::StreamExt;
-use tokio::sync::{watch, Mutex};
+use tokio::sync::{Mutex, watch};
 use tokio_postgres::{AsyncMessage, Client, Config, NoTls, Statement};
 
-use super::{head_after, now_text, parse_time, plan_append, Appended, CampaignSummary, EventStore, Head, StoreError};
+use super::{
+    Appended, CampaignSummary, EventStore, Head, StoreError, head_after, now_text, parse_time, plan_append,
+};
 use crate::envelope::{NewEvent, StoredEvent};
 use crate::hash::Hash;
 use crate::ids::{CampaignId, EventId, Seq};
@@ -149,23 +151,36 @@ async fn create_schema(client: &Client, location: &str) -> Result<(), StoreError
     client.batch_execute("BEGIN").await.map_err(err)?;
     let result = async {
         client.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK_KEY]).await.map_err(err)?;
-        let meta = client.query_one("SELECT to_regclass('lineage_meta') IS NOT NULL", &[]).await.map_err(err)?;
+        let meta =
+            client.query_one("SELECT to_regclass('lineage_meta') IS NOT NULL", &[]).await.map_err(err)?;
         if meta.get::<_, bool>(0) {
             let row = client
                 .query_opt("SELECT value FROM lineage_meta WHERE key = 'schema_version'", &[])
                 .await
                 .map_err(err)?;
-            let found = row.and_then(|r| r.get::<_, String>(0).parse::<u32>().ok()).ok_or_else(|| StoreError::Foreign {
-                location: location.to_owned(),
-                reason: "table lineage_meta exists but records no schema_version".into(),
+            let found = row.and_then(|r| r.get::<_, String>(0).parse::<u32>().ok()).ok_or_else(|| {
+                StoreError::Foreign {
+                    location: location.to_owned(),
+                    reason: "table lineage_meta exists but records no schema_version".into(),
+                }
             })?;
             if found > SCHEMA_VERSION {
-                return Err(StoreError::NewerSchema { location: location.to_owned(), found, supported: SCHEMA_VERSION });
+                return Err(StoreError::NewerSchema {
+                    location: location.to_owned(),
+                    found,
+                    supported: SCHEMA_VERSION,
+                });
             }
         } else {
-            client.batch_execute("CREATE TABLE lineage_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)").await.map_err(err)?;
             client
-                .execute("INSERT INTO lineage_meta (key, value) VALUES ('schema_version', $1)", &[&SCHEMA_VERSION.to_string()])
+                .batch_execute("CREATE TABLE lineage_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
+                .await
+                .map_err(err)?;
+            client
+                .execute(
+                    "INSERT INTO lineage_meta (key, value) VALUES ('schema_version', $1)",
+                    &[&SCHEMA_VERSION.to_string()],
+                )
                 .await
                 .map_err(err)?;
         }
@@ -178,7 +193,11 @@ async fn create_schema(client: &Client, location: &str) -> Result<(), StoreError
 }
 
 /// A connection that LISTENs and ticks `changes` on every notification.
-async fn listen(config: &Config, location: &str, changes: Weak<watch::Sender<u64>>) -> Result<Client, StoreError> {
+async fn listen(
+    config: &Config,
+    location: &str,
+    changes: Weak<watch::Sender<u64>>,
+) -> Result<Client, StoreError> {
     let (client, mut connection) = config.connect(NoTls).await.map_err(|e| pg_error(location, e))?;
     let location_owned = location.to_owned();
     tokio::spawn(async move {
@@ -215,7 +234,10 @@ fn spawn_safety_tick(changes: Weak<watch::Sender<u64>>) {
 }
 
 fn parse_hash(text: &str, seq: i64, location: &str) -> Result<Hash, StoreError> {
-    text.parse().map_err(|_| StoreError::Corrupt { location: location.to_owned(), message: format!("event {seq}: malformed hash {text:?}") })
+    text.parse().map_err(|_| StoreError::Corrupt {
+        location: location.to_owned(),
+        message: format!("event {seq}: malformed hash {text:?}"),
+    })
 }
 
 fn head_from(row: Option<tokio_postgres::Row>, location: &str) -> Result<Option<Head>, StoreError> {
@@ -232,7 +254,12 @@ impl EventStore for PostgresStore {
         self.location.clone()
     }
 
-    async fn append(&self, campaign: &CampaignId, expected: Seq, events: Vec<NewEvent>) -> Result<Appended, StoreError> {
+    async fn append(
+        &self,
+        campaign: &CampaignId,
+        expected: Seq,
+        events: Vec<NewEvent>,
+    ) -> Result<Appended, StoreError> {
         let location = &self.location;
         let err = |e| pg_error(location, e);
         let mut client = self.writer.lock().await;
@@ -263,7 +290,10 @@ impl EventStore for PostgresStore {
             rows.iter()
                 .map(|r| {
                     let id: &str = r.get(0);
-                    id.parse::<EventId>().map_err(|_| StoreError::Corrupt { location: location.clone(), message: format!("malformed event id {id:?}") })
+                    id.parse::<EventId>().map_err(|_| StoreError::Corrupt {
+                        location: location.clone(),
+                        message: format!("malformed event id {id:?}"),
+                    })
                 })
                 .collect::<Result<Vec<_>, _>>()?
         } else {
@@ -299,7 +329,12 @@ impl EventStore for PostgresStore {
         Ok(Appended { first: expected, head: new_head, already_present })
     }
 
-    async fn read(&self, campaign: &CampaignId, from: Seq, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+    async fn read(
+        &self,
+        campaign: &CampaignId,
+        from: Seq,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
         let location = &self.location;
         let rows = self
             .reader
@@ -310,7 +345,10 @@ impl EventStore for PostgresStore {
             .map(|r| {
                 let seq: i64 = r.get(0);
                 let id: &str = r.get(1);
-                let corrupt = |what: &str| StoreError::Corrupt { location: location.clone(), message: format!("event {seq}: malformed {what}") };
+                let corrupt = |what: &str| StoreError::Corrupt {
+                    location: location.clone(),
+                    message: format!("event {seq}: malformed {what}"),
+                };
                 Ok(StoredEvent {
                     seq: Seq(u64::try_from(seq).map_err(|_| corrupt("seq"))?),
                     id: id.parse().map_err(|_| corrupt("id"))?,
@@ -326,7 +364,10 @@ impl EventStore for PostgresStore {
     async fn head(&self, campaign: &CampaignId) -> Result<Option<Head>, StoreError> {
         let row = self
             .reader
-            .query_opt("SELECT head_seq, head_hash FROM lineage_campaigns WHERE id = $1 AND head_seq > 0", &[&campaign.as_str()])
+            .query_opt(
+                "SELECT head_seq, head_hash FROM lineage_campaigns WHERE id = $1 AND head_seq > 0",
+                &[&campaign.as_str()],
+            )
             .await
             .map_err(|e| pg_error(&self.location, e))?;
         head_from(row, &self.location)
@@ -347,8 +388,10 @@ impl EventStore for PostgresStore {
             .map(|r| {
                 let seq: i64 = r.get(1);
                 Ok(CampaignSummary {
-                    campaign: CampaignId::new(r.get::<_, String>(0))
-                        .map_err(|e| StoreError::Corrupt { location: location.clone(), message: e.to_string() })?,
+                    campaign: CampaignId::new(r.get::<_, String>(0)).map_err(|e| StoreError::Corrupt {
+                        location: location.clone(),
+                        message: e.to_string(),
+                    })?,
                     head: Head { next: Seq(seq as u64), hash: parse_hash(r.get(2), seq, location)? },
                     created_at: parse_time(r.get(3), location)?,
                     updated_at: parse_time(r.get(4), location)?,

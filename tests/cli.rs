@@ -1,0 +1,300 @@
+//! The `lineage campaigns` and `lineage events` commands, driven as a user would, and the errors
+//! a user gets for bad input: one clear line, a non-zero exit, nothing lost.
+
+mod support;
+
+use std::io::{BufRead, BufReader, Read};
+use std::path::{Path, PathBuf};
+use std::process::{Output, Stdio};
+
+use lineage_events::{CampaignId, EventStore, Hash, Seq, SqliteStore};
+use support::{events, file_digest, lineage};
+use tempfile::TempDir;
+
+/// A SQLite store with one campaign of `n` events, written through the library.
+async fn store_with_campaign(n: usize) -> (TempDir, String, CampaignId) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lineage.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let campaign = CampaignId::new("demo-1").unwrap();
+    for start in (0..n).step_by(500) {
+        let count = (n - start).min(500);
+        store.append(&campaign, Seq(start as u64), events(&campaign, "w", start, count)).await.unwrap();
+    }
+    (dir, format!("sqlite://{}", path.display()), campaign)
+}
+
+fn run(store: &str, args: &[&str]) -> Output {
+    lineage(store).args(args).output().unwrap()
+}
+
+/// The command failed with exactly one line on stderr containing `needle`, and printed nothing.
+fn assert_one_line_error(output: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "expected failure, got success; stderr: {stderr}");
+    assert_eq!(stderr.lines().count(), 1, "expected one line on stderr, got:\n{stderr}");
+    assert!(stderr.starts_with("lineage: error: "), "{stderr}");
+    assert!(stderr.contains(needle), "expected {needle:?} in: {stderr}");
+    assert!(output.stdout.is_empty(), "nothing on stdout on error");
+}
+
+#[test]
+fn unknown_url_scheme_is_one_clear_line() {
+    assert_one_line_error(&run("mysql://localhost/db", &["campaigns"]), "unknown scheme \"mysql\"");
+    assert_one_line_error(&run("lineage.db", &["campaigns"]), "expected SCHEME://");
+    assert_one_line_error(&run("kurrentdb://localhost:2113", &["campaigns"]), "not available in this build");
+}
+
+#[test]
+fn unreachable_postgres_is_one_clear_line() {
+    // Port 1 on loopback: nothing listens there.
+    let output = run("postgres://lineage@127.0.0.1:1/nothing", &["campaigns"]);
+    assert_one_line_error(&output, "cannot reach postgres://lineage@127.0.0.1:1/nothing");
+}
+
+#[test]
+fn a_random_file_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("notes.txt");
+    std::fs::write(&path, "these are my notes, not a database\n".repeat(300)).unwrap();
+    let before = file_digest(&path);
+    let output = run(&format!("sqlite://{}", path.display()), &["campaigns"]);
+    assert_one_line_error(&output, "is not a lineage event store: the file is not a SQLite database");
+    assert_eq!(file_digest(&path), before);
+    assert_only_file(dir.path(), "notes.txt");
+}
+
+#[test]
+fn another_applications_sqlite_database_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("other.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "CREATE TABLE photos (id INTEGER PRIMARY KEY, name TEXT); INSERT INTO photos VALUES (1, 'cat');",
+    )
+    .unwrap();
+    drop(conn);
+    let before = file_digest(&path);
+    let output = run(&format!("sqlite://{}", path.display()), &["events", "x"]);
+    assert_one_line_error(&output, "SQLite database of another application");
+    assert_eq!(file_digest(&path), before);
+    assert_only_file(dir.path(), "other.db");
+}
+
+#[tokio::test]
+async fn a_newer_schema_is_refused_and_left_untouched() {
+    let (dir, url, _) = store_with_campaign(3).await;
+    let path = dir.path().join("lineage.db");
+    rusqlite::Connection::open(&path).unwrap().execute_batch("PRAGMA user_version = 99").unwrap();
+    let before = file_digest(&path);
+    let output = run(&url, &["campaigns"]);
+    assert_one_line_error(&output, "uses store schema 99");
+    assert_eq!(file_digest(&path), before);
+}
+
+#[tokio::test]
+async fn a_corrupt_database_file_is_one_clear_line() {
+    let (dir, url, campaign) = store_with_campaign(2000).await;
+    let path = dir.path().join("lineage.db");
+    // Overwrite most pages after the header with garbage.
+    let mut bytes = std::fs::read(&path).unwrap();
+    assert!(bytes.len() > 64 * 1024, "the test needs a multi-page database");
+    for (i, b) in bytes[8192..].iter_mut().enumerate() {
+        *b = (i * 31 % 251) as u8;
+    }
+    std::fs::write(&path, &bytes).unwrap();
+    let output = run(&url, &["events", campaign.as_str()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains("is damaged") || stderr.contains("not a lineage event store"), "{stderr}");
+}
+
+#[tokio::test]
+async fn unknown_campaign_is_one_clear_line() {
+    let (_dir, url, _) = store_with_campaign(3).await;
+    assert_one_line_error(&run(&url, &["events", "no-such-campaign"]), "unknown campaign no-such-campaign");
+    assert_one_line_error(&run(&url, &["events", "bad id!"]), "invalid campaign id");
+}
+
+#[test]
+fn reading_commands_never_create_a_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("lineage.db").display());
+    assert_one_line_error(&run(&url, &["campaigns"]), "no event store at");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
+}
+
+#[tokio::test]
+async fn campaigns_lists_counts_and_head_hashes() {
+    let (_dir, url, campaign) = store_with_campaign(42).await;
+    let output = run(&url, &["campaigns", "--json"]);
+    assert!(output.status.success());
+    let line: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(line["campaign"], campaign.as_str());
+    assert_eq!(line["events"], 42);
+    let store = SqliteStore::open(url.strip_prefix("sqlite://").unwrap()).await.unwrap();
+    let head = store.head(&campaign).await.unwrap().unwrap();
+    assert_eq!(line["head_hash"], head.hash.to_hex());
+
+    let text = String::from_utf8(run(&url, &["campaigns"]).stdout).unwrap();
+    assert!(text.contains("demo-1") && text.contains(&head.hash.to_hex()), "{text}");
+}
+
+#[tokio::test]
+async fn events_json_lines_carry_the_documented_fields() {
+    let (_dir, url, campaign) = store_with_campaign(30).await;
+    let output = run(&url, &["events", campaign.as_str(), "--json", "--from", "4"]);
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let lines: Vec<serde_json::Value> =
+        output.stdout.lines().map(|l| serde_json::from_str(&l.unwrap()).unwrap()).collect();
+    assert_eq!(lines.len(), 26);
+    let mut prev: Option<String> = None;
+    for (i, line) in lines.iter().enumerate() {
+        for key in [
+            "seq",
+            "id",
+            "type",
+            "version",
+            "actor",
+            "recorded_at",
+            "causation",
+            "correlation",
+            "prev_hash",
+            "hash",
+            "payload",
+        ] {
+            assert!(line.get(key).is_some(), "missing {key} in {line}");
+        }
+        assert_eq!(line["seq"], 4 + i as u64);
+        assert!(line["payload"].is_object());
+        if let Some(prev) = &prev {
+            assert_eq!(&line["prev_hash"], prev.as_str(), "each line links to the previous one");
+        }
+        prev = Some(line["hash"].as_str().unwrap().to_owned());
+    }
+}
+
+#[tokio::test]
+async fn events_text_lines_are_one_per_event() {
+    let (_dir, url, campaign) = store_with_campaign(16).await;
+    let output = run(&url, &["events", campaign.as_str()]);
+    assert!(output.status.success());
+    let text = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(text.lines().count(), 16);
+    assert!(text.lines().next().unwrap().contains("ParentSelected"), "{text}");
+    assert!(text.contains("ArchitectureProposed") && text.contains("a-0001"), "{text}");
+}
+
+/// The chain rule exactly as docs/events.md states it, checked on raw rows with nothing but SQL
+/// and SHA-256: `hash_n = SHA-256(hash_{n-1} || body_n)`, `hash_{-1}` = 32 zero bytes.
+#[tokio::test]
+async fn the_documented_chain_rule_verifies_raw_rows() {
+    let (dir, _url, campaign) = store_with_campaign(50).await;
+    let conn = rusqlite::Connection::open(dir.path().join("lineage.db")).unwrap();
+    let mut stmt = conn
+        .prepare("SELECT seq, prev_hash, hash, body FROM lineage_events WHERE campaign = ?1 ORDER BY seq")
+        .unwrap();
+    let rows = stmt
+        .query_map([campaign.as_str()], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
+        })
+        .unwrap();
+    let mut prev = [0u8; 32];
+    let mut count = 0;
+    for row in rows {
+        let (seq, prev_hex, hash_hex, body) = row.unwrap();
+        assert_eq!(seq, count);
+        assert_eq!(prev_hex, hex(&prev));
+        let mut input = prev.to_vec();
+        input.extend_from_slice(body.as_bytes());
+        let hash = Hash::of(&input);
+        assert_eq!(hash_hex, hash.to_hex(), "event {seq}");
+        let parsed: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(parsed["seq"], seq);
+        prev = hash.0;
+        count += 1;
+    }
+    assert_eq!(count, 50);
+    let head: String = conn
+        .query_row("SELECT head_hash FROM lineage_campaigns WHERE id = ?1", [campaign.as_str()], |r| r.get(0))
+        .unwrap();
+    assert_eq!(head, hex(&prev));
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn events_stop_at_a_tampered_event_and_fail_naming_it() {
+    let (dir, url, campaign) = store_with_campaign(20).await;
+    let conn = rusqlite::Connection::open(dir.path().join("lineage.db")).unwrap();
+    conn.execute(
+        "UPDATE lineage_events SET body = replace(body, '\"step\":', '\"step\" :') WHERE seq = 9",
+        [],
+    )
+    .unwrap();
+    let output = run(&url, &["events", campaign.as_str(), "--json"]);
+    assert_one_line_error_after_output(&output, "event 9");
+    assert_eq!(output.stdout.lines().count(), 9, "events before the tampered one are shown");
+}
+
+fn assert_one_line_error_after_output(output: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success());
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(needle), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_closed_pipe_is_not_an_error() {
+    let (_dir, url, campaign) = store_with_campaign(3000).await;
+    let mut child = lineage(&url)
+        .args(["events", campaign.as_str(), "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    drop(stdout); // like `| head -1`
+    let status = child.wait().unwrap();
+    let mut stderr = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut stderr).unwrap();
+    assert!(status.success(), "exit {status}: {stderr}");
+    assert!(stderr.is_empty(), "{stderr}");
+}
+
+fn assert_only_file(dir: &Path, name: &str) {
+    let names: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).collect();
+    assert_eq!(names, vec![dir.join(name)], "no -wal/-shm or other files were created");
+}
+
+/// The standalone verifier shipped in examples/ (an independent implementation of the documented
+/// rule, in Python) accepts a clean log and names a tampered event.
+#[tokio::test]
+async fn the_python_verifier_accepts_a_clean_log_and_names_a_tampered_event() {
+    let (dir, _url, campaign) = store_with_campaign(40).await;
+    let db = dir.path().join("lineage.db");
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/verify_chain.py");
+    let verify = || {
+        std::process::Command::new("python3").arg(script).arg(&db).arg(campaign.as_str()).output().unwrap()
+    };
+    let clean = verify();
+    assert!(clean.status.success(), "{}", String::from_utf8_lossy(&clean.stderr));
+    assert!(String::from_utf8_lossy(&clean.stdout).starts_with("ok: 40 events"));
+
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute("UPDATE lineage_events SET body = replace(body, ',\"id\"', ', \"id\"') WHERE seq = 17", [])
+        .unwrap();
+    drop(conn);
+    let tampered = verify();
+    assert!(!tampered.status.success());
+    assert!(
+        String::from_utf8_lossy(&tampered.stderr).contains("event 17"),
+        "{}",
+        String::from_utf8_lossy(&tampered.stderr)
+    );
+}
