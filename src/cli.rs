@@ -46,6 +46,46 @@ pub enum Command {
     /// Measure performance (results are meant for docs/performance.md).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Work with architecture programs: check, compare, list and show the baselines.
+    #[command(subcommand)]
+    Arch(ArchCommand),
+}
+
+/// `lineage arch …`. A PROGRAM argument is a file path or the name of a baseline.
+#[derive(Subcommand, Debug)]
+pub enum ArchCommand {
+    /// Check a program: syntax, types and shapes (at the exploration sizes and at a second set
+    /// of sizes), then the run-time checks. Exit 0 only if every check passes.
+    Check {
+        /// Program file (or baseline name).
+        program: String,
+        /// Print the verdicts and diagnostics as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// List the baseline architectures.
+    Baselines {
+        /// One JSON object per baseline, one per line.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a baseline's program (or a program file in canonical layout).
+    Show {
+        /// Baseline name (see `lineage arch baselines`) or program file.
+        program: String,
+        /// Print the canonical form (names, order and inlining normalised) instead.
+        #[arg(long)]
+        canonical: bool,
+    },
+    /// Train a program on generated tasks and report held-out accuracy (and loss).
+    Train(ArchTrainArgs),
+    /// Show how two programs differ, binding by binding and line by line.
+    Diff {
+        /// First program (file or baseline name).
+        a: String,
+        /// Second program (file or baseline name).
+        b: String,
+    },
 }
 
 /// Arguments of `lineage events`.
@@ -96,6 +136,44 @@ pub struct BenchStoreArgs {
     #[arg(long)]
     pub campaign: Option<String>,
     /// Print the results as one JSON object.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `lineage arch train`.
+#[derive(Args, Debug)]
+pub struct ArchTrainArgs {
+    /// Program file (or baseline name).
+    pub program: String,
+    /// Task to train on (repeat for several; trained round-robin): mqar, noisy-recall, parity,
+    /// modular, selective-copy, lm.
+    #[arg(long = "task", default_values_t = ["mqar".to_owned(), "lm".to_owned()])]
+    pub tasks: Vec<String>,
+    /// Train the `lm` task on this UTF-8 text file instead of the generated corpus.
+    #[arg(long, value_name = "FILE")]
+    pub text: Option<std::path::PathBuf>,
+    /// Optimiser steps.
+    #[arg(long, default_value_t = 300)]
+    pub steps: u32,
+    /// Sequences per step.
+    #[arg(long, default_value_t = 16)]
+    pub batch: u32,
+    /// Blocks.
+    #[arg(long, default_value_t = 2)]
+    pub layers: u32,
+    /// Model width.
+    #[arg(long, default_value_t = 64)]
+    pub d_model: u32,
+    /// Heads.
+    #[arg(long, default_value_t = 4)]
+    pub heads: u32,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 3e-3)]
+    pub lr: f64,
+    /// Seed of weights and data.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
 }

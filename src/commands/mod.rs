@@ -1,5 +1,6 @@
 //! One function per subcommand.
 
+mod arch;
 mod bench_store;
 mod events;
 
@@ -25,6 +26,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Events(args) => events::run(open_existing(cli.store_url()).await?, args).await,
         Command::Bench(BenchCommand::Store(args)) => bench_store::run(cli.store.as_deref(), args).await,
+        Command::Arch(command) => arch::run(command),
     }
 }
 

@@ -1,0 +1,8 @@
+//! The compiler from a checked program to a burn model: seeded weights ([`weights`]) and the
+//! forward pass ([`forward`]).
+
+pub mod forward;
+pub mod weights;
+
+pub use forward::{logits, masked_cross_entropy, mixer};
+pub use weights::{ModelSize, ModelWeights, init_weights};

@@ -1,0 +1,270 @@
+//! `lineage arch …`: check, list, show and compare architecture programs.
+
+use std::io::Write;
+
+use anyhow::{Context, bail};
+use lineage_arch::baselines;
+use lineage_arch::lang::{self, Diagnostic, Dims, Program, check, parse};
+use lineage_arch::tasks::{self, Task};
+use lineage_arch::train::{TrainConfig, TrainReport, train};
+use serde::Serialize;
+
+use crate::cli::{ArchCommand, ArchTrainArgs};
+
+pub fn run(command: &ArchCommand) -> anyhow::Result<()> {
+    match command {
+        ArchCommand::Baselines { json } => list_baselines(*json),
+        ArchCommand::Show { program, canonical } => {
+            let (source, name) = load(program)?;
+            let program = parsed(&source, &name)?;
+            let text = if *canonical { lang::canonical_text(&program) } else { lang::print(&program) };
+            print!("{text}");
+            Ok(())
+        }
+        ArchCommand::Diff { a, b } => {
+            let (source_a, name_a) = load(a)?;
+            let (source_b, name_b) = load(b)?;
+            let diff = lang::diff(&parsed(&source_a, &name_a)?, &parsed(&source_b, &name_b)?);
+            print!("{}", diff.render(&name_a, &name_b));
+            Ok(())
+        }
+        ArchCommand::Check { program, json } => check_program(program, *json),
+        ArchCommand::Train(args) => train_program(args),
+    }
+}
+
+/// A program argument: a baseline name, or else a file.
+fn load(argument: &str) -> anyhow::Result<(String, String)> {
+    if let Some(baseline) = baselines::get(argument) {
+        return Ok((baseline.source.to_owned(), format!("baselines/{}.arch", baseline.name)));
+    }
+    let source = std::fs::read_to_string(argument).with_context(|| {
+        format!(
+            "cannot read program {argument:?} (not a file, and not a baseline: see `lineage arch baselines`)"
+        )
+    })?;
+    Ok((source, argument.to_owned()))
+}
+
+/// Parses or fails with the rendered syntax errors.
+fn parsed(source: &str, name: &str) -> anyhow::Result<Program> {
+    parse(source).or_else(|diagnostics| {
+        eprint!("{}", render_all(&diagnostics, source, name));
+        bail!("{name}: {} syntax error{}", diagnostics.len(), if diagnostics.len() == 1 { "" } else { "s" })
+    })
+}
+
+fn render_all(diagnostics: &[Diagnostic], source: &str, name: &str) -> String {
+    diagnostics.iter().map(|d| d.render(source, name) + "\n").collect()
+}
+
+#[derive(Serialize)]
+struct BaselineLine<'a> {
+    name: &'a str,
+    summary: &'a str,
+    params_per_block: u64,
+    program_hash: String,
+}
+
+fn list_baselines(json: bool) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    if !json {
+        writeln!(out, "{:<20} {:>12}  {:<14} summary", "name", "params/block", "program hash")?;
+    }
+    for baseline in baselines::ALL {
+        let program = baseline.program();
+        let graph = check(&program, Dims::DEFAULT).graph.context("a baseline failed to check")?;
+        let line = BaselineLine {
+            name: baseline.name,
+            summary: baseline.summary,
+            params_per_block: graph.block_params(),
+            program_hash: lang::program_hash(&program).to_hex(),
+        };
+        if json {
+            serde_json::to_writer(&mut out, &line)?;
+            writeln!(out)?;
+        } else {
+            writeln!(
+                out,
+                "{:<20} {:>12}  {:<14} {}",
+                line.name,
+                line.params_per_block,
+                &line.program_hash[..12],
+                line.summary
+            )?;
+        }
+    }
+    Ok(())
+}
+
+/// Sizes a program is checked at: the exploration sizes, and a second, differently shaped set
+/// so that widths written as numbers instead of `d` and `h` are caught.
+const CHECK_DIMS: [Dims; 2] = [Dims::DEFAULT, Dims { d: 96, h: 3 }];
+
+#[derive(Serialize)]
+struct CheckReport<'a> {
+    program: &'a str,
+    program_hash: Option<String>,
+    passed: bool,
+    params_per_block: Option<u64>,
+    diagnostics: &'a [Diagnostic],
+}
+
+fn check_program(argument: &str, json: bool) -> anyhow::Result<()> {
+    let (source, name) = load(argument)?;
+    let (program, diagnostics) = match parse(&source) {
+        Ok(program) => {
+            let mut all: Vec<Diagnostic> = Vec::new();
+            for dims in CHECK_DIMS {
+                for d in check(&program, dims).diagnostics {
+                    if !all.contains(&d) {
+                        all.push(d);
+                    }
+                }
+            }
+            (Some(program), all)
+        }
+        Err(diagnostics) => (None, diagnostics),
+    };
+    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
+    let params = program.as_ref().and_then(|p| check(p, Dims::DEFAULT).graph).map(|g| g.block_params());
+    if json {
+        let report = CheckReport {
+            program: &name,
+            program_hash: program.as_ref().map(|p| lang::program_hash(p).to_hex()),
+            passed: errors == 0,
+            params_per_block: params,
+            diagnostics: &diagnostics,
+        };
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        print!("{}", render_all(&diagnostics, &source, &name));
+        if let Some(params) = params {
+            println!("{name}: syntax, types and shapes ok ({params} parameters per block at d = 64, h = 4)");
+        }
+    }
+    if errors > 0 {
+        bail!("{name}: {errors} error{}", if errors == 1 { "" } else { "s" });
+    }
+    Ok(())
+}
+
+#[derive(Serialize)]
+struct TaskLine<'a> {
+    task: &'a str,
+    accuracy: Option<f64>,
+    loss: f64,
+}
+
+#[derive(Serialize)]
+struct TrainLine<'a> {
+    program: &'a str,
+    program_hash: String,
+    backend: &'static str,
+    threads: u32,
+    seed: u64,
+    params: u64,
+    steps: u32,
+    tokens_seen: u64,
+    tokens_per_s: f64,
+    wall_ms: u64,
+    loss_train_final: f64,
+    benchmark_mean: f64,
+    stopped: Option<String>,
+    tasks: Vec<TaskLine<'a>>,
+    loss_curve: &'a [(u32, f64)],
+}
+
+fn train_program(args: &ArchTrainArgs) -> anyhow::Result<()> {
+    let (source, name) = load(&args.program)?;
+    let program = parsed(&source, &name)?;
+    let dims = Dims { d: args.d_model, h: args.heads };
+    let checked = check(&program, dims);
+    let Some(graph) = checked.graph else {
+        eprint!("{}", render_all(&checked.diagnostics, &source, &name));
+        bail!("{name} does not check at d = {}, h = {}", dims.d, dims.h);
+    };
+    let tasks = args
+        .tasks
+        .iter()
+        .map(|task| match (task.as_str(), &args.text) {
+            ("lm", Some(path)) => Ok(Box::new(tasks::lm::LanguageModel::from_file(path)?) as Box<dyn Task>),
+            (name, _) => tasks::by_name(name),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let config = TrainConfig {
+        layers: args.layers,
+        steps: args.steps,
+        batch: args.batch,
+        learning_rate: args.lr,
+        seed: args.seed,
+        ..TrainConfig::exploration(args.seed)
+    };
+    let every = (args.steps / 10).max(1);
+    let device = lineage_arch::backend::device();
+    let report = train(&graph, &tasks, &config, &device, |p| {
+        if (p.step + 1) % every == 0 && !args.json {
+            eprintln!(
+                "step {:>5}  loss {:.4}  lr {:.2e}  {:.1} s",
+                p.step + 1,
+                p.loss,
+                p.learning_rate,
+                p.wall_ms as f64 / 1000.0
+            );
+        }
+    });
+    print_train_report(&name, &program, &report, args)
+}
+
+fn print_train_report(
+    name: &str,
+    program: &Program,
+    report: &TrainReport,
+    args: &ArchTrainArgs,
+) -> anyhow::Result<()> {
+    let line = TrainLine {
+        program: name,
+        program_hash: lang::program_hash(program).to_hex(),
+        backend: lineage_arch::backend::NAME,
+        threads: lineage_arch::backend::threads(),
+        seed: args.seed,
+        params: report.params,
+        steps: report.steps,
+        tokens_seen: report.tokens_seen,
+        tokens_per_s: report.tokens_per_s(),
+        wall_ms: report.wall_ms,
+        loss_train_final: report.loss_train_final,
+        benchmark_mean: report.benchmark_mean(),
+        stopped: report.stop.as_ref().map(|s| format!("{s:?}")),
+        tasks: report
+            .tasks
+            .iter()
+            .map(|t| TaskLine { task: &t.task, accuracy: t.accuracy, loss: t.loss })
+            .collect(),
+        loss_curve: &report.loss_curve,
+    };
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&line)?);
+        return Ok(());
+    }
+    println!(
+        "{name}: {} parameters, {} steps, {:.0} tokens/s on {} ({} threads), {:.1} s",
+        line.params,
+        line.steps,
+        line.tokens_per_s,
+        line.backend,
+        line.threads,
+        line.wall_ms as f64 / 1000.0
+    );
+    println!("final training loss {:.4}", line.loss_train_final);
+    for task in &line.tasks {
+        match task.accuracy {
+            Some(accuracy) => println!("  {:<16} accuracy {:.3}  loss {:.4}", task.task, accuracy, task.loss),
+            None => println!("  {:<16} loss {:.4}", task.task, task.loss),
+        }
+    }
+    if let Some(stop) = &line.stopped {
+        println!("stopped early: {stop}");
+    }
+    Ok(())
+}
