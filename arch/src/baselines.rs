@@ -42,6 +42,9 @@ baselines! {
     "softmax_attention": "Causal softmax attention: the quadratic reference",
 }
 
+/// The one baseline allowed to be quadratic in sequence length: the non-linear reference.
+pub const QUADRATIC_REFERENCE: &str = "softmax_attention";
+
 /// The baseline called `name`.
 pub fn get(name: &str) -> Option<&'static Baseline> {
     ALL.iter().find(|b| b.name == name)

@@ -18,6 +18,7 @@
 
 pub mod backend;
 pub mod baselines;
+pub mod checks;
 pub mod lang;
 pub mod model;
 pub mod rng;

@@ -4,6 +4,7 @@ use std::io::Write;
 
 use anyhow::{Context, bail};
 use lineage_arch::baselines;
+use lineage_arch::checks::{self, Verdict};
 use lineage_arch::lang::{self, Diagnostic, Dims, Program, check, parse};
 use lineage_arch::tasks::{self, Task};
 use lineage_arch::train::{TrainConfig, TrainReport, train};
@@ -97,54 +98,47 @@ fn list_baselines(json: bool) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Sizes a program is checked at: the exploration sizes, and a second, differently shaped set
-/// so that widths written as numbers instead of `d` and `h` are caught.
-const CHECK_DIMS: [Dims; 2] = [Dims::DEFAULT, Dims { d: 96, h: 3 }];
-
 #[derive(Serialize)]
 struct CheckReport<'a> {
     program: &'a str,
     program_hash: Option<String>,
     passed: bool,
-    params_per_block: Option<u64>,
-    diagnostics: &'a [Diagnostic],
+    checks: &'a [Verdict],
+    syntax_errors: &'a [Diagnostic],
 }
 
 fn check_program(argument: &str, json: bool) -> anyhow::Result<()> {
     let (source, name) = load(argument)?;
-    let (program, diagnostics) = match parse(&source) {
-        Ok(program) => {
-            let mut all: Vec<Diagnostic> = Vec::new();
-            for dims in CHECK_DIMS {
-                for d in check(&program, dims).diagnostics {
-                    if !all.contains(&d) {
-                        all.push(d);
-                    }
-                }
-            }
-            (Some(program), all)
-        }
-        Err(diagnostics) => (None, diagnostics),
+    let parsed = parse(&source);
+    let verdicts = match &parsed {
+        Ok(program) => checks::run_all(program, &lineage_arch::backend::device()),
+        Err(_) => Vec::new(),
     };
-    let errors = diagnostics.iter().filter(|d| d.is_error()).count();
-    let params = program.as_ref().and_then(|p| check(p, Dims::DEFAULT).graph).map(|g| g.block_params());
+    let syntax_errors = parsed.as_ref().err().cloned().unwrap_or_default();
+    let passed = parsed.is_ok() && verdicts.iter().all(|v| v.passed);
     if json {
         let report = CheckReport {
             program: &name,
-            program_hash: program.as_ref().map(|p| lang::program_hash(p).to_hex()),
-            passed: errors == 0,
-            params_per_block: params,
-            diagnostics: &diagnostics,
+            program_hash: parsed.as_ref().ok().map(|p| lang::program_hash(p).to_hex()),
+            passed,
+            checks: &verdicts,
+            syntax_errors: &syntax_errors,
         };
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print!("{}", render_all(&diagnostics, &source, &name));
-        if let Some(params) = params {
-            println!("{name}: syntax, types and shapes ok ({params} parameters per block at d = 64, h = 4)");
+        print!("{}", render_all(&syntax_errors, &source, &name));
+        for verdict in &verdicts {
+            print!("{}", render_all(&verdict.diagnostics, &source, &name));
+            let numbers: Vec<String> =
+                verdict.numbers.iter().map(|(k, v)| format!("{k} {}", short(*v))).collect();
+            let status = if verdict.passed { "pass" } else { "FAIL" };
+            println!("{:<11} {status}  {}", verdict.check, numbers.join(", "));
         }
     }
-    if errors > 0 {
-        bail!("{name}: {errors} error{}", if errors == 1 { "" } else { "s" });
+    if !passed {
+        let failed: Vec<&str> = verdicts.iter().filter(|v| !v.passed).map(|v| v.check).collect();
+        let what = if syntax_errors.is_empty() { failed.join(", ") } else { "syntax".to_owned() };
+        bail!("{name} failed: {what}");
     }
     Ok(())
 }
@@ -267,4 +261,15 @@ fn print_train_report(
         println!("stopped early: {stop}");
     }
     Ok(())
+}
+
+/// A number for a table: whole numbers without decimals, small ones in scientific notation.
+fn short(value: f64) -> String {
+    if value.fract() == 0.0 && value.abs() < 1e12 {
+        format!("{value:.0}")
+    } else if value != 0.0 && value.abs() < 0.01 {
+        format!("{value:.2e}")
+    } else {
+        format!("{value:.3}")
+    }
 }

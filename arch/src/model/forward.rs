@@ -215,7 +215,8 @@ fn attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, h: usize, causal: bool) -
     let dk = q.dims()[3];
     let mut scores = q.matmul(k.swap_dims(2, 3)).div_scalar((dk as f64).sqrt());
     if causal {
-        let mask = Tensor::<2, Bool>::triu_mask([t, t], 1, &scores.device()).reshape([1, 1, t, t]);
+        // `tril_mask` is true strictly above the diagonal: the future positions to hide.
+        let mask = Tensor::<2, Bool>::tril_mask([t, t], 0, &scores.device()).reshape([1, 1, t, t]);
         scores = scores.mask_fill(mask, -1e9);
     }
     merge_heads(softmax(scores, 3).matmul(v).swap_dims(1, 2))
@@ -240,6 +241,20 @@ fn route(router: Tensor<3>, matrix: Tensor<2>, paths: Vec<Tensor<3>>, h: usize) 
 
 /// The mixer of one block applied to `x` (`[batch, time, d]`).
 pub fn mixer(graph: &Graph, weights: &MixerWeights, x: Tensor<3>) -> Tensor<3> {
+    let (b, steps) = (x.dims()[0], x.dims()[1]);
+    let values = node_values(graph, weights, x);
+    let out = values[graph.output].clone().expect("the output is a tensor");
+    let w = out.dims()[2];
+    // A mixer whose output ignores time or batch (all from constants) still has the full shape.
+    if out.dims()[0] != b || out.dims()[1] != steps {
+        return out.expand([b, steps, w]);
+    }
+    out
+}
+
+/// The value of every node of the mixer for input `x` (`None` for numbers), in node order: what
+/// the checks inspect to find which operation breaks causality or overflows.
+pub fn node_values(graph: &Graph, weights: &MixerWeights, x: Tensor<3>) -> Vec<Option<Tensor<3>>> {
     let h = graph.dims.h as usize;
     let steps = x.dims()[1];
     let slots = slots(graph);
@@ -311,13 +326,13 @@ pub fn mixer(graph: &Graph, weights: &MixerWeights, x: Tensor<3>) -> Tensor<3> {
         };
         values.push(result);
     }
-    let out = values[graph.output].tensor();
-    let [b, t, w] = out.dims();
-    // A mixer whose output ignores time or batch (all from constants) still has the full shape.
-    if b != x.dims()[0] || t != steps {
-        return out.expand([x.dims()[0], steps, w]);
-    }
-    out
+    values
+        .into_iter()
+        .map(|v| match v {
+            Value::Tensor(t) => Some(t),
+            Value::Scalar(_) => None,
+        })
+        .collect()
 }
 
 fn norm(weights: &Option<NormWeights>, x: Tensor<3>) -> Tensor<3> {

@@ -4,5 +4,5 @@
 pub mod forward;
 pub mod weights;
 
-pub use forward::{logits, masked_cross_entropy, mixer};
+pub use forward::{logits, masked_cross_entropy, mixer, node_values};
 pub use weights::{ModelSize, ModelWeights, init_weights};
