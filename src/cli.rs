@@ -115,6 +115,23 @@ pub enum BenchCommand {
     ///
     /// Without --store it uses a fresh SQLite file in a temporary directory.
     Store(BenchStoreArgs),
+    /// Training throughput of every baseline at the exploration size (tokens/s), and achieved
+    /// GFLOP/s against this machine's measured matrix-multiply peak.
+    Train(BenchTrainArgs),
+}
+
+/// Arguments of `lineage bench train`.
+#[derive(Args, Debug)]
+pub struct BenchTrainArgs {
+    /// Training steps timed per baseline (MQAR and language modelling, alternating).
+    #[arg(long, default_value_t = 40)]
+    pub steps: u32,
+    /// Only these baselines (default: all).
+    #[arg(long = "baseline")]
+    pub baselines: Vec<String>,
+    /// Print the results as JSON.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Arguments of `lineage bench store`.
@@ -146,7 +163,7 @@ pub struct ArchTrainArgs {
     /// Program file (or baseline name).
     pub program: String,
     /// Task to train on (repeat for several; trained round-robin): mqar, noisy-recall, parity,
-    /// modular, selective-copy, lm.
+    /// modular, selective-copy, lm — optionally with settings, e.g. `mqar:pairs=4,len=32`.
     #[arg(long = "task", default_values_t = ["mqar".to_owned(), "lm".to_owned()])]
     pub tasks: Vec<String>,
     /// Train the `lm` task on this UTF-8 text file instead of the generated corpus.

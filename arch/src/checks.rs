@@ -191,28 +191,6 @@ fn growth_exponent(xs: &[f64], ys: &[f64]) -> f64 {
     cov / var
 }
 
-/// Operations and activation floats of one forward pass at length `len`, from the graph.
-fn analytic_cost(graph: &Graph, len: f64) -> (f64, f64) {
-    let (mut ops, mut memory) = (0.0, 0.0);
-    let width = |id: usize| graph.nodes[id].ty.width() as f64;
-    let h = graph.dims.h as f64;
-    for node in &graph.nodes {
-        let w = node.ty.width() as f64;
-        let (node_ops, node_memory) = match &node.kind {
-            NodeKind::Proj { input, .. } => (len * width(*input) * w, len * w),
-            NodeKind::Recur { q, v, .. } => {
-                let (dk, dv) = (width(*q) / h, width(*v) / h);
-                (len * h * dk * dv * 4.0, len * w + h * dk * dv)
-            }
-            NodeKind::Attention { q, .. } => (2.0 * len * len * width(*q), h * len * len + len * w),
-            _ => (len * w, len * w),
-        };
-        ops += node_ops;
-        memory += node_memory;
-    }
-    (ops, memory)
-}
-
 /// Forward time (median of three) and analytic cost at growing lengths; fits the exponents.
 pub fn complexity(graph: &Graph, allow: Allowances, device: &Device) -> Verdict {
     let mut verdict = Verdict::new("complexity");
@@ -236,7 +214,8 @@ pub fn complexity(graph: &Graph, allow: Allowances, device: &Device) -> Verdict 
         times.push(samples[1]);
         verdict.numbers.insert(format!("forward_ms_at_{len}"), samples[1] * 1000.0);
     }
-    let (ops, memory): (Vec<f64>, Vec<f64>) = lens.iter().map(|l| analytic_cost(graph, *l)).unzip();
+    let (ops, memory): (Vec<f64>, Vec<f64>) =
+        lens.iter().map(|l| crate::cost::mixer_cost(graph, *l)).map(|c| (c.ops, c.activations)).unzip();
     let time_exponent = growth_exponent(&lens, &times);
     let ops_exponent = growth_exponent(&lens, &ops);
     let memory_exponent = growth_exponent(&lens, &memory);

@@ -19,6 +19,7 @@
 pub mod backend;
 pub mod baselines;
 pub mod checks;
+pub mod cost;
 pub mod lang;
 pub mod model;
 pub mod rng;

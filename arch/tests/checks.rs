@@ -76,3 +76,12 @@ fn type_errors_stop_before_the_run_time_checks() {
     assert_eq!(verdicts[0].check, "type-shape");
     assert!(!verdicts[0].passed);
 }
+
+/// docs/language.md shows every baseline exactly as it is.
+#[test]
+fn the_language_reference_quotes_every_baseline_verbatim() {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/language.md")).unwrap();
+    for baseline in baselines::ALL {
+        assert!(doc.contains(baseline.source), "docs/language.md is out of date for {}", baseline.name);
+    }
+}

@@ -275,7 +275,8 @@ fn short_conv(x: &M, w: &W) -> M {
 }
 
 fn softmax_attention(x: &M, w: &W) -> M {
-    let (q, k, v) = (x.mm(&w.mats[0]), x.mm(&w.mats[1]), x.mm(&w.mats[2]));
+    let q = x.mm(&w.mats[0]);
+    let (k, v) = (conv(&x.mm(&w.mats[1]), &w.kers[0]), conv(&x.mm(&w.mats[2]), &w.kers[1]));
     let mut o = M::zeros(T, D);
     for h in 0..H {
         for t in 0..T {

@@ -31,16 +31,9 @@ fn tasks() -> Vec<Box<dyn Task>> {
     ]
 }
 
-/// Everything but the timings.
-fn measured(report: &TrainReport) -> (f64, Vec<(u32, f64)>, Vec<(String, Option<f64>, f64)>, u64, u32, u64) {
-    (
-        report.loss_train_final,
-        report.loss_curve.clone(),
-        report.tasks.iter().map(|t| (t.task.clone(), t.accuracy, t.loss)).collect(),
-        report.params,
-        report.steps,
-        report.tokens_seen,
-    )
+/// The report with its timings zeroed: everything else must be reproducible.
+fn measured(report: &TrainReport) -> TrainReport {
+    TrainReport { train_ms: 0, wall_ms: 0, ..report.clone() }
 }
 
 #[test]

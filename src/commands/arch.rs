@@ -183,7 +183,7 @@ fn train_program(args: &ArchTrainArgs) -> anyhow::Result<()> {
         .iter()
         .map(|task| match (task.as_str(), &args.text) {
             ("lm", Some(path)) => Ok(Box::new(tasks::lm::LanguageModel::from_file(path)?) as Box<dyn Task>),
-            (name, _) => tasks::by_name(name),
+            (spec, _) => tasks::from_spec(spec),
         })
         .collect::<Result<Vec<_>, _>>()?;
     let config = TrainConfig {

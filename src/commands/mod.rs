@@ -2,6 +2,7 @@
 
 mod arch;
 mod bench_store;
+mod bench_train;
 mod events;
 
 use std::io::Write;
@@ -26,6 +27,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Events(args) => events::run(open_existing(cli.store_url()).await?, args).await,
         Command::Bench(BenchCommand::Store(args)) => bench_store::run(cli.store.as_deref(), args).await,
+        Command::Bench(BenchCommand::Train(args)) => bench_train::run(args),
         Command::Arch(command) => arch::run(command),
     }
 }

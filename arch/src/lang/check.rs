@@ -69,7 +69,7 @@ pub fn check(program: &Program, dims: Dims) -> Checked {
     };
     let input = checker.push(NodeKind::Input, Ty::Seq(dims.d), Span::default());
     checker.scope.insert("x".into(), input);
-    if dims.h == 0 || dims.d == 0 || dims.d % dims.h != 0 {
+    if dims.h == 0 || dims.d == 0 || !dims.d.is_multiple_of(dims.h) {
         checker.diagnostics.push(Diagnostic::error(
             ErrorClass::WidthNotDivisible,
             Span::default(),
@@ -131,7 +131,7 @@ pub fn check(program: &Program, dims: Dims) -> Checked {
         }
     }
     checker.diagnostics.sort_by_key(|d| (d.span.line, d.span.column));
-    let graph = checker.into_graph(output, &reachable, program);
+    let graph = checker.to_graph(output, &reachable, program);
     Checked { graph: Some(graph), diagnostics: checker.diagnostics }
 }
 
@@ -501,12 +501,12 @@ impl Checker {
 
     /// A width expression (`d`, `h`, whole numbers, `*`, `/`) → a positive multiple of `h`.
     fn width(&mut self, expr: &Expr) -> Result<u32, Reported> {
-        let value = self.dim(expr).ok_or(()).or_else(|_| {
-            Err(self.report(
+        let value = self.dim(expr).ok_or(()).map_err(|_| {
+            self.report(
                 Diagnostic::error(ErrorClass::BadArgument, expr.span, "expected a width").with_suggestion(
                     "write widths with d, h and whole numbers, e.g. `d`, `h`, `2 * d`, `d / 2`",
                 ),
-            ))
+            )
         })?;
         let max = WIDTH_MAX_FACTOR as i64 * self.dims.d as i64;
         if value < 1 || value > max {
@@ -633,7 +633,7 @@ impl Checker {
     }
 
     /// Keeps the reachable nodes, renumbered in order.
-    fn into_graph(&self, output: NodeId, reachable: &[bool], program: &Program) -> Graph {
+    fn to_graph(&self, output: NodeId, reachable: &[bool], program: &Program) -> Graph {
         let mut remap = vec![usize::MAX; self.nodes.len()];
         let mut nodes = Vec::new();
         for (id, node) in self.nodes.iter().enumerate() {

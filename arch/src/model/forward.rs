@@ -16,6 +16,7 @@ const NORM_EPS: f64 = 1e-6;
 
 /// A value during evaluation.
 #[derive(Clone, Debug)]
+#[allow(clippy::large_enum_variant)] // short-lived, one per node; boxing would only add allocations
 enum Value {
     Scalar(f64),
     Tensor(Tensor<3>),

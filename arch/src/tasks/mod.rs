@@ -11,6 +11,8 @@ pub mod lm;
 pub mod mqar;
 pub mod state;
 
+use std::collections::BTreeMap;
+
 use crate::rng::Rng;
 
 /// Token 0 is padding everywhere: never supervised.
@@ -105,18 +107,120 @@ pub const NAMES: &[&str] = &["mqar", "noisy-recall", "parity", "modular", "selec
 
 /// Builds a task by name with its default settings (`lm` uses the generated corpus).
 pub fn by_name(name: &str) -> Result<Box<dyn Task>, TaskError> {
-    Ok(match name {
-        "mqar" => Box::new(mqar::Mqar::default()),
-        "noisy-recall" => Box::new(mqar::Mqar { noise: 8, ..mqar::Mqar::default() }),
-        "parity" => Box::new(state::StateTracking::parity()),
-        "modular" => Box::new(state::StateTracking::modular(5)),
-        "selective-copy" => Box::new(copying::SelectiveCopy::default()),
-        "lm" => Box::new(lm::LanguageModel::generated(0)),
+    build(name, &BTreeMap::new())
+}
+
+/// Parses `NAME` or `NAME:key=value,key=value` (e.g. `mqar:pairs=4,len=32`) and builds the task.
+pub fn from_spec(spec: &str) -> Result<Box<dyn Task>, TaskError> {
+    let (name, rest) = spec.split_once(':').unwrap_or((spec, ""));
+    let mut settings = BTreeMap::new();
+    for pair in rest.split(',').filter(|p| !p.is_empty()) {
+        let fail = || TaskError {
+            task: name.to_owned(),
+            message: format!("bad setting {pair:?}: expected key=number"),
+        };
+        let (key, value) = pair.split_once('=').ok_or_else(fail)?;
+        settings.insert(key.trim().to_owned(), value.trim().parse::<f64>().map_err(|_| fail())?);
+    }
+    build(name, &settings)
+}
+
+/// Builds a task from its name and settings; unknown settings and out-of-range values are errors.
+pub fn build(name: &str, settings: &BTreeMap<String, f64>) -> Result<Box<dyn Task>, TaskError> {
+    let mut reader = Settings { task: name, settings, used: Vec::new() };
+    let task: Box<dyn Task> = match name {
+        "mqar" | "noisy-recall" => {
+            let base =
+                mqar::Mqar { noise: if name == "noisy-recall" { 8 } else { 0 }, ..mqar::Mqar::default() };
+            let task = mqar::Mqar {
+                vocab: reader.whole("vocab", base.vocab, 8, 4096)?,
+                len: reader.whole("len", base.len, 8, 4096)?,
+                pairs: reader.whole("pairs", base.pairs, 1, 1024)?,
+                noise: reader.whole("noise", base.noise, 0, 1024)?,
+                alpha: reader.number("alpha", base.alpha, 1e-4, 1.0)?,
+            };
+            if !task.len.is_multiple_of(2)
+                || 4 * task.pairs + 2 * task.noise > task.len
+                || task.pairs >= task.vocab / 2
+            {
+                return Err(
+                    reader.error("needs an even len, 4·pairs + 2·noise ≤ len and pairs < vocab / 2".into())
+                );
+            }
+            Box::new(task)
+        }
+        "parity" | "modular" => {
+            let base = if name == "parity" {
+                state::StateTracking::parity()
+            } else {
+                state::StateTracking::modular(5)
+            };
+            let modulus = if name == "parity" { 2 } else { reader.whole("modulus", base.modulus, 2, 64)? };
+            let train_len = (
+                reader.whole("train_min", base.train_len.0, 1, 4096)?,
+                reader.whole("train_max", base.train_len.1, 1, 4096)?,
+            );
+            let test_len = (
+                reader.whole("test_min", base.test_len.0, 1, 8192)?,
+                reader.whole("test_max", base.test_len.1, 1, 8192)?,
+            );
+            if train_len.0 > train_len.1 || test_len.0 > test_len.1 {
+                return Err(reader.error("minimum lengths must not exceed maximum lengths".into()));
+            }
+            Box::new(state::StateTracking { modulus, train_len, test_len })
+        }
+        "selective-copy" => {
+            let base = copying::SelectiveCopy::default();
+            let task = copying::SelectiveCopy {
+                vocab: reader.whole("vocab", base.vocab, 4, 4096)?,
+                region: reader.whole("region", base.region, 2, 4096)?,
+                copies: reader.whole("copies", base.copies, 1, 1024)?,
+            };
+            if task.copies > task.region {
+                return Err(reader.error("copies must not exceed region".into()));
+            }
+            Box::new(task)
+        }
+        "lm" => Box::new(lm::LanguageModel::generated(reader.whole("corpus_seed", 0, 0, u32::MAX)? as u64)),
         other => {
             return Err(TaskError {
                 task: other.to_owned(),
                 message: format!("unknown task; choose from {}", NAMES.join(", ")),
             });
         }
-    })
+    };
+    if let Some(unknown) = settings.keys().find(|k| !reader.used.contains(&k.as_str())) {
+        return Err(reader.error(format!("unknown setting {unknown:?}; known: {}", reader.used.join(", "))));
+    }
+    Ok(task)
+}
+
+/// Reads settings with defaults and bounds, remembering which keys exist.
+struct Settings<'a> {
+    task: &'a str,
+    settings: &'a BTreeMap<String, f64>,
+    used: Vec<&'static str>,
+}
+
+impl Settings<'_> {
+    fn error(&self, message: String) -> TaskError {
+        TaskError { task: self.task.to_owned(), message }
+    }
+
+    fn number(&mut self, key: &'static str, default: f64, lo: f64, hi: f64) -> Result<f64, TaskError> {
+        self.used.push(key);
+        let value = self.settings.get(key).copied().unwrap_or(default);
+        if !(lo..=hi).contains(&value) {
+            return Err(self.error(format!("{key} = {value} is out of range {lo}..={hi}")));
+        }
+        Ok(value)
+    }
+
+    fn whole(&mut self, key: &'static str, default: u32, lo: u32, hi: u32) -> Result<u32, TaskError> {
+        let value = self.number(key, default as f64, lo as f64, hi as f64)?;
+        if value.fract() != 0.0 {
+            return Err(self.error(format!("{key} = {value} must be a whole number")));
+        }
+        Ok(value as u32)
+    }
 }

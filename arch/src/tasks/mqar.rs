@@ -90,7 +90,7 @@ impl Task for Mqar {
 
     fn batch(&self, rng: &mut Rng, batch: usize, _split: Split) -> Batch {
         assert!(
-            self.len % 2 == 0 && 4 * self.pairs + 2 * self.noise <= self.len,
+            self.len.is_multiple_of(2) && 4 * self.pairs + 2 * self.noise <= self.len,
             "MQAR needs 4N + 2·noise ≤ L"
         );
         assert!(self.pairs < self.vocab / 2, "MQAR needs more keys than pairs");
