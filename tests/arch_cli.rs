@@ -1,0 +1,103 @@
+//! `lineage arch …` driven as a user would.
+
+use std::process::{Command, Output};
+
+fn lineage(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_lineage")).args(args).env_remove("LINEAGE_STORE").output().unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+fn stderr(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+#[test]
+fn baselines_are_listed_and_shown_verbatim() {
+    let listed = lineage(&["arch", "baselines", "--json"]);
+    assert!(listed.status.success());
+    let names: Vec<String> = stdout(&listed)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap()["name"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(names.len(), 10);
+    let shown = lineage(&["arch", "show", "deltanet"]);
+    assert_eq!(stdout(&shown), include_str!("../arch/baselines/deltanet.arch"));
+}
+
+#[test]
+fn check_passes_a_baseline_and_locates_a_planted_bug() {
+    let ok = lineage(&["arch", "check", "gated_deltanet"]);
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    for check in ["type-shape", "causality", "complexity", "finite"] {
+        assert!(stdout(&ok).contains(&format!("{check:<11} pass")), "{}", stdout(&ok));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("peek.arch");
+    std::fs::write(&path, "mixer peek {\n  return proj(shift(x, -2), d)\n}\n").unwrap();
+    let bad = lineage(&["arch", "check", path.to_str().unwrap()]);
+    assert!(!bad.status.success());
+    let out = stdout(&bad);
+    assert!(out.contains("error[non-causal]"), "{out}");
+    assert!(out.contains("peek.arch:2:15"), "{out}");
+    assert!(out.contains("causality   FAIL"), "{out}");
+    assert_eq!(stderr(&bad).lines().count(), 1, "{}", stderr(&bad));
+    assert!(stderr(&bad).contains("failed: causality"));
+}
+
+#[test]
+fn check_json_carries_verdicts_and_numbers() {
+    let out = lineage(&["arch", "check", "retnet", "--json"]);
+    assert!(out.status.success());
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["passed"], true);
+    assert_eq!(report["checks"].as_array().unwrap().len(), 4);
+    assert!(report["checks"][2]["numbers"]["ops_growth_exponent"].as_f64().unwrap() < 1.2);
+}
+
+#[test]
+fn diff_names_the_changed_binding() {
+    let out = lineage(&["arch", "diff", "deltanet", "deltanet_negative"]);
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("beta: sigmoid(proj(x, h)) → 2 * sigmoid(proj(x, h))"), "{}", stdout(&out));
+}
+
+#[test]
+fn train_reports_held_out_metrics_as_json() {
+    let out = lineage(&[
+        "arch",
+        "train",
+        "short_conv",
+        "--task",
+        "lm",
+        "--task",
+        "mqar:pairs=2,len=16,vocab=16",
+        "--steps",
+        "4",
+        "--batch",
+        "2",
+        "--json",
+    ]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["steps"], 4);
+    assert_eq!(report["backend"], "flex");
+    let tasks = report["tasks"].as_array().unwrap();
+    assert_eq!(tasks.len(), 2);
+    assert!(tasks[0]["accuracy"].is_null() && tasks[0]["loss"].as_f64().unwrap() > 0.0);
+    assert!(tasks[1]["accuracy"].as_f64().is_some());
+}
+
+#[test]
+fn bad_programs_and_task_settings_are_one_clear_line() {
+    let out = lineage(&["arch", "train", "deltanet", "--task", "mqar:pairs=40"]);
+    assert!(!out.status.success());
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    assert!(stderr(&out).contains("task mqar"), "{}", stderr(&out));
+    let out = lineage(&["arch", "check", "no-such-file.arch"]);
+    assert!(!out.status.success());
+    assert_eq!(stderr(&out).lines().count(), 1);
+    assert!(stderr(&out).contains("cannot read program"));
+}
