@@ -1,24 +1,46 @@
-//! The training backend this build uses: burn's `flex` on CPU by default; LibTorch (`tch`,
-//! CUDA when available) with the `tch` feature.
+//! The training backend: burn's `flex` on CPU by default. Cargo features add others, chosen at
+//! run time with `LINEAGE_BACKEND`: `tch` (LibTorch; CUDA device 0, or `tch-cpu`) and `ndarray`
+//! (kept to compare CPU backends; flex was measured faster, see docs/performance.md).
 
 use burn::tensor::Device;
 
-/// Backend name recorded with every result.
-#[cfg(not(feature = "tch"))]
-pub const NAME: &str = "flex";
-/// Backend name recorded with every result.
-#[cfg(feature = "tch")]
-pub const NAME: &str = "tch";
+/// The backend `LINEAGE_BACKEND` names (default `flex`, or `tch` when built with only that GPU
+/// option in mind). Unknown or not-compiled names fall back to the default, with a warning.
+pub fn name() -> &'static str {
+    let wanted = std::env::var("LINEAGE_BACKEND").unwrap_or_default();
+    match wanted.as_str() {
+        #[cfg(feature = "tch")]
+        "tch" => "tch",
+        #[cfg(feature = "tch")]
+        "tch-cpu" => "tch-cpu",
+        #[cfg(feature = "ndarray")]
+        "ndarray" => "ndarray",
+        "" | "flex" => default_name(),
+        other => {
+            tracing::warn!(backend = other, "backend not available in this build; using {}", default_name());
+            default_name()
+        }
+    }
+}
+
+fn default_name() -> &'static str {
+    if cfg!(feature = "tch") { "tch" } else { "flex" }
+}
 
 /// The device to train on.
 pub fn device() -> Device {
-    #[cfg(feature = "tch")]
-    #[allow(deprecated)] // burn marks tch deprecated in favour of CubeCL; it is the GPU option asked for
-    {
-        if std::env::var("LINEAGE_TCH_CPU").is_ok() { Device::libtorch() } else { Device::libtorch_cuda(0) }
+    match name() {
+        #[cfg(feature = "tch")]
+        #[allow(deprecated)] // burn marks tch deprecated in favour of CubeCL; it is the GPU option asked for
+        "tch" => Device::libtorch_cuda(0),
+        #[cfg(feature = "tch")]
+        #[allow(deprecated)]
+        "tch-cpu" => Device::libtorch(),
+        #[cfg(feature = "ndarray")]
+        #[allow(deprecated)] // kept only for the backend comparison
+        "ndarray" => Device::ndarray(),
+        _ => Device::flex(),
     }
-    #[cfg(not(feature = "tch"))]
-    Device::flex()
 }
 
 /// Compute threads available to the backend.

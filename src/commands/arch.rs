@@ -219,7 +219,7 @@ fn print_train_report(
     let line = TrainLine {
         program: name,
         program_hash: lang::program_hash(program).to_hex(),
-        backend: lineage_arch::backend::NAME,
+        backend: lineage_arch::backend::name(),
         threads: lineage_arch::backend::threads(),
         seed: args.seed,
         params: report.params,

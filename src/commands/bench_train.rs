@@ -93,7 +93,7 @@ pub fn run(args: &BenchTrainArgs) -> anyhow::Result<()> {
     }
     let report = Report {
         machine: Machine::detect(),
-        backend: lineage_arch::backend::NAME,
+        backend: lineage_arch::backend::name(),
         threads: lineage_arch::backend::threads(),
         matmul_peak_gflops: peak,
         config: format!(
