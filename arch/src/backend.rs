@@ -31,7 +31,8 @@ fn default_name() -> &'static str {
 pub fn device() -> Device {
     match name() {
         #[cfg(feature = "tch")]
-        #[allow(deprecated)] // burn marks tch deprecated in favour of CubeCL; it is the GPU option asked for
+        #[allow(deprecated)]
+        // burn marks tch deprecated in favour of CubeCL; it is the GPU option asked for
         "tch" => Device::libtorch_cuda(0),
         #[cfg(feature = "tch")]
         #[allow(deprecated)]
