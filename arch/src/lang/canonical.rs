@@ -12,8 +12,8 @@ use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
 
-use super::ast::{Arg, Expr, ExprKind, MlpKind, NormKind, Program, option_name};
-use super::printer::number;
+use super::ast::{Arg, Expr, ExprKind, Program};
+use super::printer::{block_line, number};
 
 /// SHA-256 of a program's canonical text.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -125,14 +125,7 @@ pub fn canonical_text(program: &Program) -> String {
         let _ = writeln!(text, "  {line}");
     }
     let _ = writeln!(text, "  return {output}\n}}");
-    let b = program.block;
-    let _ = writeln!(
-        text,
-        "block(norm = {}, mlp = {}, mlp_ratio = {})",
-        option_name(&NormKind::ALL, b.norm),
-        option_name(&MlpKind::ALL, b.mlp),
-        b.mlp_ratio
-    );
+    let _ = writeln!(text, "{}", block_line(&program.block));
     text
 }
 

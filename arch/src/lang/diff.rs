@@ -5,7 +5,7 @@ use std::fmt::Write as _;
 
 use super::ast::Program;
 use super::canonical::program_hash;
-use super::printer::{expr, print};
+use super::printer::{block_line, expr, print};
 
 /// How two programs differ.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -40,8 +40,7 @@ pub fn diff(a: &Program, b: &Program) -> ProgramDiff {
         changes.push(format!("return: {} → {}", expr(&a.output), expr(&b.output)));
     }
     if a.block != b.block {
-        let block_line = |p: &Program| print(p).lines().last().unwrap_or_default().to_owned();
-        changes.push(format!("{} → {}", block_line(a), block_line(b)));
+        changes.push(format!("{} → {}", block_line(&a.block), block_line(&b.block)));
     }
     ProgramDiff { equivalent, changes, lines: line_diff(&print(a), &print(b)) }
 }

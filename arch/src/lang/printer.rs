@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use super::ast::{Expr, ExprKind, MlpKind, NormKind, Program, option_name};
+use super::ast::{BlockSpec, Expr, ExprKind, MlpKind, NormKind, Program, option_name};
 
 /// The program as text.
 pub fn print(program: &Program) -> String {
@@ -22,15 +22,18 @@ pub fn print(program: &Program) -> String {
     }
     let _ = writeln!(out, "  return {}", expr(&program.output));
     out.push_str("}\n");
-    let b = program.block;
-    let _ = writeln!(
-        out,
+    let _ = writeln!(out, "{}", block_line(&program.block));
+    out
+}
+
+/// The `block(...)` line.
+pub fn block_line(b: &BlockSpec) -> String {
+    format!(
         "block(norm = {}, mlp = {}, mlp_ratio = {})",
         option_name(&NormKind::ALL, b.norm),
         option_name(&MlpKind::ALL, b.mlp),
         b.mlp_ratio
-    );
-    out
+    )
 }
 
 /// One expression as text.
