@@ -4,8 +4,8 @@
 
 use burn::tensor::Device;
 
-/// The backend `LINEAGE_BACKEND` names (default `flex`, or `tch` when built with only that GPU
-/// option in mind). Unknown or not-compiled names fall back to the default, with a warning.
+/// The backend `LINEAGE_BACKEND` names (default `flex`: a GPU is used only when asked for).
+/// Unknown or not-compiled names fall back to `flex`, with a warning.
 pub fn name() -> &'static str {
     let wanted = std::env::var("LINEAGE_BACKEND").unwrap_or_default();
     match wanted.as_str() {
@@ -15,16 +15,12 @@ pub fn name() -> &'static str {
         "tch-cpu" => "tch-cpu",
         #[cfg(feature = "ndarray")]
         "ndarray" => "ndarray",
-        "" | "flex" => default_name(),
+        "" | "flex" => "flex",
         other => {
-            tracing::warn!(backend = other, "backend not available in this build; using {}", default_name());
-            default_name()
+            tracing::warn!(backend = other, "backend not available in this build; using flex");
+            "flex"
         }
     }
-}
-
-fn default_name() -> &'static str {
-    if cfg!(feature = "tch") { "tch" } else { "flex" }
 }
 
 /// The device to train on.
