@@ -270,13 +270,25 @@ fn sample_curve(losses: &[f64], points: u32) -> Vec<(u32, f64)> {
     if losses.is_empty() {
         return Vec::new();
     }
-    let points = (points as usize).clamp(1, losses.len());
-    let mut curve: Vec<(u32, f64)> = (0..points)
-        .map(|i| {
-            let step = i * (losses.len() - 1) / points.max(2).saturating_sub(1).max(1);
-            (step as u32, losses[step.min(losses.len() - 1)])
-        })
-        .collect();
-    curve.dedup_by_key(|(s, _)| *s);
+    let last = losses.len() - 1;
+    let points = (points as usize).clamp(2, losses.len().max(2));
+    let mut curve: Vec<(u32, f64)> =
+        (0..points).map(|i| i * last / (points - 1)).map(|step| (step as u32, losses[step])).collect();
+    curve.dedup_by_key(|(step, _)| *step);
     curve
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn curves_are_evenly_spaced_and_end_at_the_last_step() {
+        let losses: Vec<f64> = (0..100).map(f64::from).collect();
+        let curve = sample_curve(&losses, 5);
+        assert_eq!(curve.iter().map(|(s, _)| *s).collect::<Vec<_>>(), vec![0, 24, 49, 74, 99]);
+        assert_eq!(sample_curve(&losses[..1], 20), vec![(0, 0.0)]);
+        assert_eq!(sample_curve(&losses[..3], 1).last(), Some(&(2, 2.0)));
+        assert!(sample_curve(&[], 5).is_empty());
+    }
 }

@@ -51,15 +51,11 @@ fn binary_tensors(op: BinOp, a: Tensor<3>, b: Tensor<3>, h: usize) -> Tensor<3> 
         BinOp::Mul => x * y,
         BinOp::Div => x / y,
     };
-    if wa == wb {
-        return merge_heads(apply(heads(a, 1), heads(b, 1)));
-    }
-    if wa == h {
-        merge_heads(apply(heads(a, h), heads(b, h)))
-    } else {
-        debug_assert_eq!(wb, h);
-        merge_heads(apply(heads(a, h), heads(b, h)))
-    }
+    // Equal widths: one "head" spanning the width. Otherwise one side is h wide and broadcasts
+    // over the channels of each head of the other (`[b, t, h, 1]` against `[b, t, h, m]`).
+    let split = if wa == wb { 1 } else { h };
+    debug_assert!(wa == wb || wa == h || wb == h, "the checker allows only per-head broadcasting");
+    merge_heads(apply(heads(a, split), heads(b, split)))
 }
 
 fn binary(op: BinOp, a: &Value, b: &Value, h: usize) -> Value {
