@@ -96,6 +96,9 @@ fn bad_programs_and_task_settings_are_one_clear_line() {
     assert!(!out.status.success());
     assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
     assert!(stderr(&out).contains("task mqar"), "{}", stderr(&out));
+    let out = lineage(&["arch", "train", "deltanet", "--steps", "0"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("--steps, --batch and --layers must be at least 1"), "{}", stderr(&out));
     let out = lineage(&["arch", "check", "no-such-file.arch"]);
     assert!(!out.status.success());
     assert_eq!(stderr(&out).lines().count(), 1);

@@ -170,6 +170,12 @@ struct TrainLine<'a> {
 }
 
 fn train_program(args: &ArchTrainArgs) -> anyhow::Result<()> {
+    if args.steps == 0 || args.batch == 0 || args.layers == 0 {
+        bail!("--steps, --batch and --layers must be at least 1");
+    }
+    if !(args.lr.is_finite() && args.lr > 0.0) {
+        bail!("--lr must be a positive number, not {}", args.lr);
+    }
     let (source, name) = load(&args.program)?;
     let program = parsed(&source, &name)?;
     let dims = Dims { d: args.d_model, h: args.heads };
