@@ -11,6 +11,7 @@ use lineage_arch::tasks::{self, Task};
 use lineage_arch::train::{TrainConfig, train};
 use serde::Serialize;
 
+use super::bench_recur::{self, RecurRow};
 use crate::cli::BenchTrainArgs;
 use crate::machine::Machine;
 
@@ -32,6 +33,7 @@ struct Report {
     matmul_peak_gflops: f64,
     config: String,
     rows: Vec<Row>,
+    recur_forms: Vec<RecurRow>,
 }
 
 /// Best GFLOP/s of square f32 matrix multiplies on the backend.
@@ -101,6 +103,7 @@ pub fn run(args: &BenchTrainArgs) -> anyhow::Result<()> {
             dims.d, dims.h, config.layers, config.batch, config.steps
         ),
         rows,
+        recur_forms: bench_recur::compare(&device),
     };
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
@@ -122,6 +125,18 @@ pub fn run(args: &BenchTrainArgs) -> anyhow::Result<()> {
             row.step_ms,
             row.gflops,
             100.0 * row.share_of_peak
+        );
+    }
+    println!("recur, forward + backward, batch 16, d 64, h 4:");
+    println!("{:<20} {:>6} {:>12} {:>12} {:>8}", "update", "length", "stepwise ms", "chunked ms", "speedup");
+    for row in &report.recur_forms {
+        println!(
+            "{:<20} {:>6} {:>12.1} {:>12.1} {:>7.1}x",
+            row.update,
+            row.steps,
+            row.stepwise_ms,
+            row.chunked_ms,
+            row.stepwise_ms / row.chunked_ms
         );
     }
     Ok(())

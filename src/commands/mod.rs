@@ -1,6 +1,7 @@
 //! One function per subcommand.
 
 mod arch;
+mod bench_recur;
 mod bench_store;
 mod bench_train;
 mod events;

@@ -8,6 +8,7 @@ use burn::tensor::activation::{gelu, log_sigmoid, log_softmax, sigmoid, silu, so
 use burn::tensor::module::{embedding, linear};
 use burn::tensor::{Bool, Int, Tensor, TensorData};
 
+use super::recurrence::{Decay, RecurInputs, recur};
 use super::weights::{BlockWeights, MixerWeights, ModelWeights, NormWeights, Slot, slots};
 use crate::lang::ast::BinOp;
 use crate::lang::{Graph, MlpKind, NodeKind, Unary};
@@ -148,64 +149,6 @@ fn causal_conv(x: Tensor<3>, kernel: Tensor<2>) -> Tensor<3> {
     out
 }
 
-/// The value at time `i` of a `[b, t|1, h, m]` tensor, as `[b, h, m, 1]`.
-fn at(x: &Tensor<4>, i: usize) -> Tensor<4> {
-    let [b, t, h, m] = x.dims();
-    let step = if t == 1 { x.clone() } else { x.clone().narrow(1, i, 1) };
-    step.reshape([b, h, m, 1])
-}
-
-/// The recurrence, step by step (the reference form; see `recur` in the language reference):
-/// `S_t = Diag(decay_t) S_{t−1} − erase_t (along_tᵀ S_{t−1}) + k_t v_tᵀ`, `o_t = S_tᵀ q_t`.
-#[allow(clippy::too_many_arguments)]
-fn recur(
-    q: Tensor<3>,
-    k: Tensor<3>,
-    v: Tensor<3>,
-    decay: Option<&Value>,
-    erase: Option<Tensor<3>>,
-    along: Option<Tensor<3>>,
-    h: usize,
-    steps: usize,
-) -> Tensor<3> {
-    let device = q.device();
-    let (q, k, v) = (heads(q, h), heads(k, h), heads(v, h));
-    let batch = q.dims()[0].max(k.dims()[0]).max(v.dims()[0]);
-    let (dk, dv) = (q.dims()[3], v.dims()[3]);
-    // Decay as [b, t|1, h, dk|1]: per head or per key channel.
-    let decay_heads = decay.map(|d| match d {
-        Value::Scalar(s) => Err(*s),
-        Value::Tensor(t) => Ok(heads(t.clone(), h)),
-    });
-    let erase = erase.map(|e| heads(e, h));
-    let along = along.map(|a| heads(a, h));
-    let mut state = Tensor::<4>::zeros([batch, h, dk, dv], &device);
-    let mut outputs = Vec::with_capacity(steps);
-    for i in 0..steps {
-        let v_t = at(&v, i).reshape([v.dims()[0], h, 1, dv]);
-        let write = at(&k, i) * v_t;
-        let erased = match (&erase, &along) {
-            (Some(e), Some(a)) => {
-                let read = (at(a, i) * state.clone()).sum_dim(2);
-                Some(at(e, i) * read)
-            }
-            _ => None,
-        };
-        let decayed = match &decay_heads {
-            None => state,
-            Some(Err(s)) => state.mul_scalar(*s),
-            Some(Ok(d)) => state * at(d, i),
-        };
-        state = match erased {
-            Some(erased) => decayed - erased + write,
-            None => decayed + write,
-        };
-        let out = (at(&q, i) * state.clone()).sum_dim(2);
-        outputs.push(out.reshape([batch, 1, h * dv]));
-    }
-    Tensor::cat(outputs, 1)
-}
-
 fn attention(q: Tensor<3>, k: Tensor<3>, v: Tensor<3>, h: usize, causal: bool) -> Tensor<3> {
     let t = q.dims()[1].max(k.dims()[1]);
     let (q, k, v) = (heads(q, h).swap_dims(1, 2), heads(k, h).swap_dims(1, 2), heads(v, h).swap_dims(1, 2));
@@ -303,16 +246,18 @@ pub fn node_values(graph: &Graph, weights: &MixerWeights, x: Tensor<3>) -> Vec<O
                 }),
             },
             NodeKind::Binary { op, lhs, rhs } => binary(*op, &value(*lhs), &value(*rhs), h),
-            NodeKind::Recur { q, k, v, decay, erase, along } => Value::Tensor(recur(
-                tensor(*q),
-                tensor(*k),
-                tensor(*v),
-                decay.map(|d| &values[d]),
-                erase.map(tensor),
-                along.map(tensor),
+            NodeKind::Recur { q, k, v, decay, erase, along } => Value::Tensor(recur(RecurInputs {
+                q: tensor(*q),
+                k: tensor(*k),
+                v: tensor(*v),
+                decay: decay.map(|d| match &values[d] {
+                    Value::Scalar(s) => Decay::Number(*s),
+                    Value::Tensor(t) => Decay::Tensor(t.clone()),
+                }),
+                erase: erase.zip(*along).map(|(e, a)| (tensor(e), tensor(a))),
                 h,
                 steps,
-            )),
+            })),
             NodeKind::Attention { q, k, v, causal } => {
                 Value::Tensor(attention(tensor(*q), tensor(*k), tensor(*v), h, *causal))
             }

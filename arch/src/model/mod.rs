@@ -1,7 +1,8 @@
 //! The compiler from a checked program to a burn model: seeded weights ([`weights`]) and the
-//! forward pass ([`forward`]).
+//! forward pass ([`forward`], with `recur` in [`recurrence`]).
 
 pub mod forward;
+pub mod recurrence;
 pub mod weights;
 
 pub use forward::{logits, masked_cross_entropy, mixer, node_values};
