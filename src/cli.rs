@@ -43,12 +43,55 @@ pub enum Command {
     /// Every event printed has passed the hash-chain check; if the log was edited, printing
     /// stops at the first bad event and the command fails, naming it.
     Events(EventsArgs),
+    /// Run a discovery campaign: seed with the baselines, then propose, check, repair, train
+    /// and analyse architectures until the budget is spent; verify the best; print the
+    /// leaderboard, the campaign id and the hash of the final state.
+    Run(RunArgs),
+    /// Continue a campaign after a crash or Ctrl-C from its log: finished work is not repeated,
+    /// unfinished work is dispatched again.
+    Resume {
+        /// The campaign (see `lineage campaigns`).
+        campaign: String,
+        /// Print a JSON summary instead of the leaderboard.
+        #[arg(long)]
+        json: bool,
+    },
     /// Measure performance (results are meant for docs/performance.md).
     #[command(subcommand)]
     Bench(BenchCommand),
     /// Work with architecture programs: check, compare, list and show the baselines.
     #[command(subcommand)]
     Arch(ArchCommand),
+}
+
+/// Arguments of `lineage run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Preset to start from: smoke (minutes, for CI), quick (10-15 minutes on 2 cores),
+    /// standard (hours).
+    #[arg(long, default_value = "quick")]
+    pub preset: String,
+    /// TOML file overriding any of the preset's keys (see docs/campaigns.md).
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<std::path::PathBuf>,
+    /// Proposed experiments (baselines not counted).
+    #[arg(long, value_name = "N")]
+    pub experiments: Option<u32>,
+    /// Wall-clock budget, e.g. 15m or 2h: no new experiment starts after it.
+    #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
+    pub time: Option<std::time::Duration>,
+    /// Concurrent training runs (1 = one deterministic sequence of decisions).
+    #[arg(long, value_name = "N")]
+    pub trainers: Option<u32>,
+    /// Campaign seed: every random draw derives from it.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Campaign id (default: a random one).
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Print a JSON summary instead of the leaderboard.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// `lineage arch …`. A PROGRAM argument is a file path or the name of a baseline.

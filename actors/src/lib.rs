@@ -1,5 +1,31 @@
-//! `lineage-actors`: the actix actors (researcher, engineer, debugger, trainers, analysts,
-//! orchestrator) and the campaign loop.
+//! `lineage-actors`: the actix actors and the campaign loop.
 //!
-//! Not built yet (issue "The discovery campaign on actix actors"). **Architecture invariant**:
-//! only this crate reads the wall clock or spawns tasks on behalf of a campaign.
+//! Researcher, Engineer, Debugger, Trainer pool, Analyst and Orchestrator, one file each, plus
+//! the Recorder (the one writer of the log) and a Monitor for observers. Actors coordinate
+//! through committed events: a decision is recorded before anyone acts on it, and every actor
+//! that keeps state keeps a [`lineage_replay::CampaignState`] folded from the log.
+//!
+//! **Architecture invariant**: only this crate reads the wall clock or spawns tasks on behalf of
+//! a campaign. CPU-bound work (checks, repairs, training, analysis, proposals) runs on
+//! `SyncArbiter` threads, never on the async arbiter that carries messages and log writes.
+
+#![warn(missing_docs)]
+
+pub mod analyst;
+pub mod campaign;
+pub mod config;
+pub mod debugger;
+pub mod engineer;
+pub mod fitness;
+pub mod messages;
+pub mod monitor;
+pub mod mutate;
+pub mod novelty;
+pub mod orchestrator;
+pub mod recorder;
+pub mod repair;
+pub mod researcher;
+pub mod shared;
+pub mod trainer;
+
+pub use campaign::{CampaignError, NewCampaign, Outcome, Start, host, run};

@@ -36,7 +36,6 @@ pub fn config() -> CampaignConfig {
         heads: 4,
         steps,
         batch: 16,
-        seq_len: 128,
         learning_rate: 3e-3,
         run_wall_s_max: 300,
         seeds,
@@ -71,6 +70,7 @@ pub fn config() -> CampaignConfig {
         verification: stage(4, 128, 1000, 3),
         promote_top: 3,
         analysts: vec!["edit-stats".into()],
+        baselines: Vec::new(),
     }
 }
 

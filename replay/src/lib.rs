@@ -1,7 +1,12 @@
-//! `lineage-replay`: projections (pure folds of a campaign's event log), replay, provenance and
-//! verification.
+//! `lineage-replay`: projections (pure folds of a campaign's event log) — the state every live
+//! actor holds and that replay rebuilds.
 //!
-//! Not built yet: the projections arrive with the campaign (issue "The discovery campaign"), the
-//! replay, provenance and audit commands after it. Until then the hash-chain verification lives
-//! in `lineage_events::verify_campaign`. **Architecture invariant**: projections do no IO; they
-//! are the same code the live actors use to hold their state.
+//! **Architecture invariant**: projections do no IO and read no clock; they are the same code
+//! the live actors use to hold their state, so live and replayed state cannot drift apart.
+
+#![warn(missing_docs)]
+
+mod digest;
+pub mod state;
+
+pub use state::{ArchRecord, CampaignState, InsightRef, Phase, RunRecord};

@@ -5,6 +5,7 @@ mod bench_recur;
 mod bench_store;
 mod bench_train;
 mod events;
+mod run;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -27,6 +28,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::Events(args) => events::run(open_existing(cli.store_url()).await?, args).await,
+        Command::Run(args) => run::start(cli.store_url(), args).await,
+        Command::Resume { campaign, json } => run::resume(cli.store_url(), campaign, *json).await,
         Command::Bench(BenchCommand::Store(args)) => bench_store::run(cli.store.as_deref(), args).await,
         Command::Bench(BenchCommand::Train(args)) => bench_train::run(args),
         Command::Arch(command) => arch::run(command),

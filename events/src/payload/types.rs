@@ -43,6 +43,9 @@ pub struct CampaignConfig {
     pub promote_top: u32,
     /// Analysts started with the campaign (built-in names).
     pub analysts: Vec<String>,
+    /// Seed baselines trained first (names from `lineage arch baselines`); empty means all.
+    #[serde(default)]
+    pub baselines: Vec<String>,
 }
 
 /// Limits on a campaign; the first one reached ends it.
@@ -124,8 +127,6 @@ pub struct StageConfig {
     pub steps: u32,
     /// Sequences per step.
     pub batch: u32,
-    /// Tokens per training sequence.
-    pub seq_len: u32,
     /// Peak learning rate.
     pub learning_rate: f64,
     /// Wall-clock limit of one run.

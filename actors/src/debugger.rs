@@ -1,0 +1,113 @@
+//! The Debugger: repairs an architecture whose checks failed. It reads the failing diagnostics,
+//! tries the repair rules that answer their classes (skipping patches already tried), checks
+//! the patched program exactly as the engineer would, and records the attempt — diagnosis,
+//! rule, patch, outcome — together with that check. When no rule applies, or the last allowed
+//! attempt still fails, it abandons the architecture and records why. Runs on a `SyncArbiter`
+//! thread, since checking a patch runs models.
+
+use actix::prelude::*;
+use lineage_arch::lang::{self, diff};
+use lineage_events::Hash;
+use lineage_events::payload::{ArchitectureAbandoned, RepairAttempted, RepairOutcome};
+
+use crate::engineer::check_program;
+use crate::messages::{Decision, Repair};
+use crate::repair::RULES;
+use crate::shared::Shared;
+
+/// The debugger actor.
+pub struct Debugger {
+    shared: Shared,
+}
+
+impl Debugger {
+    /// A debugger for one campaign.
+    pub fn new(shared: Shared) -> Self {
+        Self { shared }
+    }
+}
+
+impl Actor for Debugger {
+    type Context = SyncContext<Self>;
+}
+
+impl Handler<Repair> for Debugger {
+    type Result = ();
+
+    fn handle(&mut self, msg: Repair, _: &mut Self::Context) {
+        let key = |what: &str| format!("{what}/{}/{}", msg.arch, msg.attempt);
+        let failing: Vec<_> =
+            msg.failures.iter().flat_map(|f| f.diagnostics.iter().map(move |d| (f, d))).collect();
+        let diagnosis = failing
+            .iter()
+            .map(|(f, d)| {
+                format!("{} failed at {}:{}: {} [{}]", f.check, d.line, d.column, d.message, d.class)
+            })
+            .collect::<Vec<_>>()
+            .join("; ");
+        let patch = lang::parse(&msg.program).ok().and_then(|program| {
+            failing.iter().find_map(|(_, d)| {
+                RULES.iter().filter(|r| r.classes.contains(&d.class.as_str())).find_map(|rule| {
+                    let (patched, why) = (rule.patch)(&program, d)?;
+                    let hash = lang::program_hash(&patched).to_hex();
+                    (!msg.tried.contains(&hash)).then(|| (rule.name, patched, why, program.clone()))
+                })
+            })
+        });
+        let cause = Some(msg.cause);
+        let Some((rule, patched, why, original)) = patch else {
+            let attempt = RepairAttempted {
+                arch: msg.arch.clone(),
+                attempt: msg.attempt,
+                diagnosis: diagnosis.clone(),
+                rule: "none".into(),
+                patch: String::new(),
+                program: msg.program.clone(),
+                program_hash: Hash::of(msg.program.as_bytes()),
+                outcome: RepairOutcome::NoRuleApplies,
+            };
+            let abandon = ArchitectureAbandoned {
+                arch: msg.arch.clone(),
+                reason: format!("no repair rule applies to: {diagnosis}"),
+            };
+            self.shared.record_blocking(vec![
+                Decision::new(key("repair"), "debugger", attempt).caused_by(cause),
+                Decision::new(key("abandon"), "debugger", abandon).caused_by(cause),
+            ]);
+            return;
+        };
+        let text = lang::print(&patched);
+        let checked = check_program(&self.shared, &msg.arch, &text, msg.attempt);
+        let outcome = if checked.passed { RepairOutcome::Repaired } else { RepairOutcome::StillFailing };
+        let still_failing: Vec<String> =
+            checked.checks.iter().filter(|c| !c.passed).map(|c| c.check.clone()).collect();
+        let attempt = RepairAttempted {
+            arch: msg.arch.clone(),
+            attempt: msg.attempt,
+            diagnosis: diagnosis.clone(),
+            rule: rule.into(),
+            patch: format!("{why}\n{}", diff(&original, &patched).render("before", "after")),
+            program: text,
+            program_hash: checked.program_hash,
+            outcome,
+        };
+        let mut decisions = vec![
+            Decision::new(key("repair"), "debugger", attempt).caused_by(cause),
+            Decision::new(format!("check/{}/{}", msg.arch, msg.attempt), "engineer", checked)
+                .caused_by(cause),
+        ];
+        if outcome == RepairOutcome::StillFailing && msg.attempt >= self.shared.config.repair_attempts_max {
+            let reason = format!(
+                "still failing {} after {} repair attempts (last rule: {rule})",
+                still_failing.join(", "),
+                msg.attempt
+            );
+            decisions.push(Decision::new(
+                key("abandon"),
+                "debugger",
+                ArchitectureAbandoned { arch: msg.arch.clone(), reason },
+            ));
+        }
+        self.shared.record_blocking(decisions);
+    }
+}

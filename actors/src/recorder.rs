@@ -1,0 +1,140 @@
+//! The Recorder: the one writer of the campaign's log in this process. It appends decisions
+//! with optimistic concurrency (on a conflict — another process appended — it catches up and
+//! appends after), drops decisions already in the log (a re-dispatched actor deciding the same
+//! thing again after a crash), and broadcasts every committed event, its own and other
+//! processes', in log order, before it answers. So when an actor hears that its decision was
+//! recorded, every subscriber has already seen it.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix::prelude::*;
+use lineage_events::{CampaignId, EventId, EventStore, NewEvent, Seq, StoreError, Upcasters};
+use tokio::sync::Mutex;
+
+use crate::messages::{Committed, Decision, Record};
+
+/// How often the recorder looks for events from other processes when it has nothing to write.
+const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
+const READ_BATCH: u32 = 1000;
+
+struct Log {
+    store: Arc<dyn EventStore>,
+    campaign: CampaignId,
+    next: Seq,
+    ids: HashSet<EventId>,
+    upcasters: Upcasters,
+    subscribers: Vec<Recipient<Committed>>,
+}
+
+impl Log {
+    /// Reads and broadcasts everything after `next`.
+    async fn catch_up(&mut self) -> Result<(), StoreError> {
+        loop {
+            let batch = self.store.read(&self.campaign, self.next, READ_BATCH).await?;
+            if batch.is_empty() {
+                return Ok(());
+            }
+            let last = batch.len() - 1;
+            for (i, stored) in batch.into_iter().enumerate() {
+                let event = Arc::new(stored.decode(&self.upcasters)?);
+                self.next = event.seq.next();
+                self.ids.insert(event.id);
+                for s in &self.subscribers {
+                    s.do_send(Committed(event.clone(), i == last));
+                }
+            }
+        }
+    }
+
+    async fn append(&mut self, decisions: Vec<Decision>) -> Result<(), StoreError> {
+        self.catch_up().await?;
+        let events: Vec<NewEvent> = decisions
+            .into_iter()
+            .map(|d| {
+                let id = EventId::derive(&self.campaign, &d.key);
+                let mut event = NewEvent::new(id, d.actor, &d.payload);
+                event.causation = d.cause;
+                event
+            })
+            .filter(|e| !self.ids.contains(&e.id))
+            .collect();
+        if events.is_empty() {
+            return Ok(());
+        }
+        loop {
+            match self.store.append(&self.campaign, self.next, events.clone()).await {
+                Ok(_) => return self.catch_up().await,
+                Err(StoreError::Conflict { .. }) => self.catch_up().await?,
+                Err(other) => return Err(other),
+            }
+        }
+    }
+}
+
+/// The recorder actor.
+pub struct Recorder {
+    log: Arc<Mutex<Log>>,
+}
+
+impl Recorder {
+    /// A recorder for `campaign`, positioned at the start of the log: its first catch-up
+    /// broadcasts the whole existing log, which is how actors rebuild their state on resume.
+    pub fn new(
+        store: Arc<dyn EventStore>,
+        campaign: CampaignId,
+        subscribers: Vec<Recipient<Committed>>,
+    ) -> Self {
+        let log = Log {
+            store,
+            campaign,
+            next: Seq(0),
+            ids: HashSet::new(),
+            upcasters: Upcasters::standard(),
+            subscribers,
+        };
+        Self { log: Arc::new(Mutex::new(log)) }
+    }
+
+    /// Broadcasts the existing log (resume) and returns how many events it had.
+    pub async fn replay_existing(&self) -> Result<u64, StoreError> {
+        let mut log = self.log.lock().await;
+        log.catch_up().await?;
+        Ok(log.next.0)
+    }
+}
+
+impl Actor for Recorder {
+    type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        // Events other processes append (attached analysts) reach the actors even while this
+        // process writes nothing.
+        // Spawned outside the actor's context: an append (atomic, it blocks the context) may
+        // be waiting for the lock this holds.
+        ctx.run_interval(FOLLOW_INTERVAL, |recorder, _| {
+            let log = recorder.log.clone();
+            actix::spawn(async move {
+                if let Ok(mut log) = log.try_lock()
+                    && let Err(error) = log.catch_up().await
+                {
+                    tracing::warn!("following the log: {error}");
+                }
+            });
+        });
+    }
+}
+
+impl Handler<Record> for Recorder {
+    // Atomic: one append at a time, in mailbox order, so a worker's events keep their order.
+    type Result = AtomicResponse<Self, Result<(), String>>;
+
+    fn handle(&mut self, Record(decisions): Record, _: &mut Self::Context) -> Self::Result {
+        let log = self.log.clone();
+        AtomicResponse::new(Box::pin(
+            async move { log.lock().await.append(decisions).await.map_err(|e| e.to_string()) }
+                .into_actor(self),
+        ))
+    }
+}

@@ -1,0 +1,62 @@
+//! What every actor of one campaign shares: the resolved config and seed, the compute device,
+//! the recorder's address and the novelty fingerprint cache.
+
+use std::sync::{Arc, OnceLock};
+
+use actix::prelude::*;
+use burn::tensor::Device;
+use lineage_events::CampaignId;
+use lineage_events::payload::{CampaignConfig, Stage, StageConfig};
+
+use crate::messages::{Decision, Record};
+use crate::novelty::Fingerprints;
+use crate::recorder::Recorder;
+
+/// Shared, read-only campaign context.
+#[derive(Clone)]
+pub struct Shared {
+    /// The resolved config.
+    pub config: CampaignConfig,
+    /// The campaign seed.
+    pub seed: u64,
+    /// Where models run.
+    pub device: Device,
+    /// The log writer.
+    pub recorder: Addr<Recorder>,
+    /// Behavioural fingerprints by program.
+    pub fingerprints: Fingerprints,
+    /// The campaign.
+    pub campaign: CampaignId,
+    /// The first fatal error (the log could not be written); the campaign stops on it.
+    pub failure: Arc<OnceLock<String>>,
+    /// The actor system, to stop it on a fatal error.
+    pub system: System,
+}
+
+impl Shared {
+    /// The config of a stage.
+    pub fn stage(&self, stage: Stage) -> &StageConfig {
+        match stage {
+            Stage::Exploration => &self.config.exploration,
+            Stage::Verification => &self.config.verification,
+        }
+    }
+
+    /// Records decisions from a worker thread (sync actors), waiting until they are committed.
+    /// A failure to write the log is fatal for the campaign: nothing may act on an unrecorded
+    /// decision, so the process stops and `lineage resume` continues from what was committed.
+    pub fn record_blocking(&self, decisions: Vec<Decision>) {
+        let result = futures_executor::block_on(self.recorder.send(Record(decisions)));
+        match result {
+            Ok(Ok(())) => {}
+            Ok(Err(error)) => self.fail(error),
+            Err(mailbox) => self.fail(mailbox.to_string()),
+        }
+    }
+
+    /// Stops the campaign on an error that leaves nothing safe to do.
+    pub fn fail(&self, error: String) {
+        let _ = self.failure.set(error);
+        self.system.stop_with_code(1);
+    }
+}

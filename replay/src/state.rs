@@ -1,0 +1,368 @@
+//! [`CampaignState`]: the fold of a campaign's log that every live actor holds and that replay
+//! rebuilds. Pure: no IO, no clock; apply the same events, get the same state and
+//! [`CampaignState::state_hash`].
+
+use std::collections::BTreeMap;
+
+use lineage_events::payload::*;
+use lineage_events::{ArchId, DecodedPayload, EventId, Hash, RecordedEvent, RunId, Seq};
+use serde::Serialize;
+
+/// Where an architecture is in its life, derived from the events about it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Phase {
+    /// Proposed; novelty not judged yet.
+    Proposed,
+    /// Judged a duplicate: never implemented.
+    Rejected,
+    /// Novel; its current program still needs a check.
+    AwaitingCheck,
+    /// The last check failed and repair attempts remain.
+    AwaitingRepair,
+    /// Abandoned (repairs exhausted or no rule applied), with the reason recorded.
+    Abandoned,
+    /// Checked; not yet scheduled for exploration training.
+    AwaitingTraining,
+    /// Exploration training scheduled and not finished.
+    Training,
+    /// Exploration training failed (diverged, timed out, leakage, too slow).
+    Failed,
+    /// Trained; fitness not yet assigned.
+    AwaitingAnalysis,
+    /// Trained, analysed and scored.
+    Scored,
+}
+
+/// Everything the log says about one architecture.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ArchRecord {
+    /// The proposal.
+    pub proposal: ArchitectureProposed,
+    /// The proposal event.
+    pub proposed_event: EventId,
+    /// The program now in force (the proposal's, or the last repair's).
+    pub program: String,
+    /// Its hash.
+    pub program_hash: Hash,
+    /// Novelty verdict and its event.
+    pub novelty: Option<(NoveltyJudged, EventId)>,
+    /// Check results in order: (attempt, passed, event).
+    pub checks: Vec<(u32, bool, EventId)>,
+    /// The outcomes of the last check (what a repair works from).
+    pub last_outcomes: Vec<CheckOutcome>,
+    /// Repair attempts recorded.
+    pub repairs: Vec<(RepairAttempted, EventId)>,
+    /// Why it was abandoned.
+    pub abandoned: Option<String>,
+    /// Parameter count from the type check.
+    pub params: Option<u64>,
+    /// Exploration run.
+    pub exploration_run: Option<RunId>,
+    /// Analyses recorded about it: event and summary.
+    pub analyses: Vec<(EventId, String)>,
+    /// Exploration fitness.
+    pub fitness: Option<(FitnessAssigned, EventId)>,
+    /// Promotion to verification.
+    pub promoted: Option<PromotedToVerification>,
+    /// Verification verdict.
+    pub verification: Option<VerificationConcluded>,
+}
+
+impl ArchRecord {
+    /// Whether it is one of the seed baselines.
+    pub fn is_baseline(&self) -> bool {
+        matches!(self.proposal.proposer, Proposer::Baseline { .. })
+    }
+
+    /// The last check's result.
+    pub fn last_check(&self) -> Option<(u32, bool)> {
+        self.checks.last().map(|(a, p, _)| (*a, *p))
+    }
+}
+
+/// One training run.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RunRecord {
+    /// What was scheduled.
+    pub scheduled: TrainingScheduled,
+    /// The scheduling event.
+    pub scheduled_event: EventId,
+    /// `TrainingStarted` events so far (more than one after a resume re-dispatched it).
+    pub starts: u32,
+    /// Progress events so far.
+    pub progress: u32,
+    /// The result.
+    pub finished: Option<(TrainingFinished, EventId)>,
+    /// The failure.
+    pub failed: Option<TrainingFailed>,
+}
+
+impl RunRecord {
+    /// Finished or failed.
+    pub fn is_done(&self) -> bool {
+        self.finished.is_some() || self.failed.is_some()
+    }
+}
+
+/// An insight and where it was recorded.
+#[derive(Clone, Debug, PartialEq)]
+pub struct InsightRef {
+    /// The insight event.
+    pub event: EventId,
+    /// Its position.
+    pub seq: Seq,
+    /// What it says.
+    pub insight: InsightRecorded,
+}
+
+/// The campaign as its log describes it.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CampaignState {
+    /// `CampaignStarted`, once applied.
+    pub started: Option<CampaignStarted>,
+    /// Architectures in proposal order.
+    pub order: Vec<ArchId>,
+    /// Architectures by id.
+    pub archs: BTreeMap<ArchId, ArchRecord>,
+    /// Parent selections by experiment, with their events.
+    pub selections: BTreeMap<u32, (ParentSelected, EventId)>,
+    /// Training runs.
+    pub runs: BTreeMap<RunId, RunRecord>,
+    /// Insights in log order.
+    pub insights: Vec<InsightRef>,
+    /// Compute spent on training (sum of `BudgetSpent`).
+    pub compute_ms: u64,
+    /// Wall time accounted in `BudgetSpent`.
+    pub wall_ms: u64,
+    /// Experiments counted by `BudgetSpent`.
+    pub experiments_spent: u32,
+    /// Pauses and resumes so far.
+    pub pauses: u32,
+    /// Resumes so far.
+    pub resumes: u32,
+    /// `CampaignFinished`, once applied.
+    pub finished: Option<CampaignFinished>,
+    /// Events applied (= the next position).
+    pub events: u64,
+    /// Events of types this build does not know, skipped.
+    pub unknown_events: u64,
+}
+
+impl CampaignState {
+    /// Folds a whole log.
+    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a RecordedEvent>) -> Self {
+        let mut state = Self::default();
+        for event in events {
+            state.apply(event);
+        }
+        state
+    }
+
+    /// The configuration (panics before `CampaignStarted`: every log starts with it).
+    pub fn config(&self) -> &CampaignConfig {
+        &self.started.as_ref().expect("a campaign log starts with CampaignStarted").config
+    }
+
+    /// Applies one event.
+    pub fn apply(&mut self, event: &RecordedEvent) {
+        self.events = event.seq.0 + 1;
+        let payload = match &event.payload {
+            DecodedPayload::Known(p) => p,
+            DecodedPayload::Unknown(_) => {
+                self.unknown_events += 1;
+                return;
+            }
+        };
+        let id = event.id;
+        match payload {
+            Payload::CampaignStarted(p) => self.started = Some(p.clone()),
+            Payload::ParentSelected(p) => {
+                self.selections.insert(p.experiment, (p.clone(), id));
+            }
+            Payload::ArchitectureProposed(p) => {
+                self.order.push(p.arch.clone());
+                self.archs.insert(
+                    p.arch.clone(),
+                    ArchRecord {
+                        proposal: p.clone(),
+                        proposed_event: id,
+                        program: p.program.clone(),
+                        program_hash: p.program_hash,
+                        novelty: None,
+                        checks: Vec::new(),
+                        last_outcomes: Vec::new(),
+                        repairs: Vec::new(),
+                        abandoned: None,
+                        params: None,
+                        exploration_run: None,
+                        analyses: Vec::new(),
+                        fitness: None,
+                        promoted: None,
+                        verification: None,
+                    },
+                );
+            }
+            Payload::NoveltyJudged(p) => self.arch(&p.arch).novelty = Some((p.clone(), id)),
+            Payload::ImplementationChecked(p) => {
+                let arch = self.arch(&p.arch);
+                arch.checks.push((p.attempt, p.passed, id));
+                arch.last_outcomes = p.checks.clone();
+                if p.params.is_some() {
+                    arch.params = p.params;
+                }
+            }
+            Payload::RepairAttempted(p) => {
+                let arch = self.arch(&p.arch);
+                arch.program = p.program.clone();
+                arch.program_hash = p.program_hash;
+                arch.repairs.push((p.clone(), id));
+            }
+            Payload::ArchitectureAbandoned(p) => self.arch(&p.arch).abandoned = Some(p.reason.clone()),
+            Payload::TrainingScheduled(p) => {
+                if p.stage == Stage::Exploration {
+                    self.arch(&p.arch).exploration_run = Some(p.run.clone());
+                }
+                self.runs.insert(
+                    p.run.clone(),
+                    RunRecord {
+                        scheduled: p.clone(),
+                        scheduled_event: id,
+                        starts: 0,
+                        progress: 0,
+                        finished: None,
+                        failed: None,
+                    },
+                );
+            }
+            Payload::TrainingStarted(p) => self.run(&p.run).starts += 1,
+            Payload::TrainingProgress(p) => self.run(&p.run).progress += 1,
+            Payload::TrainingFinished(p) => self.run(&p.run).finished = Some((p.clone(), id)),
+            Payload::TrainingFailed(p) => self.run(&p.run).failed = Some(p.clone()),
+            Payload::AnalysisRecorded(p) => self.arch(&p.arch).analyses.push((id, p.summary.clone())),
+            Payload::FitnessAssigned(p) => {
+                if p.stage == Stage::Exploration {
+                    self.arch(&p.arch).fitness = Some((p.clone(), id));
+                }
+            }
+            Payload::PromotedToVerification(p) => self.arch(&p.arch).promoted = Some(p.clone()),
+            Payload::VerificationConcluded(p) => self.arch(&p.arch).verification = Some(p.clone()),
+            Payload::InsightRecorded(p) => {
+                self.insights.push(InsightRef { event: id, seq: event.seq, insight: p.clone() })
+            }
+            Payload::LlmExchanged(_) => {}
+            Payload::BudgetSpent(p) => {
+                self.experiments_spent += p.experiments;
+                self.compute_ms += p.compute_ms;
+                self.wall_ms += p.wall_ms;
+            }
+            Payload::CampaignPaused(_) => self.pauses += 1,
+            Payload::CampaignResumed(_) => self.resumes += 1,
+            Payload::CampaignFinished(p) => self.finished = Some(p.clone()),
+        }
+    }
+
+    fn arch(&mut self, id: &ArchId) -> &mut ArchRecord {
+        self.archs.get_mut(id).unwrap_or_else(|| panic!("event about {id} before its proposal"))
+    }
+
+    fn run(&mut self, id: &RunId) -> &mut RunRecord {
+        self.runs.get_mut(id).unwrap_or_else(|| panic!("event about run {id} before it was scheduled"))
+    }
+
+    /// The phase of an architecture.
+    pub fn phase(&self, id: &ArchId) -> Phase {
+        let arch = &self.archs[id];
+        let repairs_max = self.started.as_ref().map_or(0, |s| s.config.repair_attempts_max);
+        match &arch.novelty {
+            None => return Phase::Proposed,
+            Some((n, _)) if n.verdict != NoveltyVerdict::Novel => return Phase::Rejected,
+            Some(_) => {}
+        }
+        if arch.abandoned.is_some() {
+            return Phase::Abandoned;
+        }
+        // A repair and the check of its patched program are recorded together.
+        match arch.last_check() {
+            None => return Phase::AwaitingCheck,
+            Some((_, false)) if (arch.repairs.len() as u32) < repairs_max => return Phase::AwaitingRepair,
+            Some((_, false)) => return Phase::Abandoned,
+            Some((_, true)) => {}
+        }
+        let Some(run) = arch.exploration_run.as_ref().map(|r| &self.runs[r]) else {
+            return Phase::AwaitingTraining;
+        };
+        if run.failed.is_some() {
+            Phase::Failed
+        } else if run.finished.is_none() {
+            Phase::Training
+        } else if arch.fitness.is_none() {
+            Phase::AwaitingAnalysis
+        } else {
+            Phase::Scored
+        }
+    }
+
+    /// Exploration metrics of an architecture, once trained.
+    pub fn metrics(&self, id: &ArchId) -> Option<&TrainingMetrics> {
+        let run = self.archs.get(id)?.exploration_run.as_ref()?;
+        self.runs.get(run)?.finished.as_ref().map(|(f, _)| &f.metrics)
+    }
+
+    /// Scored architectures by exploration fitness, best first (ties by id): the leaderboard.
+    pub fn ranked(&self) -> Vec<(&ArchId, f64)> {
+        let mut ranked: Vec<(&ArchId, f64)> =
+            self.archs.iter().filter_map(|(id, a)| a.fitness.as_ref().map(|(f, _)| (id, f.total))).collect();
+        ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
+        ranked
+    }
+
+    /// The candidate pool: the top `capacity` of [`Self::ranked`], with ranks from 1.
+    pub fn pool(&self, capacity: u32) -> Vec<PoolEntry> {
+        self.ranked()
+            .into_iter()
+            .take(capacity as usize)
+            .enumerate()
+            .map(|(i, (arch, fitness))| PoolEntry { rank: i as u32 + 1, arch: arch.clone(), fitness })
+            .collect()
+    }
+
+    /// Experiments (numbered from 1) that have a parent selection.
+    pub fn experiments_started(&self) -> u32 {
+        self.selections.keys().next_back().copied().unwrap_or(0)
+    }
+
+    /// The architectures proposed in one experiment, in order (re-proposals after duplicates).
+    pub fn experiment_archs(&self, experiment: u32) -> Vec<&ArchId> {
+        self.order.iter().filter(|a| self.archs[*a].proposal.experiment == experiment).collect()
+    }
+
+    /// Whether an experiment has reached an end: its last proposal scored, failed, abandoned
+    /// or rejected with no re-proposal left.
+    pub fn experiment_done(&self, experiment: u32) -> bool {
+        let archs = self.experiment_archs(experiment);
+        let Some(last) = archs.last() else { return false };
+        matches!(self.phase(last), Phase::Scored | Phase::Failed | Phase::Abandoned | Phase::Rejected)
+    }
+
+    /// Discoveries: architectures whose verification found a gain beyond seed variation.
+    pub fn discoveries(&self) -> Vec<&ArchId> {
+        self.order
+            .iter()
+            .filter(|a| self.archs[*a].verification.as_ref().is_some_and(|v| v.discovery))
+            .collect()
+    }
+
+    /// The best fitness so far and who holds it.
+    pub fn best(&self) -> Option<(&ArchId, f64)> {
+        self.ranked().into_iter().next()
+    }
+
+    /// A hash of everything the campaign decided and measured, without timestamps, durations,
+    /// event ids or the campaign id: two runs with the same seed and config (one trainer) hash
+    /// the same, and replaying a log gives the hash the live run printed.
+    pub fn state_hash(&self) -> Hash {
+        let digest = crate::digest::Digest::of(self);
+        Hash::of(&serde_json::to_vec(&digest).expect("the digest serialises"))
+    }
+}

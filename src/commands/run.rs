@@ -1,0 +1,221 @@
+//! `lineage run` and `lineage resume`: resolve the config, run the campaign's actors on their
+//! own thread (actix starts its own runtime), show progress, print the leaderboard.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use lineage_actors::config::{self, Overrides};
+use lineage_actors::{NewCampaign, Outcome, Start};
+use lineage_events::payload::Payload;
+use lineage_events::{CampaignId, DecodedPayload, EventStore, RecordedEvent};
+use lineage_replay::{CampaignState, Phase};
+use serde::Serialize;
+
+use crate::cli::RunArgs;
+
+pub async fn start(url: &str, args: &RunArgs) -> anyhow::Result<()> {
+    let file = match &args.config {
+        Some(path) => {
+            let text =
+                std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
+            Some((path.display().to_string(), text))
+        }
+        None => None,
+    };
+    let overrides = Overrides {
+        experiments: args.experiments,
+        wall_s: args.time.map(|t| t.as_secs()),
+        trainers: args.trainers,
+    };
+    let config =
+        config::resolve(&args.preset, file.as_ref().map(|(n, t)| (n.as_str(), t.as_str())), &overrides)?;
+    let campaign = match &args.name {
+        Some(name) => CampaignId::new(name.clone())?,
+        None => CampaignId::random(),
+    };
+    let store = super::open(url).await?;
+    let new = NewCampaign {
+        name: args.name.clone().unwrap_or_else(|| campaign.to_string()),
+        seed: args.seed,
+        config,
+    };
+    drive(store, campaign, Start::New(Box::new(new)), args.json).await
+}
+
+pub async fn resume(url: &str, campaign: &str, json: bool) -> anyhow::Result<()> {
+    let campaign = CampaignId::new(campaign)?;
+    let store = super::open_existing(url).await?;
+    if store.head(&campaign).await?.is_none() {
+        bail!("unknown campaign {campaign} (see `lineage campaigns`)");
+    }
+    drive(store, campaign, Start::Resume, json).await
+}
+
+async fn drive(
+    store: Arc<dyn EventStore>,
+    campaign: CampaignId,
+    start: Start,
+    json: bool,
+) -> anyhow::Result<()> {
+    let bar = progress_bar(json);
+    let observer_bar = bar.clone();
+    let observer =
+        Box::new(move |state: &CampaignState, event: &RecordedEvent| observe(&observer_bar, state, event));
+    let id = campaign.clone();
+    let thread = std::thread::Builder::new()
+        .name("campaign".into())
+        .spawn(move || lineage_actors::run(store, id, start, observer))
+        .context("cannot start the campaign thread")?;
+    let outcome = tokio::task::spawn_blocking(move || thread.join())
+        .await
+        .context("campaign thread")?
+        .map_err(|_| anyhow::anyhow!("the campaign thread panicked; what was recorded is kept"))?;
+    bar.finish_and_clear();
+    let outcome = outcome?;
+    print_outcome(&campaign, &outcome, json)
+}
+
+fn progress_bar(json: bool) -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    if json {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    bar.set_style(
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] experiments {pos}/{len} {wide_msg}")
+            .expect("a valid template"),
+    );
+    bar.enable_steady_tick(Duration::from_millis(250));
+    bar
+}
+
+fn observe(bar: &ProgressBar, state: &CampaignState, event: &RecordedEvent) {
+    let DecodedPayload::Known(payload) = &event.payload else { return };
+    if let Some(started) = &state.started {
+        bar.set_length(started.config.budget.experiments_max as u64);
+    }
+    bar.set_position(state.experiments_spent as u64);
+    let best = state.best().map_or("no fitness yet".to_owned(), |(a, f)| format!("best {a} {f:.3}"));
+    let doing = match payload {
+        Payload::TrainingProgress(p) => format!("training {} step {} loss {:.3}", p.arch, p.step + 1, p.loss),
+        Payload::TrainingStarted(p) => format!("training {}", p.arch),
+        Payload::ArchitectureProposed(p) => format!("proposed {}", p.arch),
+        Payload::ImplementationChecked(p) => {
+            format!("checked {}: {}", p.arch, if p.passed { "pass" } else { "fail" })
+        }
+        Payload::RepairAttempted(p) => format!("repairing {} ({})", p.arch, p.rule),
+        Payload::PromotedToVerification(p) => format!("verifying {}", p.arch),
+        other => other.type_name().to_owned(),
+    };
+    bar.set_message(format!("| {best} | {doing}"));
+}
+
+#[derive(Serialize)]
+struct Row {
+    rank: usize,
+    arch: String,
+    fitness: f64,
+    benchmark: Option<f64>,
+    loss: Option<f64>,
+    params: Option<u64>,
+    parent: Option<String>,
+    proposer: String,
+    discovery: Option<bool>,
+}
+
+#[derive(Serialize)]
+struct Summary {
+    campaign: String,
+    finished: bool,
+    reason: Option<String>,
+    experiments: u32,
+    events: u64,
+    state_hash: String,
+    leaderboard: Vec<Row>,
+    rejected: usize,
+    abandoned: usize,
+    failed: usize,
+}
+
+/// The leaderboard of a state (shared by `run`, `resume` and, later, `replay`).
+fn leaderboard(state: &CampaignState) -> Vec<Row> {
+    state
+        .ranked()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (arch, fitness))| {
+            let record = &state.archs[arch];
+            let metrics = state.metrics(arch);
+            Row {
+                rank: i + 1,
+                arch: arch.to_string(),
+                fitness,
+                benchmark: metrics.map(|m| m.benchmark_mean),
+                loss: metrics.map(|m| m.loss_val_final),
+                params: metrics.map(|m| m.params),
+                parent: record.proposal.parent.as_ref().map(|p| p.to_string()),
+                proposer: match &record.proposal.proposer {
+                    lineage_events::payload::Proposer::Baseline { .. } => "baseline".into(),
+                    lineage_events::payload::Proposer::BuiltIn { operator } => operator.clone(),
+                    other => format!("{other:?}"),
+                },
+                discovery: record.verification.as_ref().map(|v| v.discovery),
+            }
+        })
+        .collect()
+}
+
+fn print_outcome(campaign: &CampaignId, outcome: &Outcome, json: bool) -> anyhow::Result<()> {
+    let state = &outcome.state;
+    let count = |phase: Phase| state.order.iter().filter(|a| state.phase(a) == phase).count();
+    let summary = Summary {
+        campaign: campaign.to_string(),
+        finished: !outcome.paused,
+        reason: state.finished.as_ref().map(|f| f.reason.clone()),
+        experiments: state.experiments_started(),
+        events: state.events,
+        state_hash: state.state_hash().to_hex(),
+        leaderboard: leaderboard(state),
+        rejected: count(Phase::Rejected),
+        abandoned: count(Phase::Abandoned),
+        failed: count(Phase::Failed),
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
+    println!(
+        "{:>4}  {:<12} {:>8} {:>9} {:>8} {:>8}  {:<14} how",
+        "rank", "arch", "fitness", "benchmark", "loss", "params", "parent"
+    );
+    for row in &summary.leaderboard {
+        let verdict = match row.discovery {
+            Some(true) => " [discovery]",
+            Some(false) => " [verified: no gain beyond seed variation]",
+            None => "",
+        };
+        println!(
+            "{:>4}  {:<12} {:>8.4} {:>9} {:>8} {:>8}  {:<14} {}{verdict}",
+            row.rank,
+            row.arch,
+            row.fitness,
+            row.benchmark.map_or("-".into(), |b| format!("{b:.3}")),
+            row.loss.map_or("-".into(), |l| format!("{l:.3}")),
+            row.params.map_or("-".into(), |p| p.to_string()),
+            row.parent.as_deref().unwrap_or("-"),
+            row.proposer,
+        );
+    }
+    println!(
+        "{} experiments; {} rejected as duplicates, {} abandoned after repair, {} failed training",
+        summary.experiments, summary.rejected, summary.abandoned, summary.failed
+    );
+    match (&summary.reason, outcome.paused) {
+        (_, true) => println!("campaign {campaign} paused; continue with `lineage resume {campaign}`"),
+        (Some(reason), false) => println!("campaign {campaign} finished: {reason}"),
+        (None, false) => println!("campaign {campaign} finished"),
+    }
+    println!("state hash {}", summary.state_hash);
+    Ok(())
+}
