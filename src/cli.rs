@@ -161,6 +161,15 @@ pub enum BenchCommand {
     /// Training throughput of every baseline at the exploration size (tokens/s), and achieved
     /// GFLOP/s against this machine's measured matrix-multiply peak.
     Train(BenchTrainArgs),
+    /// Where a recorded campaign's wall time went: training versus everything around it
+    /// (proposals, checks, repairs, analysis, scheduling, the log), from the event timestamps.
+    Campaign {
+        /// The campaign (see `lineage campaigns`).
+        campaign: String,
+        /// Print the breakdown as JSON.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Arguments of `lineage bench train`.

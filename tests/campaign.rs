@@ -153,6 +153,20 @@ async fn smoke_campaign_runs_end_to_end_and_repeats_exactly() {
     for (i, (x, y)) in a.iter().zip(&b).enumerate() {
         assert_eq!(x, y, "event {i} differs");
     }
+
+    // What cannot be done with a finished campaign says so, and changes nothing.
+    let events_before = log.len();
+    for (args, expected) in [
+        (vec!["resume", "smoke-a"], "already finished"),
+        (vec!["run", "--preset", "smoke", "--name", "smoke-a"], "already exists"),
+        (vec!["resume", "nope"], "unknown campaign"),
+    ] {
+        let out = lineage(&store).args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected) && stderr.trim_end().lines().count() == 1, "{args:?}: {stderr}");
+    }
+    assert_eq!(events(&store, "smoke-a").len(), events_before);
 }
 
 fn spawn_run(store: &str, name: &str) -> Child {
@@ -274,4 +288,30 @@ async fn killed_and_resumed_campaign_finishes_with_nothing_lost_or_repeated() {
     let uninterrupted = run_smoke(&store, "straight");
     let finished = &of_type(&log, "CampaignFinished")[0]["payload"];
     assert_eq!(finished["state_hash"], uninterrupted["state_hash"], "the resumed campaign ended elsewhere");
+}
+
+#[test]
+fn bad_input_is_one_clear_line_and_touches_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    let db = dir.path().join("lineage.db");
+    let bad_config = dir.path().join("bad.toml");
+    std::fs::write(&bad_config, "[budget]\nexperimentz = 3\n").unwrap();
+    let bad_config = bad_config.display().to_string();
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (vec!["run", "--preset", "nope"], "unknown preset"),
+        (vec!["run", "--preset", "smoke", "--config", &bad_config], "unknown key `budget.experimentz`"),
+        (vec!["run", "--preset", "smoke", "--config", "/no/such/file.toml"], "cannot read"),
+        (vec!["run", "--preset", "smoke", "--trainers", "0"], "trainers must be at least 1"),
+        (vec!["run", "--preset", "smoke", "--name", "bad name"], "invalid campaign id"),
+        (vec!["resume", "nothing-here"], "no event store"),
+    ];
+    for (args, expected) in cases {
+        let out = lineage(&store).args(&args).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected), "{args:?} said {stderr:?}, expected {expected:?}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
+        assert!(!db.exists(), "{args:?} created the store");
+    }
 }

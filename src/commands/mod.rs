@@ -1,6 +1,7 @@
 //! One function per subcommand.
 
 mod arch;
+mod bench_campaign;
 mod bench_recur;
 mod bench_store;
 mod bench_train;
@@ -32,6 +33,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Resume { campaign, json } => run::resume(cli.store_url(), campaign, *json).await,
         Command::Bench(BenchCommand::Store(args)) => bench_store::run(cli.store.as_deref(), args).await,
         Command::Bench(BenchCommand::Train(args)) => bench_train::run(args),
+        Command::Bench(BenchCommand::Campaign { campaign, json }) => {
+            bench_campaign::run(open_existing(cli.store_url()).await?, campaign, *json).await
+        }
         Command::Arch(command) => arch::run(command),
     }
 }

@@ -1,0 +1,90 @@
+//! `lineage bench campaign`: where a recorded campaign's wall time went. Each gap between
+//! consecutive events is charged to the work that produced the later event (the gap before a
+//! `TrainingProgress` is training, the gap before an `ImplementationChecked` is checking, …),
+//! so the breakdown needs nothing but the log's timestamps.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use anyhow::bail;
+use lineage_events::{CampaignId, EventBody, EventStore, Seq};
+use serde::Serialize;
+
+use crate::machine::Machine;
+
+/// What the gap before an event of this type was spent on.
+fn activity(type_name: &str) -> &'static str {
+    match type_name {
+        "TrainingProgress" | "TrainingFinished" | "TrainingFailed" => "training",
+        "ImplementationChecked" => "checks",
+        "RepairAttempted" | "ArchitectureAbandoned" => "repair",
+        "ParentSelected" | "ArchitectureProposed" | "NoveltyJudged" => "proposal",
+        "AnalysisRecorded" | "FitnessAssigned" | "InsightRecorded" | "VerificationConcluded" => "analysis",
+        _ => "orchestration and log",
+    }
+}
+
+#[derive(Serialize)]
+struct Report {
+    machine: Machine,
+    campaign: String,
+    events: u64,
+    wall_s: f64,
+    seconds: BTreeMap<&'static str, f64>,
+    share_outside_training: f64,
+}
+
+pub async fn run(store: Arc<dyn EventStore>, campaign: &str, json: bool) -> anyhow::Result<()> {
+    let campaign = CampaignId::new(campaign)?;
+    let mut seconds: BTreeMap<&'static str, f64> = BTreeMap::new();
+    let (mut from, mut events) = (Seq(0), 0u64);
+    let mut previous: Option<chrono::DateTime<chrono::Utc>> = None;
+    let mut resumed_gap = false;
+    loop {
+        let batch = store.read(&campaign, from, 1000).await?;
+        if batch.is_empty() {
+            break;
+        }
+        for stored in batch {
+            from = stored.seq.next();
+            events += 1;
+            let body = EventBody::parse(&stored.body)?;
+            let at = body.recorded_at;
+            // The time a campaign sat stopped between a crash or pause and its resume is not
+            // the campaign's: skip the gap before each `CampaignResumed`.
+            resumed_gap |= body.type_name == "CampaignResumed";
+            if let Some(prev) = previous
+                && !resumed_gap
+            {
+                let gap = (at - prev).num_microseconds().unwrap_or(0) as f64 / 1e6;
+                *seconds.entry(activity(&body.type_name)).or_default() += gap;
+            }
+            resumed_gap = false;
+            previous = Some(at);
+        }
+    }
+    if events == 0 {
+        bail!("unknown campaign {campaign} (see `lineage campaigns`)");
+    }
+    let wall_s: f64 = seconds.values().sum();
+    let training = seconds.get("training").copied().unwrap_or(0.0);
+    let report = Report {
+        machine: Machine::detect(),
+        campaign: campaign.to_string(),
+        events,
+        wall_s,
+        share_outside_training: if wall_s > 0.0 { 1.0 - training / wall_s } else { 0.0 },
+        seconds,
+    };
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+        return Ok(());
+    }
+    println!("machine:  {}", report.machine);
+    println!("campaign: {} ({} events, {:.1} s of campaign wall time)", report.campaign, events, wall_s);
+    for (what, s) in &report.seconds {
+        println!("{what:<24} {s:>9.2} s {:>6.2}%", 100.0 * s / wall_s.max(1e-9));
+    }
+    println!("outside training: {:.2}%", 100.0 * report.share_outside_training);
+    Ok(())
+}
