@@ -315,3 +315,18 @@ fn bad_input_is_one_clear_line_and_touches_nothing() {
         assert!(!db.exists(), "{args:?} created the store");
     }
 }
+
+/// The same smoke campaign on PostgreSQL (a real throwaway server): the store many machines
+/// share. It reaches the state the SQLite run reaches, since the store does not take part in
+/// any decision.
+#[tokio::test(flavor = "multi_thread")]
+async fn smoke_campaign_on_postgres_reaches_the_same_state() {
+    let url = support::postgres::fresh_database().await;
+    let on_postgres = run_smoke(&url, "smoke-pg");
+    assert_eq!(on_postgres["finished"], true);
+    let dir = tempfile::tempdir().unwrap();
+    let on_sqlite = run_smoke(&store(&dir), "smoke-lite");
+    assert_eq!(on_postgres["state_hash"], on_sqlite["state_hash"]);
+    let log = events(&url, "smoke-pg");
+    assert_eq!(of_type(&log, "CampaignFinished").len(), 1);
+}

@@ -76,8 +76,8 @@ impl Handler<Analyse> for Analyst {
     type Result = ();
 
     fn handle(&mut self, Analyse { arch }: Analyse, _: &mut Self::Context) {
-        let decisions = self.analyse(&arch);
-        self.shared.record_blocking(decisions);
+        let shared = self.shared.clone();
+        shared.guard("analyst", || shared.record_blocking(self.analyse(&arch)));
     }
 }
 
@@ -85,8 +85,8 @@ impl Handler<Conclude> for Analyst {
     type Result = ();
 
     fn handle(&mut self, _: Conclude, _: &mut Self::Context) {
-        let decisions = self.conclude();
-        self.shared.record_blocking(decisions);
+        let shared = self.shared.clone();
+        shared.guard("analyst", || shared.record_blocking(self.conclude()));
     }
 }
 

@@ -35,6 +35,13 @@ impl Handler<Repair> for Debugger {
     type Result = ();
 
     fn handle(&mut self, msg: Repair, _: &mut Self::Context) {
+        let shared = self.shared.clone();
+        shared.guard("debugger", || self.repair(msg));
+    }
+}
+
+impl Debugger {
+    fn repair(&self, msg: Repair) {
         let key = |what: &str| format!("{what}/{}/{}", msg.arch, msg.attempt);
         let failing: Vec<_> =
             msg.failures.iter().flat_map(|f| f.diagnostics.iter().map(move |d| (f, d))).collect();

@@ -76,8 +76,11 @@ impl Handler<Check> for Engineer {
     type Result = ();
 
     fn handle(&mut self, msg: Check, _: &mut Self::Context) {
-        let checked = check_program(&self.shared, &msg.arch, &msg.program, 0);
-        let key = format!("check/{}/0", msg.arch);
-        self.shared.record_blocking(vec![Decision::new(key, "engineer", checked).caused_by(Some(msg.cause))]);
+        let shared = self.shared.clone();
+        shared.guard("engineer", || {
+            let checked = check_program(&shared, &msg.arch, &msg.program, 0);
+            let key = format!("check/{}/0", msg.arch);
+            shared.record_blocking(vec![Decision::new(key, "engineer", checked).caused_by(Some(msg.cause))]);
+        });
     }
 }

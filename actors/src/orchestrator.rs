@@ -43,8 +43,9 @@ pub struct Team {
 /// What an in-flight command waits for.
 #[derive(Clone, Debug, PartialEq)]
 enum Pending {
-    /// The architecture to leave this phase.
-    Arch(ArchId, Phase),
+    /// The architecture to leave this phase or record another check (a repair attempt keeps
+    /// it awaiting repair, one check further).
+    Arch(ArchId, Phase, usize),
     /// The run to finish or fail.
     Run(RunId),
     /// The experiment's selection and proposals to be recorded.
@@ -208,7 +209,9 @@ impl Orchestrator {
         let state = &self.state;
         // Forget commands whose answer is in the log.
         self.in_flight.retain(|_, pending| match pending {
-            Pending::Arch(arch, phase) => state.phase(arch) == *phase,
+            Pending::Arch(arch, phase, checks) => {
+                state.phase(arch) == *phase && state.archs[arch].checks.len() == *checks
+            }
             Pending::Run(run) => !state.runs[run].is_done(),
             Pending::Experiment(n) => !state.selections.contains_key(n),
             Pending::Conclusion => !state.archs.values().any(|a| a.verification.is_some()),
@@ -228,13 +231,19 @@ impl Orchestrator {
         let reference = ArchId::new(config.fitness.reference_arch.clone()).expect("baseline names are ids");
         let reference_scored = state.archs.get(&reference).is_some_and(|a| a.fitness.is_some());
         let reference_done = state.archs.get(&reference).is_some_and(|_| terminal(state.phase(&reference)));
+        if reference_done && !reference_scored {
+            let why = format!("the reference baseline {reference} could not be trained, so nothing can be scored");
+            self.finish(ctx, why);
+            return;
+        }
         let order = state.order.clone();
         for arch in &order {
             if self.capacity() == 0 {
                 return;
             }
             let phase = self.state.phase(arch);
-            let key = format!("{arch}/{phase:?}");
+            let checks = self.state.archs[arch].checks.len();
+            let key = format!("{arch}/{phase:?}/{checks}");
             if self.in_flight.contains_key(&key) {
                 continue;
             }
@@ -306,7 +315,7 @@ impl Orchestrator {
                 }
                 _ => continue,
             }
-            self.in_flight.insert(key, Pending::Arch(arch.clone(), phase));
+            self.in_flight.insert(key, Pending::Arch(arch.clone(), phase, checks));
         }
         if self.capacity() == 0 {
             return;
@@ -422,7 +431,8 @@ impl Orchestrator {
             return;
         }
         let running = started - done;
-        let pool_empty = state.ranked().is_empty();
+        // The researcher builds only on sub-quadratic architectures.
+        let pool_empty = state.ranked().iter().all(|(a, _)| a.as_str() == baselines::QUADRATIC_REFERENCE);
         let exhausted = budget_exhausted(state, &config, self.wall_ms());
         if exhausted.is_none() && !pool_empty {
             if running < config.trainers && !self.in_flight.contains_key(&format!("propose/{}", started + 1))

@@ -102,15 +102,25 @@ impl Handler<Propose> for Researcher {
     type Result = ();
 
     fn handle(&mut self, Propose { experiment }: Propose, _: &mut Self::Context) {
-        let decisions = self.propose(experiment);
-        self.shared.record_blocking(decisions);
+        let shared = self.shared.clone();
+        shared.guard("researcher", || shared.record_blocking(self.propose(experiment)));
     }
 }
 
 impl Researcher {
     fn select(&self, experiment: u32) -> ParentSelected {
         let s = &self.shared.config.selection;
-        let pool = self.state.pool(s.pool_capacity);
+        // The quadratic reference is trained and ranked, but it is not a candidate to build
+        // on: every child of it would be quadratic.
+        let pool: Vec<PoolEntry> = self
+            .state
+            .ranked()
+            .into_iter()
+            .filter(|(arch, _)| arch.as_str() != lineage_arch::baselines::QUADRATIC_REFERENCE)
+            .take(s.pool_capacity as usize)
+            .enumerate()
+            .map(|(i, (arch, fitness))| PoolEntry { rank: i as u32 + 1, arch: arch.clone(), fitness })
+            .collect();
         let stream = format!("select/{experiment}");
         let mut rng = Rng::stream(self.shared.seed, &stream);
         let in_ranks = |(lo, hi): (u32, u32)| -> Vec<&PoolEntry> {
@@ -189,6 +199,15 @@ impl Researcher {
                 }
             }
             program.name = arch.as_str().replace('-', "_");
+            program.doc = vec![format!(
+                "Proposed in experiment {experiment} from {}: {}.",
+                selection.parent,
+                if edits.is_empty() {
+                    "no edit".to_owned()
+                } else {
+                    edits.iter().map(|e| e.detail.as_str()).collect::<Vec<_>>().join("; ")
+                }
+            )];
             let text = print(&program);
             let program = parse(&text).expect("printed programs parse");
             let earlier_refs: Vec<(&ArchId, Program)> = earlier.iter().map(|(a, p)| (a, p.clone())).collect();

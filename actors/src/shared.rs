@@ -54,6 +54,19 @@ impl Shared {
         }
     }
 
+    /// Runs an actor's work; a panic stops the campaign with an error (what was recorded stays,
+    /// `lineage resume` continues) instead of leaving the orchestrator waiting forever.
+    pub fn guard(&self, actor: &str, work: impl FnOnce()) {
+        if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
+            let what = panic
+                .downcast_ref::<String>()
+                .cloned()
+                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+                .unwrap_or_default();
+            self.fail(format!("the {actor} failed: {what}"));
+        }
+    }
+
     /// Stops the campaign on an error that leaves nothing safe to do.
     pub fn fail(&self, error: String) {
         let _ = self.failure.set(error);

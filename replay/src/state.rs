@@ -317,16 +317,6 @@ impl CampaignState {
         ranked
     }
 
-    /// The candidate pool: the top `capacity` of [`Self::ranked`], with ranks from 1.
-    pub fn pool(&self, capacity: u32) -> Vec<PoolEntry> {
-        self.ranked()
-            .into_iter()
-            .take(capacity as usize)
-            .enumerate()
-            .map(|(i, (arch, fitness))| PoolEntry { rank: i as u32 + 1, arch: arch.clone(), fitness })
-            .collect()
-    }
-
     /// Experiments (numbered from 1) that have a parent selection.
     pub fn experiments_started(&self) -> u32 {
         self.selections.keys().next_back().copied().unwrap_or(0)
