@@ -18,6 +18,10 @@ use tempfile::TempDir;
 /// proposer that loses it fails loudly here rather than passing vacuously).
 const SEED: &str = "2";
 
+/// Campaigns run one at a time: the "too slow" sanity stop compares a run's wall time with its
+/// peers', so campaigns competing for the same two cores could make the repeat runs differ.
+static ONE_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 fn store(dir: &TempDir) -> String {
     format!("sqlite://{}", dir.path().join("lineage.db").display())
 }
@@ -88,6 +92,7 @@ fn decision(event: &Value) -> Value {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn smoke_campaign_runs_end_to_end_and_repeats_exactly() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir);
     let first = run_smoke(&store, "smoke-a");
@@ -219,6 +224,7 @@ fn interrupt_when(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn killed_and_resumed_campaign_finishes_with_nothing_lost_or_repeated() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let dir = tempfile::tempdir().unwrap();
     let store = store(&dir);
     let name = "crash";
@@ -321,6 +327,7 @@ fn bad_input_is_one_clear_line_and_touches_nothing() {
 /// any decision.
 #[tokio::test(flavor = "multi_thread")]
 async fn smoke_campaign_on_postgres_reaches_the_same_state() {
+    let _one = ONE_AT_A_TIME.lock().await;
     let url = support::postgres::fresh_database().await;
     let on_postgres = run_smoke(&url, "smoke-pg");
     assert_eq!(on_postgres["finished"], true);

@@ -232,7 +232,8 @@ impl Orchestrator {
         let reference_scored = state.archs.get(&reference).is_some_and(|a| a.fitness.is_some());
         let reference_done = state.archs.get(&reference).is_some_and(|_| terminal(state.phase(&reference)));
         if reference_done && !reference_scored {
-            let why = format!("the reference baseline {reference} could not be trained, so nothing can be scored");
+            let why =
+                format!("the reference baseline {reference} could not be trained, so nothing can be scored");
             self.finish(ctx, why);
             return;
         }
