@@ -56,6 +56,28 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Rebuild a campaign's state from its log and print the leaderboard and the state hash
+    /// (the one the live run printed at the same point). Trains nothing.
+    Replay {
+        /// The campaign.
+        campaign: String,
+        /// Stop after this event number, or at this RFC 3339 time: the campaign as it stood then.
+        #[arg(long, value_name = "SEQ|TIME")]
+        until: Option<String>,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Prove a campaign's record intact: hash chain, schemas, references, replayed state hash;
+    /// with --reproduce, train named architectures again and compare their metrics. Exit 0
+    /// only when everything holds.
+    Verify {
+        /// The campaign.
+        campaign: String,
+        /// Architecture (id or unique prefix) to train again from the log and compare.
+        #[arg(long, value_name = "ARCH")]
+        reproduce: Vec<String>,
+    },
     /// Measure performance (results are meant for docs/performance.md).
     #[command(subcommand)]
     Bench(BenchCommand),

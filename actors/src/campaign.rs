@@ -6,7 +6,7 @@ use std::sync::{Arc, OnceLock};
 
 use actix::prelude::*;
 use lineage_events::payload::{CampaignConfig, CampaignResumed, CampaignStarted, HostInfo};
-use lineage_events::{CampaignId, EventStore, Upcasters};
+use lineage_events::{CampaignId, EventStore};
 use lineage_replay::{CampaignState, Phase};
 
 use crate::analyst::Analyst;
@@ -68,20 +68,7 @@ async fn read_state(
     store: &Arc<dyn EventStore>,
     campaign: &CampaignId,
 ) -> Result<CampaignState, CampaignError> {
-    let upcasters = Upcasters::standard();
-    let mut state = CampaignState::default();
-    let mut from = lineage_events::Seq(0);
-    loop {
-        let batch = store.read(campaign, from, 1000).await?;
-        if batch.is_empty() {
-            return Ok(state);
-        }
-        for stored in batch {
-            let event = stored.decode(&upcasters).map_err(lineage_events::StoreError::from)?;
-            from = event.seq.next();
-            state.apply(&event);
-        }
-    }
+    Ok(lineage_replay::fold_log(store.as_ref(), campaign, |_| true).await?)
 }
 
 /// This machine, for the record.

@@ -7,6 +7,8 @@
 #![warn(missing_docs)]
 
 mod digest;
+pub mod fold;
 pub mod state;
 
+pub use fold::fold_log;
 pub use state::{ArchRecord, CampaignState, InsightRef, Phase, RunRecord};

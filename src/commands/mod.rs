@@ -5,8 +5,11 @@ mod bench_campaign;
 mod bench_recur;
 mod bench_store;
 mod bench_train;
+mod board;
 mod events;
+mod replay;
 mod run;
+mod verify;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -31,6 +34,12 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Events(args) => events::run(open_existing(cli.store_url()).await?, args).await,
         Command::Run(args) => run::start(cli.store_url(), args).await,
         Command::Resume { campaign, json } => run::resume(cli.store_url(), campaign, *json).await,
+        Command::Replay { campaign, until, json } => {
+            replay::run(open_existing(cli.store_url()).await?, campaign, until.as_deref(), *json).await
+        }
+        Command::Verify { campaign, reproduce } => {
+            verify::run(open_existing(cli.store_url()).await?, campaign, reproduce).await
+        }
         Command::Bench(BenchCommand::Store(args)) => bench_store::run(cli.store.as_deref(), args).await,
         Command::Bench(BenchCommand::Train(args)) => bench_train::run(args),
         Command::Bench(BenchCommand::Campaign { campaign, json }) => {

@@ -10,8 +10,9 @@ use lineage_actors::config::{self, Overrides};
 use lineage_actors::{NewCampaign, Outcome, Start};
 use lineage_events::payload::Payload;
 use lineage_events::{CampaignId, DecodedPayload, EventStore, RecordedEvent};
-use lineage_replay::{CampaignState, Phase};
-use serde::Serialize;
+use lineage_replay::CampaignState;
+
+use super::board;
 
 use crate::cli::RunArgs;
 
@@ -111,106 +112,13 @@ fn observe(bar: &ProgressBar, state: &CampaignState, event: &RecordedEvent) {
     bar.set_message(format!("| {best} | {doing}"));
 }
 
-#[derive(Serialize)]
-struct Row {
-    rank: usize,
-    arch: String,
-    fitness: f64,
-    benchmark: Option<f64>,
-    loss: Option<f64>,
-    params: Option<u64>,
-    parent: Option<String>,
-    proposer: String,
-    discovery: Option<bool>,
-}
-
-#[derive(Serialize)]
-struct Summary {
-    campaign: String,
-    finished: bool,
-    reason: Option<String>,
-    experiments: u32,
-    events: u64,
-    state_hash: String,
-    leaderboard: Vec<Row>,
-    rejected: usize,
-    abandoned: usize,
-    failed: usize,
-}
-
-/// The leaderboard of a state (shared by `run`, `resume` and, later, `replay`).
-fn leaderboard(state: &CampaignState) -> Vec<Row> {
-    state
-        .ranked()
-        .into_iter()
-        .enumerate()
-        .map(|(i, (arch, fitness))| {
-            let record = &state.archs[arch];
-            let metrics = state.metrics(arch);
-            Row {
-                rank: i + 1,
-                arch: arch.to_string(),
-                fitness,
-                benchmark: metrics.map(|m| m.benchmark_mean),
-                loss: metrics.map(|m| m.loss_val_final),
-                params: metrics.map(|m| m.params),
-                parent: record.proposal.parent.as_ref().map(|p| p.to_string()),
-                proposer: match &record.proposal.proposer {
-                    lineage_events::payload::Proposer::Baseline { .. } => "baseline".into(),
-                    lineage_events::payload::Proposer::BuiltIn { operator } => operator.clone(),
-                    other => format!("{other:?}"),
-                },
-                discovery: record.verification.as_ref().map(|v| v.discovery),
-            }
-        })
-        .collect()
-}
-
 fn print_outcome(campaign: &CampaignId, outcome: &Outcome, json: bool) -> anyhow::Result<()> {
-    let state = &outcome.state;
-    let count = |phase: Phase| state.order.iter().filter(|a| state.phase(a) == phase).count();
-    let summary = Summary {
-        campaign: campaign.to_string(),
-        finished: !outcome.paused,
-        reason: state.finished.as_ref().map(|f| f.reason.clone()),
-        experiments: state.experiments_started(),
-        events: state.events,
-        state_hash: state.state_hash().to_hex(),
-        leaderboard: leaderboard(state),
-        rejected: count(Phase::Rejected),
-        abandoned: count(Phase::Abandoned),
-        failed: count(Phase::Failed),
-    };
+    let summary = board::Summary::of(campaign, &outcome.state);
     if json {
         println!("{}", serde_json::to_string_pretty(&summary)?);
         return Ok(());
     }
-    println!(
-        "{:>4}  {:<12} {:>8} {:>9} {:>8} {:>8}  {:<14} how",
-        "rank", "arch", "fitness", "benchmark", "loss", "params", "parent"
-    );
-    for row in &summary.leaderboard {
-        let verdict = match row.discovery {
-            Some(true) => " [discovery]",
-            Some(false) => " [verified: no gain beyond seed variation]",
-            None => "",
-        };
-        println!(
-            "{:>4}  {:<12} {:>8.4} {:>9} {:>8} {:>8}  {:<14} {}{verdict}",
-            row.rank,
-            row.arch,
-            row.fitness,
-            row.benchmark.map_or("-".into(), |b| format!("{b:.3}")),
-            row.loss.map_or("-".into(), |l| format!("{l:.3}")),
-            row.params.map_or("-".into(), |p| p.to_string()),
-            row.parent.as_deref().unwrap_or("-"),
-            row.proposer,
-        );
-    }
-    println!(
-        "{} experiments; {} rejected as duplicates, {} abandoned after repair, {} failed training",
-        summary.experiments, summary.rejected, summary.abandoned, summary.failed
-    );
+    board::print(&summary);
     match (&summary.reason, outcome.paused) {
         (_, true) => println!("campaign {campaign} paused; continue with `lineage resume {campaign}`"),
         (Some(reason), false) => println!("campaign {campaign} finished: {reason}"),

@@ -1,0 +1,113 @@
+//! The leaderboard and campaign summary, as `run`, `resume` and `replay` print them.
+
+use lineage_events::CampaignId;
+use lineage_events::payload::Proposer;
+use lineage_replay::{CampaignState, Phase};
+use serde::Serialize;
+
+/// One line of the leaderboard.
+#[derive(Serialize)]
+pub struct Row {
+    rank: usize,
+    arch: String,
+    fitness: f64,
+    benchmark: Option<f64>,
+    loss: Option<f64>,
+    params: Option<u64>,
+    parent: Option<String>,
+    proposer: String,
+    discovery: Option<bool>,
+}
+
+/// A campaign at one point: the leaderboard, counts and the state hash.
+#[derive(Serialize)]
+pub struct Summary {
+    pub campaign: String,
+    pub finished: bool,
+    pub reason: Option<String>,
+    pub experiments: u32,
+    pub events: u64,
+    pub state_hash: String,
+    pub leaderboard: Vec<Row>,
+    pub discoveries: Vec<String>,
+    pub rejected: usize,
+    pub abandoned: usize,
+    pub failed: usize,
+}
+
+impl Summary {
+    pub fn of(campaign: &CampaignId, state: &CampaignState) -> Self {
+        let count = |phase: Phase| state.order.iter().filter(|a| state.phase(a) == phase).count();
+        Summary {
+            campaign: campaign.to_string(),
+            finished: state.finished.is_some(),
+            reason: state.finished.as_ref().map(|f| f.reason.clone()),
+            experiments: state.experiments_started(),
+            events: state.events,
+            state_hash: state.state_hash().to_hex(),
+            leaderboard: leaderboard(state),
+            discoveries: state.discoveries().iter().map(|a| a.to_string()).collect(),
+            rejected: count(Phase::Rejected),
+            abandoned: count(Phase::Abandoned),
+            failed: count(Phase::Failed),
+        }
+    }
+}
+
+fn leaderboard(state: &CampaignState) -> Vec<Row> {
+    state
+        .ranked()
+        .into_iter()
+        .enumerate()
+        .map(|(i, (arch, fitness))| {
+            let record = &state.archs[arch];
+            let metrics = state.metrics(arch);
+            Row {
+                rank: i + 1,
+                arch: arch.to_string(),
+                fitness,
+                benchmark: metrics.map(|m| m.benchmark_mean),
+                loss: metrics.map(|m| m.loss_val_final),
+                params: metrics.map(|m| m.params),
+                parent: record.proposal.parent.as_ref().map(|p| p.to_string()),
+                proposer: match &record.proposal.proposer {
+                    Proposer::Baseline { .. } => "baseline".into(),
+                    Proposer::BuiltIn { operator } => operator.clone(),
+                    Proposer::Llm { model, .. } => format!("llm {model}"),
+                    Proposer::Human { name } => format!("human {name}"),
+                },
+                discovery: record.verification.as_ref().map(|v| v.discovery),
+            }
+        })
+        .collect()
+}
+
+/// The leaderboard table and the counts line.
+pub fn print(summary: &Summary) {
+    println!(
+        "{:>4}  {:<12} {:>8} {:>9} {:>8} {:>8}  {:<14} how",
+        "rank", "arch", "fitness", "benchmark", "loss", "params", "parent"
+    );
+    for row in &summary.leaderboard {
+        let verdict = match row.discovery {
+            Some(true) => " [discovery]",
+            Some(false) => " [verified: no gain beyond seed variation]",
+            None => "",
+        };
+        println!(
+            "{:>4}  {:<12} {:>8.4} {:>9} {:>8} {:>8}  {:<14} {}{verdict}",
+            row.rank,
+            row.arch,
+            row.fitness,
+            row.benchmark.map_or("-".into(), |b| format!("{b:.3}")),
+            row.loss.map_or("-".into(), |l| format!("{l:.3}")),
+            row.params.map_or("-".into(), |p| p.to_string()),
+            row.parent.as_deref().unwrap_or("-"),
+            row.proposer,
+        );
+    }
+    println!(
+        "{} experiments; {} rejected as duplicates, {} abandoned after repair, {} failed training",
+        summary.experiments, summary.rejected, summary.abandoned, summary.failed
+    );
+}

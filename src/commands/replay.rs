@@ -1,0 +1,65 @@
+//! `lineage replay`: rebuild the campaign's state from its log — optionally as it stood at an
+//! event or a time — and print the leaderboard and the state hash. Trains nothing.
+
+use std::sync::Arc;
+
+use anyhow::bail;
+use chrono::{DateTime, Utc};
+use lineage_events::{CampaignId, EventStore, Seq};
+
+use super::board;
+
+/// Where to stop.
+enum Until {
+    Seq(Seq),
+    Time(DateTime<Utc>),
+}
+
+fn parse_until(text: &str) -> anyhow::Result<Until> {
+    if let Ok(n) = text.parse::<u64>() {
+        return Ok(Until::Seq(Seq(n)));
+    }
+    match DateTime::parse_from_rfc3339(text) {
+        Ok(t) => Ok(Until::Time(t.with_timezone(&Utc))),
+        Err(_) => bail!(
+            "--until takes an event number or an RFC 3339 time (e.g. 2026-11-29T10:00:00Z), not {text:?}"
+        ),
+    }
+}
+
+pub async fn run(
+    store: Arc<dyn EventStore>,
+    campaign: &str,
+    until: Option<&str>,
+    json: bool,
+) -> anyhow::Result<()> {
+    let campaign = CampaignId::new(campaign)?;
+    let until = until.map(parse_until).transpose()?;
+    if store.head(&campaign).await?.is_none() {
+        bail!("unknown campaign {campaign} (see `lineage campaigns`)");
+    }
+    let state = lineage_replay::fold_log(store.as_ref(), &campaign, |event| match &until {
+        None => true,
+        Some(Until::Seq(last)) => event.seq <= *last,
+        Some(Until::Time(t)) => event.recorded_at <= *t,
+    })
+    .await?;
+    let summary = board::Summary::of(&campaign, &state);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&summary)?);
+        return Ok(());
+    }
+    board::print(&summary);
+    let point = if state.events == 0 {
+        "before its first event".to_owned()
+    } else {
+        format!("after event {}", state.events - 1)
+    };
+    let status = match (&state.finished, state.discoveries().len()) {
+        (Some(f), n) => format!("finished ({}); {n} discoveries", f.reason),
+        (None, _) => "in progress".to_owned(),
+    };
+    println!("campaign {campaign} {point}: {status}");
+    println!("state hash {}", summary.state_hash);
+    Ok(())
+}
