@@ -78,12 +78,37 @@ pub enum Command {
         #[arg(long, value_name = "ARCH")]
         reproduce: Vec<String>,
     },
+    /// The decision chain of one architecture back to the seed baselines: selections, pools,
+    /// motivations and their evidence, programs and diffs, verdicts, repairs, training,
+    /// analyses, fitness, promotion.
+    Provenance {
+        /// The campaign.
+        campaign: String,
+        /// Architecture id or unique id prefix.
+        arch: String,
+        /// text, json, dot (Graphviz) or prov (W3C PROV-JSON).
+        #[arg(long, value_enum, default_value = "text")]
+        format: ProvenanceFormat,
+    },
     /// Measure performance (results are meant for docs/performance.md).
     #[command(subcommand)]
     Bench(BenchCommand),
     /// Work with architecture programs: check, compare, list and show the baselines.
     #[command(subcommand)]
     Arch(ArchCommand),
+}
+
+/// Output formats of `lineage provenance`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum ProvenanceFormat {
+    /// For reading.
+    Text,
+    /// Every event of the chain, as stored.
+    Json,
+    /// Graphviz: the family tree of the chain with its references.
+    Dot,
+    /// W3C PROV-JSON: programs and results, the activities that made them, the actors.
+    Prov,
 }
 
 /// Arguments of `lineage run`.

@@ -133,3 +133,13 @@ pub fn write_campaigns(
     }
     Ok(())
 }
+
+/// Writes `text` and a newline to stdout, reporting a closed pipe as an error (which `main`
+/// treats as success) instead of panicking as `println!` would.
+pub fn print(text: &str) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())?;
+    out.write_all(b"\n")?;
+    out.flush()?;
+    Ok(())
+}

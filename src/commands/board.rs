@@ -83,8 +83,15 @@ fn leaderboard(state: &CampaignState) -> Vec<Row> {
 }
 
 /// The leaderboard table and the counts line.
-pub fn print(summary: &Summary) {
-    println!(
+pub fn print(summary: &Summary) -> anyhow::Result<()> {
+    crate::output::print(&render(summary))
+}
+
+fn render(summary: &Summary) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
         "{:>4}  {:<12} {:>8} {:>9} {:>8} {:>8}  {:<14} how",
         "rank", "arch", "fitness", "benchmark", "loss", "params", "parent"
     );
@@ -94,7 +101,8 @@ pub fn print(summary: &Summary) {
             Some(false) => " [verified: no gain beyond seed variation]",
             None => "",
         };
-        println!(
+        let _ = writeln!(
+            out,
             "{:>4}  {:<12} {:>8.4} {:>9} {:>8} {:>8}  {:<14} {}{verdict}",
             row.rank,
             row.arch,
@@ -106,8 +114,10 @@ pub fn print(summary: &Summary) {
             row.proposer,
         );
     }
-    println!(
+    let _ = write!(
+        out,
         "{} experiments; {} rejected as duplicates, {} abandoned after repair, {} failed training",
         summary.experiments, summary.rejected, summary.abandoned, summary.failed
     );
+    out
 }

@@ -7,6 +7,7 @@ mod bench_store;
 mod bench_train;
 mod board;
 mod events;
+mod provenance;
 mod replay;
 mod run;
 mod verify;
@@ -36,6 +37,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Resume { campaign, json } => run::resume(cli.store_url(), campaign, *json).await,
         Command::Replay { campaign, until, json } => {
             replay::run(open_existing(cli.store_url()).await?, campaign, until.as_deref(), *json).await
+        }
+        Command::Provenance { campaign, arch, format } => {
+            provenance::run(open_existing(cli.store_url()).await?, campaign, arch, *format).await
         }
         Command::Verify { campaign, reproduce } => {
             verify::run(open_existing(cli.store_url()).await?, campaign, reproduce).await

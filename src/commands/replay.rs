@@ -46,10 +46,9 @@ pub async fn run(
     .await?;
     let summary = board::Summary::of(&campaign, &state);
     if json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-        return Ok(());
+        return crate::output::print(&serde_json::to_string_pretty(&summary)?);
     }
-    board::print(&summary);
+    board::print(&summary)?;
     let point = if state.events == 0 {
         "before its first event".to_owned()
     } else {
@@ -59,7 +58,5 @@ pub async fn run(
         (Some(f), n) => format!("finished ({}); {n} discoveries", f.reason),
         (None, _) => "in progress".to_owned(),
     };
-    println!("campaign {campaign} {point}: {status}");
-    println!("state hash {}", summary.state_hash);
-    Ok(())
+    crate::output::print(&format!("campaign {campaign} {point}: {status}\nstate hash {}", summary.state_hash))
 }

@@ -115,15 +115,13 @@ fn observe(bar: &ProgressBar, state: &CampaignState, event: &RecordedEvent) {
 fn print_outcome(campaign: &CampaignId, outcome: &Outcome, json: bool) -> anyhow::Result<()> {
     let summary = board::Summary::of(campaign, &outcome.state);
     if json {
-        println!("{}", serde_json::to_string_pretty(&summary)?);
-        return Ok(());
+        return crate::output::print(&serde_json::to_string_pretty(&summary)?);
     }
-    board::print(&summary);
-    match (&summary.reason, outcome.paused) {
-        (_, true) => println!("campaign {campaign} paused; continue with `lineage resume {campaign}`"),
-        (Some(reason), false) => println!("campaign {campaign} finished: {reason}"),
-        (None, false) => println!("campaign {campaign} finished"),
-    }
-    println!("state hash {}", summary.state_hash);
-    Ok(())
+    board::print(&summary)?;
+    let status = match (&summary.reason, outcome.paused) {
+        (_, true) => format!("campaign {campaign} paused; continue with `lineage resume {campaign}`"),
+        (Some(reason), false) => format!("campaign {campaign} finished: {reason}"),
+        (None, false) => format!("campaign {campaign} finished"),
+    };
+    crate::output::print(&format!("{status}\nstate hash {}", summary.state_hash))
 }

@@ -24,7 +24,8 @@ struct Report {
 
 impl Report {
     fn line(&mut self, ok: bool, what: &str, detail: impl std::fmt::Display) {
-        println!("{} {what}: {detail}", if ok { "ok  " } else { "FAIL" });
+        // A closed stdout does not change the verdict, which is the exit status.
+        let _ = crate::output::print(&format!("{} {what}: {detail}", if ok { "ok  " } else { "FAIL" }));
         self.failures += !ok as usize;
     }
 }
@@ -162,8 +163,7 @@ pub async fn run(store: Arc<dyn EventStore>, campaign: &str, reproduce: &[String
     if report.failures > 0 {
         bail!("campaign {campaign} failed verification ({} check(s))", report.failures);
     }
-    println!("campaign {campaign} verified");
-    Ok(())
+    crate::output::print(&format!("campaign {campaign} verified"))
 }
 
 fn reproduce_one(state: &CampaignState, arch: &str, report: &mut Report) -> anyhow::Result<()> {
