@@ -64,6 +64,12 @@ pub enum Command {
         /// Stop after this event number, or at this RFC 3339 time: the campaign as it stood then.
         #[arg(long, value_name = "SEQ|TIME")]
         until: Option<String>,
+        /// Counterfactual: re-rank under other fitness weights, e.g. 'loss=0.5,bench=0.5,judge=0'.
+        #[arg(long, value_name = "WEIGHTS")]
+        fitness: Option<String>,
+        /// Counterfactual: other selection rules, e.g. 'pool=20,parents=1-5'.
+        #[arg(long, value_name = "RULES")]
+        policy: Option<String>,
         /// Print the summary as JSON.
         #[arg(long)]
         json: bool,
@@ -208,6 +214,16 @@ pub enum BenchCommand {
     /// Training throughput of every baseline at the exploration size (tokens/s), and achieved
     /// GFLOP/s against this machine's measured matrix-multiply peak.
     Train(BenchTrainArgs),
+    /// Replay speed: fold a large synthetic campaign log (written to a temporary SQLite file)
+    /// into the campaign state, from the store and in memory.
+    Replay {
+        /// Events in the synthetic log.
+        #[arg(long, default_value_t = 1_000_000)]
+        events: u64,
+        /// Print the results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Where a recorded campaign's wall time went: training versus everything around it
     /// (proposals, checks, repairs, analysis, scheduling, the log), from the event timestamps.
     Campaign {

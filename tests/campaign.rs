@@ -193,17 +193,23 @@ fn provenance_of_the_best(store: &str, live: &Value, log: &[Value]) {
         assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
         out.stdout
     };
-    let json: Value = serde_json::from_slice(&run(&["provenance", "smoke-a", &best, "--format", "json"])).unwrap();
+    let json: Value =
+        serde_json::from_slice(&run(&["provenance", "smoke-a", &best, "--format", "json"])).unwrap();
     let chain = json["lineage"].as_array().unwrap();
     assert!(chain[0]["parent"].is_null(), "the chain does not start at a seed baseline");
     assert_eq!(chain.last().unwrap()["arch"], best.as_str());
-    let listed: BTreeSet<&str> =
-        chain.last().unwrap()["events"].as_array().unwrap().iter().map(|e| e["id"].as_str().unwrap()).collect();
+    let listed: BTreeSet<&str> = chain.last().unwrap()["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
     for event in log.iter().filter(|e| e["correlation"] == best.as_str()) {
         assert!(listed.contains(event["id"].as_str().unwrap()), "provenance misses event {}", event["seq"]);
     }
     // Unique prefixes resolve; ambiguous ones are one clear error.
-    let by_prefix: Value = serde_json::from_slice(&run(&["provenance", "smoke-a", "gated", "--format", "json"])).unwrap();
+    let by_prefix: Value =
+        serde_json::from_slice(&run(&["provenance", "smoke-a", "gated", "--format", "json"])).unwrap();
     assert_eq!(by_prefix["arch"], "gated_deltanet");
     let out = lineage(store).args(["provenance", "smoke-a", "e"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
@@ -218,7 +224,8 @@ fn provenance_of_the_best(store: &str, live: &Value, log: &[Value]) {
     std::io::Write::write_all(graphviz.stdin.as_mut().unwrap(), &dot).unwrap();
     assert!(graphviz.wait().unwrap().success(), "dot rejected:\n{}", String::from_utf8_lossy(&dot));
 
-    let prov: Value = serde_json::from_slice(&run(&["provenance", "smoke-a", &best, "--format", "prov"])).unwrap();
+    let prov: Value =
+        serde_json::from_slice(&run(&["provenance", "smoke-a", &best, "--format", "prov"])).unwrap();
     for kind in ["entity", "activity", "agent"] {
         assert!(!prov[kind].as_object().unwrap().is_empty(), "PROV-JSON has no {kind}");
     }
@@ -245,6 +252,20 @@ fn replay_and_verify(dir: &TempDir, store: &str, live: &Value, log: &[Value]) {
     let before: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(before["events"], first_selection);
     assert!(before["leaderboard"].as_array().unwrap().iter().all(|r| r["proposer"] == "baseline"));
+
+    // Counterfactuals re-rank without training and say what they cannot know.
+    let out = lineage(store)
+        .args(["replay", "smoke-a", "--fitness", "loss=0,bench=1,judge=0", "--policy", "parents=1-2"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(text.contains("promoted to verification: recorded [") && text.contains("selection: "), "{text}");
+    for bad in [["--fitness", "speed=1"], ["--policy", "parents=3-1"]] {
+        let out = lineage(store).args(["replay", "smoke-a", bad[0], bad[1]]).output().unwrap();
+        assert_eq!(out.status.code(), Some(1));
+        assert_eq!(String::from_utf8_lossy(&out.stderr).trim_end().lines().count(), 1);
+    }
 
     let trained: Vec<&str> = of_type(log, "FitnessAssigned")
         .iter()

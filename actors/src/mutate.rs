@@ -296,7 +296,7 @@ fn widen_beta(parent: &Program, _: &[Program], rng: &mut Rng) -> Option<(Program
     edit_one(parent, rng, is_gate, |e, _| {
         let old = show(e);
         *e = binary(BinOp::Mul, expr("2"), e.clone());
-        format!("widen the gate {old} to (0, 2) (allows negative eigenvalues when it scales an erase)")
+        format!("widen the gate {old} to (0, 2)")
     })
 }
 

@@ -147,6 +147,8 @@ pub struct CampaignState {
     pub events: u64,
     /// Events of types this build does not know, skipped.
     pub unknown_events: u64,
+    /// Positions of the selection and fitness events (what counterfactual replay re-orders).
+    positions: BTreeMap<EventId, u64>,
 }
 
 impl CampaignState {
@@ -178,6 +180,7 @@ impl CampaignState {
         match payload {
             Payload::CampaignStarted(p) => self.started = Some(p.clone()),
             Payload::ParentSelected(p) => {
+                self.positions.insert(id, event.seq.0);
                 self.selections.insert(p.experiment, (p.clone(), id));
             }
             Payload::ArchitectureProposed(p) => {
@@ -241,6 +244,7 @@ impl CampaignState {
             Payload::TrainingFailed(p) => self.run(&p.run).failed = Some(p.clone()),
             Payload::AnalysisRecorded(p) => self.arch(&p.arch).analyses.push((id, p.summary.clone())),
             Payload::FitnessAssigned(p) => {
+                self.positions.insert(id, event.seq.0);
                 if p.stage == Stage::Exploration {
                     self.arch(&p.arch).fitness = Some((p.clone(), id));
                 }
@@ -333,6 +337,11 @@ impl CampaignState {
         let archs = self.experiment_archs(experiment);
         let Some(last) = archs.last() else { return false };
         matches!(self.phase(last), Phase::Scored | Phase::Failed | Phase::Abandoned | Phase::Rejected)
+    }
+
+    /// The position of a selection or fitness event.
+    pub fn event_seq(&self, event: &EventId) -> Option<u64> {
+        self.positions.get(event).copied()
     }
 
     /// Discoveries: architectures whose verification found a gain beyond seed variation.

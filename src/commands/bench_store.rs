@@ -16,7 +16,7 @@ use crate::cli::BenchStoreArgs;
 use crate::machine::Machine;
 
 /// Endless realistic events: the payloads of synthetic experiment after experiment.
-struct EventSource {
+pub(super) struct EventSource {
     campaign: CampaignId,
     actor: ActorRef,
     experiment: u64,
@@ -25,7 +25,7 @@ struct EventSource {
 }
 
 impl EventSource {
-    fn new(campaign: CampaignId) -> Self {
+    pub(super) fn new(campaign: CampaignId) -> Self {
         Self {
             campaign,
             actor: ActorRef::new("bench", "bench-store"),
@@ -35,7 +35,7 @@ impl EventSource {
         }
     }
 
-    fn take(&mut self, n: u64) -> Vec<NewEvent> {
+    pub(super) fn take(&mut self, n: u64) -> Vec<NewEvent> {
         (0..n).map(|_| self.next_event()).collect()
     }
 

@@ -3,9 +3,11 @@
 mod arch;
 mod bench_campaign;
 mod bench_recur;
+mod bench_replay;
 mod bench_store;
 mod bench_train;
 mod board;
+mod counterfactual;
 mod events;
 mod provenance;
 mod replay;
@@ -35,8 +37,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Events(args) => events::run(open_existing(cli.store_url()).await?, args).await,
         Command::Run(args) => run::start(cli.store_url(), args).await,
         Command::Resume { campaign, json } => run::resume(cli.store_url(), campaign, *json).await,
-        Command::Replay { campaign, until, json } => {
-            replay::run(open_existing(cli.store_url()).await?, campaign, until.as_deref(), *json).await
+        Command::Replay { campaign, until, fitness, policy, json } => {
+            let counterfactual =
+                replay::Counterfactual { fitness: fitness.as_deref(), policy: policy.as_deref() };
+            replay::run(
+                open_existing(cli.store_url()).await?,
+                campaign,
+                until.as_deref(),
+                counterfactual,
+                *json,
+            )
+            .await
         }
         Command::Provenance { campaign, arch, format } => {
             provenance::run(open_existing(cli.store_url()).await?, campaign, arch, *format).await
@@ -46,6 +57,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench(BenchCommand::Store(args)) => bench_store::run(cli.store.as_deref(), args).await,
         Command::Bench(BenchCommand::Train(args)) => bench_train::run(args),
+        Command::Bench(BenchCommand::Replay { events, json }) => bench_replay::run(*events, *json).await,
         Command::Bench(BenchCommand::Campaign { campaign, json }) => {
             bench_campaign::run(open_existing(cli.store_url()).await?, campaign, *json).await
         }

@@ -10,7 +10,9 @@ use std::sync::Arc;
 use anyhow::bail;
 use lineage_arch::lang;
 use lineage_events::payload::Payload;
-use lineage_events::{ArchId, CampaignId, DecodedPayload, EventId, EventStore, RecordedEvent, Seq, Upcasters};
+use lineage_events::{
+    ArchId, CampaignId, DecodedPayload, EventId, EventStore, RecordedEvent, Seq, Upcasters,
+};
 use lineage_replay::CampaignState;
 use serde_json::{Value, json};
 
@@ -58,10 +60,9 @@ fn resolve<'a>(state: &'a CampaignState, name: &str) -> anyhow::Result<&'a ArchI
     match matches.as_slice() {
         [one] => Ok(one),
         [] => bail!("no architecture {name:?} in this campaign"),
-        many => bail!(
-            "{name:?} is ambiguous: {}",
-            many.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", ")
-        ),
+        many => {
+            bail!("{name:?} is ambiguous: {}", many.iter().map(|a| a.as_str()).collect::<Vec<_>>().join(", "))
+        }
     }
 }
 
@@ -183,7 +184,10 @@ fn text(log: &Log, state: &CampaignState, chain: &[ArchId]) -> String {
             if let Some(Payload::FitnessAssigned(f)) = payload(event) {
                 line(format!(
                     "         components: loss {:.4}, benchmark {:.4}, judge {:.4}; judge: {}",
-                    f.components.loss_term, f.components.benchmark_term, f.components.judge_term, f.judge.rationale
+                    f.components.loss_term,
+                    f.components.benchmark_term,
+                    f.components.judge_term,
+                    f.judge.rationale
                 ));
             }
         }
@@ -192,7 +196,8 @@ fn text(log: &Log, state: &CampaignState, chain: &[ArchId]) -> String {
 }
 
 fn dot(state: &CampaignState, chain: &[ArchId]) -> String {
-    let mut out = String::from("digraph provenance {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n");
+    let mut out =
+        String::from("digraph provenance {\n  rankdir=LR;\n  node [shape=box, fontname=\"Helvetica\"];\n");
     let mut nodes: BTreeSet<&ArchId> = chain.iter().collect();
     let mut edges = Vec::new();
     for arch in chain {
@@ -206,7 +211,8 @@ fn dot(state: &CampaignState, chain: &[ArchId]) -> String {
         }
     }
     for arch in nodes {
-        let fitness = state.archs[arch].fitness.as_ref().map_or("-".to_owned(), |(f, _)| format!("{:.3}", f.total));
+        let fitness =
+            state.archs[arch].fitness.as_ref().map_or("-".to_owned(), |(f, _)| format!("{:.3}", f.total));
         let style = if state.archs[arch].is_baseline() { ", style=rounded" } else { "" };
         out.push_str(&format!("  \"{arch}\" [label=\"{arch}\\nfitness {fitness}\"{style}];\n"));
     }
@@ -232,7 +238,10 @@ fn prov(log: &Log, state: &CampaignState, campaign: &CampaignId, chain: &[ArchId
         let program = format!("lineage:program/{arch}");
         entity[&program] = json!({ "prov:type": "program", "prov:value": state.archs[arch].program });
         if let Some(parent) = &state.archs[arch].proposal.parent {
-            relation(&mut derived, json!({ "prov:generatedEntity": program, "prov:usedEntity": format!("lineage:program/{parent}") }));
+            relation(
+                &mut derived,
+                json!({ "prov:generatedEntity": program, "prov:usedEntity": format!("lineage:program/{parent}") }),
+            );
         }
         for i in events_about(log, state, arch) {
             let (event, _) = &log.events[i];
@@ -255,7 +264,9 @@ fn prov(log: &Log, state: &CampaignState, campaign: &CampaignId, chain: &[ArchId
             agent[&who] = json!({ "prov:type": event.actor.kind, "lineage:version": event.actor.version });
             relation(&mut associated, json!({ "prov:activity": id, "prov:agent": who }));
             match p {
-                Payload::ArchitectureProposed(_) => relation(&mut generated, json!({ "prov:entity": program, "prov:activity": id })),
+                Payload::ArchitectureProposed(_) => {
+                    relation(&mut generated, json!({ "prov:entity": program, "prov:activity": id }))
+                }
                 Payload::TrainingFinished(f) => {
                     let result = format!("lineage:result/{}", f.run);
                     entity[&result] = json!({

@@ -7,7 +7,7 @@ use anyhow::bail;
 use chrono::{DateTime, Utc};
 use lineage_events::{CampaignId, EventStore, Seq};
 
-use super::board;
+use super::{board, counterfactual};
 
 /// Where to stop.
 enum Until {
@@ -27,10 +27,17 @@ fn parse_until(text: &str) -> anyhow::Result<Until> {
     }
 }
 
+/// `--fitness` and `--policy`, when given.
+pub struct Counterfactual<'a> {
+    pub fitness: Option<&'a str>,
+    pub policy: Option<&'a str>,
+}
+
 pub async fn run(
     store: Arc<dyn EventStore>,
     campaign: &str,
     until: Option<&str>,
+    asked: Counterfactual<'_>,
     json: bool,
 ) -> anyhow::Result<()> {
     let campaign = CampaignId::new(campaign)?;
@@ -44,6 +51,15 @@ pub async fn run(
         Some(Until::Time(t)) => event.recorded_at <= *t,
     })
     .await?;
+    if asked.fitness.is_some() || asked.policy.is_some() {
+        if state.started.is_none() {
+            bail!("campaign {campaign} has no CampaignStarted event: nothing to re-rank");
+        }
+        let recorded = counterfactual::recorded_weights(&state);
+        let weights = asked.fitness.map_or(Ok(recorded), |f| counterfactual::parse_weights(f, recorded))?;
+        let policy = asked.policy.map(counterfactual::parse_policy).transpose()?.unwrap_or_default();
+        return crate::output::print(&counterfactual::report(&state, weights, policy));
+    }
     let summary = board::Summary::of(&campaign, &state);
     if json {
         return crate::output::print(&serde_json::to_string_pretty(&summary)?);
