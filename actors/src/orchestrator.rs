@@ -507,12 +507,13 @@ impl Orchestrator {
             return;
         }
         // Verification runs, then the conclusion, then the end.
-        let pending: Vec<(RunId, u32)> = state
+        let mut pending: Vec<(RunId, u32)> = state
             .runs
             .iter()
             .filter(|(_, r)| r.scheduled.stage == Stage::Verification && !r.is_done())
             .map(|(id, r)| (id.clone(), r.starts))
             .collect();
+        pending.sort(); // runs are hashed: dispatch in id order, the same every time
         for (run, starts) in pending {
             let key = format!("run/{run}");
             if self.capacity() == 0 {

@@ -105,9 +105,10 @@ impl<'a> Digest<'a> {
                 }
             })
             .collect();
-        let runs = state
-            .runs
-            .iter()
+        let mut ordered: Vec<_> = state.runs.iter().collect();
+        ordered.sort_by(|a, b| a.0.cmp(b.0));
+        let runs = ordered
+            .into_iter()
             .map(|(id, r)| RunDigest {
                 run: id.as_str(),
                 arch: r.scheduled.arch.as_str(),

@@ -2,7 +2,7 @@
 //! rebuilds. Pure: no IO, no clock; apply the same events, get the same state and
 //! [`CampaignState::state_hash`].
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 
 use lineage_events::payload::*;
 use lineage_events::{ArchId, DecodedPayload, EventId, Hash, RecordedEvent, RunId, Seq};
@@ -123,12 +123,13 @@ pub struct CampaignState {
     pub started: Option<CampaignStarted>,
     /// Architectures in proposal order.
     pub order: Vec<ArchId>,
-    /// Architectures by id.
-    pub archs: BTreeMap<ArchId, ArchRecord>,
+    /// Architectures by id (hashed: a long campaign has tens of thousands; iterate `order` for
+    /// a stable order).
+    pub archs: HashMap<ArchId, ArchRecord>,
     /// Parent selections by experiment, with their events.
     pub selections: BTreeMap<u32, (ParentSelected, EventId)>,
-    /// Training runs.
-    pub runs: BTreeMap<RunId, RunRecord>,
+    /// Training runs (hashed; sort by id where order matters).
+    pub runs: HashMap<RunId, RunRecord>,
     /// Insights in log order.
     pub insights: Vec<InsightRef>,
     /// Compute spent on training (sum of `BudgetSpent`).
@@ -148,7 +149,7 @@ pub struct CampaignState {
     /// Events of types this build does not know, skipped.
     pub unknown_events: u64,
     /// Positions of the selection and fitness events (what counterfactual replay re-orders).
-    positions: BTreeMap<EventId, u64>,
+    positions: HashMap<EventId, u64>,
 }
 
 impl CampaignState {
