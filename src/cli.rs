@@ -96,6 +96,15 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: ProvenanceFormat,
     },
+    /// One row per architecture — lineage, verdicts, metrics per task, fitness components,
+    /// verification — for pandas, DuckDB or a spreadsheet.
+    Export {
+        /// The campaign.
+        campaign: String,
+        /// csv (with a header) or jsonl (one JSON object per line).
+        #[arg(long, value_enum, default_value = "csv")]
+        format: ExportFormat,
+    },
     /// Measure performance (results are meant for docs/performance.md).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -115,6 +124,15 @@ pub enum ProvenanceFormat {
     Dot,
     /// W3C PROV-JSON: programs and results, the activities that made them, the actors.
     Prov,
+}
+
+/// Output formats of `lineage export`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug)]
+pub enum ExportFormat {
+    /// Comma-separated, with a header row.
+    Csv,
+    /// One JSON object per line.
+    Jsonl,
 }
 
 /// Arguments of `lineage run`.

@@ -174,7 +174,32 @@ async fn smoke_campaign_runs_end_to_end_and_repeats_exactly() {
     assert_eq!(events(&store, "smoke-a").len(), events_before);
 
     replay_and_verify(&dir, &store, &first, &log);
+    exports(&store, &log);
     provenance_of_the_best(&store, &first, &log);
+}
+
+/// `export` gives one row per proposed architecture, as CSV and as JSON lines, agreeing.
+fn exports(store: &str, log: &[Value]) {
+    let proposed = of_type(log, "ArchitectureProposed").len();
+    let csv_out = lineage(store).args(["export", "smoke-a", "--format", "csv"]).output().unwrap();
+    assert!(csv_out.status.success());
+    let mut reader = csv::Reader::from_reader(&csv_out.stdout[..]);
+    let header = reader.headers().unwrap().clone();
+    let rows: Vec<csv::StringRecord> = reader.records().map(Result::unwrap).collect();
+    assert_eq!(rows.len(), proposed);
+    assert_eq!(&header[0], "arch");
+    let jsonl = lineage(store).args(["export", "smoke-a", "--format", "jsonl"]).output().unwrap();
+    let objects: Vec<Value> =
+        String::from_utf8(jsonl.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(objects.len(), proposed);
+    let fitness_column = header.iter().position(|h| h == "fitness").unwrap();
+    for (row, object) in rows.iter().zip(&objects) {
+        assert_eq!(object["arch"], &row[0]);
+        match object["fitness"].as_f64() {
+            Some(f) => assert_eq!(row[fitness_column].parse::<f64>().unwrap(), f),
+            None => assert_eq!(&row[fitness_column], ""),
+        }
+    }
 }
 
 /// The provenance of the best proposed architecture reaches a seed baseline, contains every

@@ -9,6 +9,7 @@ mod bench_train;
 mod board;
 mod counterfactual;
 mod events;
+mod export;
 mod provenance;
 mod replay;
 mod run;
@@ -51,6 +52,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Provenance { campaign, arch, format } => {
             provenance::run(open_existing(cli.store_url()).await?, campaign, arch, *format).await
+        }
+        Command::Export { campaign, format } => {
+            export::run(open_existing(cli.store_url()).await?, campaign, *format).await
         }
         Command::Verify { campaign, reproduce } => {
             verify::run(open_existing(cli.store_url()).await?, campaign, reproduce).await
