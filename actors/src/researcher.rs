@@ -62,18 +62,6 @@ fn operator_weights(state: &CampaignState) -> (Vec<f64>, Option<(EventId, String
     (weights, insight.map(|i| (i.event, i.insight.text.clone())))
 }
 
-fn weighted(rng: &mut Rng, weights: &[f64]) -> usize {
-    let total: f64 = weights.iter().sum();
-    let mut x = rng.uniform() * total;
-    for (i, w) in weights.iter().enumerate() {
-        if x < *w {
-            return i;
-        }
-        x -= w;
-    }
-    weights.len() - 1
-}
-
 /// Why each operator is worth trying: the idea behind it, for the motivation.
 fn rationale(operator: &str) -> &'static str {
     match operator {
@@ -188,7 +176,7 @@ impl Researcher {
             let rounds = if rng.below(1000) < SECOND_EDIT_PER_MILLE { 2 } else { 1 };
             for _ in 0..rounds {
                 for _ in 0..30 {
-                    let i = weighted(&mut rng, &weights);
+                    let i = rng.weighted(&weights);
                     draws.push(i as u64);
                     let (name, operator) = OPERATORS[i];
                     if let Some((edited, detail)) = operator(&program, &references, &mut rng) {

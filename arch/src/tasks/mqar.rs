@@ -57,7 +57,7 @@ impl Mqar {
         let mut order: Vec<usize> = (0..n).collect();
         rng.shuffle(&mut order);
         for &pair in &order {
-            let slot = weighted(rng, &weights);
+            let slot = rng.weighted(&weights);
             weights[slot] = 0.0;
             let t = start + 2 * slot;
             batch.set(row, t, keys[pair], Some(values[pair]));
@@ -66,18 +66,6 @@ impl Mqar {
     }
 }
 
-/// An index drawn with probability proportional to `weights`.
-fn weighted(rng: &mut Rng, weights: &[f64]) -> usize {
-    let total: f64 = weights.iter().sum();
-    let mut x = rng.uniform() * total;
-    for (i, w) in weights.iter().enumerate() {
-        if x < *w {
-            return i;
-        }
-        x -= w;
-    }
-    weights.iter().rposition(|w| *w > 0.0).expect("a slot is free")
-}
 
 impl Task for Mqar {
     fn name(&self) -> &str {
