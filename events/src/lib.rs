@@ -34,7 +34,7 @@ pub use ids::{ArchId, CampaignId, EventId, InvalidId, RunId, Seq};
 pub use payload::{DecodeError, DecodedPayload, Payload, UnknownPayload, Upcasters};
 pub use store::{
     Appended, CampaignSummary, EventStore, Head, MemoryStore, PostgresStore, SqliteStore, StoreError,
-    Subscription, open_store, verify_campaign,
+    Subscription, open_store, read_verified, verify_campaign,
 };
 
 /// Version of this build of lineage, recorded in every actor reference.

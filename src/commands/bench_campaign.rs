@@ -6,8 +6,7 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use anyhow::bail;
-use lineage_events::{CampaignId, EventBody, EventStore, Seq};
+use lineage_events::{CampaignId, EventBody, EventStore};
 use serde::Serialize;
 
 use crate::machine::Machine;
@@ -36,35 +35,23 @@ struct Report {
 
 pub async fn run(store: Arc<dyn EventStore>, campaign: &str, json: bool) -> anyhow::Result<()> {
     let campaign = CampaignId::new(campaign)?;
+    let mut stored = Vec::new();
+    let head = lineage_events::read_verified(store.as_ref(), &campaign, |event| stored.push(event)).await?;
+    let events = head.next.0;
     let mut seconds: BTreeMap<&'static str, f64> = BTreeMap::new();
-    let (mut from, mut events) = (Seq(0), 0u64);
     let mut previous: Option<chrono::DateTime<chrono::Utc>> = None;
-    let mut resumed_gap = false;
-    loop {
-        let batch = store.read(&campaign, from, 1000).await?;
-        if batch.is_empty() {
-            break;
+    for event in &stored {
+        let body = EventBody::parse(&event.body)?;
+        let at = body.recorded_at;
+        // The time a campaign sat stopped between a crash or pause and its resume is not the
+        // campaign's: skip the gap before each `CampaignResumed`.
+        if let Some(prev) = previous
+            && body.type_name != "CampaignResumed"
+        {
+            let gap = (at - prev).num_microseconds().unwrap_or(0) as f64 / 1e6;
+            *seconds.entry(activity(&body.type_name)).or_default() += gap;
         }
-        for stored in batch {
-            from = stored.seq.next();
-            events += 1;
-            let body = EventBody::parse(&stored.body)?;
-            let at = body.recorded_at;
-            // The time a campaign sat stopped between a crash or pause and its resume is not
-            // the campaign's: skip the gap before each `CampaignResumed`.
-            resumed_gap |= body.type_name == "CampaignResumed";
-            if let Some(prev) = previous
-                && !resumed_gap
-            {
-                let gap = (at - prev).num_microseconds().unwrap_or(0) as f64 / 1e6;
-                *seconds.entry(activity(&body.type_name)).or_default() += gap;
-            }
-            resumed_gap = false;
-            previous = Some(at);
-        }
-    }
-    if events == 0 {
-        bail!("unknown campaign {campaign} (see `lineage campaigns`)");
+        previous = Some(at);
     }
     let wall_s: f64 = seconds.values().sum();
     let training = seconds.get("training").copied().unwrap_or(0.0);

@@ -43,18 +43,10 @@ pub async fn run(events: u64, json: bool) -> anyhow::Result<()> {
     let store_fold_s = start.elapsed().as_secs_f64();
 
     let upcasters = Upcasters::standard();
-    let mut decoded = Vec::with_capacity(events as usize);
-    let mut from = Seq(0);
-    loop {
-        let batch = store.read(&campaign, from, 10_000).await?;
-        if batch.is_empty() {
-            break;
-        }
-        for stored in batch {
-            from = stored.seq.next();
-            decoded.push(stored.decode(&upcasters)?);
-        }
-    }
+    let mut stored = Vec::with_capacity(events as usize);
+    lineage_events::read_verified(&store, &campaign, |event| stored.push(event)).await?;
+    let decoded = stored.iter().map(|s| s.decode(&upcasters)).collect::<Result<Vec<_>, _>>()?;
+    drop(stored);
     let start = Instant::now();
     let again = CampaignState::from_events(&decoded);
     let memory_fold_s = start.elapsed().as_secs_f64();

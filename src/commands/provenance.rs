@@ -10,9 +10,7 @@ use std::sync::Arc;
 use anyhow::bail;
 use lineage_arch::lang;
 use lineage_events::payload::Payload;
-use lineage_events::{
-    ArchId, CampaignId, DecodedPayload, EventId, EventStore, RecordedEvent, Seq, Upcasters,
-};
+use lineage_events::{ArchId, CampaignId, DecodedPayload, EventId, EventStore, RecordedEvent, Upcasters};
 use lineage_replay::CampaignState;
 use serde_json::{Value, json};
 
@@ -25,21 +23,13 @@ struct Log {
 }
 
 async fn read_log(store: &dyn EventStore, campaign: &CampaignId) -> anyhow::Result<Log> {
+    let mut stored = Vec::new();
+    lineage_events::read_verified(store, campaign, |event| stored.push(event)).await?;
     let upcasters = Upcasters::standard();
-    let mut chain = lineage_events::ChainVerifier::new(campaign.clone());
-    let (mut events, mut from) = (Vec::new(), Seq(0));
-    loop {
-        let batch = store.read(campaign, from, 1000).await?;
-        if batch.is_empty() {
-            break;
-        }
-        for stored in batch {
-            chain.check(&stored)?;
-            from = stored.seq.next();
-            let body: Value = serde_json::from_str(&stored.body)?;
-            events.push((stored.decode(&upcasters)?, body));
-        }
-    }
+    let events = stored
+        .into_iter()
+        .map(|s| Ok((s.decode(&upcasters)?, serde_json::from_str(&s.body)?)))
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let by_id = events.iter().enumerate().map(|(i, (e, _))| (e.id, i)).collect();
     Ok(Log { events, by_id })
 }
@@ -103,9 +93,6 @@ pub async fn run(
     format: ProvenanceFormat,
 ) -> anyhow::Result<()> {
     let campaign = CampaignId::new(campaign)?;
-    if store.head(&campaign).await?.is_none() {
-        bail!("unknown campaign {campaign} (see `lineage campaigns`)");
-    }
     let log = read_log(store.as_ref(), &campaign).await?;
     let state = CampaignState::from_events(log.events.iter().map(|(e, _)| e));
     let arch = resolve(&state, arch)?.clone();

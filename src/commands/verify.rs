@@ -12,7 +12,7 @@ use lineage_actors::trainer::{metrics, train_config};
 use lineage_arch::lang::{self, Dims};
 use lineage_arch::tasks::{self, Task};
 use lineage_events::payload::{Payload, TrainingMetrics};
-use lineage_events::{ArchId, CampaignId, DecodedPayload, EventStore, RecordedEvent, RunId, Seq, Upcasters};
+use lineage_events::{ArchId, CampaignId, DecodedPayload, EventStore, RecordedEvent, RunId, Upcasters};
 use lineage_replay::CampaignState;
 
 /// Relative tolerance for metrics reproduced on a different backend or thread count.
@@ -77,7 +77,8 @@ pub async fn run(store: Arc<dyn EventStore>, campaign: &str, reproduce: &[String
         bail!("unknown campaign {campaign} (see `lineage campaigns`)");
     }
     let mut report = Report { failures: 0 };
-    match lineage_events::verify_campaign(store.as_ref(), &campaign).await {
+    let mut stored = Vec::new();
+    match lineage_events::read_verified(store.as_ref(), &campaign, |event| stored.push(event)).await {
         Ok(head) => report.line(true, "hash chain", format!("{} events, head {}", head.next.0, head.hash)),
         Err(error) => {
             report.line(false, "hash chain", error);
@@ -86,22 +87,15 @@ pub async fn run(store: Arc<dyn EventStore>, campaign: &str, reproduce: &[String
     }
     // Schema and references, event by event.
     let upcasters = Upcasters::standard();
-    let (mut events, mut from) = (Vec::new(), Seq(0));
+    let mut events = Vec::with_capacity(stored.len());
     let (mut schema_errors, mut unknown) = (Vec::new(), 0);
-    loop {
-        let batch = store.read(&campaign, from, 1000).await?;
-        if batch.is_empty() {
-            break;
-        }
-        for stored in batch {
-            from = stored.seq.next();
-            match stored.decode(&upcasters) {
-                Ok(event) => {
-                    unknown += matches!(event.payload, DecodedPayload::Unknown(_)) as usize;
-                    events.push(event);
-                }
-                Err(error) => schema_errors.push(format!("event {}: {error}", stored.seq)),
+    for event in &stored {
+        match event.decode(&upcasters) {
+            Ok(event) => {
+                unknown += matches!(event.payload, DecodedPayload::Unknown(_)) as usize;
+                events.push(event);
             }
+            Err(error) => schema_errors.push(format!("event {}: {error}", event.seq)),
         }
     }
     report.line(

@@ -66,7 +66,6 @@ impl Mqar {
     }
 }
 
-
 impl Task for Mqar {
     fn name(&self) -> &str {
         if self.noise > 0 { "noisy-recall" } else { "mqar" }

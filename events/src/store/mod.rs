@@ -239,6 +239,17 @@ pub async fn open_store(url: &str) -> Result<Arc<dyn EventStore>, StoreError> {
 /// Reads a whole campaign and checks its hash chain against the store's head. Returns the
 /// verified head, or names the first bad event.
 pub async fn verify_campaign(store: &dyn EventStore, campaign: &CampaignId) -> Result<Head, StoreError> {
+    read_verified(store, campaign, |_| {}).await
+}
+
+/// Reads a whole campaign in order, checking each event against the hash chain before handing
+/// it to `visit`, and the end against the store's head. Returns the verified head, or names the
+/// first bad event.
+pub async fn read_verified(
+    store: &dyn EventStore,
+    campaign: &CampaignId,
+    mut visit: impl FnMut(StoredEvent),
+) -> Result<Head, StoreError> {
     let head = store.head(campaign).await?.ok_or_else(|| StoreError::UnknownCampaign(campaign.clone()))?;
     let mut verifier = ChainVerifier::new(campaign.clone());
     loop {
@@ -246,8 +257,9 @@ pub async fn verify_campaign(store: &dyn EventStore, campaign: &CampaignId) -> R
         if batch.is_empty() {
             break;
         }
-        for event in &batch {
-            verifier.check(event)?;
+        for event in batch {
+            verifier.check(&event)?;
+            visit(event);
         }
     }
     verifier.finish(head.next, head.hash)?;
