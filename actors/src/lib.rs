@@ -26,6 +26,7 @@ pub mod recorder;
 pub mod repair;
 pub mod researcher;
 pub mod shared;
+pub mod syntax;
 pub mod trainer;
 
 pub use campaign::{CampaignError, NewCampaign, Outcome, Start, host, run};

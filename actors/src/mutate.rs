@@ -5,7 +5,9 @@
 //! which is how a proposer without a model explores.
 
 use lineage_arch::lang::ast::{Arg, BinOp, Expr, ExprKind, Program};
-use lineage_arch::lang::{parse, printer};
+use lineage_arch::lang::printer;
+
+use crate::syntax::{binary, call, expr, op_of, visit_program};
 use lineage_arch::rng::Rng;
 
 /// An operator: name, and the edit.
@@ -32,51 +34,6 @@ pub const OPERATORS: &[(&str, Operator)] = &[
     ("token-shift", token_shift),
 ];
 
-/// Parses an expression written in the language (a fixed template of this file).
-fn expr(text: &str) -> Expr {
-    let source = format!("mixer t {{\n  return {text}\n}}\n");
-    parse(&source).unwrap_or_else(|_| panic!("template {text:?} parses")).output
-}
-
-fn call(op: &str, args: Vec<Expr>) -> Expr {
-    let args = args.into_iter().map(|value| Arg { name: None, value }).collect();
-    Expr {
-        kind: ExprKind::Call { op: op.into(), op_span: Default::default(), args },
-        span: Default::default(),
-    }
-}
-
-fn binary(op: BinOp, a: Expr, b: Expr) -> Expr {
-    Expr { kind: ExprKind::Binary(op, Box::new(a), Box::new(b)), span: Default::default() }
-}
-
-fn op_of(e: &Expr) -> Option<&str> {
-    match &e.kind {
-        ExprKind::Call { op, .. } => Some(op),
-        _ => None,
-    }
-}
-
-/// Every expression of the program, pre-order, mutably (bindings, then the output).
-fn visit_mut(program: &mut Program, f: &mut dyn FnMut(&mut Expr)) {
-    fn walk(e: &mut Expr, f: &mut dyn FnMut(&mut Expr)) {
-        f(e);
-        match &mut e.kind {
-            ExprKind::Neg(inner) => walk(inner, f),
-            ExprKind::Binary(_, a, b) => {
-                walk(a, f);
-                walk(b, f);
-            }
-            ExprKind::Call { args, .. } => args.iter_mut().for_each(|a| walk(&mut a.value, f)),
-            ExprKind::Number(_) | ExprKind::Name(_) => {}
-        }
-    }
-    for binding in &mut program.bindings {
-        walk(&mut binding.value, f);
-    }
-    walk(&mut program.output, f);
-}
-
 /// Applies `edit` to one expression, drawn uniformly among those matching `pred`.
 fn edit_one(
     parent: &Program,
@@ -86,13 +43,13 @@ fn edit_one(
 ) -> Option<(Program, String)> {
     let mut program = parent.clone();
     let mut count = 0;
-    visit_mut(&mut program, &mut |e| count += pred(e) as u64);
+    visit_program(&mut program, &mut |e| count += pred(e) as u64);
     if count == 0 {
         return None;
     }
     let target = rng.below(count);
     let (mut seen, mut edit, mut detail) = (0, Some(edit), None);
-    visit_mut(&mut program, &mut |e| {
+    visit_program(&mut program, &mut |e| {
         if pred(e) {
             if seen == target {
                 detail = Some((edit.take().expect("edited once"))(e, rng));
@@ -137,7 +94,7 @@ fn toggle_conv(parent: &Program, _: &[Program], rng: &mut Rng) -> Option<(Progra
         // A projection of x that is not already convolved.
         let mut program = parent.clone();
         let mut candidates = 0;
-        visit_mut(&mut program, &mut |e| {
+        visit_program(&mut program, &mut |e| {
             if let ExprKind::Call { op, args, .. } = &e.kind
                 && op != "conv"
             {
@@ -148,7 +105,7 @@ fn toggle_conv(parent: &Program, _: &[Program], rng: &mut Rng) -> Option<(Progra
             let target = rng.below(candidates);
             let mut seen = 0;
             let mut detail = String::new();
-            visit_mut(&mut program, &mut |e| {
+            visit_program(&mut program, &mut |e| {
                 if let ExprKind::Call { op, args, .. } = &mut e.kind
                     && op != "conv"
                 {
@@ -202,7 +159,7 @@ fn with_recur(
     let mut program = parent.clone();
     let mut edit = Some(edit);
     let mut detail = None;
-    visit_mut(&mut program, &mut |e| {
+    visit_program(&mut program, &mut |e| {
         if let ExprKind::Call { op, args, .. } = &mut e.kind
             && op == "recur"
             && let Some(edit) = edit.take()
@@ -391,7 +348,7 @@ fn crossover_recur_arg(parent: &Program, references: &[Program], rng: &mut Rng) 
     let reference = pick_reference(references, rng)?;
     let mut theirs = None;
     let mut reference = reference.clone();
-    visit_mut(&mut reference, &mut |e| {
+    visit_program(&mut reference, &mut |e| {
         if let ExprKind::Call { op, args, .. } = &e.kind
             && op == "recur"
         {
@@ -431,7 +388,7 @@ fn crossover_fuse(parent: &Program, references: &[Program], rng: &mut Rng) -> Op
     let bound: Vec<&str> = reference.bindings.iter().map(|b| b.name.as_str()).collect();
     let rename = |e: &Expr| {
         let mut program = Program { bindings: Vec::new(), output: e.clone(), ..parent.clone() };
-        visit_mut(&mut program, &mut |e| {
+        visit_program(&mut program, &mut |e| {
             if let ExprKind::Name(n) = &mut e.kind
                 && bound.contains(&n.as_str())
             {
@@ -484,7 +441,7 @@ fn mlp_ratio(parent: &Program, _: &[Program], _: &mut Rng) -> Option<(Program, S
 #[cfg(test)]
 mod tests {
     use lineage_arch::baselines;
-    use lineage_arch::lang::{Dims, check};
+    use lineage_arch::lang::{Dims, check, parse};
 
     use super::*;
 

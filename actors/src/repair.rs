@@ -2,9 +2,10 @@
 //! the program, and proposes a patched program with a one-line reason — or does not apply.
 //! Rules are tried in order; the debugger keeps the first whose patch it has not tried before.
 
-use lineage_arch::lang::ast::{Arg, Expr, ExprKind, Program};
-use lineage_arch::lang::parse;
+use lineage_arch::lang::ast::{Arg, BinOp, Expr, ExprKind, Program};
 use lineage_events::payload::Diagnostic;
+
+use crate::syntax::{binary, call, expr, op_of, visit, visit_program};
 
 /// A rule: name, the diagnostic classes it answers, the patch.
 pub struct Rule {
@@ -33,59 +34,30 @@ pub const RULES: &[Rule] = &[
     },
 ];
 
-fn expr(text: &str) -> Expr {
-    let source = format!("mixer t {{\n  return {text}\n}}\n");
-    parse(&source).unwrap_or_else(|_| panic!("template {text:?} parses")).output
+/// Edits every call to `op` with `edit`; returns the program if anything changed.
+fn edit_calls(program: &Program, op: &str, edit: &mut dyn FnMut(&mut Vec<Arg>) -> bool) -> Option<Program> {
+    let mut program = program.clone();
+    let mut changed = false;
+    visit_program(&mut program, &mut |e| {
+        if let ExprKind::Call { op: name, args, .. } = &mut e.kind
+            && name == op
+        {
+            changed |= edit(args);
+        }
+    });
+    changed.then_some(program)
 }
 
 fn wrap(op: &str, inner: Expr) -> Expr {
-    Expr {
-        kind: ExprKind::Call {
-            op: op.into(),
-            op_span: Default::default(),
-            args: vec![Arg { name: None, value: inner }],
-        },
-        span: Default::default(),
-    }
+    call(op, vec![inner])
 }
 
-/// Edits every call to `op` with `edit`; returns the program if anything changed.
-fn edit_calls(program: &Program, op: &str, edit: &mut dyn FnMut(&mut Vec<Arg>) -> bool) -> Option<Program> {
-    fn walk(e: &mut Expr, op: &str, edit: &mut dyn FnMut(&mut Vec<Arg>) -> bool) -> bool {
-        let mut changed = false;
-        match &mut e.kind {
-            ExprKind::Neg(inner) => changed |= walk(inner, op, edit),
-            ExprKind::Binary(_, a, b) => {
-                changed |= walk(a, op, edit);
-                changed |= walk(b, op, edit);
-            }
-            ExprKind::Call { op: name, args, .. } => {
-                for arg in args.iter_mut() {
-                    changed |= walk(&mut arg.value, op, edit);
-                }
-                if name == op {
-                    changed |= edit(args);
-                }
-            }
-            ExprKind::Number(_) | ExprKind::Name(_) => {}
-        }
-        changed
-    }
-    let mut program = program.clone();
-    let mut changed = false;
-    for b in &mut program.bindings {
-        changed |= walk(&mut b.value, op, edit);
-    }
-    changed |= walk(&mut program.output, op, edit);
-    changed.then_some(program)
+fn is_call(e: &Expr, op: &str) -> bool {
+    op_of(e) == Some(op)
 }
 
 fn named_mut<'a>(args: &'a mut [Arg], name: &str) -> Option<&'a mut Expr> {
     args.iter_mut().find(|a| a.name.as_ref().is_some_and(|(n, _)| n == name)).map(|a| &mut a.value)
-}
-
-fn is_call(e: &Expr, op: &str) -> bool {
-    matches!(&e.kind, ExprKind::Call { op: o, .. } if o == op)
 }
 
 fn causal_shift(program: &Program, _: &Diagnostic) -> Option<(Program, String)> {
@@ -131,25 +103,9 @@ fn attention_to_recurrence(program: &Program, _: &Diagnostic) -> Option<(Program
             }
         }
     };
-    for b in &mut program.bindings {
-        visit(&mut b.value, &mut replace);
-    }
-    visit(&mut program.output, &mut replace);
+    visit_program(&mut program, &mut replace);
     changed
         .then(|| (program, "replace quadratic attention by linear attention over l2-normalised q, k".into()))
-}
-
-fn visit(e: &mut Expr, f: &mut dyn FnMut(&mut Expr)) {
-    f(e);
-    match &mut e.kind {
-        ExprKind::Neg(inner) => visit(inner, f),
-        ExprKind::Binary(_, a, b) => {
-            visit(a, f);
-            visit(b, f);
-        }
-        ExprKind::Call { args, .. } => args.iter_mut().for_each(|a| visit(&mut a.value, f)),
-        ExprKind::Number(_) | ExprKind::Name(_) => {}
-    }
 }
 
 fn normalise_erase_key(program: &Program, _: &Diagnostic) -> Option<(Program, String)> {
@@ -161,14 +117,7 @@ fn normalise_erase_key(program: &Program, _: &Diagnostic) -> Option<(Program, St
         let normalised = wrap("l2norm", along);
         *named_mut(args, "along").expect("present") = normalised.clone();
         let erase = named_mut(args, "erase").expect("erase goes with along");
-        *erase = Expr {
-            kind: ExprKind::Binary(
-                lineage_arch::lang::ast::BinOp::Mul,
-                Box::new(expr("sigmoid(proj(x, h))")),
-                Box::new(normalised),
-            ),
-            span: Default::default(),
-        };
+        *erase = binary(BinOp::Mul, expr("sigmoid(proj(x, h))"), normalised);
         true
     })?;
     Some((
@@ -228,14 +177,7 @@ fn project_output(program: &Program, _: &Diagnostic) -> Option<(Program, String)
     }
     let mut patched = program.clone();
     let inner = patched.output.clone();
-    patched.output = Expr {
-        kind: ExprKind::Call {
-            op: "proj".into(),
-            op_span: Default::default(),
-            args: vec![Arg { name: None, value: inner }, Arg { name: None, value: expr("d") }],
-        },
-        span: Default::default(),
-    };
+    patched.output = call("proj", vec![inner, expr("d")]);
     Some((patched, "project the output back to the model width d".into()))
 }
 
@@ -257,10 +199,7 @@ fn rename_to_suggestion(program: &Program, diagnostic: &Diagnostic) -> Option<(P
         }
         _ => {}
     };
-    for b in &mut patched.bindings {
-        visit(&mut b.value, &mut rename);
-    }
-    visit(&mut patched.output, &mut rename);
+    visit_program(&mut patched, &mut rename);
     changed.then(|| (patched, format!("`{wrong}` → `{wanted}` as the checker suggests")))
 }
 
