@@ -15,7 +15,7 @@ use lineage_replay::CampaignState;
 
 use crate::fitness::{JudgeInputs, fitness, judge};
 use crate::messages::{Analyse, Committed, Conclude, Decision};
-use crate::novelty::structural_distance;
+use crate::novelty::Lines;
 use crate::researcher::EDIT_STATISTICS;
 use crate::shared::Shared;
 
@@ -147,10 +147,10 @@ impl Analyst {
         }
 
         // Fitness.
-        let program = parse(&record.program).expect("a trained program parses");
+        let lines = Lines::of(&parse(&record.program).expect("a trained program parses"));
         let distance = baselines::ALL
             .iter()
-            .map(|b| structural_distance(&program, &b.program()))
+            .map(|b| lines.distance(&Lines::of(&b.program())))
             .fold(f64::INFINITY, f64::min);
         let inputs =
             JudgeInputs { distance_from_baselines: distance, params: (mine.params, reference.params) };

@@ -19,25 +19,31 @@ const PROBE_DIMS: Dims = Dims { d: 16, h: 2 };
 const PROBE_LEN: usize = 24;
 const PROBE_SEED: u64 = 0x9e37;
 
-/// Fraction of canonical lines not shared (Jaccard distance): 0 for the same program, 1 for
-/// programs with nothing in common.
-pub fn structural_distance(a: &Program, b: &Program) -> f64 {
-    let lines = |p: &Program| {
+/// A program's canonical lines, counted: what structural distance compares.
+pub struct Lines(BTreeMap<String, u32>);
+
+impl Lines {
+    /// The lines of `program`'s canonical form.
+    pub fn of(program: &Program) -> Self {
         let mut counts: BTreeMap<String, u32> = BTreeMap::new();
-        for line in canonical_text(p).lines() {
+        for line in canonical_text(program).lines() {
             *counts.entry(line.trim().to_owned()).or_default() += 1;
         }
-        counts
-    };
-    let (a, b) = (lines(a), lines(b));
-    let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-    let (mut shared, mut total) = (0u32, 0u32);
-    for key in keys {
-        let (x, y) = (a.get(key).copied().unwrap_or(0), b.get(key).copied().unwrap_or(0));
-        shared += x.min(y);
-        total += x.max(y);
+        Lines(counts)
     }
-    if total == 0 { 0.0 } else { 1.0 - shared as f64 / total as f64 }
+
+    /// Fraction of lines not shared (Jaccard distance over the counted lines): 0 for the same
+    /// program, 1 for programs with nothing in common.
+    pub fn distance(&self, other: &Lines) -> f64 {
+        let (a, b) = (&self.0, &other.0);
+        let (mut shared, mut total) = (0u32, 0u32);
+        for key in a.keys().chain(b.keys().filter(|k| !a.contains_key(*k))) {
+            let (x, y) = (a.get(key).copied().unwrap_or(0), b.get(key).copied().unwrap_or(0));
+            shared += x.min(y);
+            total += x.max(y);
+        }
+        if total == 0 { 0.0 } else { 1.0 - shared as f64 / total as f64 }
+    }
 }
 
 /// Mixer outputs on the probe, by canonical hash; `None` for programs that do not type-check at
@@ -86,7 +92,7 @@ pub fn behavioural_distance(a: &[f32], b: &[f32]) -> f64 {
 pub fn judge(
     arch: &ArchId,
     candidate: &Program,
-    earlier: &[(&ArchId, Program)],
+    earlier: &[(ArchId, Program)],
     config: &NoveltyConfig,
     fingerprints: &Fingerprints,
     device: &Device,
@@ -96,15 +102,16 @@ pub fn judge(
         return NoveltyJudged {
             arch: arch.clone(),
             verdict: NoveltyVerdict::ExactDuplicate,
-            nearest: Some((*twin).clone()),
+            nearest: Some(twin.clone()),
             structural_distance: Some(0.0),
             behavioural_distance: Some(0.0),
         };
     }
     let mine = fingerprints.get(candidate, device);
+    let lines = Lines::of(candidate);
     let mut nearest: Option<(&ArchId, f64, Option<f64>)> = None;
     for (id, program) in earlier {
-        let structural = structural_distance(candidate, program);
+        let structural = lines.distance(&Lines::of(program));
         let behavioural = match (&mine, fingerprints.get(program, device)) {
             (Some(a), Some(b)) => Some(behavioural_distance(a, &b)),
             _ => None,
@@ -118,7 +125,7 @@ pub fn judge(
             return NoveltyJudged {
                 arch: arch.clone(),
                 verdict: NoveltyVerdict::NearDuplicate,
-                nearest: Some((*id).clone()),
+                nearest: Some(id.clone()),
                 structural_distance: Some(structural),
                 behavioural_distance: behavioural,
             };
@@ -158,7 +165,7 @@ mod tests {
             reproposals_max: 3,
         };
         let fp = Fingerprints::default();
-        let earlier = [(&a, deltanet.clone())];
+        let earlier = [(a.clone(), deltanet.clone())];
         assert_eq!(
             judge(&b, &renamed, &earlier, &config, &fp, &device).verdict,
             NoveltyVerdict::ExactDuplicate

@@ -432,8 +432,7 @@ impl Orchestrator {
             return;
         }
         let running = started - done;
-        // The researcher builds only on sub-quadratic architectures.
-        let pool_empty = state.ranked().iter().all(|(a, _)| a.as_str() == baselines::QUADRATIC_REFERENCE);
+        let pool_empty = state.pool(config.selection.pool_capacity).is_empty();
         let exhausted = budget_exhausted(state, &config, self.wall_ms());
         if exhausted.is_none() && !pool_empty {
             if running < config.trainers && !self.in_flight.contains_key(&format!("propose/{}", started + 1))
@@ -469,9 +468,10 @@ impl Orchestrator {
                 .take(config.promote_top as usize)
                 .map(|(i, (a, f))| (a.clone(), i as u32 + 1, f))
                 .collect();
-            let best_baseline = state.ranked().into_iter().enumerate().find(|(_, (a, _))| {
-                state.archs[*a].is_baseline() && a.as_str() != baselines::QUADRATIC_REFERENCE
-            });
+            let best_baseline =
+                state.ranked().into_iter().enumerate().find(|(_, (a, _))| {
+                    state.archs[*a].is_baseline() && !state.archs[*a].quadratic_allowed()
+                });
             if candidates.is_empty() || best_baseline.is_none() || self.in_flight.contains_key("promote") {
                 if candidates.is_empty() || best_baseline.is_none() {
                     self.finish(ctx, reason);

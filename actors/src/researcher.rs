@@ -98,17 +98,7 @@ impl Handler<Propose> for Researcher {
 impl Researcher {
     fn select(&self, experiment: u32) -> ParentSelected {
         let s = &self.shared.config.selection;
-        // The quadratic reference is trained and ranked, but it is not a candidate to build
-        // on: every child of it would be quadratic.
-        let pool: Vec<PoolEntry> = self
-            .state
-            .ranked()
-            .into_iter()
-            .filter(|(arch, _)| arch.as_str() != lineage_arch::baselines::QUADRATIC_REFERENCE)
-            .take(s.pool_capacity as usize)
-            .enumerate()
-            .map(|(i, (arch, fitness))| PoolEntry { rank: i as u32 + 1, arch: arch.clone(), fitness })
-            .collect();
+        let pool = self.state.pool(s.pool_capacity);
         let stream = format!("select/{experiment}");
         let mut rng = Rng::stream(self.shared.seed, &stream);
         let in_ranks = |(lo, hi): (u32, u32)| -> Vec<&PoolEntry> {
@@ -198,11 +188,10 @@ impl Researcher {
             )];
             let text = print(&program);
             let program = parse(&text).expect("printed programs parse");
-            let earlier_refs: Vec<(&ArchId, Program)> = earlier.iter().map(|(a, p)| (a, p.clone())).collect();
             let judged = novelty::judge(
                 &arch,
                 &program,
-                &earlier_refs,
+                &earlier,
                 &self.shared.config.novelty,
                 &self.shared.fingerprints,
                 &self.shared.device,

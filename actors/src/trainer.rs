@@ -139,12 +139,12 @@ impl Handler<Train> for Trainer {
                     shared.record_blocking(vec![Decision::new(key, &self.name, progress).caused_by(cause)]);
                 }
             });
-            Ok::<_, String>((report, config.wall_s_max))
+            Ok::<_, String>((report, config.wall_s_max, lineage_events::Hash(lang::program_hash(&program).0)))
         }));
         let decision = match outcome {
             Err(_) => Err(failed(TrainingFailure::Error { message: "training panicked".into() })),
             Ok(Err(message)) => Err(failed(TrainingFailure::Error { message })),
-            Ok(Ok((report, wall_s_max))) => match report.stop {
+            Ok(Ok((report, wall_s_max, program_hash))) => match report.stop {
                 Some(Stop::Diverged { step }) => Err(failed(TrainingFailure::Diverged { step })),
                 Some(Stop::TimedOut { .. }) => {
                     let slow = msg.slow_limit_ms.is_some_and(|l| (l as f64 / 1000.0) <= wall_s_max);
@@ -178,11 +178,7 @@ impl Handler<Train> for Trainer {
                             seed: msg.seed,
                             backend: lineage_arch::backend::name().into(),
                             threads: lineage_arch::backend::threads(),
-                            program_hash: lineage_events::Hash(
-                                lang::parse(&msg.program)
-                                    .map(|p| lang::program_hash(&p).0)
-                                    .unwrap_or_default(),
-                            ),
+                            program_hash,
                             metrics,
                         })
                     }

@@ -75,6 +75,12 @@ impl ArchRecord {
         matches!(self.proposal.proposer, Proposer::Baseline { .. })
     }
 
+    /// Whether its checks allowed quadratic cost (only the softmax-attention reference is
+    /// allowed): it is trained and ranked, but no candidate is built on it.
+    pub fn quadratic_allowed(&self) -> bool {
+        self.last_outcomes.iter().any(|c| c.numbers.get("quadratic_allowed") == Some(&1.0))
+    }
+
     /// The last check's result.
     pub fn last_check(&self) -> Option<(u32, bool)> {
         self.checks.last().map(|(a, p, _)| (*a, *p))
@@ -320,6 +326,18 @@ impl CampaignState {
             self.archs.iter().filter_map(|(id, a)| a.fitness.as_ref().map(|(f, _)| (id, f.total))).collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
         ranked
+    }
+
+    /// The candidate pool: the top `capacity` of [`Self::ranked`] that a candidate may be built
+    /// on (not the quadratic reference: every child of it would be quadratic), ranks from 1.
+    pub fn pool(&self, capacity: u32) -> Vec<PoolEntry> {
+        self.ranked()
+            .into_iter()
+            .filter(|(arch, _)| !self.archs[*arch].quadratic_allowed())
+            .take(capacity as usize)
+            .enumerate()
+            .map(|(i, (arch, fitness))| PoolEntry { rank: i as u32 + 1, arch: arch.clone(), fitness })
+            .collect()
     }
 
     /// Experiments (numbered from 1) that have a parent selection.

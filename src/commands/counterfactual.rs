@@ -11,7 +11,6 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, bail};
-use lineage_arch::baselines::QUADRATIC_REFERENCE;
 use lineage_events::ArchId;
 use lineage_replay::CampaignState;
 
@@ -157,7 +156,7 @@ pub fn report(state: &CampaignState, weights: Weights, policy: Policy) -> String
         let Some(seq) = state.event_seq(event) else { continue };
         let pool: Vec<(ArchId, f64)> = ranked(state, weights, Some(seq))
             .into_iter()
-            .filter(|(a, _)| a.as_str() != QUADRATIC_REFERENCE)
+            .filter(|(a, _)| !state.archs[a].quadratic_allowed())
             .take(capacity)
             .collect();
         let rank = rank_of(&pool, &selection.parent);
