@@ -58,9 +58,9 @@ pub fn resolve(
         overlay(&mut merged, user, "").map_err(|key| ConfigError(format!("{name}: unknown key `{key}`")))?;
     }
     merged.insert("preset".into(), toml::Value::String(preset.into()));
-    let mut config: CampaignConfig = toml::Value::Table(merged)
-        .try_into()
-        .map_err(|e: toml::de::Error| ConfigError(format!("config: {}", e.message())))?;
+    // The path of a wrongly typed value names the key, as an unknown key's error does.
+    let mut config: CampaignConfig = serde_path_to_error::deserialize(toml::Value::Table(merged))
+        .map_err(|e| ConfigError(format!("config key `{}`: {}", e.path(), e.inner().message())))?;
     if let Some(n) = overrides.experiments {
         config.budget.experiments_max = n;
     }
@@ -196,7 +196,7 @@ mod tests {
     fn bad_configs_are_one_clear_line() {
         let cases = [
             ("[budget]\nexperimentz = 3\n", "unknown key `budget.experimentz`"),
-            ("trainers = \"two\"\n", "invalid type"),
+            ("trainers = \"two\"\n", "config key `trainers`: invalid type"),
             ("[exploration]\nheads = 3\n", "multiple of heads"),
             ("[exploration]\ntasks = [{ name = \"mqar\", settings = { pairs = 99 } }]\n", "task mqar"),
             ("baselines = [\"nope\"]\n", "unknown baseline"),
