@@ -105,6 +105,15 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "csv")]
         format: ExportFormat,
     },
+    /// Figures as PNG and SVG: the discovery curve against experiments and against compute,
+    /// the family tree coloured by fitness, and fitness against parameter count.
+    Plot {
+        /// The campaign.
+        campaign: String,
+        /// Folder for the figures [default: plots/CAMPAIGN].
+        #[arg(long, value_name = "DIR")]
+        out: Option<std::path::PathBuf>,
+    },
     /// Measure performance (results are meant for docs/performance.md).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -232,8 +241,8 @@ pub enum BenchCommand {
     /// Training throughput of every baseline at the exploration size (tokens/s), and achieved
     /// GFLOP/s against this machine's measured matrix-multiply peak.
     Train(BenchTrainArgs),
-    /// Replay speed: fold a large synthetic campaign log (written to a temporary SQLite file)
-    /// into the campaign state, from the store and in memory.
+    /// Replay speed: write a large synthetic campaign log to a temporary SQLite file and time
+    /// what `lineage replay` does with it (fold from the store, then the summary).
     Replay {
         /// Events in the synthetic log.
         #[arg(long, default_value_t = 1_000_000)]

@@ -175,7 +175,39 @@ async fn smoke_campaign_runs_end_to_end_and_repeats_exactly() {
 
     replay_and_verify(&dir, &store, &first, &log);
     exports(&store, &log);
+    plots(&dir, &store, &first);
     provenance_of_the_best(&store, &first, &log);
+}
+
+/// `plot` writes the four figures as PNG and SVG; the SVGs carry the campaign's own labels.
+fn plots(dir: &TempDir, store: &str, live: &Value) {
+    let out_dir = dir.path().join("figures");
+    let out = lineage(store).args(["plot", "smoke-a", "--out"]).arg(&out_dir).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let names = ["discovery-experiments", "discovery-compute", "family-tree", "fitness-params"];
+    for name in names {
+        let png = std::fs::read(out_dir.join(format!("{name}.png"))).unwrap();
+        assert!(png.starts_with(b"\x89PNG\r\n\x1a\n") && png.len() > 10_000, "{name}.png");
+        let svg = std::fs::read_to_string(out_dir.join(format!("{name}.svg"))).unwrap();
+        assert!(svg.starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{name}.svg");
+    }
+    let tree = std::fs::read_to_string(out_dir.join("family-tree.svg")).unwrap();
+    // Every scored baseline is named in the tree; the scatter names the same baselines.
+    let scatter = std::fs::read_to_string(out_dir.join("fitness-params.svg")).unwrap();
+    let baselines: Vec<&str> = live["leaderboard"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["proposer"] == "baseline")
+        .map(|r| r["arch"].as_str().unwrap())
+        .collect();
+    assert!(!baselines.is_empty());
+    for baseline in baselines {
+        assert!(tree.contains(baseline) && scatter.contains(baseline), "{baseline} missing from the figures");
+    }
+    let out = lineage(store).args(["plot", "nope"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(String::from_utf8_lossy(&out.stderr).trim_end().lines().count(), 1);
 }
 
 /// `export` gives one row per proposed architecture, as CSV and as JSON lines, agreeing.

@@ -325,7 +325,7 @@ impl Orchestrator {
     }
 
     fn failures_of(&self, arch: &ArchId) -> Vec<CheckOutcome> {
-        self.state.archs[arch].last_outcomes.iter().filter(|c| !c.passed).cloned().collect()
+        self.state.archs[arch].last_failures.clone()
     }
 
     fn train_command(

@@ -52,6 +52,29 @@ impl fmt::Debug for Hash {
     }
 }
 
+/// SHA-256 of whatever is written into it: hashes a serialisation as it streams out, without
+/// holding it in memory.
+#[derive(Default)]
+pub struct HashWriter(Sha256);
+
+impl HashWriter {
+    /// The digest of everything written.
+    pub fn finish(self) -> Hash {
+        Hash(self.0.finalize().into())
+    }
+}
+
+impl std::io::Write for HashWriter {
+    fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+        self.0.update(bytes);
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 /// Text that is not 64 hex digits.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error("invalid hash {0:?}: expected 64 hex digits")]
@@ -61,9 +84,42 @@ impl FromStr for Hash {
     type Err = InvalidHash;
     fn from_str(s: &str) -> Result<Self, InvalidHash> {
         let mut bytes = [0u8; 32];
-        hex::decode_to_slice(s, &mut bytes).map_err(|_| InvalidHash(s.to_owned()))?;
+        decode_hex(s, &mut bytes).ok_or_else(|| InvalidHash(s.to_owned()))?;
         Ok(Hash(bytes))
     }
+}
+
+/// Decodes exactly `out.len()` bytes of hex (either case). Every event read parses two hashes
+/// and an id, so this is on replay's hot path: a table lookup per digit, no allocation.
+pub(crate) fn decode_hex(text: &str, out: &mut [u8]) -> Option<()> {
+    const INVALID: u8 = 0xff;
+    const DIGITS: [u8; 256] = {
+        let mut table = [INVALID; 256];
+        let mut i = 0;
+        while i < 10 {
+            table[b'0' as usize + i] = i as u8;
+            i += 1;
+        }
+        let mut i = 0;
+        while i < 6 {
+            table[b'a' as usize + i] = 10 + i as u8;
+            table[b'A' as usize + i] = 10 + i as u8;
+            i += 1;
+        }
+        table
+    };
+    let text = text.as_bytes();
+    if text.len() != out.len() * 2 {
+        return None;
+    }
+    for (byte, pair) in out.iter_mut().zip(text.chunks_exact(2)) {
+        let (high, low) = (DIGITS[pair[0] as usize], DIGITS[pair[1] as usize]);
+        if high == INVALID || low == INVALID {
+            return None;
+        }
+        *byte = high << 4 | low;
+    }
+    Some(())
 }
 
 impl Serialize for Hash {
@@ -152,6 +208,32 @@ pub struct ChainError {
     pub problem: Box<ChainProblem>,
 }
 
+/// The envelope fields inside a hashed body must say where the event is stored: a row whose body
+/// belongs to another position, campaign or id was moved there.
+pub fn check_placement(
+    campaign: &CampaignId,
+    event: &StoredEvent,
+    body: &EventBody,
+) -> Result<(), ChainError> {
+    let misplaced = |field, in_body: String, in_row: String| {
+        Err(chain_error(campaign, event, ChainProblem::Misplaced { field, in_body, in_row }))
+    };
+    if body.seq != event.seq {
+        return misplaced("seq", body.seq.to_string(), event.seq.to_string());
+    }
+    if body.campaign != *campaign {
+        return misplaced("campaign", body.campaign.to_string(), campaign.to_string());
+    }
+    if body.id != event.id {
+        return misplaced("id", body.id.to_string(), event.id.to_string());
+    }
+    Ok(())
+}
+
+fn chain_error(campaign: &CampaignId, event: &StoredEvent, problem: ChainProblem) -> ChainError {
+    ChainError { campaign: campaign.clone(), seq: event.seq, id: Some(event.id), problem: Box::new(problem) }
+}
+
 /// Checks events one by one, in order, against the chain rule; remembers where it is so a long
 /// log can be verified in batches (or while following it live).
 #[derive(Debug, Clone)]
@@ -185,35 +267,33 @@ impl ChainVerifier {
     /// Verifies the next event: its position, its link, its body hash and the envelope fields
     /// inside the hashed body.
     pub fn check(&mut self, event: &StoredEvent) -> Result<(), ChainError> {
-        let fail = |problem| ChainError {
-            campaign: self.campaign.clone(),
-            seq: self.next,
-            id: (event.seq == self.next).then_some(event.id),
-            problem: Box::new(problem),
-        };
+        let campaign = self.campaign.clone();
+        self.check_link(event)?;
+        let body = EventBody::parse(&event.body)
+            .map_err(|e| chain_error(&campaign, event, ChainProblem::Undecodable(e.to_string())))?;
+        check_placement(&campaign, event, &body)
+    }
+
+    /// The sequential half of [`Self::check`]: position, link and body hash. A reader that
+    /// parses the body anyway (replay decodes every event) calls [`check_placement`] on its
+    /// parse instead of parsing twice, and may do so on another thread.
+    pub fn check_link(&mut self, event: &StoredEvent) -> Result<(), ChainError> {
         if event.seq != self.next {
-            return Err(fail(ChainProblem::Missing { expected: self.next, found: event.seq }));
+            return Err(ChainError {
+                campaign: self.campaign.clone(),
+                seq: self.next,
+                id: None,
+                problem: Box::new(ChainProblem::Missing { expected: self.next, found: event.seq }),
+            });
         }
         if event.prev_hash != self.prev {
-            return Err(fail(ChainProblem::BrokenLink { expected: self.prev, found: event.prev_hash }));
+            let problem = ChainProblem::BrokenLink { expected: self.prev, found: event.prev_hash };
+            return Err(chain_error(&self.campaign, event, problem));
         }
         let computed = Hash::chain(&self.prev, event.body.as_bytes());
         if computed != event.hash {
-            return Err(fail(ChainProblem::BodyEdited { computed, stored: event.hash }));
-        }
-        let body =
-            EventBody::parse(&event.body).map_err(|e| fail(ChainProblem::Undecodable(e.to_string())))?;
-        let misplaced = |field, in_body: String, in_row: String| {
-            Err(fail(ChainProblem::Misplaced { field, in_body, in_row }))
-        };
-        if body.seq != event.seq {
-            return misplaced("seq", body.seq.to_string(), event.seq.to_string());
-        }
-        if body.campaign != self.campaign {
-            return misplaced("campaign", body.campaign.to_string(), self.campaign.to_string());
-        }
-        if body.id != event.id {
-            return misplaced("id", body.id.to_string(), event.id.to_string());
+            let problem = ChainProblem::BodyEdited { computed, stored: event.hash };
+            return Err(chain_error(&self.campaign, event, problem));
         }
         self.prev = event.hash;
         self.next = self.next.next();
@@ -259,6 +339,12 @@ mod tests {
     fn hash_text_round_trips() {
         let h = Hash::of(b"x");
         assert_eq!(h.to_hex().parse::<Hash>().unwrap(), h);
+        assert_eq!(h.to_hex().to_uppercase().parse::<Hash>().unwrap(), h);
         assert!("00".parse::<Hash>().is_err());
+        let mut bad = h.to_hex();
+        bad.replace_range(63..64, "g");
+        assert!(bad.parse::<Hash>().is_err());
+        bad.replace_range(63..64, "é");
+        assert!(bad.parse::<Hash>().is_err());
     }
 }

@@ -175,8 +175,8 @@ impl FromStr for EventId {
     type Err = InvalidId;
     fn from_str(s: &str) -> Result<Self, InvalidId> {
         let invalid = || InvalidId { kind: "event id", value: s.to_owned() };
-        let bytes = hex::decode(s).map_err(|_| invalid())?;
-        let bytes: [u8; 16] = bytes.try_into().map_err(|_| invalid())?;
+        let mut bytes = [0u8; 16];
+        crate::hash::decode_hex(s, &mut bytes).ok_or_else(invalid)?;
         Ok(Self(bytes))
     }
 }

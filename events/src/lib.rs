@@ -23,14 +23,16 @@
 pub mod envelope;
 pub mod hash;
 pub mod ids;
+pub mod lean;
 pub mod limits;
 pub mod payload;
 pub mod store;
 pub mod synthetic;
 
 pub use envelope::{ActorRef, EncodedPayload, EventBody, NewEvent, RecordedEvent, StoredEvent};
-pub use hash::{ChainError, ChainProblem, ChainVerifier, Hash};
+pub use hash::{ChainError, ChainProblem, ChainVerifier, Hash, HashWriter};
 pub use ids::{ArchId, CampaignId, EventId, InvalidId, RunId, Seq};
+pub use lean::LeanEvent;
 pub use payload::{DecodeError, DecodedPayload, Payload, UnknownPayload, Upcasters};
 pub use store::{
     Appended, CampaignSummary, EventStore, Head, MemoryStore, PostgresStore, SqliteStore, StoreError,

@@ -6,17 +6,51 @@
 use std::collections::BTreeMap;
 
 use lineage_events::payload::{NoveltyVerdict, Stage, TrainingFailure};
+use lineage_events::{ArchId, Hash, HashWriter};
 use serde::Serialize;
 
-use crate::state::{CampaignState, Phase};
+use crate::state::{CampaignState, Phase, RunRecord};
+
+/// The state hash: SHA-256 of the digest's JSON, streamed into the hasher (a long campaign's
+/// digest is tens of megabytes; it is never held whole).
+pub(crate) fn hash(state: &CampaignState) -> Hash {
+    let mut runs: Vec<_> = state.runs.iter().collect();
+    runs.sort_by(|a, b| a.0.cmp(b.0));
+    let digest = Digest {
+        seed: state.started.as_ref().map(|s| s.seed),
+        archs: Lazy(|| state.order.iter().map(|id| arch_digest(state, id))),
+        runs: Lazy(|| runs.iter().map(|(id, run)| run_digest(id.as_str(), run))),
+        insights: Lazy(|| {
+            state.insights.iter().map(|i| {
+                let data: BTreeMap<&str, u64> =
+                    i.insight.data.iter().map(|(k, v)| (k.as_str(), v.to_bits())).collect();
+                (i.insight.analyst.as_str(), i.insight.kind.as_str(), data)
+            })
+        }),
+        experiments_spent: state.experiments_spent,
+    };
+    let mut writer = HashWriter::default();
+    serde_json::to_writer(&mut writer, &digest).expect("the digest serialises");
+    writer.finish()
+}
 
 #[derive(Serialize)]
-pub(crate) struct Digest<'a> {
+#[serde(bound = "Lazy<A>: Serialize, Lazy<R>: Serialize, Lazy<I>: Serialize")]
+struct Digest<A, R, I> {
     seed: Option<u64>,
-    archs: Vec<ArchDigest<'a>>,
-    runs: Vec<RunDigest<'a>>,
-    insights: Vec<(&'a str, &'a str, BTreeMap<&'a str, u64>)>,
+    archs: Lazy<A>,
+    runs: Lazy<R>,
+    insights: Lazy<I>,
     experiments_spent: u32,
+}
+
+/// A sequence serialised from an iterator as it is produced.
+struct Lazy<F>(F);
+
+impl<F: Fn() -> It, It: Iterator<Item: Serialize>> Serialize for Lazy<F> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_seq((self.0)())
+    }
 }
 
 #[derive(Serialize)]
@@ -67,89 +101,53 @@ fn failure_kind(f: &TrainingFailure) -> &'static str {
     }
 }
 
-impl<'a> Digest<'a> {
-    pub(crate) fn of(state: &'a CampaignState) -> Self {
-        let archs = state
-            .order
-            .iter()
-            .map(|id| {
-                let a = &state.archs[id];
-                ArchDigest {
-                    arch: id.as_str(),
-                    experiment: a.proposal.experiment,
-                    parent: a.proposal.parent.as_ref().map(|p| p.as_str()),
-                    references: a.proposal.references.iter().map(|r| r.as_str()).collect(),
-                    program_hash: a.program_hash.to_hex(),
-                    phase: state.phase(id),
-                    novelty: a.novelty.as_ref().map(|(n, _)| n.verdict),
-                    checks: a.checks.iter().map(|(attempt, passed, _)| (*attempt, *passed)).collect(),
-                    repairs: a
-                        .repairs
-                        .iter()
-                        .map(|(r, _)| (r.rule.as_str(), r.program_hash.to_hex()))
-                        .collect(),
-                    fitness: a.fitness.as_ref().map(|(f, _)| {
-                        let c = &f.components;
-                        [
-                            f.total.to_bits(),
-                            c.loss_term.to_bits(),
-                            c.benchmark_term.to_bits(),
-                            c.judge_term.to_bits(),
-                        ]
-                    }),
-                    promoted: a.promoted.is_some(),
-                    discovery: a
-                        .verification
-                        .as_ref()
-                        .map(|v| (v.discovery, v.gain_mean.to_bits(), v.gain_std.to_bits())),
-                }
-            })
-            .collect();
-        let mut ordered: Vec<_> = state.runs.iter().collect();
-        ordered.sort_by(|a, b| a.0.cmp(b.0));
-        let runs = ordered
-            .into_iter()
-            .map(|(id, r)| RunDigest {
-                run: id.as_str(),
-                arch: r.scheduled.arch.as_str(),
-                stage: r.scheduled.stage,
-                seed: r.scheduled.seed,
-                result: r.finished.as_ref().map(|(f, _)| {
-                    let m = &f.metrics;
-                    ResultDigest {
-                        loss_train: m.loss_train_final.to_bits(),
-                        loss_val: m.loss_val_final.to_bits(),
-                        tasks: m
-                            .tasks
-                            .iter()
-                            .map(|(k, t)| {
-                                (k.clone(), (t.accuracy.map(f64::to_bits), t.loss.map(f64::to_bits)))
-                            })
-                            .collect(),
-                        benchmark: m.benchmark_mean.to_bits(),
-                        params: m.params,
-                        steps: m.steps,
-                        tokens: m.tokens_seen,
-                        curve: m.loss_curve.iter().map(|p| (p.step, p.loss.to_bits())).collect(),
-                    }
-                }),
-                failure: r.failed.as_ref().map(|f| failure_kind(&f.failure)),
-            })
-            .collect();
-        let insights = state
-            .insights
-            .iter()
-            .map(|i| {
-                let data = i.insight.data.iter().map(|(k, v)| (k.as_str(), v.to_bits())).collect();
-                (i.insight.analyst.as_str(), i.insight.kind.as_str(), data)
-            })
-            .collect();
-        Digest {
-            seed: state.started.as_ref().map(|s| s.seed),
-            archs,
-            runs,
-            insights,
-            experiments_spent: state.experiments_spent,
-        }
+fn arch_digest<'a>(state: &'a CampaignState, id: &'a ArchId) -> ArchDigest<'a> {
+    let a = &state.archs[id];
+    ArchDigest {
+        arch: id.as_str(),
+        experiment: a.proposal.experiment,
+        parent: a.proposal.parent.as_ref().map(|p| p.as_str()),
+        references: a.proposal.references.iter().map(|r| r.as_str()).collect(),
+        program_hash: a.program_hash.to_hex(),
+        phase: state.phase(id),
+        novelty: a.novelty.as_ref().map(|(n, _)| n.verdict),
+        checks: a.checks.iter().map(|(attempt, passed, _)| (*attempt, *passed)).collect(),
+        repairs: a.repairs.iter().map(|(r, _)| (r.rule.as_str(), r.program_hash.to_hex())).collect(),
+        fitness: a.fitness.as_ref().map(|(f, _)| {
+            let c = &f.components;
+            [f.total.to_bits(), c.loss_term.to_bits(), c.benchmark_term.to_bits(), c.judge_term.to_bits()]
+        }),
+        promoted: a.promoted.is_some(),
+        discovery: a
+            .verification
+            .as_ref()
+            .map(|v| (v.discovery, v.gain_mean.to_bits(), v.gain_std.to_bits())),
+    }
+}
+
+fn run_digest<'a>(id: &'a str, r: &'a RunRecord) -> RunDigest<'a> {
+    RunDigest {
+        run: id,
+        arch: r.scheduled.arch.as_str(),
+        stage: r.scheduled.stage,
+        seed: r.scheduled.seed,
+        result: r.finished.as_ref().map(|(f, _)| {
+            let m = &f.metrics;
+            ResultDigest {
+                loss_train: m.loss_train_final.to_bits(),
+                loss_val: m.loss_val_final.to_bits(),
+                tasks: m
+                    .tasks
+                    .iter()
+                    .map(|(k, t)| (k.clone(), (t.accuracy.map(f64::to_bits), t.loss.map(f64::to_bits))))
+                    .collect(),
+                benchmark: m.benchmark_mean.to_bits(),
+                params: m.params,
+                steps: m.steps,
+                tokens: m.tokens_seen,
+                curve: m.loss_curve.iter().map(|p| (p.step, p.loss.to_bits())).collect(),
+            }
+        }),
+        failure: r.failed.as_ref().map(|f| failure_kind(&f.failure)),
     }
 }

@@ -49,8 +49,11 @@ pub struct ArchRecord {
     pub novelty: Option<(NoveltyJudged, EventId)>,
     /// Check results in order: (attempt, passed, event).
     pub checks: Vec<(u32, bool, EventId)>,
-    /// The outcomes of the last check (what a repair works from).
-    pub last_outcomes: Vec<CheckOutcome>,
+    /// The failed outcomes of the last check: what a repair works from (empty once one
+    /// passes; the passing outcomes stay in the log, where provenance reads them).
+    pub last_failures: Vec<CheckOutcome>,
+    /// Whether the last check allowed quadratic cost (see [`Self::quadratic_allowed`]).
+    pub quadratic: bool,
     /// Repair attempts recorded.
     pub repairs: Vec<(RepairAttempted, EventId)>,
     /// Why it was abandoned.
@@ -78,7 +81,7 @@ impl ArchRecord {
     /// Whether its checks allowed quadratic cost (only the softmax-attention reference is
     /// allowed): it is trained and ranked, but no candidate is built on it.
     pub fn quadratic_allowed(&self) -> bool {
-        self.last_outcomes.iter().any(|c| c.numbers.get("quadratic_allowed") == Some(&1.0))
+        self.quadratic
     }
 
     /// The last check's result.
@@ -173,35 +176,41 @@ impl CampaignState {
         &self.started.as_ref().expect("a campaign log starts with CampaignStarted").config
     }
 
-    /// Applies one event.
+    /// Applies one event (live actors share events, so this clones what the state keeps).
     pub fn apply(&mut self, event: &RecordedEvent) {
-        self.events = event.seq.0 + 1;
-        let payload = match &event.payload {
+        self.apply_payload(event.seq, event.id, event.payload.clone());
+    }
+
+    /// Applies the payload of the event `id` at position `seq`, moving it into the state (what
+    /// replay does: its events are its own).
+    pub fn apply_payload(&mut self, seq: Seq, id: EventId, payload: DecodedPayload) {
+        self.events = seq.0 + 1;
+        let payload = match payload {
             DecodedPayload::Known(p) => p,
             DecodedPayload::Unknown(_) => {
                 self.unknown_events += 1;
                 return;
             }
         };
-        let id = event.id;
         match payload {
-            Payload::CampaignStarted(p) => self.started = Some(p.clone()),
+            Payload::CampaignStarted(p) => self.started = Some(p),
             Payload::ParentSelected(p) => {
-                self.positions.insert(id, event.seq.0);
-                self.selections.insert(p.experiment, (p.clone(), id));
+                self.positions.insert(id, seq.0);
+                self.selections.insert(p.experiment, (p, id));
             }
             Payload::ArchitectureProposed(p) => {
                 self.order.push(p.arch.clone());
                 self.archs.insert(
                     p.arch.clone(),
                     ArchRecord {
-                        proposal: p.clone(),
                         proposed_event: id,
                         program: p.program.clone(),
                         program_hash: p.program_hash,
+                        proposal: p,
                         novelty: None,
                         checks: Vec::new(),
-                        last_outcomes: Vec::new(),
+                        last_failures: Vec::new(),
+                        quadratic: false,
                         repairs: Vec::new(),
                         abandoned: None,
                         params: None,
@@ -213,22 +222,26 @@ impl CampaignState {
                     },
                 );
             }
-            Payload::NoveltyJudged(p) => self.arch(&p.arch).novelty = Some((p.clone(), id)),
+            Payload::NoveltyJudged(p) => {
+                let arch = self.arch(&p.arch);
+                arch.novelty = Some((p, id));
+            }
             Payload::ImplementationChecked(p) => {
                 let arch = self.arch(&p.arch);
                 arch.checks.push((p.attempt, p.passed, id));
-                arch.last_outcomes = p.checks.clone();
                 if p.params.is_some() {
                     arch.params = p.params;
                 }
+                arch.quadratic = p.checks.iter().any(|c| c.numbers.get("quadratic_allowed") == Some(&1.0));
+                arch.last_failures = p.checks.into_iter().filter(|c| !c.passed).collect();
             }
             Payload::RepairAttempted(p) => {
                 let arch = self.arch(&p.arch);
                 arch.program = p.program.clone();
                 arch.program_hash = p.program_hash;
-                arch.repairs.push((p.clone(), id));
+                arch.repairs.push((p, id));
             }
-            Payload::ArchitectureAbandoned(p) => self.arch(&p.arch).abandoned = Some(p.reason.clone()),
+            Payload::ArchitectureAbandoned(p) => self.arch(&p.arch).abandoned = Some(p.reason),
             Payload::TrainingScheduled(p) => {
                 if p.stage == Stage::Exploration {
                     self.arch(&p.arch).exploration_run = Some(p.run.clone());
@@ -236,7 +249,7 @@ impl CampaignState {
                 self.runs.insert(
                     p.run.clone(),
                     RunRecord {
-                        scheduled: p.clone(),
+                        scheduled: p,
                         scheduled_event: id,
                         starts: 0,
                         progress: 0,
@@ -247,20 +260,31 @@ impl CampaignState {
             }
             Payload::TrainingStarted(p) => self.run(&p.run).starts += 1,
             Payload::TrainingProgress(p) => self.run(&p.run).progress += 1,
-            Payload::TrainingFinished(p) => self.run(&p.run).finished = Some((p.clone(), id)),
-            Payload::TrainingFailed(p) => self.run(&p.run).failed = Some(p.clone()),
-            Payload::AnalysisRecorded(p) => self.arch(&p.arch).analyses.push((id, p.summary.clone())),
+            Payload::TrainingFinished(p) => {
+                let run = self.run(&p.run);
+                run.finished = Some((p, id));
+            }
+            Payload::TrainingFailed(p) => {
+                let run = self.run(&p.run);
+                run.failed = Some(p);
+            }
+            Payload::AnalysisRecorded(p) => self.arch(&p.arch).analyses.push((id, p.summary)),
             Payload::FitnessAssigned(p) => {
-                self.positions.insert(id, event.seq.0);
+                self.positions.insert(id, seq.0);
                 if p.stage == Stage::Exploration {
-                    self.arch(&p.arch).fitness = Some((p.clone(), id));
+                    let arch = self.arch(&p.arch);
+                    arch.fitness = Some((p, id));
                 }
             }
-            Payload::PromotedToVerification(p) => self.arch(&p.arch).promoted = Some(p.clone()),
-            Payload::VerificationConcluded(p) => self.arch(&p.arch).verification = Some(p.clone()),
-            Payload::InsightRecorded(p) => {
-                self.insights.push(InsightRef { event: id, seq: event.seq, insight: p.clone() })
+            Payload::PromotedToVerification(p) => {
+                let arch = self.arch(&p.arch);
+                arch.promoted = Some(p);
             }
+            Payload::VerificationConcluded(p) => {
+                let arch = self.arch(&p.arch);
+                arch.verification = Some(p);
+            }
+            Payload::InsightRecorded(p) => self.insights.push(InsightRef { event: id, seq, insight: p }),
             Payload::LlmExchanged(_) => {}
             Payload::BudgetSpent(p) => {
                 self.experiments_spent += p.experiments;
@@ -269,7 +293,7 @@ impl CampaignState {
             }
             Payload::CampaignPaused(_) => self.pauses += 1,
             Payload::CampaignResumed(_) => self.resumes += 1,
-            Payload::CampaignFinished(p) => self.finished = Some(p.clone()),
+            Payload::CampaignFinished(p) => self.finished = Some(p),
         }
     }
 
@@ -380,7 +404,6 @@ impl CampaignState {
     /// event ids or the campaign id: two runs with the same seed and config (one trainer) hash
     /// the same, and replaying a log gives the hash the live run printed.
     pub fn state_hash(&self) -> Hash {
-        let digest = crate::digest::Digest::of(self);
-        Hash::of(&serde_json::to_vec(&digest).expect("the digest serialises"))
+        crate::digest::hash(self)
     }
 }

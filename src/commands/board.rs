@@ -37,19 +37,30 @@ pub struct Summary {
 
 impl Summary {
     pub fn of(campaign: &CampaignId, state: &CampaignState) -> Self {
-        let count = |phase: Phase| state.order.iter().filter(|a| state.phase(a) == phase).count();
+        let (mut rejected, mut abandoned, mut failed) = (0, 0, 0);
+        for arch in &state.order {
+            match state.phase(arch) {
+                Phase::Rejected => rejected += 1,
+                Phase::Abandoned => abandoned += 1,
+                Phase::Failed => failed += 1,
+                _ => {}
+            }
+        }
+        // The state hash streams tens of megabytes through SHA-256 on a long campaign: on its own
+        // core, while the leaderboard is built.
+        let (state_hash, leaderboard) = rayon::join(|| state.state_hash().to_hex(), || leaderboard(state));
         Summary {
             campaign: campaign.to_string(),
             finished: state.finished.is_some(),
             reason: state.finished.as_ref().map(|f| f.reason.clone()),
             experiments: state.experiments_started(),
             events: state.events,
-            state_hash: state.state_hash().to_hex(),
-            leaderboard: leaderboard(state),
+            state_hash,
+            leaderboard,
             discoveries: state.discoveries().iter().map(|a| a.to_string()).collect(),
-            rejected: count(Phase::Rejected),
-            abandoned: count(Phase::Abandoned),
-            failed: count(Phase::Failed),
+            rejected,
+            abandoned,
+            failed,
         }
     }
 }

@@ -7,9 +7,11 @@ mod bench_replay;
 mod bench_store;
 mod bench_train;
 mod board;
+mod charts;
 mod counterfactual;
 mod events;
 mod export;
+mod plot;
 mod provenance;
 mod replay;
 mod run;
@@ -55,6 +57,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Export { campaign, format } => {
             export::run(open_existing(cli.store_url()).await?, campaign, *format).await
+        }
+        Command::Plot { campaign, out } => {
+            plot::run(open_existing(cli.store_url()).await?, campaign, out.as_deref()).await
         }
         Command::Verify { campaign, reproduce } => {
             verify::run(open_existing(cli.store_url()).await?, campaign, reproduce).await

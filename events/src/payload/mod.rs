@@ -92,6 +92,18 @@ macro_rules! payloads {
                 }
             }
 
+            /// Deserialises a payload of the current version of `type_name` straight from a
+            /// deserializer (the caller has checked that the type is known).
+            pub(crate) fn deserialize_current<'de, D: serde::Deserializer<'de>>(
+                type_name: &str,
+                deserializer: D,
+            ) -> Result<Payload, D::Error> {
+                match type_name {
+                    $(stringify!($variant) => serde::Deserialize::deserialize(deserializer).map(Payload::$variant),)*
+                    _ => Err(serde::de::Error::custom(format!("unknown event type {type_name}"))),
+                }
+            }
+
             fn decode_current(type_name: &str, json: &str) -> Option<Result<Payload, serde_json::Error>> {
                 match type_name {
                     $(stringify!($variant) => Some(serde_json::from_str(json).map(Payload::$variant)),)*

@@ -1,0 +1,294 @@
+//! Drawing `lineage plot`'s figures with plotters. Each figure draws on any backend, so the
+//! same code writes the PNG and the SVG. Text uses the DejaVu Sans font bundled in the binary:
+//! no system font library is needed.
+
+use std::path::Path;
+
+use anyhow::anyhow;
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
+
+const SIZE: (u32, u32) = (1100, 680);
+const FONT: &str = "sans-serif";
+const CANDIDATE: RGBColor = RGBColor(31, 119, 180);
+const BASELINE: RGBColor = RGBColor(127, 127, 127);
+const DISCOVERY: RGBColor = RGBColor(214, 39, 40);
+
+/// Makes the bundled font the one plotters draws text with.
+pub fn register_font() {
+    static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+    plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES)
+        .unwrap_or_else(|_| panic!("the bundled font is a valid TrueType font"));
+}
+
+/// One sample of the discovery curve.
+pub struct CurvePoint {
+    pub experiments: u32,
+    pub compute_s: f64,
+    pub best_candidate: Option<f64>,
+    pub discoveries: u32,
+}
+
+/// The discovery curve, and the best baseline's fitness for reference.
+pub struct Curve {
+    pub points: Vec<CurvePoint>,
+    pub best_baseline: Option<f64>,
+}
+
+/// What the discovery curve is drawn against.
+#[derive(Clone, Copy)]
+pub enum Axis {
+    Experiments,
+    Compute,
+}
+
+/// One architecture of the family tree.
+pub struct Node {
+    pub label: String,
+    pub experiment: u32,
+    pub lane: f64,
+    pub parent: Option<usize>,
+    pub fitness: Option<f64>,
+    pub baseline: bool,
+    pub discovery: bool,
+}
+
+/// One scored architecture.
+pub struct Scatter {
+    pub label: String,
+    pub params: u64,
+    pub fitness: f64,
+    pub baseline: bool,
+    pub discovery: bool,
+}
+
+type Drawn<DB> = Result<(), DrawingAreaErrorKind<<DB as DrawingBackend>::ErrorType>>;
+
+/// A figure that can be drawn on any backend.
+trait Figure {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn<DB>;
+}
+
+/// Writes a figure as PNG or SVG, by the path's extension.
+fn save(path: &Path, figure: &impl Figure) -> anyhow::Result<()> {
+    let failed = |e: &dyn std::fmt::Display| anyhow!("cannot draw {}: {e}", path.display());
+    match path.extension().and_then(|e| e.to_str()) {
+        Some("png") => {
+            let root = BitMapBackend::new(path, SIZE).into_drawing_area();
+            figure.draw(&root).map_err(|e| failed(&e))?;
+            root.present().map_err(|e| failed(&e))
+        }
+        Some("svg") => {
+            let root = SVGBackend::new(path, SIZE).into_drawing_area();
+            figure.draw(&root).map_err(|e| failed(&e))?;
+            root.present().map_err(|e| failed(&e))
+        }
+        _ => Err(anyhow!("{}: figures are written as .png or .svg", path.display())),
+    }
+}
+
+/// Best candidate fitness (left axis) and discoveries (right axis) against experiments or
+/// compute seconds.
+pub fn discovery(path: &Path, title: &str, curve: &Curve, axis: Axis) -> anyhow::Result<()> {
+    save(path, &Discovery { title, curve, axis })
+}
+
+struct Discovery<'a> {
+    title: &'a str,
+    curve: &'a Curve,
+    axis: Axis,
+}
+
+impl Figure for Discovery<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn<DB> {
+        root.fill(&WHITE)?;
+        let x = |p: &CurvePoint| match self.axis {
+            Axis::Experiments => p.experiments as f64,
+            Axis::Compute => p.compute_s,
+        };
+        let points = &self.curve.points;
+        let x_max = points.iter().map(x).fold(1.0, f64::max);
+        let fitness: Vec<f64> =
+            points.iter().filter_map(|p| p.best_candidate).chain(self.curve.best_baseline).collect();
+        let (y_min, y_max) = padded_range(&fitness);
+        let discoveries = points.iter().map(|p| p.discoveries).max().unwrap_or(0).max(1) as f64;
+        let x_desc = match self.axis {
+            Axis::Experiments => "experiments",
+            Axis::Compute => "training compute (s)",
+        };
+        let mut chart = ChartBuilder::on(root)
+            .caption(format!("{}: discovery curve", self.title), (FONT, 24))
+            .margin(18)
+            .x_label_area_size(48)
+            .y_label_area_size(64)
+            .right_y_label_area_size(56)
+            .build_cartesian_2d(0.0..x_max * 1.02, y_min..y_max)?
+            .set_secondary_coord(0.0..x_max * 1.02, 0.0..discoveries * 1.1);
+        chart.configure_mesh().x_desc(x_desc).y_desc("best fitness").label_style((FONT, 15)).draw()?;
+        chart.configure_secondary_axes().y_desc("discoveries").label_style((FONT, 15)).draw()?;
+        if let Some(baseline) = self.curve.best_baseline {
+            chart
+                .draw_series(LineSeries::new(
+                    [(0.0, baseline), (x_max * 1.02, baseline)],
+                    BASELINE.stroke_width(2),
+                ))?
+                .label("best baseline")
+                .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BASELINE.stroke_width(2)));
+        }
+        let best: Vec<(f64, f64)> = points.iter().filter_map(|p| Some((x(p), p.best_candidate?))).collect();
+        chart
+            .draw_series(LineSeries::new(steps(&best), CANDIDATE.stroke_width(3)))?
+            .label("best candidate")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], CANDIDATE.stroke_width(3)));
+        let found: Vec<(f64, f64)> = points.iter().map(|p| (x(p), p.discoveries as f64)).collect();
+        chart
+            .draw_secondary_series(LineSeries::new(steps(&found), DISCOVERY.stroke_width(2)))?
+            .label("discoveries (verified)")
+            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], DISCOVERY.stroke_width(2)));
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .label_font((FONT, 15))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+    }
+}
+
+/// Architectures by experiment (x) in lineage lanes (y), joined to their parents, coloured by
+/// exploration fitness; baselines are labelled squares, discoveries ringed in red.
+pub fn family_tree(path: &Path, title: &str, nodes: &[Node]) -> anyhow::Result<()> {
+    save(path, &Tree { title, nodes })
+}
+
+struct Tree<'a> {
+    title: &'a str,
+    nodes: &'a [Node],
+}
+
+impl Figure for Tree<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn<DB> {
+        root.fill(&WHITE)?;
+        let nodes = self.nodes;
+        let x_max = nodes.iter().map(|n| n.experiment).max().unwrap_or(0) as f64 + 1.0;
+        let y_max = nodes.iter().map(|n| n.lane).fold(0.0, f64::max) + 0.6;
+        let scored: Vec<f64> = nodes.iter().filter_map(|n| n.fitness).collect();
+        let (low, high) = (
+            scored.iter().copied().fold(f64::MAX, f64::min),
+            scored.iter().copied().fold(f64::MIN, f64::max),
+        );
+        let colour = |fitness: f64| ViridisRGB.get_color_normalized(fitness, low, high.max(low + 1e-9));
+        let mut chart = ChartBuilder::on(root)
+            .caption(
+                format!("{}: family tree (colour: fitness, {low:.3} to {high:.3})", self.title),
+                (FONT, 24),
+            )
+            .margin(18)
+            .x_label_area_size(48)
+            .y_label_area_size(56)
+            .build_cartesian_2d(-2.5..x_max, -0.6..y_max)?;
+        chart
+            .configure_mesh()
+            .disable_mesh()
+            .disable_y_axis()
+            .x_desc("experiment (0: baselines)")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .label_style((FONT, 15))
+            .draw()?;
+        let at = |n: &Node| (n.experiment as f64, n.lane);
+        chart.draw_series(nodes.iter().filter_map(|n| {
+            let parent = &nodes[n.parent?];
+            Some(PathElement::new([at(parent), at(n)], BLACK.mix(0.35)))
+        }))?;
+        for node in nodes {
+            let style = match node.fitness {
+                Some(f) => colour(f).filled(),
+                None => BASELINE.stroke_width(1),
+            };
+            if node.baseline {
+                chart.draw_series([Rectangle::new(
+                    [(-0.2, node.lane - 0.2), (0.2, node.lane + 0.2)],
+                    style,
+                )])?;
+                let label = TextStyle::from((FONT, 13).into_font()).pos(Pos::new(HPos::Right, VPos::Center));
+                chart.draw_series([Text::new(format!("{} ", node.label), (-0.25, node.lane), label)])?;
+            } else {
+                chart.draw_series([Circle::new(at(node), 6, style)])?;
+            }
+            if node.discovery {
+                chart.draw_series([Circle::new(at(node), 11, DISCOVERY.stroke_width(3))])?;
+                let label = format!("  {}", node.label);
+                chart.draw_series([Text::new(label, at(node), (FONT, 14).into_font().color(&DISCOVERY))])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Fitness against parameter count: baselines labelled, discoveries in red.
+pub fn fitness_params(path: &Path, title: &str, points: &[Scatter]) -> anyhow::Result<()> {
+    save(path, &Params { title, points })
+}
+
+struct Params<'a> {
+    title: &'a str,
+    points: &'a [Scatter],
+}
+
+impl Figure for Params<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn<DB> {
+        root.fill(&WHITE)?;
+        let params: Vec<f64> = self.points.iter().map(|p| p.params as f64).collect();
+        let fitness: Vec<f64> = self.points.iter().map(|p| p.fitness).collect();
+        let (x_min, x_max) = padded_range(&params);
+        let (y_min, y_max) = padded_range(&fitness);
+        let mut chart = ChartBuilder::on(root)
+            .caption(format!("{}: fitness against parameters", self.title), (FONT, 24))
+            .margin(18)
+            .x_label_area_size(48)
+            .y_label_area_size(64)
+            .build_cartesian_2d(x_min..x_max, y_min..y_max)?;
+        chart.configure_mesh().x_desc("parameters").y_desc("fitness").label_style((FONT, 15)).draw()?;
+        for p in self.points {
+            let at = (p.params as f64, p.fitness);
+            let (colour, size) = match (p.discovery, p.baseline) {
+                (true, _) => (DISCOVERY, 8),
+                (false, true) => (BASELINE, 6),
+                (false, false) => (CANDIDATE, 5),
+            };
+            chart.draw_series([Circle::new(at, size, colour.filled())])?;
+            if p.baseline || p.discovery {
+                chart.draw_series([Text::new(
+                    format!(" {}", p.label),
+                    at,
+                    (FONT, 13).into_font().color(&colour),
+                )])?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// A range around the values with a little room on each side (one value gets a unit range).
+fn padded_range(values: &[f64]) -> (f64, f64) {
+    let low = values.iter().copied().fold(f64::INFINITY, f64::min);
+    let high = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !low.is_finite() {
+        return (0.0, 1.0);
+    }
+    let pad = ((high - low) * 0.08).max(1e-3 * high.abs().max(1.0));
+    (low - pad, high + pad)
+}
+
+/// A step function through the points: each value holds until the next point.
+fn steps(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
+    let mut out = Vec::with_capacity(points.len() * 2);
+    for (i, &(x, y)) in points.iter().enumerate() {
+        if i > 0 {
+            out.push((x, points[i - 1].1));
+        }
+        out.push((x, y));
+    }
+    out
+}
