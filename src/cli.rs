@@ -105,6 +105,9 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "csv")]
         format: ExportFormat,
     },
+    /// Attach an analyst to a campaign (running or not): it catches up, follows live, and
+    /// records its analyses and insights, which the campaign's researcher reads.
+    Attach(AttachArgs),
     /// Figures as PNG and SVG: the discovery curve against experiments and against compute,
     /// the family tree coloured by fitness, and fitness against parameter count.
     Plot {
@@ -241,6 +244,19 @@ pub enum BenchCommand {
     /// Training throughput of every baseline at the exploration size (tokens/s), and achieved
     /// GFLOP/s against this machine's measured matrix-multiply peak.
     Train(BenchTrainArgs),
+    /// Attach latency: from an event's commit to an attached analyst receiving it (and, with
+    /// --exec, to that program's answer), through a separate store handle on a SQLite file.
+    Attach {
+        /// Events to time.
+        #[arg(long, default_value_t = 500)]
+        samples: u32,
+        /// Also time a program speaking the analyst protocol, e.g. 'python3 examples/operator_advice.py'.
+        #[arg(long, value_name = "COMMAND")]
+        exec: Option<String>,
+        /// Print the results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Replay speed: write a large synthetic campaign log to a temporary SQLite file and time
     /// what `lineage replay` does with it (fold from the store, then the summary).
     Replay {
@@ -272,6 +288,34 @@ pub struct BenchTrainArgs {
     #[arg(long = "baseline")]
     pub baselines: Vec<String>,
     /// Print the results as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `lineage attach`.
+#[derive(Debug, Args)]
+pub struct AttachArgs {
+    /// The campaign.
+    pub campaign: String,
+    /// A built-in analyst: edit-stats, pareto or stagnation.
+    #[arg(long, value_name = "NAME", conflicts_with = "exec")]
+    pub analyst: Option<String>,
+    /// A program speaking the JSON-lines protocol (docs/analysts.md), run with `sh -c`.
+    #[arg(long, value_name = "COMMAND")]
+    pub exec: Option<String>,
+    /// Where to start on a first attach: start, now, or an event number (a checkpoint wins).
+    #[arg(long, value_name = "start|now|SEQ", default_value = "start")]
+    pub from: String,
+    /// The name its conclusions are recorded under [default: the built-in's name].
+    #[arg(long, value_name = "LABEL")]
+    pub name: Option<String>,
+    /// Checkpoint file [default: .lineage/attach/CAMPAIGN/LABEL.json].
+    #[arg(long, value_name = "FILE")]
+    pub checkpoint: Option<std::path::PathBuf>,
+    /// Stop once caught up instead of following live.
+    #[arg(long)]
+    pub once: bool,
+    /// Print the final report as JSON.
     #[arg(long)]
     pub json: bool,
 }

@@ -17,6 +17,7 @@ fn main() -> ExitCode {
             tracing_subscriber::EnvFilter::try_from_env("LINEAGE_LOG").unwrap_or_else(|_| "warn".into()),
         )
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("start the tokio runtime");

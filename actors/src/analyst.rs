@@ -218,79 +218,11 @@ impl Analyst {
         ];
         if !record.is_baseline() && config.analysts.iter().any(|a| a == "edit-stats") {
             let own_fitness = EventId::derive(&self.shared.campaign, &format!("fitness/{id}"));
-            if let Some(insight) = self.edit_statistics(id, total, own_fitness) {
+            if let Some(insight) = edit_statistics(&self.state, Some((id, total, own_fitness))) {
                 decisions.push(Decision::new(format!("insight/edit-stats/{id}"), "edit-stats", insight));
             }
         }
         decisions
-    }
-
-    /// Which operators raised fitness over the parent, over every scored proposal so far
-    /// (including `latest`, whose fitness is being recorded in the same batch).
-    fn edit_statistics(
-        &self,
-        latest: &ArchId,
-        latest_fitness: f64,
-        latest_event: EventId,
-    ) -> Option<InsightRecorded> {
-        let state = &self.state;
-        let mut per_op: BTreeMap<String, (u32, f64, BTreeMap<String, f64>)> = BTreeMap::new();
-        let mut cites = Vec::new();
-        for id in &state.order {
-            let record = &state.archs[id];
-            let Some(parent) = &record.proposal.parent else { continue };
-            let (fitness, event) = if id == latest {
-                (latest_fitness, latest_event)
-            } else {
-                match &record.fitness {
-                    Some((f, e)) => (f.total, *e),
-                    None => continue,
-                }
-            };
-            let Some((parent_fitness, _)) = &state.archs[parent].fitness else { continue };
-            let gain = fitness - parent_fitness.total;
-            let deltas = match (state.metrics(id), state.metrics(parent)) {
-                (Some(m), Some(p)) => task_deltas(m, p),
-                _ => BTreeMap::new(),
-            };
-            cites.push(event);
-            for edit in &record.proposal.edits {
-                let entry = per_op.entry(edit.kind.clone()).or_default();
-                entry.0 += 1;
-                entry.1 += gain;
-                for (task, d) in &deltas {
-                    *entry.2.entry(task.clone()).or_default() += d;
-                }
-            }
-        }
-        if per_op.is_empty() {
-            return None;
-        }
-        let mut data = BTreeMap::new();
-        let mut lines = Vec::new();
-        let mut uses = 0;
-        for (op, (n, sum, tasks)) in &per_op {
-            let mean = sum / *n as f64;
-            uses += n;
-            data.insert(format!("op:{op}:count"), *n as f64);
-            data.insert(format!("op:{op}:gain"), mean);
-            let per_task: Vec<String> = tasks
-                .iter()
-                .map(|(t, d)| {
-                    data.insert(format!("op:{op}:{t}"), d / *n as f64);
-                    format!("{t} {:+.3}", d / *n as f64)
-                })
-                .collect();
-            lines.push(format!("{op}: {mean:+.3} fitness over {n} use(s) ({})", per_task.join(", ")));
-        }
-        Some(InsightRecorded {
-            analyst: "edit-stats".into(),
-            kind: EDIT_STATISTICS.into(),
-            text: lines.join("; "),
-            confidence: uses as f64 / (uses as f64 + 5.0),
-            data,
-            cites,
-        })
     }
 
     fn conclude(&self) -> Vec<Decision> {
@@ -347,4 +279,67 @@ fn std_dev(values: &[f64]) -> f64 {
     }
     let mean = values.iter().sum::<f64>() / values.len() as f64;
     (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (values.len() - 1) as f64).sqrt()
+}
+
+/// Which operators raised fitness over the parent, over every scored proposal so far
+/// (including `latest`, whose fitness may be being recorded in the same batch: its id, fitness
+/// and event). The live Analyst and the attachable `edit-stats` analyst both use it.
+pub fn edit_statistics(
+    state: &CampaignState,
+    latest: Option<(&ArchId, f64, EventId)>,
+) -> Option<InsightRecorded> {
+    let mut per_op: BTreeMap<String, (u32, f64, BTreeMap<String, f64>)> = BTreeMap::new();
+    let mut cites = Vec::new();
+    for id in &state.order {
+        let record = &state.archs[id];
+        let Some(parent) = &record.proposal.parent else { continue };
+        let (fitness, event) = match (latest, &record.fitness) {
+            (Some((arch, fitness, event)), _) if arch == id => (fitness, event),
+            (_, Some((f, e))) => (f.total, *e),
+            _ => continue,
+        };
+        let Some((parent_fitness, _)) = &state.archs[parent].fitness else { continue };
+        let gain = fitness - parent_fitness.total;
+        let deltas = match (state.metrics(id), state.metrics(parent)) {
+            (Some(m), Some(p)) => task_deltas(m, p),
+            _ => BTreeMap::new(),
+        };
+        cites.push(event);
+        for edit in &record.proposal.edits {
+            let entry = per_op.entry(edit.kind.clone()).or_default();
+            entry.0 += 1;
+            entry.1 += gain;
+            for (task, d) in &deltas {
+                *entry.2.entry(task.clone()).or_default() += d;
+            }
+        }
+    }
+    if per_op.is_empty() {
+        return None;
+    }
+    let mut data = BTreeMap::new();
+    let mut lines = Vec::new();
+    let mut uses = 0;
+    for (op, (n, sum, tasks)) in &per_op {
+        let mean = sum / *n as f64;
+        uses += n;
+        data.insert(format!("op:{op}:count"), *n as f64);
+        data.insert(format!("op:{op}:gain"), mean);
+        let per_task: Vec<String> = tasks
+            .iter()
+            .map(|(t, d)| {
+                data.insert(format!("op:{op}:{t}"), d / *n as f64);
+                format!("{t} {:+.3}", d / *n as f64)
+            })
+            .collect();
+        lines.push(format!("{op}: {mean:+.3} fitness over {n} use(s) ({})", per_task.join(", ")));
+    }
+    Some(InsightRecorded {
+        analyst: "edit-stats".into(),
+        kind: EDIT_STATISTICS.into(),
+        text: lines.join("; "),
+        confidence: uses as f64 / (uses as f64 + 5.0),
+        data,
+        cites,
+    })
 }

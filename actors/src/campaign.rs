@@ -81,6 +81,29 @@ pub fn host() -> HostInfo {
     }
 }
 
+/// The analysts the config names that run through the attach mechanism (`edit-stats` runs
+/// inside the Analyst, in step with the fitness it explains): each follows the log from the
+/// start (what it wrote before a resume is not written again) until the system stops.
+fn start_attached_analysts(store: &Arc<dyn EventStore>, campaign: &CampaignId, config: &CampaignConfig) {
+    for name in config.analysts.iter().filter(|a| *a != "edit-stats") {
+        let Some(mut analyst) = crate::attach::builtin::by_name(name, name) else { continue };
+        let attach = crate::attach::Attach {
+            store: store.clone(),
+            campaign: campaign.clone(),
+            label: name.clone(),
+            from: crate::attach::StartAt::Start,
+            checkpoint: None,
+            once: false,
+        };
+        let label = name.clone();
+        actix::spawn(async move {
+            if let Err(error) = attach.run(analyst.as_mut(), std::future::pending()).await {
+                tracing::warn!("analyst {label}: {error}");
+            }
+        });
+    }
+}
+
 /// Runs the campaign to its end on the calling thread (which must not be inside an async
 /// runtime: this starts the actor system's own).
 pub fn run(
@@ -199,6 +222,7 @@ pub fn run(
             .map_err(|e| CampaignError::Invalid(e.to_string()))?
             .map_err(|e| CampaignError::Stopped(e, campaign.clone()))?;
         orchestrator.do_send(Kick);
+        start_attached_analysts(&store, &campaign, &config);
         let pause = orchestrator.clone();
         actix::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {

@@ -18,7 +18,7 @@ pub const PRESETS: &[(&str, &str, &str)] = &[
 ];
 
 /// Built-in analysts a config may name.
-pub const ANALYSTS: &[&str] = &["edit-stats"];
+pub const ANALYSTS: &[&str] = &["edit-stats", "pareto", "stagnation"];
 
 /// Values from the command line that override the files.
 #[derive(Clone, Debug, Default)]

@@ -12,6 +12,7 @@
 #![warn(missing_docs)]
 
 pub mod analyst;
+pub mod attach;
 pub mod campaign;
 pub mod config;
 pub mod debugger;

@@ -548,6 +548,7 @@ impl Orchestrator {
             reason,
             experiments: self.state.experiments_started(),
             state_hash: self.state.state_hash(),
+            state_events: Some(self.state.events),
         };
         self.record(ctx, "finish".into(), vec![Decision::new("finish", NAME, finished)], None);
     }

@@ -10,7 +10,7 @@ use lineage_arch::lang::{Program, parse, print, program_hash};
 use lineage_arch::rng::Rng;
 use lineage_events::payload::*;
 use lineage_events::{ArchId, EventId, Hash};
-use lineage_replay::CampaignState;
+use lineage_replay::{CampaignState, InsightRef};
 
 use crate::messages::{Committed, Decision, Propose};
 use crate::mutate::OPERATORS;
@@ -19,6 +19,8 @@ use crate::shared::Shared;
 
 /// Chance of a second edit on top of the first: bigger jumps now and then.
 const SECOND_EDIT_PER_MILLE: u64 = 350;
+/// The same on a plateau a stagnation analyst reported: explore more.
+const SECOND_EDIT_STAGNANT_PER_MILLE: u64 = 750;
 /// Kind of the insights whose numbers weight the operators.
 pub const EDIT_STATISTICS: &str = "edit-statistics";
 
@@ -47,19 +49,60 @@ impl Handler<Committed> for Researcher {
     }
 }
 
-/// Operator weights from the latest edit-statistics insight: `exp(10 · mean fitness gain)`,
-/// clamped to [0.25, 4], so an operator that raised fitness by 0.05 on average is tried about
-/// 1.6× as often as an untried one. Returns the weights and the insight they came from.
-fn operator_weights(state: &CampaignState) -> (Vec<f64>, Option<(EventId, String)>) {
-    let insight = state.insights.iter().rev().find(|i| i.insight.kind == EDIT_STATISTICS);
+/// Operator weights from the insights of every analyst — the campaign's own, ones started with
+/// it, and ones attached later from other processes. For each analyst, its latest insight that
+/// speaks of operators counts: `op:NAME:gain` (edit statistics: mean fitness gain, averaged over
+/// the analysts that report one, as `exp(10 · gain)`, so an operator that raised fitness by 0.05
+/// is tried about 1.6× as often as an untried one) and `op:NAME:weight` (a direct multiplier).
+/// Each weight is clamped to [0.25, 4]. Returns the weights and the insights they came from.
+fn operator_weights(state: &CampaignState) -> (Vec<f64>, Vec<Steer>) {
+    let mut latest: Vec<&InsightRef> = Vec::new();
+    for insight in state.insights.iter().rev() {
+        let speaks = insight.insight.data.keys().any(|k| k.starts_with("op:"));
+        if speaks && !latest.iter().any(|l| l.insight.analyst == insight.insight.analyst) {
+            latest.push(insight);
+        }
+    }
+    latest.reverse();
     let weights = OPERATORS
         .iter()
         .map(|(name, _)| {
-            let gain = insight.and_then(|i| i.insight.data.get(&format!("op:{name}:gain")));
-            gain.map_or(1.0, |g| (10.0 * g).exp().clamp(0.25, 4.0))
+            let gains: Vec<f64> = latest
+                .iter()
+                .filter_map(|i| i.insight.data.get(&format!("op:{name}:gain")).copied())
+                .collect();
+            let from_gain = if gains.is_empty() {
+                1.0
+            } else {
+                (10.0_f64 * gains.iter().sum::<f64>() / gains.len() as f64).exp()
+            };
+            let suggested: f64 =
+                latest.iter().filter_map(|i| i.insight.data.get(&format!("op:{name}:weight"))).product();
+            (from_gain * suggested).clamp(0.25, 4.0)
         })
         .collect();
-    (weights, insight.map(|i| (i.event, i.insight.text.clone())))
+    (weights, latest.iter().map(|i| Steer { event: i.event, analyst: i.insight.analyst.clone() }).collect())
+}
+
+/// An insight that steered a proposal.
+struct Steer {
+    event: EventId,
+    analyst: String,
+}
+
+/// The latest stagnation insight, if the plateau it reported is still the current one (no new
+/// best since): the researcher then makes a second edit far more often.
+fn stagnation(state: &CampaignState) -> Option<Steer> {
+    let insight =
+        state.insights.iter().rev().find(|i| i.insight.kind == crate::attach::builtin::STAGNATION)?;
+    let plateau = insight.insight.data.get("best_fitness")?;
+    let best = state
+        .order
+        .iter()
+        .filter(|a| !state.archs[*a].is_baseline())
+        .filter_map(|a| state.archs[a].fitness.as_ref().map(|(f, _)| f.total))
+        .fold(f64::NEG_INFINITY, f64::max);
+    (best <= *plateau).then(|| Steer { event: insight.event, analyst: insight.insight.analyst.clone() })
 }
 
 /// Why each operator is worth trying: the idea behind it, for the motivation.
@@ -146,7 +189,10 @@ impl Researcher {
             .iter()
             .filter_map(|id| parse(&self.state.archs[id].proposal.program).ok().map(|p| (id.clone(), p)))
             .collect();
-        let (weights, insight) = operator_weights(&self.state);
+        let (weights, steering) = operator_weights(&self.state);
+        let stagnant = stagnation(&self.state);
+        let second_edit =
+            if stagnant.is_some() { SECOND_EDIT_STAGNANT_PER_MILLE } else { SECOND_EDIT_PER_MILLE };
         let parent_record = &self.state.archs[&selection.parent];
         let parent_fitness = parent_record.fitness.as_ref().map_or(f64::NAN, |(f, _)| f.total);
         let parent_analysis = parent_record.analyses.last().cloned();
@@ -163,7 +209,7 @@ impl Researcher {
             let mut draws = Vec::new();
             let mut program = parent.clone();
             let mut edits = Vec::new();
-            let rounds = if rng.below(1000) < SECOND_EDIT_PER_MILLE { 2 } else { 1 };
+            let rounds = if rng.below(1000) < second_edit { 2 } else { 1 };
             for _ in 0..rounds {
                 for _ in 0..30 {
                     let i = rng.weighted(&weights);
@@ -214,6 +260,14 @@ impl Researcher {
                 motivation.push_str(&format!(" The parent's analysis [{event}] found: {summary}."));
                 evidence.push(*event);
             }
+            if !steering.is_empty() {
+                let cited: Vec<String> =
+                    steering.iter().map(|s| format!("{} [{}]", s.analyst, s.event)).collect();
+                motivation.push_str(&format!(
+                    " Operators drawn with weights from the insights of {}.",
+                    cited.join(", ")
+                ));
+            }
             for edit in &edits {
                 let i = OPERATORS.iter().position(|(n, _)| *n == edit.kind).expect("known operator");
                 motivation.push_str(&format!(
@@ -224,15 +278,22 @@ impl Researcher {
                     weights[i],
                     weights.iter().sum::<f64>(),
                 ));
-                match &insight {
-                    Some((event, _)) if (weights[i] - 1.0).abs() > 1e-9 => {
-                        motivation.push_str(&format!(", set by the edit statistics [{event}]."));
-                    }
-                    _ => motivation.push_str(" (no statistics on it yet)."),
+                if (weights[i] - 1.0).abs() > 1e-9 {
+                    motivation.push_str(", set by the insights above.");
+                } else {
+                    motivation.push_str(" (no statistics on it yet).");
                 }
             }
-            if let Some((event, _)) = &insight {
-                evidence.push(*event);
+            evidence.extend(steering.iter().map(|s| s.event));
+            if let Some(s) = &stagnant {
+                motivation.push_str(&format!(
+                    " {} [{}] reported a plateau: {} edit(s), drawn with a {}‰ chance of a second.",
+                    s.analyst,
+                    s.event,
+                    edits.len(),
+                    second_edit
+                ));
+                evidence.push(s.event);
             }
             if edits.is_empty() {
                 motivation
@@ -263,5 +324,90 @@ impl Researcher {
             earlier.push((arch, program));
         }
         decisions
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use lineage_events::{CampaignId, Seq};
+
+    use super::*;
+
+    fn insight(state: &mut CampaignState, analyst: &str, kind: &str, data: &[(&str, f64)]) -> EventId {
+        let event =
+            EventId::derive(&CampaignId::new("t").unwrap(), &format!("{analyst}/{}", state.insights.len()));
+        state.insights.push(InsightRef {
+            event,
+            seq: Seq(state.insights.len() as u64),
+            insight: InsightRecorded {
+                analyst: analyst.into(),
+                kind: kind.into(),
+                text: String::new(),
+                confidence: 0.5,
+                data: data.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect::<BTreeMap<_, _>>(),
+                cites: Vec::new(),
+            },
+        });
+        event
+    }
+
+    fn weight_of(weights: &[f64], operator: &str) -> f64 {
+        weights[OPERATORS.iter().position(|(n, _)| *n == operator).unwrap()]
+    }
+
+    #[test]
+    fn every_analysts_latest_operator_insight_weights_the_draw() {
+        let mut state = CampaignState::default();
+        let (weights, steering) = operator_weights(&state);
+        assert!(weights.iter().all(|w| *w == 1.0) && steering.is_empty());
+
+        insight(&mut state, "edit-stats", "edit-statistics", &[("op:toggle-conv:gain", 0.2)]);
+        let latest = insight(&mut state, "edit-stats", "edit-statistics", &[("op:toggle-conv:gain", 0.04)]);
+        let advice = insight(
+            &mut state,
+            "advice",
+            "operator-advice",
+            &[("op:toggle-conv:weight", 1.5), ("op:conv-width:weight", 9.0)],
+        );
+        insight(&mut state, "pareto", "pareto", &[("front:e0001:fitness", 0.8)]);
+        insight(&mut state, "other", "edit-statistics", &[("op:toggle-conv:gain", 0.0)]);
+        let (weights, steering) = operator_weights(&state);
+        // Gains are averaged over analysts (0.04 and 0.0: the older 0.2 is superseded), then the
+        // suggested weight multiplies in; weights are clamped to [0.25, 4].
+        let expected = (10.0_f64 * 0.02).exp() * 1.5;
+        assert!((weight_of(&weights, "toggle-conv") - expected).abs() < 1e-12);
+        assert_eq!(weight_of(&weights, "conv-width"), 4.0);
+        assert_eq!(weight_of(&weights, "swap-activation"), 1.0);
+        let cited: Vec<EventId> = steering.iter().map(|s| s.event).collect();
+        assert_eq!(cited.len(), 3, "one insight per analyst that speaks of operators");
+        assert!(cited.contains(&latest) && cited.contains(&advice));
+    }
+
+    #[test]
+    fn a_stagnation_insight_counts_while_its_plateau_lasts() {
+        let mut state = CampaignState::default();
+        assert!(stagnation(&state).is_none());
+        // One scored candidate (fitness 0.543, from the synthetic experiment).
+        for (seq, payload) in lineage_events::synthetic::experiment(1).into_iter().enumerate() {
+            state.apply(&lineage_events::RecordedEvent {
+                campaign: CampaignId::new("t").unwrap(),
+                seq: Seq(seq as u64),
+                id: EventId::random(),
+                recorded_at: chrono::Utc::now(),
+                actor: lineage_events::ActorRef::new("test", "test"),
+                causation: None,
+                correlation: None,
+                payload: lineage_events::DecodedPayload::Known(payload),
+                prev_hash: Hash::GENESIS,
+                hash: Hash::GENESIS,
+            });
+        }
+        let event =
+            insight(&mut state, "stagnation", "stagnation", &[("best_fitness", 0.543), ("explore", 1.0)]);
+        assert_eq!(stagnation(&state).map(|s| s.event), Some(event), "no candidate beat 0.543 yet");
+        insight(&mut state, "stagnation", "stagnation", &[("best_fitness", 0.5)]);
+        assert!(stagnation(&state).is_none(), "a candidate beat the reported plateau");
     }
 }

@@ -183,6 +183,7 @@ pub fn one_of_each() -> Vec<Payload> {
             reason: "experiment budget reached".into(),
             experiments: 20,
             state_hash: Hash::of(b"state"),
+            state_events: Some(41),
         }),
     ]);
     payloads

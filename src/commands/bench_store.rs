@@ -136,14 +136,14 @@ async fn batched_appends(
     Ok(elapsed.as_secs_f64())
 }
 
-struct Distribution {
-    rate: f64,
-    p50: f64,
-    p99: f64,
-    max: f64,
+pub(super) struct Distribution {
+    pub(super) rate: f64,
+    pub(super) p50: f64,
+    pub(super) p99: f64,
+    pub(super) max: f64,
 }
 
-fn distribution(mut samples_ms: Vec<f64>) -> Distribution {
+pub(super) fn distribution(mut samples_ms: Vec<f64>) -> Distribution {
     samples_ms.sort_by(f64::total_cmp);
     let at = |q: f64| samples_ms[((samples_ms.len() - 1) as f64 * q).round() as usize];
     let total: f64 = samples_ms.iter().sum();

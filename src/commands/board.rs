@@ -1,5 +1,7 @@
 //! The leaderboard and campaign summary, as `run`, `resume` and `replay` print them.
 
+use std::collections::BTreeMap;
+
 use lineage_events::CampaignId;
 use lineage_events::payload::Proposer;
 use lineage_replay::{CampaignState, Phase};
@@ -33,6 +35,8 @@ pub struct Summary {
     pub rejected: usize,
     pub abandoned: usize,
     pub failed: usize,
+    /// Insights recorded, by analyst (the campaign's own and attached ones).
+    pub insights: BTreeMap<String, usize>,
 }
 
 impl Summary {
@@ -61,6 +65,10 @@ impl Summary {
             rejected,
             abandoned,
             failed,
+            insights: state.insights.iter().fold(BTreeMap::new(), |mut by, i| {
+                *by.entry(i.insight.analyst.clone()).or_default() += 1;
+                by
+            }),
         }
     }
 }
@@ -130,5 +138,9 @@ fn render(summary: &Summary) -> String {
         "{} experiments; {} rejected as duplicates, {} abandoned after repair, {} failed training",
         summary.experiments, summary.rejected, summary.abandoned, summary.failed
     );
+    if !summary.insights.is_empty() {
+        let by: Vec<String> = summary.insights.iter().map(|(analyst, n)| format!("{analyst} {n}")).collect();
+        let _ = write!(out, "\ninsights by analyst: {}", by.join(", "));
+    }
     out
 }

@@ -1,6 +1,8 @@
 //! One function per subcommand.
 
 mod arch;
+mod attach;
+mod bench_attach;
 mod bench_campaign;
 mod bench_recur;
 mod bench_replay;
@@ -58,6 +60,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export { campaign, format } => {
             export::run(open_existing(cli.store_url()).await?, campaign, *format).await
         }
+        Command::Attach(args) => attach::run(open_existing(cli.store_url()).await?, args).await,
         Command::Plot { campaign, out } => {
             plot::run(open_existing(cli.store_url()).await?, campaign, out.as_deref()).await
         }
@@ -67,6 +70,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Store(args)) => bench_store::run(cli.store.as_deref(), args).await,
         Command::Bench(BenchCommand::Train(args)) => bench_train::run(args),
         Command::Bench(BenchCommand::Replay { events, json }) => bench_replay::run(*events, *json).await,
+        Command::Bench(BenchCommand::Attach { samples, exec, json }) => {
+            bench_attach::run(*samples, exec.as_deref(), *json).await
+        }
         Command::Bench(BenchCommand::Campaign { campaign, json }) => {
             bench_campaign::run(open_existing(cli.store_url()).await?, campaign, *json).await
         }

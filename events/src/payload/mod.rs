@@ -263,6 +263,16 @@ pub enum DecodedPayload {
     Unknown(UnknownPayload),
 }
 
+impl DecodedPayload {
+    /// The payload, if this build knows its type.
+    pub fn known(&self) -> Option<&Payload> {
+        match self {
+            DecodedPayload::Known(p) => Some(p),
+            DecodedPayload::Unknown(_) => None,
+        }
+    }
+}
+
 /// An event payload this build cannot interpret, kept verbatim.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct UnknownPayload {

@@ -761,4 +761,9 @@ pub struct CampaignFinished {
     pub experiments: u32,
     /// Hash of the replayed state at this point; `replay` must reproduce it.
     pub state_hash: Hash,
+    /// How many events `state_hash` covers (the orchestrator's view when it decided). Analysts
+    /// in other processes may commit between that and this event; absent in logs written
+    /// before it was recorded, where the hash covers every event before this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_events: Option<u64>,
 }

@@ -1,0 +1,318 @@
+//! Live attach: an analyst that joins a campaign — at its start, mid-run, or after it ended —
+//! catches up on the log, follows it live, and appends what it concludes as events attributed
+//! to itself. The same runner serves the built-in analysts ([`builtin`]), programs in any
+//! language speaking JSON lines ([`external`]), and analysts a campaign config starts with.
+//!
+//! Exactly-once output: every conclusion gets an id derived from the analyst's label and its
+//! content, and the runner first collects the ids of everything the analyst already wrote, so
+//! a conclusion re-derived after a restart is not written twice. The checkpoint (a small file,
+//! rewritten atomically) records how far the analyst has processed, so a restart does not feed
+//! it again what it has seen; it lags by at most one batch, which the id rule covers.
+
+pub mod builtin;
+pub mod external;
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use lineage_events::payload::{AnalysisRecorded, InsightRecorded, Payload};
+use lineage_events::{
+    ActorRef, CampaignId, ChainVerifier, EventBody, EventId, EventStore, NewEvent, RecordedEvent, Seq,
+    StoreError, Subscription, Upcasters,
+};
+use lineage_replay::CampaignState;
+use serde::{Deserialize, Serialize};
+
+/// The actor kind of every attached analyst's events.
+pub const ANALYST_KIND: &str = "analyst";
+
+/// What an analyst concludes.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Conclusion {
+    /// A lesson for the campaign (the researcher reads these).
+    Insight(InsightRecorded),
+    /// An analysis of one architecture.
+    Analysis(AnalysisRecorded),
+}
+
+impl Conclusion {
+    fn into_payload(self) -> Payload {
+        match self {
+            Conclusion::Insight(i) => Payload::InsightRecorded(i),
+            Conclusion::Analysis(a) => Payload::AnalysisRecorded(a),
+        }
+    }
+}
+
+/// An analyst that can be attached: it sees every event after the campaign state has taken it.
+pub trait LiveAnalyst: Send {
+    /// Called once, with the state before the first event it will be shown and that event's
+    /// position (what it may have missed is in `state`).
+    fn start(&mut self, _state: &CampaignState, _from: Seq) -> Result<(), AttachError> {
+        Ok(())
+    }
+
+    /// One committed event (decoded, and its stored body), with the state after it. Returns
+    /// the conclusions to record.
+    fn observe(
+        &mut self,
+        state: &CampaignState,
+        event: &RecordedEvent,
+        body: &str,
+    ) -> Result<Vec<Conclusion>, AttachError>;
+
+    /// An event from before where it starts (the checkpoint, or `--from`): context to rebuild
+    /// what it knows, not to be answered. Built-in analysts read the state instead.
+    fn history(&mut self, _event: &RecordedEvent, _body: &str) -> Result<(), AttachError> {
+        Ok(())
+    }
+
+    /// Told when the analyst has seen every event committed so far; it follows live from here.
+    fn caught_up(&mut self, _next: Seq) -> Result<(), AttachError> {
+        Ok(())
+    }
+}
+
+/// Where an analyst starts reading.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StartAt {
+    /// Every event from the first.
+    Start,
+    /// Only events committed after it attached.
+    Now,
+    /// From this position.
+    Seq(Seq),
+}
+
+impl std::str::FromStr for StartAt {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "start" => Ok(StartAt::Start),
+            "now" => Ok(StartAt::Now),
+            n => n
+                .parse()
+                .map(|n| StartAt::Seq(Seq(n)))
+                .map_err(|_| format!("--from takes start, now or an event number, not {n:?}")),
+        }
+    }
+}
+
+/// Why an attach stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum AttachError {
+    /// The store failed or the log is damaged.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The analyst failed (an external program exited, timed out, or spoke nonsense it cannot
+    /// recover from).
+    #[error("analyst {0}")]
+    Analyst(String),
+    /// The checkpoint file could not be read or written.
+    #[error("checkpoint {path}: {message}")]
+    Checkpoint {
+        /// The file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+}
+
+/// What an attach did, for the caller to print.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct AttachReport {
+    /// Events shown to the analyst.
+    pub observed: u64,
+    /// Conclusions appended.
+    pub written: u64,
+    /// Conclusions already in the log (re-derived after a restart), not written again.
+    pub already_written: u64,
+    /// Appends retried after another writer got there first.
+    pub conflicts_retried: u64,
+    /// The next position to read.
+    pub next: u64,
+}
+
+/// How far an analyst has processed a campaign, kept between attaches.
+#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+struct Checkpoint {
+    next: u64,
+}
+
+/// Options of one attach.
+pub struct Attach {
+    /// The store the campaign lives in.
+    pub store: Arc<dyn EventStore>,
+    /// The campaign.
+    pub campaign: CampaignId,
+    /// The analyst's name in the log (its events' actor name and `analyst` field).
+    pub label: String,
+    /// Where to start on a first attach (a checkpoint, once there is one, wins).
+    pub from: StartAt,
+    /// The checkpoint file; `None` keeps no checkpoint (in-process analysts that start with
+    /// the campaign re-derive their position from the log).
+    pub checkpoint: Option<PathBuf>,
+    /// Stop once caught up instead of following live.
+    pub once: bool,
+}
+
+impl Attach {
+    /// Runs `analyst` until the store closes, the analyst fails, or (with `once`) it has caught
+    /// up. `stop` ends it early when it resolves.
+    pub async fn run(
+        self,
+        analyst: &mut dyn LiveAnalyst,
+        stop: impl std::future::Future<Output = ()>,
+    ) -> Result<AttachReport, AttachError> {
+        tokio::pin!(stop);
+        let upcasters = Upcasters::standard();
+        let saved = self.load_checkpoint()?;
+        let head = self.store.head(&self.campaign).await?.map_or(Seq(0), |h| h.next);
+        let first = match (saved, self.from) {
+            (Some(c), _) => Seq(c.next),
+            (None, StartAt::Start) => Seq(0),
+            (None, StartAt::Now) => head,
+            (None, StartAt::Seq(s)) => s,
+        };
+        let mut report = AttachReport::default();
+        let mut state = CampaignState::default();
+        // What this analyst already wrote, all of it, before anything is observed: a conclusion
+        // is re-derived when its cause is observed again, which comes before the copy in the log.
+        let mut written: HashSet<EventId> = HashSet::new();
+        let mut chain = ChainVerifier::new(self.campaign.clone());
+        // Up to the head as it stands: a live campaign keeps appending.
+        while chain.next_seq() < head {
+            let batch = self.store.read(&self.campaign, chain.next_seq(), 1000).await?;
+            if batch.is_empty() {
+                break;
+            }
+            for stored in batch.iter().take_while(|s| s.seq < head) {
+                chain.check(stored).map_err(StoreError::from)?;
+                if let Ok(body) = EventBody::parse(&stored.body)
+                    && body.actor.kind == ANALYST_KIND
+                    && body.actor.name == self.label
+                {
+                    written.insert(stored.id);
+                }
+            }
+        }
+        let mut follow = Subscription::new(self.store.clone(), self.campaign.clone(), Seq(0));
+        let mut started = false;
+        let mut since_checkpoint = 0u32;
+        loop {
+            let stored = match follow.try_next().await? {
+                Some(stored) => stored,
+                None => {
+                    if !started {
+                        analyst.start(&state, follow.position())?;
+                        started = true;
+                    }
+                    self.save_checkpoint(follow.position().max(first))?;
+                    since_checkpoint = 0;
+                    analyst.caught_up(follow.position())?;
+                    if self.once {
+                        report.next = follow.position().0;
+                        return Ok(report);
+                    }
+                    tokio::select! {
+                        next = follow.next() => next?,
+                        () = &mut stop => {
+                            report.next = follow.position().0;
+                            return Ok(report);
+                        }
+                    }
+                }
+            };
+            let event = stored.decode(&upcasters).map_err(StoreError::from)?;
+            state.apply(&event);
+            if event.actor.kind == ANALYST_KIND && event.actor.name == self.label {
+                written.insert(event.id);
+                continue;
+            }
+            if event.seq < first {
+                analyst.history(&event, &stored.body)?;
+                continue;
+            }
+            if !started {
+                analyst.start(&state, event.seq)?;
+                started = true;
+            }
+            report.observed += 1;
+            let conclusions = analyst.observe(&state, &event, &stored.body)?;
+            let mut batch = Vec::new();
+            for conclusion in conclusions {
+                let payload = conclusion.into_payload();
+                let id = self.conclusion_id(&payload);
+                if written.contains(&id) || batch.iter().any(|e: &NewEvent| e.id == id) {
+                    report.already_written += 1;
+                    continue;
+                }
+                let actor = ActorRef::new(ANALYST_KIND, &self.label);
+                batch.push(NewEvent::new(id, actor, &payload).caused_by(event.id));
+            }
+            if !batch.is_empty() {
+                report.written += batch.len() as u64;
+                written.extend(batch.iter().map(|e| e.id));
+                report.conflicts_retried += self.append(batch).await?;
+            }
+            since_checkpoint += 1;
+            if since_checkpoint >= CHECKPOINT_EVERY {
+                self.save_checkpoint(event.seq.next())?;
+                since_checkpoint = 0;
+            }
+        }
+    }
+
+    /// The id of a conclusion: the same analyst concluding the same thing gets the same id.
+    fn conclusion_id(&self, payload: &Payload) -> EventId {
+        let encoded = payload.encode();
+        EventId::derive(
+            &self.campaign,
+            &format!("attach/{}/{}/{}", self.label, encoded.type_name, encoded.json),
+        )
+    }
+
+    /// Appends at the head, retrying when a live writer got there first. Returns the retries.
+    async fn append(&self, batch: Vec<NewEvent>) -> Result<u64, AttachError> {
+        let mut retries = 0;
+        loop {
+            let head = self.store.head(&self.campaign).await?.map_or(Seq(0), |h| h.next);
+            match self.store.append(&self.campaign, head, batch.clone()).await {
+                Ok(_) => return Ok(retries),
+                Err(StoreError::Conflict { .. }) if retries < APPEND_RETRIES_MAX => retries += 1,
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+
+    fn load_checkpoint(&self) -> Result<Option<Checkpoint>, AttachError> {
+        let Some(path) = &self.checkpoint else { return Ok(None) };
+        let failed = |message: String| AttachError::Checkpoint { path: path.clone(), message };
+        match std::fs::read_to_string(path) {
+            Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| failed(e.to_string())),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(failed(e.to_string())),
+        }
+    }
+
+    /// Writes the checkpoint through a temporary file and a rename: a crash leaves the old one
+    /// or the new one, never half of one.
+    fn save_checkpoint(&self, next: Seq) -> Result<(), AttachError> {
+        let Some(path) = &self.checkpoint else { return Ok(()) };
+        let failed =
+            |e: std::io::Error| AttachError::Checkpoint { path: path.clone(), message: e.to_string() };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(failed)?;
+        }
+        let temporary = path.with_extension("tmp");
+        let text = serde_json::to_string(&Checkpoint { next: next.0 }).expect("a checkpoint serialises");
+        std::fs::write(&temporary, text).map_err(failed)?;
+        std::fs::rename(&temporary, path).map_err(failed)
+    }
+}
+
+/// Events processed between checkpoint writes while catching up (each write is a file rename).
+const CHECKPOINT_EVERY: u32 = 500;
+/// Conflicting appends retried before giving up (each retry follows another writer's commit).
+const APPEND_RETRIES_MAX: u64 = 1_000;

@@ -1,0 +1,59 @@
+//! `lineage attach`: an analyst joins a campaign — running or not, in this process or another
+//! — catches up from a chosen point, follows live, and records what it concludes.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use lineage_actors::attach::{Attach, LiveAnalyst, StartAt, builtin, external::External};
+use lineage_events::{CampaignId, EventStore};
+
+use crate::cli::AttachArgs;
+
+pub async fn run(store: Arc<dyn EventStore>, args: &AttachArgs) -> anyhow::Result<()> {
+    let campaign = CampaignId::new(&args.campaign)?;
+    let from: StartAt = args.from.parse().map_err(anyhow::Error::msg)?;
+    if store.head(&campaign).await?.is_none() {
+        bail!("unknown campaign {campaign} (see `lineage campaigns`)");
+    }
+    let label = match (&args.name, &args.analyst) {
+        (Some(name), _) => name.clone(),
+        (None, Some(analyst)) => analyst.clone(),
+        (None, None) => bail!("--exec needs --name LABEL: the name its conclusions are recorded under"),
+    };
+    if label.is_empty() || !label.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
+        bail!("analyst name {label:?}: use letters, digits, '-', '_' and '.'");
+    }
+    let mut analyst: Box<dyn LiveAnalyst> = match (&args.analyst, &args.exec) {
+        (Some(name), _) => builtin::by_name(name, &label).with_context(|| {
+            format!("no built-in analyst {name:?}; there are: {}", builtin::NAMES.join(", "))
+        })?,
+        (None, Some(command)) => Box::new(External::spawn(command, &label, &campaign)?),
+        (None, None) => bail!("say which analyst: --analyst NAME or --exec 'COMMAND'"),
+    };
+    let checkpoint = args.checkpoint.clone().unwrap_or_else(|| {
+        PathBuf::from(".lineage").join("attach").join(campaign.as_str()).join(format!("{label}.json"))
+    });
+    if !args.json {
+        eprintln!("lineage attach: analyst {label} on {campaign} (checkpoint {})", checkpoint.display());
+    }
+    let attach = Attach {
+        store,
+        campaign: campaign.clone(),
+        label: label.clone(),
+        from,
+        checkpoint: Some(checkpoint),
+        once: args.once,
+    };
+    let stop = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let report = attach.run(analyst.as_mut(), stop).await?;
+    if args.json {
+        return crate::output::print(&serde_json::to_string(&report)?);
+    }
+    crate::output::print(&format!(
+        "analyst {label} on {campaign}: {} events observed, {} conclusions written ({} already in the log), {} conflicting appends retried; next event {}",
+        report.observed, report.written, report.already_written, report.conflicts_retried, report.next
+    ))
+}

@@ -1,0 +1,290 @@
+//! Live attach with real processes: a campaign running, the Python example analyst attached to
+//! it mid-run from another process, killed, and attached again. Nothing it concludes is lost or
+//! written twice, the campaign's later proposals cite its insights, and the log verifies.
+
+mod support;
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use support::lineage;
+
+const LABEL: &str = "advice";
+
+fn events(store: &str) -> Vec<Value> {
+    let out = lineage(store).args(["events", "live", "--json"]).output().unwrap();
+    if !out.status.success() {
+        return Vec::new(); // not created yet
+    }
+    String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+fn by_advice(e: &Value) -> bool {
+    e["actor"]["kind"] == "analyst" && e["actor"]["name"] == LABEL
+}
+
+/// Polls the log until `ready` holds (or fails after a few minutes).
+fn wait_for(store: &str, what: &str, ready: impl Fn(&[Value]) -> bool) {
+    let start = Instant::now();
+    while !ready(&events(store)) {
+        assert!(start.elapsed() < Duration::from_secs(300), "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn attach(store: &str, checkpoint: &Path) -> Child {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/operator_advice.py");
+    lineage(store)
+        .args(["attach", "live", "--name", LABEL, "--checkpoint"])
+        .arg(checkpoint)
+        .arg("--exec")
+        .arg(format!("python3 {}", script.display()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// The scored proposals the example analyst answers: exploration fitness of an architecture
+/// with edits whose parent was scored before it (what `operator_advice.py` reacts to).
+fn answered_triggers(log: &[Value]) -> Vec<String> {
+    let mut proposals: HashMap<&str, (Option<&str>, usize)> = HashMap::new();
+    let mut scored: HashSet<&str> = HashSet::new();
+    let mut triggers = Vec::new();
+    for e in log {
+        let p = &e["payload"];
+        match e["type"].as_str().unwrap() {
+            "ArchitectureProposed" => {
+                let edits = p["edits"].as_array().map_or(0, Vec::len);
+                proposals.insert(p["arch"].as_str().unwrap(), (p["parent"].as_str(), edits));
+            }
+            "FitnessAssigned" if p["stage"] == "exploration" => {
+                let arch = p["arch"].as_str().unwrap();
+                scored.insert(arch);
+                if let Some((Some(parent), edits)) = proposals.get(arch)
+                    && *edits > 0
+                    && scored.contains(parent)
+                {
+                    triggers.push(e["id"].as_str().unwrap().to_owned());
+                }
+            }
+            _ => {}
+        }
+    }
+    triggers
+}
+
+#[test]
+fn an_analyst_attached_from_another_process_steers_the_campaign_exactly_once() {
+    let python = Command::new("python3").arg("--version").output();
+    assert!(python.is_ok_and(|o| o.status.success()), "python3 is needed to run the example analyst");
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("lineage.db").display());
+    let checkpoint = dir.path().join("advice.json");
+
+    // 1. The campaign, in its own process.
+    let mut campaign = lineage(&store)
+        .args(["run", "--preset", "smoke", "--seed", "5", "--name", "live", "--experiments", "10", "--json"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let scored_candidates = |log: &[Value]| {
+        log.iter()
+            .filter(|e| {
+                e["type"] == "FitnessAssigned"
+                    && e["payload"]["arch"].as_str().is_some_and(|a| a.starts_with('e'))
+            })
+            .count()
+    };
+    wait_for(&store, "two scored proposals", |log| scored_candidates(log) >= 2);
+
+    // 2. The analyst, attached mid-run from a second process, killed once it has spoken.
+    let mut first = attach(&store, &checkpoint);
+    wait_for(&store, "the analyst's first insight", |log| {
+        log.iter().any(|e| by_advice(e) && e["type"] == "InsightRecorded")
+    });
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let before_restart = events(&store).iter().filter(|e| by_advice(e)).count();
+    assert!(before_restart >= 2, "an analysis and an insight before the kill");
+
+    // 3. Attached again (a third process): it resumes from its checkpoint.
+    let second = attach(&store, &checkpoint);
+    let finished = campaign.wait().unwrap();
+    assert!(finished.success(), "the campaign failed");
+    assert!(scored_candidates(&events(&store)) >= 6, "the campaign was too short to test steering");
+    // Let the analyst catch up with the end of the campaign, then stop it.
+    let start = Instant::now();
+    loop {
+        let log = events(&store);
+        let answered: HashSet<&str> =
+            log.iter().filter(|e| by_advice(e)).filter_map(|e| e["causation"].as_str()).collect();
+        if answered_triggers(&log).iter().all(|t| answered.contains(t.as_str())) {
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(120), "the analyst never caught up");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    interrupt(&second);
+    let report = second.wait_with_output().unwrap();
+    let report = String::from_utf8_lossy(&report.stdout);
+    assert!(report.contains("conclusions written"), "no report from the second attach: {report}");
+
+    // Nothing lost or duplicated: each scored proposal the analyst answers has exactly one
+    // analysis and one insight caused by it, across the kill.
+    let log = events(&store);
+    for trigger in answered_triggers(&log) {
+        for kind in ["AnalysisRecorded", "InsightRecorded"] {
+            let n = log
+                .iter()
+                .filter(|e| by_advice(e) && e["type"] == kind && e["causation"] == trigger.as_str())
+                .count();
+            assert_eq!(n, 1, "{kind} for fitness event {trigger}: {n}");
+        }
+    }
+
+    // Steering: a later proposal cites one of the analyst's insights, and says so.
+    let insights: HashSet<&str> = log
+        .iter()
+        .filter(|e| by_advice(e) && e["type"] == "InsightRecorded")
+        .map(|e| e["id"].as_str().unwrap())
+        .collect();
+    let steered: Vec<&Value> = log
+        .iter()
+        .filter(|e| e["type"] == "ArchitectureProposed")
+        .filter(|e| {
+            e["payload"]["evidence"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|c| insights.contains(c.as_str().unwrap()))
+        })
+        .collect();
+    assert!(!steered.is_empty(), "no proposal cites the attached analyst");
+    let arch = steered[0]["payload"]["arch"].as_str().unwrap();
+    assert!(steered[0]["payload"]["motivation"].as_str().unwrap().contains(LABEL));
+
+    // Provenance shows the analyst in the chain; the log, insights included, verifies.
+    let out = lineage(&store).args(["provenance", "live", arch, "--format", "json"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("\"{LABEL}\"")),
+        "provenance misses the analyst"
+    );
+    let out = lineage(&store).args(["verify", "live"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+    // Replay folds the analyst's insights like any other event.
+    let out = lineage(&store).args(["replay", "live", "--json"]).output().unwrap();
+    assert!(out.status.success());
+    let replayed: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(replayed["insights"][LABEL].as_u64(), Some(insights.len() as u64));
+}
+
+/// Ctrl-C, as a person at the terminal would stop an attach.
+fn interrupt(child: &Child) {
+    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+}
+
+#[test]
+fn built_in_analysts_attach_once_and_bad_analysts_record_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("lineage.db").display());
+    let out = lineage(&store)
+        .args(["run", "--preset", "smoke", "--seed", "2", "--name", "live", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let attach_once = |checkpoint: &str, args: &[&str]| {
+        let checkpoint = dir.path().join(format!("{checkpoint}.json"));
+        lineage(&store)
+            .args(["attach", "live", "--once", "--json", "--checkpoint"])
+            .arg(checkpoint)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for analyst in ["edit-stats", "pareto", "stagnation"] {
+        let first = attach_once(analyst, &["--analyst", analyst]);
+        assert!(first.status.success(), "{analyst}: {}", String::from_utf8_lossy(&first.stderr));
+        let report: Value = serde_json::from_slice(&first.stdout).unwrap();
+        let written = report["written"].as_u64().unwrap();
+        if analyst != "stagnation" {
+            assert!(written > 0, "{analyst} concluded nothing");
+        }
+        let log = events(&store);
+        let mine: Vec<&Value> =
+            log.iter().filter(|e| e["actor"]["kind"] == "analyst" && e["actor"]["name"] == analyst).collect();
+        assert_eq!(mine.len() as u64, written);
+        assert!(mine.iter().all(|e| e["payload"]["analyst"] == analyst && e["causation"].is_string()));
+        // Again from the start under another checkpoint: everything is re-derived, nothing is
+        // written twice.
+        let again = attach_once(&format!("{analyst}-again"), &["--analyst", analyst, "--from", "start"]);
+        let report: Value = serde_json::from_slice(&again.stdout).unwrap();
+        assert_eq!(report["written"], 0, "{analyst} wrote twice");
+        assert_eq!(report["already_written"].as_u64(), Some(written));
+    }
+
+    // Named in a campaign config, pareto and stagnation run inside the campaign's process
+    // through the same mechanism.
+    let config = dir.path().join("analysts.toml");
+    std::fs::write(&config, "analysts = [\"edit-stats\", \"pareto\", \"stagnation\"]\n").unwrap();
+    let out = lineage(&store)
+        .args(["run", "--preset", "smoke", "--seed", "2", "--name", "inside", "--json", "--config"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = lineage(&store).args(["events", "inside", "--json"]).output().unwrap();
+    let inside: Vec<Value> =
+        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert!(
+        inside.iter().any(|e| e["actor"]["name"] == "pareto" && e["type"] == "InsightRecorded"),
+        "the in-process pareto analyst recorded nothing"
+    );
+
+    // A program that answers nonsense: each bad line is refused, nothing is recorded, the
+    // attach carries on to the end.
+    let before = events(&store).len();
+    let script = dir.path().join("bad.py");
+    std::fs::write(
+        &script,
+        r#"import json, sys
+for line in sys.stdin:
+    m = json.loads(line)
+    if m["type"] == "event":
+        print("not json")
+        print(json.dumps({"type": "insight", "kind": "k", "text": "t", "confidence": 7, "cites": [m["event"]["id"]]}))
+        print(json.dumps({"type": "insight", "kind": "k", "text": "t", "confidence": 0.5, "cites": []}))
+        print(json.dumps({"type": "done", "seq": m["event"]["seq"]}), flush=True)
+"#,
+    )
+    .unwrap();
+    let command = format!("python3 {}", script.display());
+    let out = attach_once("bad", &["--exec", &command, "--name", "bad"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["written"], 0);
+    assert!(report["observed"].as_u64().unwrap() > 0);
+    assert_eq!(events(&store).len(), before);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("ignored answer line") && stderr.contains("is not in [0, 1]"), "{stderr}");
+
+    // Bad requests: one line, non-zero, nothing written.
+    for (args, expected) in [
+        (vec!["--analyst", "nope"], "no built-in analyst"),
+        (vec!["--exec", "true"], "--exec needs --name"),
+        (vec!["--analyst", "pareto", "--from", "later"], "--from takes"),
+        (vec!["--exec", "exit 3", "--name", "gone"], "analyst gone"),
+    ] {
+        let out = attach_once("refused", &args);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
+        assert!(stderr.contains(expected) && stderr.trim_end().lines().count() == 1, "{args:?}: {stderr}");
+    }
+    assert_eq!(events(&store).len(), before);
+}
