@@ -7,50 +7,75 @@ use std::collections::BTreeMap;
 
 use lineage_events::payload::{NoveltyVerdict, Stage, TrainingFailure};
 use lineage_events::{ArchId, Hash, HashWriter};
+use std::io::Write as _;
+
+use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::state::{CampaignState, Phase, RunRecord};
 
-/// The state hash: SHA-256 of the digest's JSON, streamed into the hasher (a long campaign's
-/// digest is tens of megabytes; it is never held whole).
+/// The state hash: SHA-256 of the digest's JSON — the object
+/// `{"seed":…,"archs":[…],"runs":[…],"insights":[…],"experiments_spent":…}`, compact, exactly as
+/// serde_json writes it. A long campaign's digest is tens of megabytes: its items are serialised
+/// in parallel, a few chunks at a time, and hashed in order; it is never held whole.
 pub(crate) fn hash(state: &CampaignState) -> Hash {
     let mut runs: Vec<_> = state.runs.iter().collect();
     runs.sort_by(|a, b| a.0.cmp(b.0));
-    let digest = Digest {
-        seed: state.started.as_ref().map(|s| s.seed),
-        archs: Lazy(|| state.order.iter().map(|id| arch_digest(state, id))),
-        runs: Lazy(|| runs.iter().map(|(id, run)| run_digest(id.as_str(), run))),
-        insights: Lazy(|| {
-            state.insights.iter().map(|i| {
-                let data: BTreeMap<&str, u64> =
-                    i.insight.data.iter().map(|(k, v)| (k.as_str(), v.to_bits())).collect();
-                (i.insight.analyst.as_str(), i.insight.kind.as_str(), data)
+    let mut out = HashWriter::default();
+    let seed = state.started.as_ref().map(|s| s.seed);
+    write(&mut out, b"{\"seed\":");
+    serde_json::to_writer(&mut out, &seed).expect("a number serialises");
+    write(&mut out, b",\"archs\":");
+    write_seq(&mut out, &state.order, |id| arch_digest(state, id));
+    write(&mut out, b",\"runs\":");
+    write_seq(&mut out, &runs, |(id, run)| run_digest(id.as_str(), run));
+    write(&mut out, b",\"insights\":");
+    write_seq(&mut out, &state.insights, |i| {
+        let data: BTreeMap<&str, u64> =
+            i.insight.data.iter().map(|(k, v)| (k.as_str(), v.to_bits())).collect();
+        (i.insight.analyst.as_str(), i.insight.kind.as_str(), data)
+    });
+    write(&mut out, format!(",\"experiments_spent\":{}}}", state.experiments_spent).as_bytes());
+    out.finish()
+}
+
+fn write(out: &mut HashWriter, bytes: &[u8]) {
+    out.write_all(bytes).expect("hashing does not fail");
+}
+
+/// Items serialised per parallel task.
+const CHUNK: usize = 2048;
+
+/// Writes `items` as a JSON array of their digests, byte for byte what serde_json writes for a
+/// sequence: chunks are serialised on rayon's threads, eight at a time, and hashed in order.
+fn write_seq<'a, T: Sync, D: Serialize>(
+    out: &mut HashWriter,
+    items: &'a [T],
+    digest: impl Fn(&'a T) -> D + Sync,
+) {
+    write(out, b"[");
+    for (g, group) in items.chunks(CHUNK * 8).enumerate() {
+        let parts: Vec<Vec<u8>> = group
+            .par_chunks(CHUNK)
+            .map(|chunk| {
+                let mut part = Vec::new();
+                for (i, item) in chunk.iter().enumerate() {
+                    if i > 0 {
+                        part.push(b',');
+                    }
+                    serde_json::to_writer(&mut part, &digest(item)).expect("the digest serialises");
+                }
+                part
             })
-        }),
-        experiments_spent: state.experiments_spent,
-    };
-    let mut writer = HashWriter::default();
-    serde_json::to_writer(&mut writer, &digest).expect("the digest serialises");
-    writer.finish()
-}
-
-#[derive(Serialize)]
-#[serde(bound = "Lazy<A>: Serialize, Lazy<R>: Serialize, Lazy<I>: Serialize")]
-struct Digest<A, R, I> {
-    seed: Option<u64>,
-    archs: Lazy<A>,
-    runs: Lazy<R>,
-    insights: Lazy<I>,
-    experiments_spent: u32,
-}
-
-/// A sequence serialised from an iterator as it is produced.
-struct Lazy<F>(F);
-
-impl<F: Fn() -> It, It: Iterator<Item: Serialize>> Serialize for Lazy<F> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.collect_seq((self.0)())
+            .collect();
+        for (c, part) in parts.iter().enumerate() {
+            if g > 0 || c > 0 {
+                write(out, b",");
+            }
+            write(out, part);
+        }
     }
+    write(out, b"]");
 }
 
 #[derive(Serialize)]
@@ -149,5 +174,53 @@ fn run_digest<'a>(id: &'a str, r: &'a RunRecord) -> RunDigest<'a> {
             }
         }),
         failure: r.failed.as_ref().map(|f| failure_kind(&f.failure)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lineage_events::{DecodedPayload, EventId, Seq, synthetic};
+
+    use super::*;
+
+    /// The digest as one serde-derived value: what the streamed, parallel writer must reproduce
+    /// byte for byte (recorded state hashes depend on it).
+    #[derive(Serialize)]
+    struct Whole<'a> {
+        seed: Option<u64>,
+        archs: Vec<ArchDigest<'a>>,
+        runs: Vec<RunDigest<'a>>,
+        insights: Vec<(&'a str, &'a str, BTreeMap<&'a str, u64>)>,
+        experiments_spent: u32,
+    }
+
+    #[test]
+    fn the_parallel_digest_writes_what_serde_writes() {
+        let mut state = CampaignState::default();
+        let payloads = synthetic::one_of_each()
+            .into_iter()
+            .chain((2..=CHUNK as u64 * 8 + 300).flat_map(synthetic::experiment));
+        for (seq, payload) in payloads.enumerate() {
+            state.apply_payload(Seq(seq as u64), EventId::random(), DecodedPayload::Known(payload));
+        }
+        assert!(state.order.len() > CHUNK * 8, "several groups of chunks");
+        assert!(!state.insights.is_empty() && state.started.is_some());
+        let mut runs: Vec<_> = state.runs.iter().collect();
+        runs.sort_by(|a, b| a.0.cmp(b.0));
+        let whole = Whole {
+            seed: state.started.as_ref().map(|s| s.seed),
+            archs: state.order.iter().map(|id| arch_digest(&state, id)).collect(),
+            runs: runs.iter().map(|(id, r)| run_digest(id.as_str(), r)).collect(),
+            insights: state
+                .insights
+                .iter()
+                .map(|i| {
+                    let data = i.insight.data.iter().map(|(k, v)| (k.as_str(), v.to_bits())).collect();
+                    (i.insight.analyst.as_str(), i.insight.kind.as_str(), data)
+                })
+                .collect(),
+            experiments_spent: state.experiments_spent,
+        };
+        assert_eq!(hash(&state), Hash::of(&serde_json::to_vec(&whole).unwrap()));
     }
 }
