@@ -280,6 +280,7 @@ for line in sys.stdin:
         (vec!["--exec", "true"], "--exec needs --name"),
         (vec!["--analyst", "pareto", "--from", "later"], "--from takes"),
         (vec!["--exec", "exit 3", "--name", "gone"], "analyst gone"),
+        (vec!["--analyst", "pareto", "--name", "analyst"], "the campaign's own Analyst"),
     ] {
         let out = attach_once("refused", &args);
         let stderr = String::from_utf8_lossy(&out.stderr);

@@ -24,6 +24,9 @@ pub async fn run(store: Arc<dyn EventStore>, args: &AttachArgs) -> anyhow::Resul
     if label.is_empty() || !label.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
         bail!("analyst name {label:?}: use letters, digits, '-', '_' and '.'");
     }
+    if label == "analyst" {
+        bail!("analyst name \"analyst\" is the campaign's own Analyst: pick another with --name");
+    }
     let mut analyst: Box<dyn LiveAnalyst> = match (&args.analyst, &args.exec) {
         (Some(name), _) => builtin::by_name(name, &label).with_context(|| {
             format!("no built-in analyst {name:?}; there are: {}", builtin::NAMES.join(", "))
