@@ -208,24 +208,31 @@ pub struct ChainError {
     pub problem: Box<ChainProblem>,
 }
 
+/// Where a hashed body says its event belongs.
+pub(crate) struct Placement<'a> {
+    pub campaign: &'a str,
+    pub seq: Seq,
+    pub id: EventId,
+}
+
 /// The envelope fields inside a hashed body must say where the event is stored: a row whose body
 /// belongs to another position, campaign or id was moved there.
-pub fn check_placement(
+pub(crate) fn check_placement(
     campaign: &CampaignId,
     event: &StoredEvent,
-    body: &EventBody,
+    placed: Placement,
 ) -> Result<(), ChainError> {
     let misplaced = |field, in_body: String, in_row: String| {
         Err(chain_error(campaign, event, ChainProblem::Misplaced { field, in_body, in_row }))
     };
-    if body.seq != event.seq {
-        return misplaced("seq", body.seq.to_string(), event.seq.to_string());
+    if placed.seq != event.seq {
+        return misplaced("seq", placed.seq.to_string(), event.seq.to_string());
     }
-    if body.campaign != *campaign {
-        return misplaced("campaign", body.campaign.to_string(), campaign.to_string());
+    if placed.campaign != campaign.as_str() {
+        return misplaced("campaign", placed.campaign.to_owned(), campaign.to_string());
     }
-    if body.id != event.id {
-        return misplaced("id", body.id.to_string(), event.id.to_string());
+    if placed.id != event.id {
+        return misplaced("id", placed.id.to_string(), event.id.to_string());
     }
     Ok(())
 }
@@ -271,12 +278,16 @@ impl ChainVerifier {
         self.check_link(event)?;
         let body = EventBody::parse(&event.body)
             .map_err(|e| chain_error(&campaign, event, ChainProblem::Undecodable(e.to_string())))?;
-        check_placement(&campaign, event, &body)
+        check_placement(
+            &campaign,
+            event,
+            Placement { campaign: body.campaign.as_str(), seq: body.seq, id: body.id },
+        )
     }
 
     /// The sequential half of [`Self::check`]: position, link and body hash. A reader that
-    /// parses the body anyway (replay decodes every event) calls [`check_placement`] on its
-    /// parse instead of parsing twice, and may do so on another thread.
+    /// parses the body anyway (replay, through [`StoredEvent::decode_lean`]) checks the
+    /// placement on its own parse instead of parsing twice, and may do so on another thread.
     pub fn check_link(&mut self, event: &StoredEvent) -> Result<(), ChainError> {
         if event.seq != self.next {
             return Err(ChainError {

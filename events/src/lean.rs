@@ -16,7 +16,7 @@ use serde::de::{DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess
 use serde_json::value::RawValue;
 
 use crate::envelope::StoredEvent;
-use crate::hash::{ChainError, ChainProblem};
+use crate::hash::{Placement, check_placement};
 use crate::ids::{CampaignId, EventId, Seq};
 use crate::payload::{DecodeError, DecodedPayload, Payload, Upcasters};
 use crate::store::StoreError;
@@ -36,7 +36,7 @@ pub struct LeanEvent {
 
 impl StoredEvent {
     /// Decodes the parts a fold needs, checking that the body belongs where it is stored (its
-    /// campaign, position and id: see [`crate::hash::check_placement`]).
+    /// campaign, position and id), as the chain check does.
     pub fn decode_lean(&self, campaign: &CampaignId, upcasters: &Upcasters) -> Result<LeanEvent, StoreError> {
         let envelope = |message: String| DecodeError::Envelope { seq: self.seq, message };
         let mut de = serde_json::Deserializer::from_str(&self.body);
@@ -45,24 +45,7 @@ impl StoredEvent {
         let missing = |field: &str| envelope(format!("missing field `{field}`"));
         let (seq, id) = (body.seq.ok_or_else(|| missing("seq"))?, body.id.ok_or_else(|| missing("id"))?);
         let placed_campaign = body.campaign.ok_or_else(|| missing("campaign"))?;
-        let misplaced = |field, in_body: String, in_row: String| {
-            let problem = ChainProblem::Misplaced { field, in_body, in_row };
-            StoreError::from(ChainError {
-                campaign: campaign.clone(),
-                seq: self.seq,
-                id: Some(self.id),
-                problem: Box::new(problem),
-            })
-        };
-        if seq != self.seq {
-            return Err(misplaced("seq", seq.to_string(), self.seq.to_string()));
-        }
-        if placed_campaign != campaign.as_str() {
-            return Err(misplaced("campaign", placed_campaign.into_owned(), campaign.to_string()));
-        }
-        if id != self.id {
-            return Err(misplaced("id", id.to_string(), self.id.to_string()));
-        }
+        check_placement(campaign, self, Placement { campaign: &placed_campaign, seq, id })?;
         let recorded_at = body.recorded_at.ok_or_else(|| missing("recorded_at"))?;
         let payload = match body.payload {
             Some(LeanPayload::Decoded(payload)) => DecodedPayload::Known(payload),
