@@ -274,6 +274,42 @@ for line in sys.stdin:
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("ignored answer line") && stderr.contains("is not in [0, 1]"), "{stderr}");
 
+    // What a program hears with `--from 5`: hello first, the five earlier events as history
+    // (not answered), then every later event once, in order.
+    let heard = dir.path().join("heard.jsonl");
+    let echo = dir.path().join("echo.py");
+    std::fs::write(
+        &echo,
+        format!(
+            r#"import json, sys
+out = open({:?}, "w")
+for line in sys.stdin:
+    out.write(line); out.flush()
+    m = json.loads(line)
+    if m["type"] == "event":
+        print(json.dumps({{"type": "done", "seq": m["event"]["seq"]}}), flush=True)
+"#,
+            heard.display().to_string()
+        ),
+    )
+    .unwrap();
+    let out = attach_once(
+        "echo",
+        &["--exec", &format!("python3 {}", echo.display()), "--name", "echo", "--from", "5"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let lines: Vec<Value> =
+        std::fs::read_to_string(&heard).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!((lines[0]["type"].as_str(), lines[0]["from"].as_u64()), (Some("hello"), Some(5)));
+    let seqs = |kind: &str| -> Vec<u64> {
+        lines.iter().filter(|l| l["type"] == kind).map(|l| l["event"]["seq"].as_u64().unwrap()).collect()
+    };
+    assert_eq!(seqs("history"), (0..5).collect::<Vec<_>>());
+    let answered = seqs("event");
+    assert_eq!(answered.first(), Some(&5));
+    assert!(answered.windows(2).all(|w| w[0] < w[1]));
+    assert_eq!(lines.last().unwrap()["type"], "caught_up");
+
     // Bad requests: one line, non-zero, nothing written.
     for (args, expected) in [
         (vec!["--analyst", "nope"], "no built-in analyst"),

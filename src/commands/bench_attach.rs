@@ -38,8 +38,8 @@ struct Timed {
 }
 
 impl LiveAnalyst for Timed {
-    fn start(&mut self, state: &CampaignState, from: Seq) -> Result<(), AttachError> {
-        self.inner.as_mut().map_or(Ok(()), |a| a.start(state, from))
+    fn start(&mut self, from: Seq) -> Result<(), AttachError> {
+        self.inner.as_mut().map_or(Ok(()), |a| a.start(from))
     }
 
     fn observe(

@@ -121,13 +121,8 @@ impl External {
     }
 
     /// Validates one answer line against what the log holds; `Err` says why it is rejected.
-    fn check(
-        &self,
-        answer: Answer,
-        state: &CampaignState,
-        seen: &dyn Fn(&EventId) -> bool,
-    ) -> Result<Option<Conclusion>, String> {
-        let check_cites = |cites: &[EventId]| match cites.iter().find(|c| !seen(c)) {
+    fn check(&self, answer: Answer, state: &CampaignState) -> Result<Option<Conclusion>, String> {
+        let check_cites = |cites: &[EventId]| match cites.iter().find(|c| !self.shown.contains(c)) {
             _ if cites.is_empty() => Err("`cites` is empty: say which events it is based on".to_owned()),
             Some(c) => Err(format!("cites {c}, which is not an event it has been shown")),
             None => Ok(()),
@@ -174,7 +169,7 @@ impl External {
 }
 
 impl LiveAnalyst for External {
-    fn start(&mut self, _: &CampaignState, from: Seq) -> Result<(), AttachError> {
+    fn start(&mut self, from: Seq) -> Result<(), AttachError> {
         let hello = json!({
             "type": "hello",
             "protocol": PROTOCOL,
@@ -194,11 +189,7 @@ impl LiveAnalyst for External {
         // The stored body is valid JSON: embedded verbatim, never re-serialised.
         self.send(&format!("{{\"type\":\"event\",\"event\":{body}}}"))?;
         self.shown.insert(event.id);
-        let shown = std::mem::take(&mut self.shown);
-        let seen = |id: &EventId| shown.contains(id) || state_has_event(state, id);
-        let answered = self.answer(state, event, &seen);
-        self.shown = shown;
-        answered
+        self.answer(state, event)
     }
 
     fn history(&mut self, event: &RecordedEvent, body: &str) -> Result<(), AttachError> {
@@ -217,7 +208,6 @@ impl External {
         &mut self,
         state: &CampaignState,
         event: &RecordedEvent,
-        seen: &dyn Fn(&EventId) -> bool,
     ) -> Result<Vec<Conclusion>, AttachError> {
         let mut conclusions = Vec::new();
         loop {
@@ -245,7 +235,7 @@ impl External {
                         return Err(format!("`done` for seq {seq}, but event {} was sent", event.seq));
                     }
                     let done = matches!(answer, Answer::Done { .. });
-                    self.check(answer, state, seen).map(|c| (c, done))
+                    self.check(answer, state).map(|c| (c, done))
                 });
             match outcome {
                 Ok((conclusion, done)) => {
@@ -261,23 +251,6 @@ impl External {
             }
         }
     }
-}
-
-/// Whether `id` is an event the state has folded (the ids it keeps: proposals, checks,
-/// repairs, runs, analyses, fitness, selections, insights).
-fn state_has_event(state: &CampaignState, id: &EventId) -> bool {
-    state.event_seq(id).is_some()
-        || state.insights.iter().any(|i| i.event == *id)
-        || state.archs.values().any(|a| {
-            a.proposed_event == *id
-                || a.checks.iter().any(|c| c.2 == *id)
-                || a.analyses.iter().any(|(e, _)| e == id)
-                || a.repairs.iter().any(|(_, e)| e == id)
-        })
-        || state
-            .runs
-            .values()
-            .any(|r| r.scheduled_event == *id || r.finished.as_ref().is_some_and(|(_, e)| e == id))
 }
 
 impl Drop for External {

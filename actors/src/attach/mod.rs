@@ -47,9 +47,9 @@ impl Conclusion {
 
 /// An analyst that can be attached: it sees every event after the campaign state has taken it.
 pub trait LiveAnalyst: Send {
-    /// Called once, with the state before the first event it will be shown and that event's
-    /// position (what it may have missed is in `state`).
-    fn start(&mut self, _state: &CampaignState, _from: Seq) -> Result<(), AttachError> {
+    /// Called once, before anything else, with the first position it will be asked to answer
+    /// (earlier events come as [`Self::history`]).
+    fn start(&mut self, _from: Seq) -> Result<(), AttachError> {
         Ok(())
     }
 
@@ -198,16 +198,12 @@ impl Attach {
             }
         }
         let mut follow = Subscription::new(self.store.clone(), self.campaign.clone(), Seq(0));
-        let mut started = false;
+        analyst.start(first)?;
         let mut since_checkpoint = 0u32;
         loop {
             let stored = match follow.try_next().await? {
                 Some(stored) => stored,
                 None => {
-                    if !started {
-                        analyst.start(&state, follow.position())?;
-                        started = true;
-                    }
                     self.save_checkpoint(follow.position().max(first))?;
                     since_checkpoint = 0;
                     analyst.caught_up(follow.position())?;
@@ -233,10 +229,6 @@ impl Attach {
             if event.seq < first {
                 analyst.history(&event, &stored.body)?;
                 continue;
-            }
-            if !started {
-                analyst.start(&state, event.seq)?;
-                started = true;
             }
             report.observed += 1;
             let conclusions = analyst.observe(&state, &event, &stored.body)?;
