@@ -112,7 +112,14 @@ impl External {
             .write_all(line.as_bytes())
             .and_then(|()| stdin.write_all(b"\n"))
             .and_then(|()| stdin.flush())
-            .map_err(|e| self.gone(&format!("cannot write to it: {e}")))
+            .map_err(|e| match e.kind() {
+                // Its end of the pipe is closed: it has exited (or is about to).
+                std::io::ErrorKind::BrokenPipe => {
+                    let _ = self.child.wait();
+                    self.gone("the program exited")
+                }
+                _ => self.gone(&format!("cannot write to it: {e}")),
+            })
     }
 
     fn gone(&mut self, why: &str) -> AttachError {

@@ -18,8 +18,8 @@ use std::sync::Arc;
 
 use lineage_events::payload::{AnalysisRecorded, InsightRecorded, Payload};
 use lineage_events::{
-    ActorRef, CampaignId, ChainVerifier, EventBody, EventId, EventStore, NewEvent, RecordedEvent, Seq,
-    StoreError, Subscription, Upcasters,
+    ActorRef, CampaignId, EventBody, EventId, EventStore, NewEvent, RecordedEvent, Seq, StoreError,
+    Subscription, Upcasters,
 };
 use lineage_replay::CampaignState;
 use serde::{Deserialize, Serialize};
@@ -180,15 +180,15 @@ impl Attach {
         // What this analyst already wrote, all of it, before anything is observed: a conclusion
         // is re-derived when its cause is observed again, which comes before the copy in the log.
         let mut written: HashSet<EventId> = HashSet::new();
-        let mut chain = ChainVerifier::new(self.campaign.clone());
-        // Up to the head as it stands: a live campaign keeps appending.
-        while chain.next_seq() < head {
-            let batch = self.store.read(&self.campaign, chain.next_seq(), 1000).await?;
-            if batch.is_empty() {
-                break;
-            }
+        // Up to the head as it stands (a live campaign keeps appending). Not chain-checked
+        // here: the subscription below checks every event before the analyst sees it, and an
+        // id found here only ever suppresses a write.
+        let mut next = Seq(0);
+        while next < head {
+            let batch = self.store.read(&self.campaign, next, 1000).await?;
+            let Some(last) = batch.last() else { break };
+            next = last.seq.next();
             for stored in batch.iter().take_while(|s| s.seq < head) {
-                chain.check(stored).map_err(StoreError::from)?;
                 if let Ok(body) = EventBody::parse(&stored.body)
                     && body.actor.kind == ANALYST_KIND
                     && body.actor.name == self.label
@@ -282,7 +282,9 @@ impl Attach {
         let Some(path) = &self.checkpoint else { return Ok(None) };
         let failed = |message: String| AttachError::Checkpoint { path: path.clone(), message };
         match std::fs::read_to_string(path) {
-            Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| failed(e.to_string())),
+            Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
+                failed(format!("not an attach checkpoint ({e}); delete it to start again from --from"))
+            }),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(failed(e.to_string())),
         }
