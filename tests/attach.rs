@@ -269,7 +269,9 @@ for line in sys.stdin:
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let report: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["written"], 0);
-    assert!(report["observed"].as_u64().unwrap() > 0);
+    let observed = report["observed"].as_u64().unwrap();
+    assert!(observed > 0);
+    assert_eq!(report["refused"].as_u64(), Some(3 * observed), "three bad lines per event");
     assert_eq!(events(&store).len(), before);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("ignored answer line") && stderr.contains("is not in [0, 1]"), "{stderr}");

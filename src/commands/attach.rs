@@ -56,7 +56,12 @@ pub async fn run(store: Arc<dyn EventStore>, args: &AttachArgs) -> anyhow::Resul
         return crate::output::print(&serde_json::to_string(&report)?);
     }
     crate::output::print(&format!(
-        "analyst {label} on {campaign}: {} events observed, {} conclusions written ({} already in the log), {} conflicting appends retried; next event {}",
-        report.observed, report.written, report.already_written, report.conflicts_retried, report.next
+        "analyst {label} on {campaign}: {} events observed, {} conclusions written ({} already in the log), {} answer lines refused, {} conflicting appends retried; next event {}",
+        report.observed,
+        report.written,
+        report.already_written,
+        report.refused,
+        report.conflicts_retried,
+        report.next
     ))
 }

@@ -101,11 +101,6 @@ impl External {
         })
     }
 
-    /// Answer lines rejected so far.
-    pub fn rejected(&self) -> u64 {
-        self.rejected
-    }
-
     fn send(&mut self, line: &str) -> Result<(), AttachError> {
         let stdin = self.stdin.as_mut().expect("open until drop");
         stdin
@@ -202,6 +197,10 @@ impl LiveAnalyst for External {
     fn history(&mut self, event: &RecordedEvent, body: &str) -> Result<(), AttachError> {
         self.shown.insert(event.id);
         self.send(&format!("{{\"type\":\"history\",\"event\":{body}}}"))
+    }
+
+    fn refused(&self) -> u64 {
+        self.rejected
     }
 
     fn caught_up(&mut self, next: Seq) -> Result<(), AttachError> {

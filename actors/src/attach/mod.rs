@@ -68,6 +68,11 @@ pub trait LiveAnalyst: Send {
         Ok(())
     }
 
+    /// Answers it gave that were refused as malformed (for the report).
+    fn refused(&self) -> u64 {
+        0
+    }
+
     /// Told when the analyst has seen every event committed so far; it follows live from here.
     fn caught_up(&mut self, _next: Seq) -> Result<(), AttachError> {
         Ok(())
@@ -130,6 +135,8 @@ pub struct AttachReport {
     pub already_written: u64,
     /// Appends retried after another writer got there first.
     pub conflicts_retried: u64,
+    /// Answer lines refused as malformed (external analysts).
+    pub refused: u64,
     /// The next position to read.
     pub next: u64,
 }
@@ -207,14 +214,19 @@ impl Attach {
                     self.save_checkpoint(follow.position().max(first))?;
                     since_checkpoint = 0;
                     analyst.caught_up(follow.position())?;
-                    if self.once {
-                        report.next = follow.position().0;
-                        return Ok(report);
-                    }
-                    tokio::select! {
-                        next = follow.next() => next?,
-                        () = &mut stop => {
+                    let next = if self.once {
+                        None
+                    } else {
+                        tokio::select! {
+                            next = follow.next() => Some(next?),
+                            () = &mut stop => None,
+                        }
+                    };
+                    match next {
+                        Some(stored) => stored,
+                        None => {
                             report.next = follow.position().0;
+                            report.refused = analyst.refused();
                             return Ok(report);
                         }
                     }
