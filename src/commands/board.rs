@@ -109,9 +109,13 @@ pub fn print(summary: &Summary) -> anyhow::Result<()> {
 fn render(summary: &Summary) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
+    // Columns as wide as their longest entry (baseline names run to 17 characters).
+    let rows = &summary.leaderboard;
+    let aw = rows.iter().map(|r| r.arch.len()).max().unwrap_or(0).max(12);
+    let pw = rows.iter().map(|r| r.parent.as_deref().map_or(1, str::len)).max().unwrap_or(0).max(14);
     let _ = writeln!(
         out,
-        "{:>4}  {:<12} {:>8} {:>9} {:>8} {:>8}  {:<14} how",
+        "{:>4}  {:<aw$} {:>8} {:>9} {:>8} {:>8}  {:<pw$} how",
         "rank", "arch", "fitness", "benchmark", "loss", "params", "parent"
     );
     for row in &summary.leaderboard {
@@ -122,7 +126,7 @@ fn render(summary: &Summary) -> String {
         };
         let _ = writeln!(
             out,
-            "{:>4}  {:<12} {:>8.4} {:>9} {:>8} {:>8}  {:<14} {}{verdict}",
+            "{:>4}  {:<aw$} {:>8.4} {:>9} {:>8} {:>8}  {:<pw$} {}{verdict}",
             row.rank,
             row.arch,
             row.fitness,
