@@ -263,6 +263,10 @@ pub enum BenchCommand {
         /// Events in the synthetic log.
         #[arg(long, default_value_t = 1_000_000)]
         events: u64,
+        /// Write the log to this new SQLite file and keep it (campaign `bench-replay`), to time
+        /// `lineage --store sqlite://FILE replay bench-replay` on it.
+        #[arg(long, value_name = "FILE")]
+        keep: Option<std::path::PathBuf>,
         /// Print the results as JSON.
         #[arg(long)]
         json: bool,

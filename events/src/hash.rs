@@ -10,7 +10,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::envelope::{EventBody, StoredEvent};
+use crate::envelope::{EventBody, EventRow, StoredEvent};
 use crate::ids::{CampaignId, EventId, Seq};
 
 /// A SHA-256 digest, written as 64 lowercase hex digits.
@@ -130,8 +130,7 @@ impl Serialize for Hash {
 
 impl<'de> Deserialize<'de> for Hash {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+        crate::text::with_str(deserializer, "a hex SHA-256 hash", str::parse)
     }
 }
 
@@ -219,11 +218,11 @@ pub(crate) struct Placement<'a> {
 /// belongs to another position, campaign or id was moved there.
 pub(crate) fn check_placement(
     campaign: &CampaignId,
-    event: &StoredEvent,
+    event: &EventRow,
     placed: Placement,
 ) -> Result<(), ChainError> {
     let misplaced = |field, in_body: String, in_row: String| {
-        Err(chain_error(campaign, event, ChainProblem::Misplaced { field, in_body, in_row }))
+        Err(chain_error(campaign, event.seq, event.id, ChainProblem::Misplaced { field, in_body, in_row }))
     };
     if placed.seq != event.seq {
         return misplaced("seq", placed.seq.to_string(), event.seq.to_string());
@@ -237,8 +236,33 @@ pub(crate) fn check_placement(
     Ok(())
 }
 
-fn chain_error(campaign: &CampaignId, event: &StoredEvent, problem: ChainProblem) -> ChainError {
-    ChainError { campaign: campaign.clone(), seq: event.seq, id: Some(event.id), problem: Box::new(problem) }
+fn chain_error(campaign: &CampaignId, seq: Seq, id: EventId, problem: ChainProblem) -> ChainError {
+    ChainError { campaign: campaign.clone(), seq, id: Some(id), problem: Box::new(problem) }
+}
+
+/// An event's chain fields with the hash its body chains to from its stored predecessor hash:
+/// all that the in-order link check needs. The hashing is the costly part and needs no order,
+/// so a long log can hash its bodies on several threads, where they lie.
+#[derive(Clone, Copy, Debug)]
+pub struct HashedLink {
+    /// Position, from the store's row.
+    pub seq: Seq,
+    /// Identity, from the store's row.
+    pub id: EventId,
+    /// The previous event's hash, as stored.
+    pub prev_hash: Hash,
+    /// This event's hash, as stored.
+    pub hash: Hash,
+    /// `SHA-256(prev_hash || body)`, computed from the stored body.
+    pub computed: Hash,
+}
+
+impl HashedLink {
+    /// Hashes the row's body.
+    pub fn of(row: &EventRow) -> Self {
+        let computed = Hash::chain(&row.prev_hash, row.body.as_bytes());
+        Self { seq: row.seq, id: row.id, prev_hash: row.prev_hash, hash: row.hash, computed }
+    }
 }
 
 /// Checks events one by one, in order, against the chain rule; remembers where it is so a long
@@ -274,21 +298,22 @@ impl ChainVerifier {
     /// Verifies the next event: its position, its link, its body hash and the envelope fields
     /// inside the hashed body.
     pub fn check(&mut self, event: &StoredEvent) -> Result<(), ChainError> {
-        let campaign = self.campaign.clone();
-        self.check_link(event)?;
-        let body = EventBody::parse(&event.body)
-            .map_err(|e| chain_error(&campaign, event, ChainProblem::Undecodable(e.to_string())))?;
+        let row = event.row();
+        self.check_link(&HashedLink::of(&row))?;
+        let body = EventBody::parse(row.body).map_err(|e| {
+            chain_error(&self.campaign, row.seq, row.id, ChainProblem::Undecodable(e.to_string()))
+        })?;
         check_placement(
-            &campaign,
-            event,
+            &self.campaign,
+            &row,
             Placement { campaign: body.campaign.as_str(), seq: body.seq, id: body.id },
         )
     }
 
-    /// The sequential half of [`Self::check`]: position, link and body hash. A reader that
-    /// parses the body anyway (replay, through [`StoredEvent::decode_lean`]) checks the
-    /// placement on its own parse instead of parsing twice, and may do so on another thread.
-    pub fn check_link(&mut self, event: &StoredEvent) -> Result<(), ChainError> {
+    /// The in-order half of [`Self::check`]: position, link and body hash, the body already
+    /// hashed. A reader that parses the body anyway (replay, through [`EventRow::prepare`])
+    /// checks the placement on its own parse instead of parsing twice, on another thread.
+    pub fn check_link(&mut self, event: &HashedLink) -> Result<(), ChainError> {
         if event.seq != self.next {
             return Err(ChainError {
                 campaign: self.campaign.clone(),
@@ -299,12 +324,12 @@ impl ChainVerifier {
         }
         if event.prev_hash != self.prev {
             let problem = ChainProblem::BrokenLink { expected: self.prev, found: event.prev_hash };
-            return Err(chain_error(&self.campaign, event, problem));
+            return Err(chain_error(&self.campaign, event.seq, event.id, problem));
         }
-        let computed = Hash::chain(&self.prev, event.body.as_bytes());
-        if computed != event.hash {
-            let problem = ChainProblem::BodyEdited { computed, stored: event.hash };
-            return Err(chain_error(&self.campaign, event, problem));
+        // The body was hashed from its stored prev hash, which was just found equal to ours.
+        if event.computed != event.hash {
+            let problem = ChainProblem::BodyEdited { computed: event.computed, stored: event.hash };
+            return Err(chain_error(&self.campaign, event.seq, event.id, problem));
         }
         self.prev = event.hash;
         self.next = self.next.next();

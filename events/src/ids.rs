@@ -7,6 +7,7 @@
 use std::fmt;
 use std::str::FromStr;
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -51,19 +52,21 @@ fn validate(kind: &'static str, value: &str) -> Result<(), InvalidId> {
 }
 
 /// Defines a validated string id: safe to print, to put in a URL path and in a SQL parameter.
+///
+/// Ids are stored inline up to 24 bytes (`CompactString`): a long log holds and decodes
+/// millions of them, and almost all are short.
 macro_rules! string_id {
     ($(#[$doc:meta])* $name:ident, $kind:literal) => {
         $(#[$doc])*
-        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-        #[serde(try_from = "String", into = "String")]
-        pub struct $name(String);
+        #[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        pub struct $name(CompactString);
 
         impl $name {
             /// Validates `value` (1-64 characters from `[A-Za-z0-9._-]`).
             pub fn new(value: impl Into<String>) -> Result<Self, InvalidId> {
                 let value = value.into();
                 validate($kind, &value)?;
-                Ok(Self(value))
+                Ok(Self(CompactString::from(value)))
             }
 
             /// The id as text.
@@ -81,20 +84,33 @@ macro_rules! string_id {
 
         impl From<$name> for String {
             fn from(id: $name) -> String {
-                id.0
+                id.0.into_string()
             }
         }
 
         impl FromStr for $name {
             type Err = InvalidId;
             fn from_str(s: &str) -> Result<Self, InvalidId> {
-                Self::new(s)
+                validate($kind, s)?;
+                Ok(Self(CompactString::from(s)))
             }
         }
 
         impl fmt::Display for $name {
             fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
                 f.write_str(&self.0)
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(&self.0)
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                crate::text::with_str(deserializer, concat!("a string: the ", $kind), str::parse)
             }
         }
     };
@@ -120,7 +136,7 @@ impl CampaignId {
     /// A fresh random campaign id such as `c-3f9a0c2d1b7e`.
     pub fn random() -> Self {
         let hex = uuid::Uuid::new_v4().simple().to_string();
-        Self(format!("c-{}", &hex[..12]))
+        Self(format!("c-{}", &hex[..12]).into())
     }
 }
 
@@ -189,8 +205,7 @@ impl Serialize for EventId {
 
 impl<'de> Deserialize<'de> for EventId {
     fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
-        text.parse().map_err(serde::de::Error::custom)
+        crate::text::with_str(deserializer, "an event id", str::parse)
     }
 }
 

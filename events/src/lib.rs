@@ -20,6 +20,7 @@
 
 #![warn(missing_docs)]
 
+mod canonical;
 pub mod envelope;
 pub mod hash;
 pub mod ids;
@@ -28,11 +29,12 @@ pub mod limits;
 pub mod payload;
 pub mod store;
 pub mod synthetic;
+mod text;
 
-pub use envelope::{ActorRef, EncodedPayload, EventBody, NewEvent, RecordedEvent, StoredEvent};
-pub use hash::{ChainError, ChainProblem, ChainVerifier, Hash, HashWriter};
+pub use envelope::{ActorRef, EncodedPayload, EventBody, EventRow, NewEvent, RecordedEvent, StoredEvent};
+pub use hash::{ChainError, ChainProblem, ChainVerifier, Hash, HashWriter, HashedLink};
 pub use ids::{ArchId, CampaignId, EventId, InvalidId, RunId, Seq};
-pub use lean::LeanEvent;
+pub use lean::{LeanEvent, PreparedEvent};
 pub use payload::{DecodeError, DecodedPayload, Payload, UnknownPayload, Upcasters};
 pub use store::{
     Appended, CampaignSummary, EventStore, Head, MemoryStore, PostgresStore, SqliteStore, StoreError,

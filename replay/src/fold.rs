@@ -2,15 +2,15 @@
 //! projections themselves stay pure).
 //!
 //! A long log is folded as a pipeline, so that a million events replay in seconds: while the
-//! store reads batch k+1, batch k is chain-checked and decoded in parallel and batch k−1 is
-//! applied. The chain link (position, prev hash, body hash) is checked in order; each body is
-//! parsed once, for its placement check and its decoding together ([`StoredEvent::decode_lean`]).
-//! Errors still come out in log order: the first bad event is the one reported.
+//! store reads batch k+1, batch k is prepared in parallel — each body hashed for the chain check
+//! and decoded, in one parse ([`lineage_events::EventRow::prepare`]) — and batch k−1 is checked
+//! link by link and applied, in log order. Errors still come out in log order: an event's link is
+//! checked before its decoding is looked at, and the first bad event is the one reported.
 
 use std::mem;
 
 use lineage_events::{
-    CampaignId, ChainVerifier, EventStore, LeanEvent, Seq, StoreError, StoredEvent, Upcasters,
+    CampaignId, ChainVerifier, EventStore, LeanEvent, PreparedEvent, Seq, StoreError, StoredEvent, Upcasters,
 };
 use rayon::prelude::*;
 
@@ -28,60 +28,60 @@ pub async fn fold_log(
     keep: impl FnMut(&LeanEvent) -> bool + Send,
 ) -> Result<CampaignState, StoreError> {
     let upcasters = Upcasters::standard();
-    let mut chain = ChainVerifier::new(campaign.clone());
-    let mut fold = Fold { state: CampaignState::default(), keep, stopped: false };
-    let mut decoded: Vec<Result<LeanEvent, StoreError>> = Vec::new();
+    let prepare = |stored: &StoredEvent| stored.row().prepare(campaign, &upcasters);
+    let mut fold = Fold {
+        chain: ChainVerifier::new(campaign.clone()),
+        state: CampaignState::default(),
+        keep,
+        stopped: false,
+    };
+    let mut prepared: Vec<PreparedEvent> = Vec::new();
     let mut batch = store.read(campaign, Seq(0), READ_BATCH).await?;
     while !batch.is_empty() {
         let from = batch.last().expect("not empty").seq.next();
         let work = async {
-            let previous = mem::take(&mut decoded);
-            let (applied, checked) = rayon::join(
-                || fold.apply_all(previous),
-                || check_and_decode(&mut chain, campaign, &batch, &upcasters),
-            );
-            (applied, checked)
+            let previous = mem::take(&mut prepared);
+            rayon::join(|| fold.apply_all(previous), || batch.par_iter().map(prepare).collect())
         };
         // The read is polled first, so the store starts on it before this task turns to the
         // CPU work (`join` polls in argument order).
-        let (next, (applied, checked)) =
+        let (next, (applied, next_prepared)) =
             futures_util::future::join(store.read(campaign, from, READ_BATCH), work).await;
         applied?;
         if fold.stopped {
             return Ok(fold.state);
         }
-        decoded = checked;
-        if decoded.iter().any(Result::is_err) {
-            break;
-        }
+        prepared = next_prepared;
         batch = match next {
             Ok(next) => next,
             Err(e) => {
-                fold.apply_all(decoded)?;
+                fold.apply_all(prepared)?;
                 return if fold.stopped { Ok(fold.state) } else { Err(e) };
             }
         };
     }
-    fold.apply_all(decoded)?;
+    fold.apply_all(prepared)?;
     Ok(fold.state)
 }
 
-/// The state being folded and the caller's stopping rule.
+/// The state being folded, the chain check and the caller's stopping rule.
 struct Fold<K> {
+    chain: ChainVerifier,
     state: CampaignState,
     keep: K,
     stopped: bool,
 }
 
 impl<K: FnMut(&LeanEvent) -> bool> Fold<K> {
-    /// Applies decoded events in order, up to the first error (returned) or the first event
-    /// `keep` refuses.
-    fn apply_all(&mut self, events: Vec<Result<LeanEvent, StoreError>>) -> Result<(), StoreError> {
-        for event in events {
+    /// Checks and applies prepared events in order, up to the first error (returned) or the
+    /// first event `keep` refuses.
+    fn apply_all(&mut self, events: Vec<PreparedEvent>) -> Result<(), StoreError> {
+        for prepared in events {
             if self.stopped {
                 return Ok(());
             }
-            let event = event?;
+            self.chain.check_link(&prepared.link)?;
+            let event = prepared.event?;
             if !(self.keep)(&event) {
                 self.stopped = true;
                 return Ok(());
@@ -90,27 +90,4 @@ impl<K: FnMut(&LeanEvent) -> bool> Fold<K> {
         }
         Ok(())
     }
-}
-
-/// Checks the chain links of a batch in order, then parses, places and decodes the linked
-/// events in parallel. A broken link becomes the last entry, after the events before it.
-fn check_and_decode(
-    chain: &mut ChainVerifier,
-    campaign: &CampaignId,
-    batch: &[StoredEvent],
-    upcasters: &Upcasters,
-) -> Vec<Result<LeanEvent, StoreError>> {
-    let mut broken = None;
-    let mut linked = batch.len();
-    for (i, stored) in batch.iter().enumerate() {
-        if let Err(e) = chain.check_link(stored) {
-            broken = Some(e);
-            linked = i;
-            break;
-        }
-    }
-    let mut decoded: Vec<_> =
-        batch[..linked].par_iter().map(|stored| stored.decode_lean(campaign, upcasters)).collect();
-    decoded.extend(broken.map(|e| Err(e.into())));
-    decoded
 }

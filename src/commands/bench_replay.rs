@@ -4,6 +4,7 @@
 //! decode, apply: also what `verify` and every actor on resume do), and the summary `replay`
 //! prints (state hash, leaderboard, counts).
 
+use std::path::Path;
 use std::time::Instant;
 
 use anyhow::Context;
@@ -27,9 +28,14 @@ struct Report {
     replay_s: f64,
 }
 
-pub async fn run(events: u64, json: bool) -> anyhow::Result<()> {
+pub async fn run(events: u64, keep: Option<&Path>, json: bool) -> anyhow::Result<()> {
     let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let store = SqliteStore::open(&dir.path().join("replay.db")).await?;
+    let path = match keep {
+        Some(path) if path.exists() => anyhow::bail!("{} already exists; name a new file", path.display()),
+        Some(path) => path.to_owned(),
+        None => dir.path().join("replay.db"),
+    };
+    let store = SqliteStore::open(&path).await?;
     let campaign = CampaignId::new("bench-replay").expect("valid id");
     let mut source = EventSource::new(campaign.clone());
     let mut next = Seq(0);

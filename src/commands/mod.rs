@@ -69,7 +69,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench(BenchCommand::Store(args)) => bench_store::run(cli.store.as_deref(), args).await,
         Command::Bench(BenchCommand::Train(args)) => bench_train::run(args),
-        Command::Bench(BenchCommand::Replay { events, json }) => bench_replay::run(*events, *json).await,
+        Command::Bench(BenchCommand::Replay { events, keep, json }) => {
+            bench_replay::run(*events, keep.as_deref(), *json).await
+        }
         Command::Bench(BenchCommand::Attach { samples, exec, json }) => {
             bench_attach::run(*samples, exec.as_deref(), *json).await
         }

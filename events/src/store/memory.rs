@@ -81,7 +81,6 @@ impl EventStore for MemoryStore {
             entry.events.extend(rows.into_iter().map(|r| StoredEvent {
                 seq: r.seq,
                 id: r.id,
-                type_name: r.type_name,
                 prev_hash: r.prev_hash,
                 hash: r.hash,
                 body: r.body,

@@ -123,7 +123,7 @@ impl PostgresStore {
         let reader = open_client(&config, &location).await?;
         let read_stmt = reader
             .prepare(
-                "SELECT seq, id, type, prev_hash, hash, body FROM lineage_events
+                "SELECT seq, id, prev_hash, hash, body FROM lineage_events
                  WHERE campaign = $1 AND seq >= $2 ORDER BY seq LIMIT $3",
             )
             .await
@@ -352,10 +352,9 @@ impl EventStore for PostgresStore {
                 Ok(StoredEvent {
                     seq: Seq(u64::try_from(seq).map_err(|_| corrupt("seq"))?),
                     id: id.parse().map_err(|_| corrupt("id"))?,
-                    type_name: r.get(2),
-                    prev_hash: parse_hash(r.get(3), seq, location)?,
-                    hash: parse_hash(r.get(4), seq, location)?,
-                    body: r.get(5),
+                    prev_hash: parse_hash(r.get(2), seq, location)?,
+                    hash: parse_hash(r.get(3), seq, location)?,
+                    body: r.get(4),
                 })
             })
             .collect()

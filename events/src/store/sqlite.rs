@@ -39,6 +39,9 @@ pub const APPLICATION_ID: i32 = 0x4C4E_4745;
 /// Store schema version this build writes (`PRAGMA user_version`).
 pub const SCHEMA_VERSION: u32 = 1;
 
+/// Rows reserved up front by one read (a caller may pass a huge limit and get a few rows).
+const READ_CAPACITY_MAX: u32 = 4096;
+
 const SCHEMA: &str = "
 CREATE TABLE lineage_campaigns (
     id         TEXT PRIMARY KEY,
@@ -319,12 +322,12 @@ impl Inner {
         let conn = self.reader.lock().expect("sqlite reader lock");
         let mut stmt = conn
             .prepare_cached(
-                "SELECT seq, id, type, prev_hash, hash, body FROM lineage_events
+                "SELECT seq, id, prev_hash, hash, body FROM lineage_events
                  WHERE campaign = ?1 AND seq >= ?2 ORDER BY seq LIMIT ?3",
             )
             .map_err(err)?;
         let mut rows = stmt.query(params![campaign.as_str(), from.0 as i64, limit as i64]).map_err(err)?;
-        let mut events = Vec::new();
+        let mut events = Vec::with_capacity(limit.min(READ_CAPACITY_MAX) as usize);
         while let Some(row) = rows.next().map_err(err)? {
             let seq: i64 = row.get(0).map_err(err)?;
             let corrupt = |what: &str| StoreError::Corrupt {
@@ -336,10 +339,9 @@ impl Inner {
             events.push(StoredEvent {
                 seq: Seq(u64::try_from(seq).map_err(|_| corrupt("seq"))?),
                 id: text(1)?.parse().map_err(|_| corrupt("id"))?,
-                type_name: text(2)?.to_owned(),
-                prev_hash: parse_hash(text(3)?, seq, location)?,
-                hash: parse_hash(text(4)?, seq, location)?,
-                body: text(5)?.to_owned(),
+                prev_hash: parse_hash(text(2)?, seq, location)?,
+                hash: parse_hash(text(3)?, seq, location)?,
+                body: text(4)?.to_owned(),
             });
         }
         Ok(events)
