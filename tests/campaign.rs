@@ -435,7 +435,12 @@ async fn killed_and_resumed_campaign_finishes_with_nothing_lost_or_repeated() {
                 t.last().is_some_and(|x| x == "NoveltyJudged") && count(t, "ParentSelected") >= 1
             }),
         ),
-        (libc::SIGINT, Box::new(move |t: &[String]| count(t, "ParentSelected") >= 3)),
+        // Ctrl-C once the second resume has recorded itself (a signal before that would end a
+        // process that has not started, recording nothing).
+        (
+            libc::SIGINT,
+            Box::new(move |t: &[String]| count(t, "CampaignResumed") >= 2 && count(t, "ParentSelected") >= 3),
+        ),
         (
             libc::SIGKILL,
             Box::new(move |t: &[String]| {

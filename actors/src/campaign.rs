@@ -71,6 +71,19 @@ async fn read_state(
     Ok(lineage_replay::fold_log(store.as_ref(), campaign, |_| true).await?)
 }
 
+/// Resolves to `true` at the first Ctrl-C. On Unix the handler is in place when this returns.
+fn interrupt() -> std::io::Result<impl std::future::Future<Output = bool>> {
+    #[cfg(unix)]
+    {
+        let mut signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
+        Ok(async move { signal.recv().await.is_some() })
+    }
+    #[cfg(not(unix))]
+    {
+        Ok(async { tokio::signal::ctrl_c().await.is_ok() })
+    }
+}
+
 /// This machine, for the record.
 pub fn host() -> HostInfo {
     let hostname = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
@@ -187,6 +200,10 @@ pub fn run(
         recorder.replay_existing().await?;
         ctx.run(recorder);
 
+        // Listening for Ctrl-C starts before the first event is recorded, so an interrupt at any
+        // point after it records a pause (one before it ends the process having written nothing).
+        let interrupted =
+            interrupt().map_err(|e| CampaignError::Invalid(format!("cannot listen for Ctrl-C: {e}")))?;
         let first = match &start {
             Start::New(new) => Decision::new(
                 "start",
@@ -225,7 +242,7 @@ pub fn run(
         start_attached_analysts(&store, &campaign, &config);
         let pause = orchestrator.clone();
         actix::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if interrupted.await {
                 pause.do_send(Pause("interrupted (Ctrl-C)".into()));
             }
         });
