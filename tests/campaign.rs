@@ -413,7 +413,15 @@ fn interrupt_when(
         std::thread::sleep(Duration::from_millis(2));
     }
     unsafe { libc::kill(child.id() as i32, signal) };
-    child.wait().unwrap();
+    let status = child.wait().unwrap();
+    let db = rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+    let types: Vec<String> = db
+        .prepare("SELECT type FROM lineage_events WHERE campaign = ?1 ORDER BY seq")
+        .and_then(|mut s| s.query_map([name], |r| r.get(0))?.collect())
+        .unwrap_or_default();
+    // Shown when the test fails: where each interruption landed.
+    let last = &types[types.len().saturating_sub(6)..];
+    eprintln!("signal {signal}: {status}, {} events, the last {last:?}", types.len());
 }
 
 #[tokio::test(flavor = "multi_thread")]
