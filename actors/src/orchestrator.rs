@@ -100,7 +100,10 @@ impl Handler<Committed> for Orchestrator {
 
     fn handle(&mut self, Committed(event, batch_end): Committed, ctx: &mut Self::Context) {
         self.state.apply(&event);
-        if self.state.finished.is_some() || (self.live && self.stopping) {
+        // A pause stops the system itself once its event is recorded; stopping here on any
+        // event committed meanwhile (a worker's, still in the recorder's queue) would end the
+        // process before the pause is written.
+        if self.state.finished.is_some() {
             System::current().stop();
             return;
         }
@@ -137,7 +140,10 @@ impl Handler<Pause> for Orchestrator {
         let recorder = self.shared.recorder.clone();
         ctx.spawn(
             async move {
-                let _ = recorder.send(Record(vec![decision])).await;
+                let recorded = recorder.send(Record(vec![decision])).await.map_err(|e| e.to_string());
+                if let Err(e) = recorded.and_then(|r| r) {
+                    tracing::warn!("the pause could not be recorded: {e}");
+                }
                 System::current().stop();
             }
             .into_actor(self),
