@@ -180,29 +180,7 @@ pub struct StoredEvent {
     pub body: String,
 }
 
-/// A stored event borrowed from wherever it lies — a store's row, or a [`StoredEvent`]: what
-/// the chain check and the fold's decoder read, so that a store can hand them its rows without
-/// copying the bodies out first.
-#[derive(Clone, Copy, Debug)]
-pub struct EventRow<'a> {
-    /// Position within the campaign (from the store's row).
-    pub seq: Seq,
-    /// Identity (from the store's row).
-    pub id: EventId,
-    /// Hash of the previous event, as stored.
-    pub prev_hash: Hash,
-    /// This event's hash, as stored.
-    pub hash: Hash,
-    /// The stored JSON text, byte for byte.
-    pub body: &'a str,
-}
-
 impl StoredEvent {
-    /// The event as a borrowed row.
-    pub fn row(&self) -> EventRow<'_> {
-        EventRow { seq: self.seq, id: self.id, prev_hash: self.prev_hash, hash: self.hash, body: &self.body }
-    }
-
     /// Parses the body and decodes the payload, upcasting old versions; a type this build does
     /// not know comes back as [`DecodedPayload::Unknown`], not as an error.
     pub fn decode(&self, upcasters: &Upcasters) -> Result<RecordedEvent, DecodeError> {

@@ -10,7 +10,7 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::envelope::{EventBody, EventRow, StoredEvent};
+use crate::envelope::{EventBody, StoredEvent};
 use crate::ids::{CampaignId, EventId, Seq};
 
 /// A SHA-256 digest, written as 64 lowercase hex digits.
@@ -218,7 +218,7 @@ pub(crate) struct Placement<'a> {
 /// belongs to another position, campaign or id was moved there.
 pub(crate) fn check_placement(
     campaign: &CampaignId,
-    event: &EventRow,
+    event: &StoredEvent,
     placed: Placement,
 ) -> Result<(), ChainError> {
     let misplaced = |field, in_body: String, in_row: String| {
@@ -258,10 +258,10 @@ pub struct HashedLink {
 }
 
 impl HashedLink {
-    /// Hashes the row's body.
-    pub fn of(row: &EventRow) -> Self {
-        let computed = Hash::chain(&row.prev_hash, row.body.as_bytes());
-        Self { seq: row.seq, id: row.id, prev_hash: row.prev_hash, hash: row.hash, computed }
+    /// Hashes the event's body.
+    pub fn of(event: &StoredEvent) -> Self {
+        let computed = Hash::chain(&event.prev_hash, event.body.as_bytes());
+        Self { seq: event.seq, id: event.id, prev_hash: event.prev_hash, hash: event.hash, computed }
     }
 }
 
@@ -298,20 +298,19 @@ impl ChainVerifier {
     /// Verifies the next event: its position, its link, its body hash and the envelope fields
     /// inside the hashed body.
     pub fn check(&mut self, event: &StoredEvent) -> Result<(), ChainError> {
-        let row = event.row();
-        self.check_link(&HashedLink::of(&row))?;
-        let body = EventBody::parse(row.body).map_err(|e| {
-            chain_error(&self.campaign, row.seq, row.id, ChainProblem::Undecodable(e.to_string()))
+        self.check_link(&HashedLink::of(event))?;
+        let body = EventBody::parse(&event.body).map_err(|e| {
+            chain_error(&self.campaign, event.seq, event.id, ChainProblem::Undecodable(e.to_string()))
         })?;
         check_placement(
             &self.campaign,
-            &row,
+            event,
             Placement { campaign: body.campaign.as_str(), seq: body.seq, id: body.id },
         )
     }
 
     /// The in-order half of [`Self::check`]: position, link and body hash, the body already
-    /// hashed. A reader that parses the body anyway (replay, through [`EventRow::prepare`])
+    /// hashed. A reader that parses the body anyway (replay, through [`StoredEvent::prepare`])
     /// checks the placement on its own parse instead of parsing twice, on another thread.
     pub fn check_link(&mut self, event: &HashedLink) -> Result<(), ChainError> {
         if event.seq != self.next {

@@ -17,7 +17,7 @@ use serde::de::{DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess
 use serde_json::value::RawValue;
 
 use crate::canonical;
-use crate::envelope::EventRow;
+use crate::envelope::StoredEvent;
 use crate::hash::{HashedLink, Placement, check_placement};
 use crate::ids::{CampaignId, EventId, Seq};
 use crate::payload::{DecodeError, DecodedPayload, Payload, Upcasters};
@@ -48,7 +48,7 @@ pub struct PreparedEvent {
     pub event: Result<LeanEvent, StoreError>,
 }
 
-impl EventRow<'_> {
+impl StoredEvent {
     /// Hashes and decodes the event for a fold.
     pub fn prepare(&self, campaign: &CampaignId, upcasters: &Upcasters) -> PreparedEvent {
         PreparedEvent { link: HashedLink::of(self), event: self.decode_lean(campaign, upcasters) }
@@ -63,7 +63,7 @@ impl EventRow<'_> {
             return event;
         }
         let envelope = |message: String| DecodeError::Envelope { seq: self.seq, message };
-        let mut de = serde_json::Deserializer::from_str(self.body);
+        let mut de = serde_json::Deserializer::from_str(&self.body);
         let body = de.deserialize_map(BodyVisitor).map_err(|e| envelope(e.to_string()))?;
         de.end().map_err(|e| envelope(e.to_string()))?;
         let missing = |field: &str| envelope(format!("missing field `{field}`"));
@@ -84,7 +84,7 @@ impl EventRow<'_> {
 
     /// The fast road: a canonical body with a current-version payload, or `None`.
     fn decode_canonical(&self, campaign: &CampaignId) -> Option<Result<LeanEvent, StoreError>> {
-        let body = canonical::split(self.body)?;
+        let body = canonical::split(&self.body)?;
         if Payload::current_version(body.type_name) != Some(body.version) {
             return None;
         }
@@ -229,7 +229,7 @@ impl<'de> DeserializeSeed<'de> for PayloadSeed<'_> {
 mod tests {
     use super::*;
     use crate::synthetic;
-    use crate::{ActorRef, NewEvent, StoredEvent};
+    use crate::{ActorRef, NewEvent};
 
     fn stored(campaign: &CampaignId, seq: u64, payload: &Payload) -> StoredEvent {
         let event = NewEvent::new(EventId::random(), ActorRef::new("test", "test"), payload);
@@ -250,7 +250,7 @@ mod tests {
         for (seq, payload) in synthetic::experiment(3).iter().enumerate() {
             let stored = stored(&campaign, seq as u64, payload);
             let full = stored.decode(&upcasters).unwrap();
-            let lean = stored.row().decode_lean(&campaign, &upcasters).unwrap();
+            let lean = stored.decode_lean(&campaign, &upcasters).unwrap();
             assert_eq!((lean.seq, lean.id, lean.recorded_at), (full.seq, full.id, full.recorded_at));
             assert_eq!(lean.payload, full.payload);
         }
@@ -263,18 +263,17 @@ mod tests {
         let payload = &synthetic::experiment(1)[0];
         let mut moved = stored(&campaign, 4, payload);
         moved.seq = Seq(5);
-        let error = moved.row().decode_lean(&campaign, &upcasters).unwrap_err().to_string();
+        let error = moved.decode_lean(&campaign, &upcasters).unwrap_err().to_string();
         assert!(error.contains("seq"), "{error}");
         let other = CampaignId::new("other").unwrap();
-        let error =
-            stored(&campaign, 0, payload).row().decode_lean(&other, &upcasters).unwrap_err().to_string();
+        let error = stored(&campaign, 0, payload).decode_lean(&other, &upcasters).unwrap_err().to_string();
         assert!(error.contains("campaign"), "{error}");
         let mut broken = stored(&campaign, 0, payload);
         broken.body = broken.body.replace("\"experiment\":1", "\"experiment\":\"one\"");
-        let error = broken.row().decode_lean(&campaign, &upcasters).unwrap_err().to_string();
+        let error = broken.decode_lean(&campaign, &upcasters).unwrap_err().to_string();
         assert!(error.contains("ParentSelected"), "{error}");
         broken.body.push('x');
-        assert!(broken.row().decode_lean(&campaign, &upcasters).is_err());
+        assert!(broken.decode_lean(&campaign, &upcasters).is_err());
     }
 
     #[test]
@@ -282,13 +281,13 @@ mod tests {
         let campaign = CampaignId::new("lean").unwrap();
         let upcasters = Upcasters::standard();
         let canonical = stored(&campaign, 7, &synthetic::experiment(2)[1]);
-        let expected = canonical.row().decode_lean(&campaign, &upcasters).unwrap();
+        let expected = canonical.decode_lean(&campaign, &upcasters).unwrap();
         // Valid JSON the canonical reader declines: whitespace, a field after the payload.
         let spaced = canonical.body.replacen("\"seq\":7", "\"seq\": 7", 1);
         let extra = format!("{},\"extra\":true}}", &canonical.body[..canonical.body.len() - 1]);
         for body in [spaced, extra] {
             let event = StoredEvent { body, ..canonical.clone() };
-            let lean = event.row().decode_lean(&campaign, &upcasters).unwrap();
+            let lean = event.decode_lean(&campaign, &upcasters).unwrap();
             assert_eq!(
                 (lean.seq, lean.id, lean.recorded_at),
                 (expected.seq, expected.id, expected.recorded_at)
@@ -298,7 +297,7 @@ mod tests {
         // A truncated body is an error on either road.
         let truncated = canonical.body[..canonical.body.len() - 1].to_owned();
         let event = StoredEvent { body: truncated, ..canonical };
-        assert!(event.row().decode_lean(&campaign, &upcasters).is_err());
+        assert!(event.decode_lean(&campaign, &upcasters).is_err());
     }
 
     #[test]
@@ -306,7 +305,7 @@ mod tests {
         let campaign = CampaignId::new("lean").unwrap();
         let mut event = stored(&campaign, 0, &synthetic::experiment(1)[0]);
         event.body = event.body.replace("\"type\":\"ParentSelected\"", "\"type\":\"SomethingNew\"");
-        let lean = event.row().decode_lean(&campaign, &Upcasters::standard()).unwrap();
+        let lean = event.decode_lean(&campaign, &Upcasters::standard()).unwrap();
         assert!(matches!(lean.payload, DecodedPayload::Unknown(_)));
     }
 }

@@ -31,7 +31,7 @@ pub mod store;
 pub mod synthetic;
 mod text;
 
-pub use envelope::{ActorRef, EncodedPayload, EventBody, EventRow, NewEvent, RecordedEvent, StoredEvent};
+pub use envelope::{ActorRef, EncodedPayload, EventBody, NewEvent, RecordedEvent, StoredEvent};
 pub use hash::{ChainError, ChainProblem, ChainVerifier, Hash, HashWriter, HashedLink};
 pub use ids::{ArchId, CampaignId, EventId, InvalidId, RunId, Seq};
 pub use lean::{LeanEvent, PreparedEvent};

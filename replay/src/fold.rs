@@ -3,7 +3,7 @@
 //!
 //! A long log is folded as a pipeline, so that a million events replay in seconds: while the
 //! store reads batch k+1, batch k is prepared in parallel — each body hashed for the chain check
-//! and decoded, in one parse ([`lineage_events::EventRow::prepare`]) — and batch k−1 is checked
+//! and decoded, in one parse ([`lineage_events::StoredEvent::prepare`]) — and batch k−1 is checked
 //! link by link and applied, in log order. Errors still come out in log order: an event's link is
 //! checked before its decoding is looked at, and the first bad event is the one reported.
 
@@ -28,7 +28,7 @@ pub async fn fold_log(
     keep: impl FnMut(&LeanEvent) -> bool + Send,
 ) -> Result<CampaignState, StoreError> {
     let upcasters = Upcasters::standard();
-    let prepare = |stored: &StoredEvent| stored.row().prepare(campaign, &upcasters);
+    let prepare = |stored: &StoredEvent| stored.prepare(campaign, &upcasters);
     let mut fold = Fold {
         chain: ChainVerifier::new(campaign.clone()),
         state: CampaignState::default(),
