@@ -261,7 +261,7 @@ pub enum BenchCommand {
     /// what `lineage replay` does with it (fold from the store, then the summary).
     Replay {
         /// Events in the synthetic log.
-        #[arg(long, default_value_t = 1_000_000)]
+        #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
         events: u64,
         /// Write the log to this new SQLite file and keep it (campaign `bench-replay`), to time
         /// `lineage --store sqlite://FILE replay bench-replay` on it.
