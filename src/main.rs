@@ -1,6 +1,7 @@
 //! `lineage`: the command-line interface. Glue only: parse arguments, open the store, call the
 //! library crates, print, and map the outcome to an exit code.
 
+mod allocator;
 mod cli;
 mod commands;
 mod machine;
@@ -11,6 +12,7 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    allocator::tune();
     let cli = cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_env_filter(

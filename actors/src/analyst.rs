@@ -147,7 +147,7 @@ impl Analyst {
         }
 
         // Fitness.
-        let lines = Lines::of(&parse(&record.program).expect("a trained program parses"));
+        let lines = Lines::of(&parse(record.program()).expect("a trained program parses"));
         let distance = baselines::ALL
             .iter()
             .map(|b| lines.distance(&Lines::of(&b.program())))

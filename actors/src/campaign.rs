@@ -147,7 +147,7 @@ pub fn run(
                         finished.reason
                     )));
                 }
-                (started.config.clone(), started.seed)
+                (CampaignConfig::clone(&started.config), started.seed)
             }
         };
         let failure = Arc::new(OnceLock::new());
@@ -211,7 +211,7 @@ pub fn run(
                 CampaignStarted {
                     name: new.name.clone(),
                     seed,
-                    config: config.clone(),
+                    config: Box::new(config.clone()),
                     code_version: lineage_events::CODE_VERSION.into(),
                     backend: lineage_arch::backend::name().into(),
                     host: host(),

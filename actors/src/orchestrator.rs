@@ -259,7 +259,7 @@ impl Orchestrator {
                 Phase::AwaitingCheck => {
                     let check = Check {
                         arch: arch.clone(),
-                        program: record.program.clone(),
+                        program: record.program().to_owned(),
                         cause: record.proposed_event,
                     };
                     self.team.engineer.do_send(check);
@@ -274,7 +274,7 @@ impl Orchestrator {
                     let attempt = record.repairs.len() as u32 + 1;
                     let repair = Repair {
                         arch: arch.clone(),
-                        program: record.program.clone(),
+                        program: record.program().to_owned(),
                         failures,
                         attempt,
                         tried,
@@ -294,7 +294,7 @@ impl Orchestrator {
                         arch: arch.clone(),
                         stage: Stage::Exploration,
                         seed,
-                        program_hash: record.program_hash,
+                        program_hash: record.program_hash(),
                     };
                     let train = self.train_command(arch, &run, Stage::Exploration, seed, 0);
                     let decision = Decision::new(format!("schedule/{run}"), NAME, scheduled);
@@ -362,7 +362,7 @@ impl Orchestrator {
         Train {
             run: run.clone(),
             arch: arch.clone(),
-            program: state.archs[arch].program.clone(),
+            program: state.archs[arch].program().to_owned(),
             stage,
             seed,
             previous_starts,
@@ -491,7 +491,7 @@ impl Orchestrator {
             for (arch, rank, fitness) in
                 candidates.into_iter().chain(std::iter::once((baseline.clone(), rank as u32 + 1, fitness)))
             {
-                let program_hash = state.archs[&arch].program_hash;
+                let program_hash = state.archs[&arch].program_hash();
                 decisions.push(Decision::new(
                     format!("promote/{arch}"),
                     NAME,

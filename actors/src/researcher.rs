@@ -174,7 +174,7 @@ impl Researcher {
     }
 
     fn program_of(&self, arch: &ArchId) -> Program {
-        parse(&self.state.archs[arch].program).expect("a checked program parses")
+        parse(self.state.archs[arch].program()).expect("a checked program parses")
     }
 
     fn propose(&self, experiment: u32) -> Vec<Decision> {

@@ -77,12 +77,39 @@ impl<'a> Cursor<'a> {
         text.parse().ok()
     }
 
-    /// Any one JSON value, checked by serde_json.
+    /// Any one JSON value. What the envelope holds as written — `null`, a plain string, a flat
+    /// object of plain strings (an actor) — is read here; anything else is checked by
+    /// serde_json, whose stream reader costs more than the rest of the envelope.
     fn skip_value(&mut self) -> Option<()> {
+        let before = self.0;
+        if self.plain_value().is_some() {
+            return Some(());
+        }
+        self.0 = before;
         let mut values = serde_json::Deserializer::from_str(self.0).into_iter::<IgnoredAny>();
         values.next()?.ok()?;
         self.0 = &self.0[values.byte_offset()..];
         Some(())
+    }
+
+    /// `null`, a plain string, or a non-empty object whose values are all plain strings.
+    fn plain_value(&mut self) -> Option<()> {
+        if self.expect("null").is_some() {
+            return Some(());
+        }
+        if self.expect("\"").is_some() {
+            return self.plain_string().map(drop);
+        }
+        self.expect("{\"")?;
+        loop {
+            self.plain_string()?;
+            self.expect(":\"")?;
+            self.plain_string()?;
+            if self.expect("}").is_some() {
+                return Some(());
+            }
+            self.expect(",\"")?;
+        }
     }
 }
 
@@ -111,6 +138,32 @@ mod tests {
             assert_eq!((ours.seq, ours.id, ours.recorded_at), (serde.seq, serde.id, serde.recorded_at));
             assert_eq!((ours.type_name, ours.version), (serde.type_name.as_ref(), serde.version));
             assert_eq!(ours.payload, serde.payload.get());
+        }
+    }
+
+    #[test]
+    fn skipped_envelope_values_are_json_whichever_road_reads_them() {
+        let text = body(ActorRef::new("researcher", "r"), 12);
+        assert!(text.contains(",\"actor\":{\"") && text.contains(",\"causation\":\""), "{text}");
+        let valid = [
+            text.replacen("\"actor\":{", "\"actor\":{\"n\":{\"m\":[1,\"}\"]},", 1),
+            text.replacen("\"actor\":{", "\"actor\":{\"n\":1,", 1),
+            text.replacen("\"causation\":\"", "\"causation\":\"\\u0041", 1),
+        ];
+        for variant in &valid {
+            let ours = split(variant).unwrap_or_else(|| panic!("declined {variant}"));
+            let whole: serde_json::Value = serde_json::from_str(variant).unwrap();
+            assert_eq!(serde_json::from_str::<serde_json::Value>(ours.payload).unwrap(), whole["payload"]);
+        }
+        let invalid = [
+            text.replacen("\"actor\":{", "\"actor\":{\"n\":,", 1),
+            text.replacen("\"actor\":{\"", "\"actor\":{\"k\":\"v\",,\"", 1),
+            text.replacen("\"causation\":\"", "\"causation\":nul\"", 1),
+            text.replacen("\"causation\":\"", "\"causation\":\"\\x", 1),
+        ];
+        for variant in &invalid {
+            assert!(serde_json::from_str::<serde_json::Value>(variant).is_err(), "{variant}");
+            assert!(split(variant).is_none(), "accepted {variant}");
         }
     }
 

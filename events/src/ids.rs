@@ -191,9 +191,7 @@ impl FromStr for EventId {
     type Err = InvalidId;
     fn from_str(s: &str) -> Result<Self, InvalidId> {
         let invalid = || InvalidId { kind: "event id", value: s.to_owned() };
-        let mut bytes = [0u8; 16];
-        crate::hash::decode_hex(s, &mut bytes).ok_or_else(invalid)?;
-        Ok(Self(bytes))
+        crate::hash::decode_hex(s).map(Self).ok_or_else(invalid)
     }
 }
 

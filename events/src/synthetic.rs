@@ -118,7 +118,7 @@ pub fn one_of_each() -> Vec<Payload> {
         Payload::CampaignStarted(CampaignStarted {
             name: "synthetic".into(),
             seed: 7,
-            config: config(),
+            config: Box::new(config()),
             code_version: crate::CODE_VERSION.into(),
             backend: "flex".into(),
             host: host(),

@@ -133,7 +133,7 @@ fn arch_digest<'a>(state: &'a CampaignState, id: &'a ArchId) -> ArchDigest<'a> {
         experiment: a.proposal.experiment,
         parent: a.proposal.parent.as_ref().map(|p| p.as_str()),
         references: a.proposal.references.iter().map(|r| r.as_str()).collect(),
-        program_hash: a.program_hash.to_hex(),
+        program_hash: a.program_hash().to_hex(),
         phase: state.phase(id),
         novelty: a.novelty.as_ref().map(|(n, _)| n.verdict),
         checks: a.checks.iter().map(|(attempt, passed, _)| (*attempt, *passed)).collect(),

@@ -2,7 +2,9 @@
 //! rebuilds. Pure: no IO, no clock; apply the same events, get the same state and
 //! [`CampaignState::state_hash`].
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
+
+use foldhash::HashMap;
 
 use lineage_events::payload::*;
 use lineage_events::{ArchId, DecodedPayload, EventId, Hash, RecordedEvent, RunId, Seq};
@@ -41,10 +43,6 @@ pub struct ArchRecord {
     pub proposal: ArchitectureProposed,
     /// The proposal event.
     pub proposed_event: EventId,
-    /// The program now in force (the proposal's, or the last repair's).
-    pub program: String,
-    /// Its hash.
-    pub program_hash: Hash,
     /// Novelty verdict and its event.
     pub novelty: Option<(NoveltyJudged, EventId)>,
     /// Check results in order: (attempt, passed, event).
@@ -73,6 +71,16 @@ pub struct ArchRecord {
 }
 
 impl ArchRecord {
+    /// The program now in force: the last repair's, or the proposal's.
+    pub fn program(&self) -> &str {
+        self.repairs.last().map_or(&self.proposal.program, |(repair, _)| &repair.program)
+    }
+
+    /// The hash of [`Self::program`].
+    pub fn program_hash(&self) -> Hash {
+        self.repairs.last().map_or(self.proposal.program_hash, |(repair, _)| repair.program_hash)
+    }
+
     /// Whether it is one of the seed baselines.
     pub fn is_baseline(&self) -> bool {
         matches!(self.proposal.proposer, Proposer::Baseline { .. })
@@ -132,8 +140,9 @@ pub struct CampaignState {
     pub started: Option<CampaignStarted>,
     /// Architectures in proposal order.
     pub order: Vec<ArchId>,
-    /// Architectures by id (hashed: a long campaign has tens of thousands; iterate `order` for
-    /// a stable order).
+    /// Architectures by id (hashed with foldhash, which costs a fraction of std's SipHash on
+    /// replay's hot path; a long campaign has tens of thousands; iterate `order` for a stable
+    /// order).
     pub archs: HashMap<ArchId, ArchRecord>,
     /// Parent selections by experiment, with their events.
     pub selections: BTreeMap<u32, (ParentSelected, EventId)>,
@@ -204,8 +213,6 @@ impl CampaignState {
                     p.arch.clone(),
                     ArchRecord {
                         proposed_event: id,
-                        program: p.program.clone(),
-                        program_hash: p.program_hash,
                         proposal: p,
                         novelty: None,
                         checks: Vec::new(),
@@ -236,10 +243,7 @@ impl CampaignState {
                 arch.last_failures = p.checks.into_iter().filter(|c| !c.passed).collect();
             }
             Payload::RepairAttempted(p) => {
-                let arch = self.arch(&p.arch);
-                arch.program = p.program.clone();
-                arch.program_hash = p.program_hash;
-                arch.repairs.push((p, id));
+                self.arch(&p.arch).repairs.push((p, id));
             }
             Payload::ArchitectureAbandoned(p) => self.arch(&p.arch).abandoned = Some(p.reason),
             Payload::TrainingScheduled(p) => {

@@ -45,7 +45,7 @@ pub async fn run(store: Arc<dyn EventStore>, campaign: &str, format: ExportForma
                 "edits",
                 json!(a.proposal.edits.iter().map(|e| e.detail.as_str()).collect::<Vec<_>>().join("; ")),
             );
-            put("program_hash", json!(a.program_hash.to_hex()));
+            put("program_hash", json!(a.program_hash().to_hex()));
             put("phase", json!(state.phase(id)));
             put("novelty", json!(a.novelty.as_ref().map(|(n, _)| n.verdict)));
             put("checks", json!(a.checks.len()));

@@ -116,7 +116,7 @@ fn as_json(log: &Log, state: &CampaignState, campaign: &CampaignId, chain: &[Arc
                 "arch": arch,
                 "parent": record.proposal.parent,
                 "phase": state.phase(arch),
-                "program": record.program,
+                "program": record.program(),
                 "diff_against_parent": diff,
                 "events": events_about(log, state, arch).into_iter().map(|i| log.events[i].1.clone()).collect::<Vec<_>>(),
             })
@@ -126,7 +126,7 @@ fn as_json(log: &Log, state: &CampaignState, campaign: &CampaignId, chain: &[Arc
 }
 
 fn program_diff(state: &CampaignState, parent: &ArchId, arch: &ArchId) -> Option<String> {
-    let a = lang::parse(&state.archs[parent].program).ok()?;
+    let a = lang::parse(state.archs[parent].program()).ok()?;
     let b = lang::parse(&state.archs[arch].proposal.program).ok()?;
     Some(lang::diff(&a, &b).render(parent.as_str(), arch.as_str()))
 }
@@ -223,7 +223,7 @@ fn prov(log: &Log, state: &CampaignState, campaign: &CampaignId, chain: &[ArchId
     };
     for arch in chain {
         let program = format!("lineage:program/{arch}");
-        entity[&program] = json!({ "prov:type": "program", "prov:value": state.archs[arch].program });
+        entity[&program] = json!({ "prov:type": "program", "prov:value": state.archs[arch].program() });
         if let Some(parent) = &state.archs[arch].proposal.parent {
             relation(
                 &mut derived,

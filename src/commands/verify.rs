@@ -182,7 +182,7 @@ fn reproduce_one(state: &CampaignState, arch: &str, report: &mut Report) -> anyh
         bail!("{id} has no finished exploration run to reproduce");
     };
     let stage = &state.config().exploration;
-    let program = lang::parse(&state.archs[id].program)
+    let program = lang::parse(state.archs[id].program())
         .map_err(|_| anyhow::anyhow!("{id}: the recorded program does not parse"))?;
     let Some(graph) = lang::check(&program, Dims { d: stage.d_model, h: stage.heads }).graph else {
         bail!("{id}: the recorded program does not type-check");

@@ -424,8 +424,10 @@ pub struct CampaignStarted {
     pub name: String,
     /// Root seed; every other seed is derived from it and recorded where used.
     pub seed: u64,
-    /// The full resolved configuration.
-    pub config: CampaignConfig,
+    /// The full resolved configuration (boxed: it is by far the largest payload field, and
+    /// inline it would set the size of every [`crate::Payload`], one event a campaign or a
+    /// million).
+    pub config: Box<CampaignConfig>,
     /// lineage version that started the campaign.
     pub code_version: String,
     /// Training backend, e.g. `flex` or `tch-cuda`.
