@@ -7,7 +7,9 @@ use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
 use std::process::{Output, Stdio};
 
-use lineage_events::{CampaignId, EventStore, Hash, Seq, SqliteStore};
+use lineage_events::{
+    ActorRef, CampaignId, EventId, EventStore, Hash, NewEvent, Seq, SqliteStore, synthetic,
+};
 use support::{events, file_digest, lineage};
 use tempfile::TempDir;
 
@@ -238,6 +240,40 @@ async fn events_stop_at_a_tampered_event_and_fail_naming_it() {
     let output = run(&url, &["events", campaign.as_str(), "--json"]);
     assert_one_line_error_after_output(&output, "event 9");
     assert_eq!(output.stdout.lines().count(), 9, "events before the tampered one are shown");
+}
+
+/// A log rewritten with its chain recomputed, in which an event is about an architecture that no
+/// event proposes: replay and provenance refuse it in one line naming the event (they used to
+/// panic), and verify fails its reference check.
+#[tokio::test]
+async fn an_event_about_an_unknown_architecture_is_refused_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lineage.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let campaign = CampaignId::new("forged").unwrap();
+    // CampaignStarted, then an experiment without its ArchitectureProposed: event 2 judges the
+    // novelty of a-0001, which nothing proposed.
+    let mut payloads = vec![synthetic::one_of_each().remove(0)];
+    payloads
+        .extend(synthetic::experiment(1).into_iter().enumerate().filter(|(i, _)| *i != 1).map(|(_, p)| p));
+    assert_eq!(payloads[2].type_name(), "NoveltyJudged");
+    let actor = ActorRef::new("forger", "f");
+    let events = payloads.iter().map(|p| NewEvent::new(EventId::random(), actor.clone(), p)).collect();
+    store.append(&campaign, Seq(0), events).await.unwrap();
+    let url = format!("sqlite://{}", path.display());
+
+    let needle = "event 2 (";
+    for args in [&["replay", "forged"][..], &["provenance", "forged", "a-0001"]] {
+        let output = run(&url, args);
+        assert_one_line_error(&output, needle);
+        assert_one_line_error(&output, "is about architecture a-0001, which no earlier event records");
+    }
+    let output = run(&url, &["verify", "forged"]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    // verify checks every reference, so it stops earlier: event 1 selects gated-deltanet, which
+    // this log never proposes either.
+    assert!(stdout.contains("FAIL references: event 1 "), "{stdout}");
 }
 
 fn assert_one_line_error_after_output(output: &Output, needle: &str) {

@@ -30,6 +30,7 @@ pub async fn fold_log(
     let upcasters = Upcasters::standard();
     let prepare = |stored: &StoredEvent| stored.prepare(campaign, &upcasters);
     let mut fold = Fold {
+        location: format!("campaign {campaign} in {}", store.location()),
         chain: ChainVerifier::new(campaign.clone()),
         state: CampaignState::default(),
         keep,
@@ -66,6 +67,8 @@ pub async fn fold_log(
 
 /// The state being folded, the chain check and the caller's stopping rule.
 struct Fold<K> {
+    /// The store's and campaign's name, for errors.
+    location: String,
     chain: ChainVerifier,
     state: CampaignState,
     keep: K,
@@ -85,6 +88,10 @@ impl<K: FnMut(&LeanEvent) -> bool> Fold<K> {
             if !(self.keep)(&event) {
                 self.stopped = true;
                 return Ok(());
+            }
+            if let Err(unknown) = self.state.check_subject(event.seq, event.id, &event.payload) {
+                let location = self.location.clone();
+                return Err(StoreError::Corrupt { location, message: unknown.to_string() });
             }
             self.state.apply_payload(event.seq, event.id, event.payload);
         }

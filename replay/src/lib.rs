@@ -11,4 +11,4 @@ pub mod fold;
 pub mod state;
 
 pub use fold::fold_log;
-pub use state::{ArchRecord, CampaignState, InsightRef, Phase, RunRecord};
+pub use state::{ArchRecord, CampaignState, InsightRef, Phase, RunRecord, UnknownSubject};

@@ -170,14 +170,65 @@ pub struct CampaignState {
     positions: HashMap<EventId, u64>,
 }
 
+/// An event about an architecture or run that no earlier event records. Only a log rewritten
+/// with its hash chain recomputed holds one: the live actors never write it. Tell the user;
+/// `lineage verify` names it too.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UnknownSubject {
+    /// Position of the event.
+    pub seq: Seq,
+    /// The event.
+    pub id: EventId,
+    /// What it is about, e.g. `architecture e0042`.
+    pub what: String,
+}
+
+impl std::fmt::Display for UnknownSubject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "event {} ({}) is about {}, which no earlier event records", self.seq, self.id, self.what)
+    }
+}
+
+impl std::error::Error for UnknownSubject {}
+
 impl CampaignState {
-    /// Folds a whole log.
-    pub fn from_events<'a>(events: impl IntoIterator<Item = &'a RecordedEvent>) -> Self {
+    /// Folds a whole log, up to the first event about something it has no record of.
+    pub fn from_events<'a>(
+        events: impl IntoIterator<Item = &'a RecordedEvent>,
+    ) -> Result<Self, UnknownSubject> {
         let mut state = Self::default();
         for event in events {
+            state.check_subject(event.seq, event.id, &event.payload)?;
             state.apply(event);
         }
-        state
+        Ok(state)
+    }
+
+    /// Whether this state has a record of what the event is about — the architecture or run
+    /// that applying it looks up. Check before applying an event from a log not written by
+    /// this process ([`Self::apply_payload`] panics on one it has no record of).
+    pub fn check_subject(
+        &self,
+        seq: Seq,
+        id: EventId,
+        payload: &DecodedPayload,
+    ) -> Result<(), UnknownSubject> {
+        let DecodedPayload::Known(payload) = payload else { return Ok(()) };
+        let run = match payload {
+            Payload::TrainingStarted(p) => Some(&p.run),
+            Payload::TrainingProgress(p) => Some(&p.run),
+            Payload::TrainingFinished(p) => Some(&p.run),
+            Payload::TrainingFailed(p) => Some(&p.run),
+            _ => None,
+        };
+        let what = match (run, payload) {
+            (Some(run), _) => (!self.runs.contains_key(run)).then(|| format!("run {run}")),
+            (None, Payload::ArchitectureProposed(_)) => None,
+            (None, other) => {
+                other.arch().filter(|a| !self.archs.contains_key(*a)).map(|a| format!("architecture {a}"))
+            }
+        };
+        what.map_or(Ok(()), |what| Err(UnknownSubject { seq, id, what }))
     }
 
     /// The configuration (panics before `CampaignStarted`: every log starts with it).

@@ -61,13 +61,13 @@ async fn the_pipelined_fold_equals_the_plain_fold() {
     let upcasters = Upcasters::standard();
     let events: Vec<_> = store.read(&campaign, Seq(0), 10_000).await.unwrap();
     let decoded: Vec<_> = events.iter().map(|e| e.decode(&upcasters).unwrap()).collect();
-    let plain = CampaignState::from_events(&decoded);
+    let plain = CampaignState::from_events(&decoded).unwrap();
     assert_eq!(folded.events, 2550);
     assert_eq!(folded, plain);
     assert_eq!(folded.state_hash(), plain.state_hash());
 
     let until = fold_log(store.as_ref(), &campaign, |e| e.seq <= Seq(1733)).await.unwrap();
-    assert_eq!(until, CampaignState::from_events(&decoded[..=1733]));
+    assert_eq!(until, CampaignState::from_events(&decoded[..=1733]).unwrap());
 }
 
 #[tokio::test]

@@ -7,7 +7,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use anyhow::bail;
+use anyhow::{Context, bail};
 use lineage_arch::lang;
 use lineage_events::payload::Payload;
 use lineage_events::{ArchId, CampaignId, DecodedPayload, EventId, EventStore, RecordedEvent, Upcasters};
@@ -94,7 +94,8 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     let campaign = CampaignId::new(campaign)?;
     let log = read_log(store.as_ref(), &campaign).await?;
-    let state = CampaignState::from_events(log.events.iter().map(|(e, _)| e));
+    let state = CampaignState::from_events(log.events.iter().map(|(e, _)| e))
+        .with_context(|| format!("campaign {campaign}'s log is inconsistent (see `lineage verify`)"))?;
     let arch = resolve(&state, arch)?.clone();
     let chain = lineage(&state, &arch);
     let text = match format {

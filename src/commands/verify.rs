@@ -136,13 +136,14 @@ pub async fn run(store: Arc<dyn EventStore>, campaign: &str, reproduce: &[String
     }
     // Replay: the state hash recorded at the end must be what the log folds to, up to the
     // events it covers (analysts attached from elsewhere may write before and after it).
-    let state = CampaignState::from_events(&events);
+    // The references were checked above, so every event's subject exists.
+    let state = CampaignState::from_events(&events)?;
     match &state.finished {
         Some(finished) => {
             let finished_at =
                 events.iter().rposition(|e| matches!(e.payload.known(), Some(Payload::CampaignFinished(_))));
             let covered = finished.state_events.map_or(finished_at.unwrap_or(events.len()), |n| n as usize);
-            let replayed = CampaignState::from_events(&events[..covered.min(events.len())]).state_hash();
+            let replayed = CampaignState::from_events(&events[..covered.min(events.len())])?.state_hash();
             report.line(
                 replayed == finished.state_hash,
                 "replay",
