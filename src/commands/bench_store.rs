@@ -75,10 +75,14 @@ pub async fn run(store_url: Option<&str>, args: &BenchStoreArgs) -> anyhow::Resu
     if args.batch == 0 || args.events == 0 {
         bail!("--events and --batch must be at least 1");
     }
-    let scratch = tempfile::tempdir().context("cannot create a temporary directory")?;
-    let url = match store_url {
-        Some(url) => url.to_owned(),
-        None => format!("sqlite://{}", scratch.path().join("bench.db").display()),
+    // A scratch directory only when no store is named: a benchmark killed midway (as the
+    // conformance suite does) would leave it behind. It lives until the benchmark ends.
+    let (url, _scratch) = match store_url {
+        Some(url) => (url.to_owned(), None),
+        None => {
+            let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+            (format!("sqlite://{}", dir.path().join("bench.db").display()), Some(dir))
+        }
     };
     let store = open(&url).await?;
     let campaign = match &args.campaign {
