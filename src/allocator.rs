@@ -5,8 +5,8 @@
 /// The default, 128 KiB, is made for small programs. Replay reads events on one thread and
 /// frees their bodies on others, while the state it builds grows by hundreds of megabytes; with
 /// the default, every read batch trimmed a heap and grew it again, page by page: 25,000
-/// `mprotect` calls and a sixth of replay's CPU time for a million events. With 64 MiB, a few
-/// dozen (`docs/performance.md`). The pad is address space until it is used, and each heap
+/// `mprotect` calls (0.4 s of system time) for a million events. With 64 MiB, a few dozen
+/// (`docs/performance.md`). The pad is address space until it is used, and each heap
 /// keeps at most this much free.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const TOP_PAD_BYTES: libc::c_int = 64 << 20;

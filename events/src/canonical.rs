@@ -5,7 +5,8 @@
 //! form — ids and names without escapes, canonical numbers, the fast timestamp form — and
 //! declines (`None`) at the first byte that differs, so the general parser in
 //! [`crate::lean`] sees every other body, valid or not, and reports its errors. Values it skips
-//! (actor, causation, correlation) are still checked to be JSON, by serde_json.
+//! (actor, causation, correlation) are still checked to be JSON: the forms lineage writes by
+//! this reader, any other by serde_json.
 
 use chrono::{DateTime, Utc};
 use serde::de::IgnoredAny;

@@ -214,14 +214,7 @@ impl CampaignState {
         payload: &DecodedPayload,
     ) -> Result<(), UnknownSubject> {
         let DecodedPayload::Known(payload) = payload else { return Ok(()) };
-        let run = match payload {
-            Payload::TrainingStarted(p) => Some(&p.run),
-            Payload::TrainingProgress(p) => Some(&p.run),
-            Payload::TrainingFinished(p) => Some(&p.run),
-            Payload::TrainingFailed(p) => Some(&p.run),
-            _ => None,
-        };
-        let what = match (run, payload) {
+        let what = match (payload.run(), payload) {
             (Some(run), _) => (!self.runs.contains_key(run)).then(|| format!("run {run}")),
             (None, Payload::ArchitectureProposed(_)) => None,
             (None, other) => {

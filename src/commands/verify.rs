@@ -61,14 +61,7 @@ fn dangling(
     if let Some(missing) = arch_refs.into_iter().find(|a| !archs.contains(*a)) {
         return Some(format!("architecture {missing}"));
     }
-    let run = match payload {
-        Payload::TrainingStarted(p) => Some(&p.run),
-        Payload::TrainingProgress(p) => Some(&p.run),
-        Payload::TrainingFinished(p) => Some(&p.run),
-        Payload::TrainingFailed(p) => Some(&p.run),
-        _ => None,
-    };
-    run.filter(|r| !runs.contains(*r)).map(|r| format!("run {r}"))
+    payload.run().filter(|r| !runs.contains(*r)).map(|r| format!("run {r}"))
 }
 
 pub async fn run(store: Arc<dyn EventStore>, campaign: &str, reproduce: &[String]) -> anyhow::Result<()> {

@@ -17,7 +17,7 @@ use std::fmt;
 pub use types::*;
 
 use crate::envelope::EncodedPayload;
-use crate::ids::{ArchId, Seq};
+use crate::ids::{ArchId, RunId, Seq};
 
 /// Why an event could not be decoded. Tell the user: the log holds an event that claims a known
 /// type and version but does not match its schema, or is not an event at all.
@@ -151,6 +151,19 @@ impl Payload {
     /// The current schema version of a type name, if this build knows the type.
     pub fn current_version(type_name: &str) -> Option<u32> {
         Self::TYPES.iter().find(|(name, _)| *name == type_name).map(|(_, v)| *v)
+    }
+
+    /// The training run the event reports on (started, progress, finished, failed), if any; a
+    /// `TrainingScheduled` creates its run rather than reporting on it.
+    pub fn run(&self) -> Option<&RunId> {
+        use Payload::*;
+        match self {
+            TrainingStarted(p) => Some(&p.run),
+            TrainingProgress(p) => Some(&p.run),
+            TrainingFinished(p) => Some(&p.run),
+            TrainingFailed(p) => Some(&p.run),
+            _ => None,
+        }
     }
 
     /// The architecture the event is about (its correlation id), if any.
