@@ -142,12 +142,13 @@ pub struct CampaignState {
     pub order: Vec<ArchId>,
     /// Architectures by id (hashed with foldhash, which costs a fraction of std's SipHash on
     /// replay's hot path; a long campaign has tens of thousands; iterate `order` for a stable
-    /// order).
-    pub archs: HashMap<ArchId, ArchRecord>,
+    /// order). Boxed: a record is about a kilobyte, and a hash table holds its entries inline,
+    /// up to half of them empty, and copies them all each time it doubles.
+    pub archs: HashMap<ArchId, Box<ArchRecord>>,
     /// Parent selections by experiment, with their events.
     pub selections: BTreeMap<u32, (ParentSelected, EventId)>,
-    /// Training runs (hashed; sort by id where order matters).
-    pub runs: HashMap<RunId, RunRecord>,
+    /// Training runs (hashed; sort by id where order matters; boxed like `archs`).
+    pub runs: HashMap<RunId, Box<RunRecord>>,
     /// Insights in log order.
     pub insights: Vec<InsightRef>,
     /// Compute spent on training (sum of `BudgetSpent`).
@@ -255,7 +256,7 @@ impl CampaignState {
                 self.order.push(p.arch.clone());
                 self.archs.insert(
                     p.arch.clone(),
-                    ArchRecord {
+                    Box::new(ArchRecord {
                         proposed_event: id,
                         proposal: p,
                         novelty: None,
@@ -270,7 +271,7 @@ impl CampaignState {
                         fitness: None,
                         promoted: None,
                         verification: None,
-                    },
+                    }),
                 );
             }
             Payload::NoveltyJudged(p) => {
@@ -296,14 +297,14 @@ impl CampaignState {
                 }
                 self.runs.insert(
                     p.run.clone(),
-                    RunRecord {
+                    Box::new(RunRecord {
                         scheduled: p,
                         scheduled_event: id,
                         starts: 0,
                         progress: 0,
                         finished: None,
                         failed: None,
-                    },
+                    }),
                 );
             }
             Payload::TrainingStarted(p) => self.run(&p.run).starts += 1,

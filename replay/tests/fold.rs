@@ -15,6 +15,8 @@ use tokio::sync::watch;
 struct Edited {
     inner: MemoryStore,
     edit: fn(&mut StoredEvent),
+    /// Reads from this position on fail, as if the connection were lost there.
+    fail_from: Seq,
 }
 
 #[async_trait]
@@ -26,6 +28,12 @@ impl EventStore for Edited {
         self.inner.append(c, e, events).await
     }
     async fn read(&self, c: &CampaignId, from: Seq, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        if from >= self.fail_from {
+            return Err(StoreError::Unavailable {
+                location: "edited".into(),
+                message: "connection lost".into(),
+            });
+        }
         let mut events = self.inner.read(c, from, limit).await?;
         events.iter_mut().for_each(self.edit);
         Ok(events)
@@ -42,11 +50,20 @@ impl EventStore for Edited {
 }
 
 /// 2,550 events (170 synthetic experiments): three read batches.
-async fn log(edit: fn(&mut StoredEvent)) -> (Arc<Edited>, CampaignId) {
-    let store = Arc::new(Edited { inner: MemoryStore::new(), edit });
+async fn log(edit: fn(&mut StoredEvent)) -> (Arc<dyn EventStore>, CampaignId) {
+    log_of(170, edit, Seq(u64::MAX)).await
+}
+
+/// `experiments` synthetic experiments of 15 events each.
+async fn log_of(
+    experiments: u64,
+    edit: fn(&mut StoredEvent),
+    fail_from: Seq,
+) -> (Arc<dyn EventStore>, CampaignId) {
+    let store = Arc::new(Edited { inner: MemoryStore::new(), edit, fail_from });
     let campaign = CampaignId::new("fold").unwrap();
     let actor = ActorRef::new("test", "test");
-    let events: Vec<NewEvent> = (1..=170)
+    let events: Vec<NewEvent> = (1..=experiments)
         .flat_map(synthetic::experiment)
         .map(|p| NewEvent::new(EventId::random(), actor.clone(), &p))
         .collect();
@@ -57,17 +74,55 @@ async fn log(edit: fn(&mut StoredEvent)) -> (Arc<Edited>, CampaignId) {
 #[tokio::test]
 async fn the_pipelined_fold_equals_the_plain_fold() {
     let (store, campaign) = log(|_| {}).await;
-    let folded = fold_log(store.as_ref(), &campaign, |_| true).await.unwrap();
+    assert_folds_like_the_plain_fold(&store, &campaign, 2550).await;
+}
+
+/// Many batches, on a threaded runtime like the command line's: the reads there overlap the
+/// hashing, decoding and applying.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_long_log_folds_like_the_plain_fold_on_a_threaded_runtime() {
+    let (store, campaign) = log_of(600, |_| {}, Seq(u64::MAX)).await;
+    assert_folds_like_the_plain_fold(&store, &campaign, 9000).await;
+}
+
+async fn assert_folds_like_the_plain_fold(store: &Arc<dyn EventStore>, campaign: &CampaignId, events: u64) {
+    let folded = fold_log(store.as_ref(), campaign, |_| true).await.unwrap();
     let upcasters = Upcasters::standard();
-    let events: Vec<_> = store.read(&campaign, Seq(0), 10_000).await.unwrap();
-    let decoded: Vec<_> = events.iter().map(|e| e.decode(&upcasters).unwrap()).collect();
+    let stored: Vec<_> = store.read(campaign, Seq(0), 10_000).await.unwrap();
+    let decoded: Vec<_> = stored.iter().map(|e| e.decode(&upcasters).unwrap()).collect();
     let plain = CampaignState::from_events(&decoded).unwrap();
-    assert_eq!(folded.events, 2550);
+    assert_eq!(folded.events, events);
     assert_eq!(folded, plain);
     assert_eq!(folded.state_hash(), plain.state_hash());
 
-    let until = fold_log(store.as_ref(), &campaign, |e| e.seq <= Seq(1733)).await.unwrap();
+    let until = fold_log(store.as_ref(), campaign, |e| e.seq <= Seq(1733)).await.unwrap();
     assert_eq!(until, CampaignState::from_events(&decoded[..=1733]).unwrap());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_read_is_reported_after_the_events_read_before_it() {
+    // Reads fail from position 5,000 on: the events before it are still checked first, so an
+    // edit at 4,321 is what the fold reports; without the edit, the failed read is.
+    let (store, campaign) = log_of(
+        600,
+        |e| {
+            if e.seq == Seq(4321) {
+                e.body.push(' ');
+            }
+        },
+        Seq(5000),
+    )
+    .await;
+    let error = fold_log(store.as_ref(), &campaign, |_| true).await.unwrap_err().to_string();
+    assert!(error.contains("event 4321"), "{error}");
+
+    let (store, campaign) = log_of(600, |_| {}, Seq(5000)).await;
+    let error = fold_log(store.as_ref(), &campaign, |_| true).await.unwrap_err().to_string();
+    assert!(error.contains("connection lost"), "{error}");
+
+    // A fold that stops before the failed read never needs it.
+    let state = fold_log(store.as_ref(), &campaign, |e| e.seq < Seq(4999)).await.unwrap();
+    assert_eq!(state.events, 4999);
 }
 
 #[tokio::test]
