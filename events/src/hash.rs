@@ -41,8 +41,11 @@ impl Hash {
 }
 
 impl fmt::Display for Hash {
+    /// Hex, written from the stack: hashes are serialised by the million in a long replay.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.to_hex())
+        let mut hex = [0_u8; 64];
+        hex::encode_to_slice(self.0, &mut hex).expect("64 hex digits for 32 bytes");
+        f.write_str(std::str::from_utf8(&hex).expect("hex is ASCII"))
     }
 }
 

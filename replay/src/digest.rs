@@ -84,11 +84,11 @@ struct ArchDigest<'a> {
     experiment: u32,
     parent: Option<&'a str>,
     references: Vec<&'a str>,
-    program_hash: String,
+    program_hash: Hash,
     phase: Phase,
     novelty: Option<NoveltyVerdict>,
     checks: Vec<(u32, bool)>,
-    repairs: Vec<(&'a str, String)>,
+    repairs: Vec<(&'a str, Hash)>,
     fitness: Option<[u64; 4]>,
     promoted: bool,
     discovery: Option<(bool, u64, u64)>,
@@ -100,15 +100,15 @@ struct RunDigest<'a> {
     arch: &'a str,
     stage: Stage,
     seed: u64,
-    result: Option<ResultDigest>,
+    result: Option<ResultDigest<'a>>,
     failure: Option<&'a str>,
 }
 
 #[derive(Serialize)]
-struct ResultDigest {
+struct ResultDigest<'a> {
     loss_train: u64,
     loss_val: u64,
-    tasks: BTreeMap<String, (Option<u64>, Option<u64>)>,
+    tasks: BTreeMap<&'a str, (Option<u64>, Option<u64>)>,
     benchmark: u64,
     params: u64,
     steps: u32,
@@ -133,11 +133,11 @@ fn arch_digest<'a>(state: &'a CampaignState, id: &'a ArchId) -> ArchDigest<'a> {
         experiment: a.proposal.experiment,
         parent: a.proposal.parent.as_ref().map(|p| p.as_str()),
         references: a.proposal.references.iter().map(|r| r.as_str()).collect(),
-        program_hash: a.program_hash().to_hex(),
+        program_hash: a.program_hash(),
         phase: state.phase(id),
         novelty: a.novelty.as_ref().map(|(n, _)| n.verdict),
         checks: a.checks.iter().map(|(attempt, passed, _)| (*attempt, *passed)).collect(),
-        repairs: a.repairs.iter().map(|(r, _)| (r.rule.as_str(), r.program_hash.to_hex())).collect(),
+        repairs: a.repairs.iter().map(|(r, _)| (r.rule.as_str(), r.program_hash)).collect(),
         fitness: a.fitness.as_ref().map(|(f, _)| {
             let c = &f.components;
             [f.total.to_bits(), c.loss_term.to_bits(), c.benchmark_term.to_bits(), c.judge_term.to_bits()]
@@ -164,7 +164,7 @@ fn run_digest<'a>(id: &'a str, r: &'a RunRecord) -> RunDigest<'a> {
                 tasks: m
                     .tasks
                     .iter()
-                    .map(|(k, t)| (k.clone(), (t.accuracy.map(f64::to_bits), t.loss.map(f64::to_bits))))
+                    .map(|(k, t)| (k.as_str(), (t.accuracy.map(f64::to_bits), t.loss.map(f64::to_bits))))
                     .collect(),
                 benchmark: m.benchmark_mean.to_bits(),
                 params: m.params,

@@ -41,18 +41,10 @@ pub struct Summary {
 
 impl Summary {
     pub fn of(campaign: &CampaignId, state: &CampaignState) -> Self {
-        let (mut rejected, mut abandoned, mut failed) = (0, 0, 0);
-        for arch in &state.order {
-            match state.phase(arch) {
-                Phase::Rejected => rejected += 1,
-                Phase::Abandoned => abandoned += 1,
-                Phase::Failed => failed += 1,
-                _ => {}
-            }
-        }
         // The state hash streams tens of megabytes through SHA-256 on a long campaign: on its own
-        // core, while the leaderboard is built.
-        let (state_hash, leaderboard) = rayon::join(|| state.state_hash().to_hex(), || leaderboard(state));
+        // core, while the leaderboard is built and the phases counted.
+        let (state_hash, (leaderboard, [rejected, abandoned, failed])) =
+            rayon::join(|| state.state_hash().to_hex(), || (leaderboard(state), phase_counts(state)));
         Summary {
             campaign: campaign.to_string(),
             finished: state.finished.is_some(),
@@ -71,6 +63,20 @@ impl Summary {
             }),
         }
     }
+}
+
+/// How many architectures were rejected, abandoned and failed.
+fn phase_counts(state: &CampaignState) -> [usize; 3] {
+    let mut counts = [0; 3];
+    for arch in &state.order {
+        match state.phase(arch) {
+            Phase::Rejected => counts[0] += 1,
+            Phase::Abandoned => counts[1] += 1,
+            Phase::Failed => counts[2] += 1,
+            _ => {}
+        }
+    }
+    counts
 }
 
 fn leaderboard(state: &CampaignState) -> Vec<Row> {
