@@ -41,7 +41,7 @@ impl Hash {
 }
 
 impl fmt::Display for Hash {
-    /// Hex, written from the stack: hashes are serialised by the million in a long replay.
+    /// Hex, written from the stack: a long campaign's state digest writes one per architecture.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut hex = [0_u8; 64];
         hex::encode_to_slice(self.0, &mut hex).expect("64 hex digits for 32 bytes");
