@@ -306,7 +306,7 @@ pub fn edit_statistics(
         };
         cites.push(event);
         for edit in &record.proposal.edits {
-            let entry = per_op.entry(edit.kind.clone()).or_default();
+            let entry = per_op.entry(edit.kind.to_string()).or_default();
             entry.0 += 1;
             entry.1 += gain;
             for (task, d) in &deltas {

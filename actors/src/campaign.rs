@@ -88,8 +88,8 @@ fn interrupt() -> std::io::Result<impl std::future::Future<Output = bool>> {
 pub fn host() -> HostInfo {
     let hostname = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
     HostInfo {
-        hostname: if hostname.is_empty() { "unknown".into() } else { hostname },
-        platform: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH),
+        hostname: if hostname.is_empty() { "unknown".into() } else { hostname.into() },
+        platform: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH).into(),
         cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
     }
 }

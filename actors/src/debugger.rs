@@ -87,7 +87,7 @@ impl Debugger {
         let checked = check_program(&self.shared, &msg.arch, &text, msg.attempt);
         let outcome = if checked.passed { RepairOutcome::Repaired } else { RepairOutcome::StillFailing };
         let still_failing: Vec<String> =
-            checked.checks.iter().filter(|c| !c.passed).map(|c| c.check.clone()).collect();
+            checked.checks.iter().filter(|c| !c.passed).map(|c| c.check.to_string()).collect();
         let attempt = RepairAttempted {
             arch: msg.arch.clone(),
             attempt: msg.attempt,

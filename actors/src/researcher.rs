@@ -81,7 +81,10 @@ fn operator_weights(state: &CampaignState) -> (Vec<f64>, Vec<Steer>) {
             (from_gain * suggested).clamp(0.25, 4.0)
         })
         .collect();
-    (weights, latest.iter().map(|i| Steer { event: i.event, analyst: i.insight.analyst.clone() }).collect())
+    (
+        weights,
+        latest.iter().map(|i| Steer { event: i.event, analyst: i.insight.analyst.to_string() }).collect(),
+    )
 }
 
 /// An insight that steered a proposal.
@@ -102,7 +105,7 @@ fn stagnation(state: &CampaignState) -> Option<Steer> {
         .filter(|a| !state.archs[*a].is_baseline())
         .filter_map(|a| state.archs[a].fitness.as_ref().map(|(f, _)| f.total))
         .fold(f64::NEG_INFINITY, f64::max);
-    (best <= *plateau).then(|| Steer { event: insight.event, analyst: insight.insight.analyst.clone() })
+    (best <= *plateau).then(|| Steer { event: insight.event, analyst: insight.insight.analyst.to_string() })
 }
 
 /// Why each operator is worth trying: the idea behind it, for the motivation.
@@ -167,7 +170,7 @@ impl Researcher {
             experiment,
             policy: s.policy.clone(),
             pool,
-            draw: RandomDraw { seed: self.shared.seed, stream, values },
+            draw: RandomDraw { seed: self.shared.seed, stream: stream.into(), values },
             parent,
             references,
         }
@@ -313,7 +316,7 @@ impl Researcher {
                 },
                 edits,
                 evidence,
-                draw: Some(RandomDraw { seed: self.shared.seed, stream, values: draws }),
+                draw: Some(RandomDraw { seed: self.shared.seed, stream: stream.into(), values: draws }),
             };
             let novel = judged.verdict == NoveltyVerdict::Novel;
             decisions.push(Decision::new(format!("propose/{arch}"), "researcher", proposed));

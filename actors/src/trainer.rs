@@ -93,7 +93,7 @@ impl Handler<Train> for Trainer {
         let started = TrainingStarted {
             run: msg.run.clone(),
             arch: msg.arch.clone(),
-            trainer: self.name.clone(),
+            trainer: self.name.as_str().into(),
             backend: lineage_arch::backend::name().into(),
             threads: lineage_arch::backend::threads(),
             host: crate::campaign::host(),

@@ -208,7 +208,7 @@ pub fn experiment(i: u64) -> Vec<Payload> {
                 .collect(),
             draw: RandomDraw {
                 seed: i * 7919,
-                stream: format!("select/experiment-{i}"),
+                stream: format!("select/experiment-{i}").into(),
                 values: vec![2, 11, 12, 13, 14],
             },
             parent: parent.clone(),
@@ -227,7 +227,11 @@ pub fn experiment(i: u64) -> Vec<Payload> {
             proposer: Proposer::BuiltIn { operator: "mutate:add-gate".into() },
             edits: vec![Edit { kind: "add-gate".into(), detail: "silu gate on the output".into() }],
             evidence: vec![],
-            draw: Some(RandomDraw { seed: i, stream: format!("propose/experiment-{i}"), values: vec![3] }),
+            draw: Some(RandomDraw {
+                seed: i,
+                stream: format!("propose/experiment-{i}").into(),
+                values: vec![3],
+            }),
         }),
         Payload::NoveltyJudged(NoveltyJudged {
             arch: arch.clone(),

@@ -58,7 +58,7 @@ impl Summary {
             abandoned,
             failed,
             insights: state.insights.iter().fold(BTreeMap::new(), |mut by, i| {
-                *by.entry(i.insight.analyst.clone()).or_default() += 1;
+                *by.entry(i.insight.analyst.to_string()).or_default() += 1;
                 by
             }),
         }

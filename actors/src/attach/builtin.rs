@@ -63,7 +63,9 @@ impl LiveAnalyst for EditStats {
             return Ok(Vec::new());
         }
         Ok(edit_statistics(state, None)
-            .map(|insight| Conclusion::Insight(InsightRecorded { analyst: self.label.clone(), ..insight }))
+            .map(|insight| {
+                Conclusion::Insight(InsightRecorded { analyst: self.label.as_str().into(), ..insight })
+            })
             .into_iter()
             .collect())
     }
@@ -130,7 +132,7 @@ impl LiveAnalyst for Pareto {
             .map(|(id, f, p, c, _)| format!("{id} (fitness {f:.3}, {p:.0} params, {c:.0} s)"))
             .collect();
         Ok(vec![Conclusion::Insight(InsightRecorded {
-            analyst: self.label.clone(),
+            analyst: self.label.as_str().into(),
             kind: PARETO.into(),
             text: format!("Pareto front over fitness, parameters and compute: {}", names.join("; ")),
             confidence: 1.0,
@@ -186,7 +188,7 @@ impl LiveAnalyst for Stagnation {
         }
         self.reported.push(best_experiment);
         Ok(vec![Conclusion::Insight(InsightRecorded {
-            analyst: self.label.clone(),
+            analyst: self.label.as_str().into(),
             kind: STAGNATION.into(),
             text: format!(
                 "No new best for {since} scored experiments (best {best_fitness:.3}, found in experiment \

@@ -143,8 +143,8 @@ impl External {
                 }
                 check_cites(&cites)?;
                 Ok(Some(Conclusion::Insight(InsightRecorded {
-                    analyst: self.label.clone(),
-                    kind,
+                    analyst: self.label.as_str().into(),
+                    kind: kind.into(),
                     text,
                     confidence,
                     data,
@@ -158,7 +158,7 @@ impl External {
                 check_cites(&cites)?;
                 Ok(Some(Conclusion::Analysis(AnalysisRecorded {
                     arch,
-                    analyst: self.label.clone(),
+                    analyst: self.label.as_str().into(),
                     summary,
                     findings,
                     comparisons: Vec::new(),

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use compact_str::CompactString;
 use serde::{Deserialize, Serialize};
 
 use crate::hash::Hash;
@@ -64,7 +65,7 @@ pub struct Budget {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SelectionConfig {
     /// Policy name (`top-k-uniform` is the paper's).
-    pub policy: String,
+    pub policy: CompactString,
     /// Candidates kept in the pool (ranked by fitness).
     pub pool_capacity: u32,
     /// Ranks (1-based, inclusive) the parent is drawn from.
@@ -90,7 +91,7 @@ pub struct NoveltyConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FitnessConstants {
     /// The baseline every candidate is compared with (ASI-Arch: DeltaNet).
-    pub reference_arch: String,
+    pub reference_arch: CompactString,
     /// Relative loss change that saturates the loss term (paper: 0.1).
     pub loss_scale: f64,
     /// Relative benchmark change that saturates the benchmark term (paper: 0.1).
@@ -141,7 +142,7 @@ pub struct StageConfig {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TaskSpec {
     /// Task name, e.g. `mqar`, `parity`, `lm`.
-    pub name: String,
+    pub name: CompactString,
     /// Task settings, e.g. `vocab = 64`, `pairs = 8`.
     #[serde(default)]
     pub settings: BTreeMap<String, f64>,
@@ -151,9 +152,9 @@ pub struct TaskSpec {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct HostInfo {
     /// Host name.
-    pub hostname: String,
+    pub hostname: CompactString,
     /// Operating system and CPU architecture, e.g. `linux-x86_64`.
-    pub platform: String,
+    pub platform: CompactString,
     /// Logical CPUs.
     pub cpus: u32,
 }
@@ -178,7 +179,7 @@ pub struct RandomDraw {
     /// Seed of the generator used for this draw (derived from the campaign seed).
     pub seed: u64,
     /// What the seed was derived from, e.g. `select/experiment-17`.
-    pub stream: String,
+    pub stream: CompactString,
     /// The values drawn, in order (indices, ranks).
     pub values: Vec<u64>,
 }
@@ -226,7 +227,7 @@ pub enum Proposer {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Edit {
     /// Edit class, used for statistics (e.g. `add-gate`, `swap-activation`, `crossover`).
-    pub kind: String,
+    pub kind: CompactString,
     /// Human-readable detail.
     pub detail: String,
 }
@@ -247,7 +248,7 @@ pub enum NoveltyVerdict {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Diagnostic {
     /// Machine-readable error class (e.g. `shape-mismatch`, `non-causal`), for repair rules.
-    pub class: String,
+    pub class: CompactString,
     /// 1-based line, 0 when not tied to a location.
     pub line: u32,
     /// 1-based column, 0 when not tied to a location.
@@ -262,7 +263,7 @@ pub struct Diagnostic {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CheckOutcome {
     /// Check name: `type-shape`, `causality`, `complexity`, `finite`.
-    pub check: String,
+    pub check: CompactString,
     /// Whether it passed.
     pub passed: bool,
     /// The measurements behind the verdict (e.g. `growth_exponent`, `max_future_delta`).
@@ -442,7 +443,7 @@ pub struct ParentSelected {
     /// Experiment number (1-based).
     pub experiment: u32,
     /// Selection policy used.
-    pub policy: String,
+    pub policy: CompactString,
     /// The pool as it stood.
     pub pool: Vec<PoolEntry>,
     /// The random draw.
@@ -522,7 +523,7 @@ pub struct RepairAttempted {
     /// What the debugger concluded from the diagnostics.
     pub diagnosis: String,
     /// Repair rule applied.
-    pub rule: String,
+    pub rule: CompactString,
     /// The patch, as a diff against the failing program.
     pub patch: String,
     /// The patched program.
@@ -565,9 +566,9 @@ pub struct TrainingStarted {
     /// What it trains.
     pub arch: ArchId,
     /// Trainer instance.
-    pub trainer: String,
+    pub trainer: CompactString,
     /// Backend, e.g. `flex`.
-    pub backend: String,
+    pub backend: CompactString,
     /// Compute threads.
     pub threads: u32,
     /// Machine.
@@ -605,7 +606,7 @@ pub struct TrainingFinished {
     /// Seed used.
     pub seed: u64,
     /// Backend used.
-    pub backend: String,
+    pub backend: CompactString,
     /// Compute threads used.
     pub threads: u32,
     /// Hash of the program trained.
@@ -633,7 +634,7 @@ pub struct AnalysisRecorded {
     /// The architecture analysed.
     pub arch: ArchId,
     /// Analyst name.
-    pub analyst: String,
+    pub analyst: CompactString,
     /// One-paragraph summary.
     pub summary: String,
     /// Individual findings.
@@ -699,9 +700,9 @@ pub struct VerificationConcluded {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct InsightRecorded {
     /// Analyst name.
-    pub analyst: String,
+    pub analyst: CompactString,
     /// Insight class (e.g. `edit-effect`, `stagnation`, `pareto`).
-    pub kind: String,
+    pub kind: CompactString,
     /// The lesson, in words.
     pub text: String,
     /// Confidence in [0, 1].
