@@ -77,8 +77,8 @@ async fn the_pipelined_fold_equals_the_plain_fold() {
     assert_folds_like_the_plain_fold(&store, &campaign, 2550).await;
 }
 
-/// Many batches, on a threaded runtime like the command line's: the reads there overlap the
-/// hashing, decoding and applying.
+/// Many batches, on a threaded runtime like the command line's (the other tests run on a
+/// single thread).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_long_log_folds_like_the_plain_fold_on_a_threaded_runtime() {
     let (store, campaign) = log_of(600, |_| {}, Seq(u64::MAX)).await;
