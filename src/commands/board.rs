@@ -112,19 +112,34 @@ pub fn print(summary: &Summary) -> anyhow::Result<()> {
     crate::output::print(&render(summary))
 }
 
+/// Rows the table shows at the top; the baselines below them are shown too, as reference points.
+/// A long campaign ranks tens of thousands: `--json` lists them all.
+const TOP_ROWS: usize = 20;
+
 fn render(summary: &Summary) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    // Columns as wide as their longest entry (baseline names run to 17 characters).
     let rows = &summary.leaderboard;
-    let aw = rows.iter().map(|r| r.arch.len()).max().unwrap_or(0).max(12);
-    let pw = rows.iter().map(|r| r.parent.as_deref().map_or(1, str::len)).max().unwrap_or(0).max(14);
+    let shown: Vec<&Row> = rows
+        .iter()
+        .enumerate()
+        .filter(|(i, r)| *i < TOP_ROWS || r.proposer == "baseline")
+        .map(|(_, r)| r)
+        .collect();
+    // Columns as wide as their longest entry (baseline names run to 17 characters).
+    let aw = shown.iter().map(|r| r.arch.len()).max().unwrap_or(0).max(12);
+    let pw = shown.iter().map(|r| r.parent.as_deref().map_or(1, str::len)).max().unwrap_or(0).max(14);
     let _ = writeln!(
         out,
         "{:>4}  {:<aw$} {:>8} {:>9} {:>8} {:>8}  {:<pw$} how",
         "rank", "arch", "fitness", "benchmark", "loss", "params", "parent"
     );
-    for row in &summary.leaderboard {
+    let mut next_rank = 1;
+    for row in shown {
+        if row.rank > next_rank {
+            let _ = writeln!(out, "   …");
+        }
+        next_rank = row.rank + 1;
         let verdict = match row.discovery {
             Some(true) => " [discovery]",
             Some(false) => " [verified: no gain beyond seed variation]",
@@ -143,6 +158,9 @@ fn render(summary: &Summary) -> String {
             row.proposer,
         );
     }
+    if next_rank <= rows.len() {
+        let _ = writeln!(out, "   … {} ranked in all; `--json` lists every one", rows.len());
+    }
     let _ = write!(
         out,
         "{} experiments; {} rejected as duplicates, {} abandoned after repair, {} failed training",
@@ -153,4 +171,69 @@ fn render(summary: &Summary) -> String {
         let _ = write!(out, "\ninsights by analyst: {}", by.join(", "));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn summary(ranked: usize, baselines_at: &[usize]) -> Summary {
+        let row = |rank: usize| Row {
+            rank,
+            arch: format!("a-{rank:04}"),
+            fitness: 1.0 / rank as f64,
+            benchmark: Some(0.5),
+            loss: None,
+            params: Some(1000),
+            parent: None,
+            proposer: if baselines_at.contains(&rank) { "baseline" } else { "mutate" }.into(),
+            discovery: None,
+        };
+        Summary {
+            campaign: "c".into(),
+            finished: false,
+            reason: None,
+            experiments: ranked as u32,
+            events: 0,
+            state_hash: String::new(),
+            leaderboard: (1..=ranked).map(row).collect(),
+            discoveries: Vec::new(),
+            rejected: 0,
+            abandoned: 0,
+            failed: 0,
+            insights: BTreeMap::new(),
+        }
+    }
+
+    fn ranks_shown(text: &str) -> Vec<usize> {
+        // Table rows: a rank, then an architecture.
+        let row = |l: &str| {
+            let mut words = l.split_whitespace();
+            let rank = words.next()?.parse().ok()?;
+            words.next()?.starts_with("a-").then_some(rank)
+        };
+        text.lines().filter_map(row).collect()
+    }
+
+    #[test]
+    fn a_long_board_shows_the_top_and_the_baselines_and_says_how_many_it_left_out() {
+        let text = render(&summary(500, &[3, 120, 121, 400]));
+        let expected: Vec<usize> = (1..=TOP_ROWS).chain([120, 121, 400]).collect();
+        assert_eq!(ranks_shown(&text), expected, "{text}");
+        // A gap marker before 120 and before 400, none between 120 and 121.
+        let gaps = text.lines().filter(|l| l.trim() == "…").count();
+        assert_eq!(gaps, 2, "{text}");
+        assert!(text.contains("… 500 ranked in all; `--json` lists every one"), "{text}");
+    }
+
+    #[test]
+    fn a_short_board_is_shown_whole() {
+        let text = render(&summary(TOP_ROWS, &[]));
+        assert_eq!(ranks_shown(&text), (1..=TOP_ROWS).collect::<Vec<_>>());
+        assert!(!text.contains('…'), "{text}");
+        // Ranks after the top that are all baselines are shown, with no note at the end.
+        let text = render(&summary(26, &[21, 22, 23, 24, 25, 26]));
+        assert_eq!(ranks_shown(&text), (1..=26).collect::<Vec<_>>());
+        assert!(!text.contains('…'), "{text}");
+    }
 }
