@@ -134,7 +134,7 @@ fn arch_digest<'a>(state: &'a CampaignState, id: &'a ArchId) -> ArchDigest<'a> {
         parent: a.proposal.parent.as_ref().map(|p| p.as_str()),
         references: a.proposal.references.iter().map(|r| r.as_str()).collect(),
         program_hash: a.program_hash(),
-        phase: state.phase(id),
+        phase: state.phase_of(a),
         novelty: a.novelty.as_ref().map(|(n, _)| n.verdict),
         checks: a.checks.iter().map(|(attempt, passed, _)| (*attempt, *passed)).collect(),
         repairs: a.repairs.iter().map(|(r, _)| (r.rule.as_str(), r.program_hash)).collect(),

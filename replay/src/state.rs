@@ -356,7 +356,12 @@ impl CampaignState {
 
     /// The phase of an architecture.
     pub fn phase(&self, id: &ArchId) -> Phase {
-        let arch = &self.archs[id];
+        self.phase_of(&self.archs[id])
+    }
+
+    /// The phase of an architecture whose record is at hand (a walk over all of them need not
+    /// look each one up again).
+    pub fn phase_of(&self, arch: &ArchRecord) -> Phase {
         let repairs_max = self.started.as_ref().map_or(0, |s| s.config.repair_attempts_max);
         match &arch.novelty {
             None => return Phase::Proposed,

@@ -1,5 +1,6 @@
 //! The leaderboard and campaign summary, as `run`, `resume` and `replay` print them.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use lineage_events::CampaignId;
@@ -7,30 +8,30 @@ use lineage_events::payload::Proposer;
 use lineage_replay::{CampaignState, Phase};
 use serde::Serialize;
 
-/// One line of the leaderboard.
+/// One line of the leaderboard, borrowed from the state (a long campaign has tens of thousands).
 #[derive(Serialize)]
-pub struct Row {
+pub struct Row<'a> {
     rank: usize,
-    arch: String,
+    arch: &'a str,
     fitness: f64,
     benchmark: Option<f64>,
     loss: Option<f64>,
     params: Option<u64>,
-    parent: Option<String>,
-    proposer: String,
+    parent: Option<&'a str>,
+    proposer: Cow<'a, str>,
     discovery: Option<bool>,
 }
 
 /// A campaign at one point: the leaderboard, counts and the state hash.
 #[derive(Serialize)]
-pub struct Summary {
+pub struct Summary<'a> {
     pub campaign: String,
     pub finished: bool,
     pub reason: Option<String>,
     pub experiments: u32,
     pub events: u64,
     pub state_hash: String,
-    pub leaderboard: Vec<Row>,
+    pub leaderboard: Vec<Row<'a>>,
     pub discoveries: Vec<String>,
     pub rejected: usize,
     pub abandoned: usize,
@@ -39,8 +40,8 @@ pub struct Summary {
     pub insights: BTreeMap<String, usize>,
 }
 
-impl Summary {
-    pub fn of(campaign: &CampaignId, state: &CampaignState) -> Self {
+impl<'a> Summary<'a> {
+    pub fn of(campaign: &CampaignId, state: &'a CampaignState) -> Self {
         // The state hash streams tens of megabytes through SHA-256 on a long campaign: on its own
         // core, while the leaderboard is built and the phases counted.
         let (state_hash, (leaderboard, [rejected, abandoned, failed])) =
@@ -68,8 +69,8 @@ impl Summary {
 /// How many architectures were rejected, abandoned and failed.
 fn phase_counts(state: &CampaignState) -> [usize; 3] {
     let mut counts = [0; 3];
-    for arch in &state.order {
-        match state.phase(arch) {
+    for arch in state.archs.values() {
+        match state.phase_of(arch) {
             Phase::Rejected => counts[0] += 1,
             Phase::Abandoned => counts[1] += 1,
             Phase::Failed => counts[2] += 1,
@@ -79,7 +80,7 @@ fn phase_counts(state: &CampaignState) -> [usize; 3] {
     counts
 }
 
-fn leaderboard(state: &CampaignState) -> Vec<Row> {
+fn leaderboard(state: &CampaignState) -> Vec<Row<'_>> {
     state
         .ranked()
         .into_iter()
@@ -89,17 +90,17 @@ fn leaderboard(state: &CampaignState) -> Vec<Row> {
             let metrics = state.metrics(arch);
             Row {
                 rank: i + 1,
-                arch: arch.to_string(),
+                arch: arch.as_str(),
                 fitness,
                 benchmark: metrics.map(|m| m.benchmark_mean),
                 loss: metrics.map(|m| m.loss_val_final),
                 params: metrics.map(|m| m.params),
-                parent: record.proposal.parent.as_ref().map(|p| p.to_string()),
+                parent: record.proposal.parent.as_ref().map(|p| p.as_str()),
                 proposer: match &record.proposal.proposer {
                     Proposer::Baseline { .. } => "baseline".into(),
-                    Proposer::BuiltIn { operator } => operator.clone(),
-                    Proposer::Llm { model, .. } => format!("llm {model}"),
-                    Proposer::Human { name } => format!("human {name}"),
+                    Proposer::BuiltIn { operator } => operator.as_str().into(),
+                    Proposer::Llm { model, .. } => format!("llm {model}").into(),
+                    Proposer::Human { name } => format!("human {name}").into(),
                 },
                 discovery: record.verification.as_ref().map(|v| v.discovery),
             }
@@ -128,7 +129,7 @@ fn render(summary: &Summary) -> String {
         .collect();
     // Columns as wide as their longest entry (baseline names run to 17 characters).
     let aw = shown.iter().map(|r| r.arch.len()).max().unwrap_or(0).max(12);
-    let pw = shown.iter().map(|r| r.parent.as_deref().map_or(1, str::len)).max().unwrap_or(0).max(14);
+    let pw = shown.iter().map(|r| r.parent.map_or(1, str::len)).max().unwrap_or(0).max(14);
     let _ = writeln!(
         out,
         "{:>4}  {:<aw$} {:>8} {:>9} {:>8} {:>8}  {:<pw$} how",
@@ -154,7 +155,7 @@ fn render(summary: &Summary) -> String {
             row.benchmark.map_or("-".into(), |b| format!("{b:.3}")),
             row.loss.map_or("-".into(), |l| format!("{l:.3}")),
             row.params.map_or("-".into(), |p| p.to_string()),
-            row.parent.as_deref().unwrap_or("-"),
+            row.parent.unwrap_or("-"),
             row.proposer,
         );
     }
@@ -177,10 +178,12 @@ fn render(summary: &Summary) -> String {
 mod tests {
     use super::*;
 
-    fn summary(ranked: usize, baselines_at: &[usize]) -> Summary {
+    /// A summary of `names.len()` ranked architectures, baselines at the given ranks.
+    fn summary<'a>(names: &'a [String], baselines_at: &[usize]) -> Summary<'a> {
+        let ranked = names.len();
         let row = |rank: usize| Row {
             rank,
-            arch: format!("a-{rank:04}"),
+            arch: &names[rank - 1],
             fitness: 1.0 / rank as f64,
             benchmark: Some(0.5),
             loss: None,
@@ -205,6 +208,10 @@ mod tests {
         }
     }
 
+    fn names(n: usize) -> Vec<String> {
+        (1..=n).map(|rank| format!("a-{rank:04}")).collect()
+    }
+
     fn ranks_shown(text: &str) -> Vec<usize> {
         // Table rows: a rank, then an architecture.
         let row = |l: &str| {
@@ -217,7 +224,7 @@ mod tests {
 
     #[test]
     fn a_long_board_shows_the_top_and_the_baselines_and_says_how_many_it_left_out() {
-        let text = render(&summary(500, &[3, 120, 121, 400]));
+        let text = render(&summary(&names(500), &[3, 120, 121, 400]));
         let expected: Vec<usize> = (1..=TOP_ROWS).chain([120, 121, 400]).collect();
         assert_eq!(ranks_shown(&text), expected, "{text}");
         // A gap marker before 120 and before 400, none between 120 and 121.
@@ -228,11 +235,11 @@ mod tests {
 
     #[test]
     fn a_short_board_is_shown_whole() {
-        let text = render(&summary(TOP_ROWS, &[]));
+        let text = render(&summary(&names(TOP_ROWS), &[]));
         assert_eq!(ranks_shown(&text), (1..=TOP_ROWS).collect::<Vec<_>>());
         assert!(!text.contains('…'), "{text}");
         // Ranks after the top that are all baselines are shown, with no note at the end.
-        let text = render(&summary(26, &[21, 22, 23, 24, 25, 26]));
+        let text = render(&summary(&names(26), &[21, 22, 23, 24, 25, 26]));
         assert_eq!(ranks_shown(&text), (1..=26).collect::<Vec<_>>());
         assert!(!text.contains('…'), "{text}");
     }
