@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use super::bench_store::EventSource;
 use super::board::Summary;
-use crate::machine::Machine;
+use crate::machine::{Machine, cpu_steal_s};
 
 /// Timed runs of the whole command (its spread is this machine's as much as the program's).
 /// One more runs first, untimed: right after a gigabyte has been written, the first replay
@@ -28,6 +28,8 @@ struct Report {
     machine: Machine,
     events: u64,
     architectures: usize,
+    /// The state hash of the fold (what `lineage replay` prints for the log).
+    state_hash: String,
     read_s: f64,
     fold_s: f64,
     fold_events_per_s: f64,
@@ -35,6 +37,9 @@ struct Report {
     replay_s: f64,
     /// Wall-clock seconds of each run of the whole `lineage replay` command, in order.
     command_s: Vec<f64>,
+    /// CPU seconds the hypervisor held back from this machine during each run (`null` where
+    /// the kernel does not say): on a shared virtual machine, the slow runs are these.
+    command_steal_s: Vec<Option<f64>>,
 }
 
 pub async fn run(events: u64, keep: Option<&Path>, json: bool) -> anyhow::Result<()> {
@@ -80,21 +85,25 @@ pub async fn run(events: u64, keep: Option<&Path>, json: bool) -> anyhow::Result
     anyhow::ensure!(state.events == events, "the fold stopped early");
     drop(store);
     time_replay_command(&path, &campaign)?;
-    let mut command_s = Vec::with_capacity(COMMAND_RUNS);
+    let (mut command_s, mut command_steal_s) = (Vec::new(), Vec::new());
     for _ in 0..COMMAND_RUNS {
-        command_s.push(time_replay_command(&path, &campaign)?);
+        let (seconds, steal) = time_replay_command(&path, &campaign)?;
+        command_s.push(seconds);
+        command_steal_s.push(steal);
     }
 
     let report = Report {
         machine: Machine::detect(),
         events,
         architectures: state.archs.len(),
+        state_hash: summary.state_hash.clone(),
         read_s,
         fold_s,
         fold_events_per_s: events as f64 / fold_s,
         summary_s,
         replay_s: fold_s + summary_s,
         command_s,
+        command_steal_s,
     };
     if json {
         return crate::output::print(&serde_json::to_string_pretty(&report)?);
@@ -107,17 +116,29 @@ pub async fn run(events: u64, keep: Option<&Path>, json: bool) -> anyhow::Result
         read_s,
         fold_s,
         report.fold_events_per_s,
-        &summary.state_hash[..12],
+        &report.state_hash[..12],
         summary_s,
         report.replay_s,
-        report.command_s.iter().map(|s| format!("{s:.2} s")).collect::<Vec<_>>().join(", "),
+        report.command_s.iter().zip(&report.command_steal_s).map(command_text).collect::<Vec<_>>().join(", "),
     ))
 }
 
-/// Seconds one `lineage replay` of the log takes in a process of its own, from start to exit.
-fn time_replay_command(path: &Path, campaign: &CampaignId) -> anyhow::Result<f64> {
+/// A run's time, and the hypervisor's share when it took one.
+fn command_text((seconds, steal): (&f64, &Option<f64>)) -> String {
+    match steal {
+        Some(steal) if *steal >= 0.05 => {
+            format!("{seconds:.2} s ({steal:.2} CPU-s stolen by the hypervisor)")
+        }
+        _ => format!("{seconds:.2} s"),
+    }
+}
+
+/// Seconds one `lineage replay` of the log takes in a process of its own, from start to exit,
+/// and the CPU time the hypervisor took from this machine meanwhile.
+fn time_replay_command(path: &Path, campaign: &CampaignId) -> anyhow::Result<(f64, Option<f64>)> {
     let exe = std::env::current_exe().context("cannot find the lineage executable")?;
     let url = format!("sqlite://{}", path.display());
+    let steal_before = cpu_steal_s();
     let start = Instant::now();
     let status = std::process::Command::new(exe)
         .args(["--store", &url, "replay", campaign.as_str()])
@@ -125,6 +146,7 @@ fn time_replay_command(path: &Path, campaign: &CampaignId) -> anyhow::Result<f64
         .status()
         .context("cannot run lineage replay")?;
     let seconds = start.elapsed().as_secs_f64();
+    let steal = steal_before.zip(cpu_steal_s()).map(|(before, after)| after - before);
     anyhow::ensure!(status.success(), "lineage replay failed ({status})");
-    Ok(seconds)
+    Ok((seconds, steal))
 }
