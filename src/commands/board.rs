@@ -113,8 +113,11 @@ pub fn print(summary: &Summary) -> anyhow::Result<()> {
     crate::output::print(&render(summary))
 }
 
-/// Rows the table shows at the top; the baselines below them are shown too, as reference points.
-/// A long campaign ranks tens of thousands: `--json` lists them all.
+/// A leaderboard up to this long is shown whole.
+const WHOLE_ROWS_MAX: usize = 40;
+
+/// Rows a longer one shows at the top; the baselines below them are shown too, as reference
+/// points. A long campaign ranks tens of thousands: `--json` lists them all.
 const TOP_ROWS: usize = 20;
 
 fn render(summary: &Summary) -> String {
@@ -124,7 +127,7 @@ fn render(summary: &Summary) -> String {
     let shown: Vec<&Row> = rows
         .iter()
         .enumerate()
-        .filter(|(i, r)| *i < TOP_ROWS || r.proposer == "baseline")
+        .filter(|(i, r)| rows.len() <= WHOLE_ROWS_MAX || *i < TOP_ROWS || r.proposer == "baseline")
         .map(|(_, r)| r)
         .collect();
     // Columns as wide as their longest entry (baseline names run to 17 characters).
@@ -224,6 +227,10 @@ mod tests {
 
     #[test]
     fn a_long_board_shows_the_top_and_the_baselines_and_says_how_many_it_left_out() {
+        let text = render(&summary(&names(WHOLE_ROWS_MAX + 1), &[3, 30]));
+        let expected: Vec<usize> = (1..=TOP_ROWS).chain([30]).collect();
+        assert_eq!(ranks_shown(&text), expected, "{text}");
+
         let text = render(&summary(&names(500), &[3, 120, 121, 400]));
         let expected: Vec<usize> = (1..=TOP_ROWS).chain([120, 121, 400]).collect();
         assert_eq!(ranks_shown(&text), expected, "{text}");
@@ -235,12 +242,8 @@ mod tests {
 
     #[test]
     fn a_short_board_is_shown_whole() {
-        let text = render(&summary(&names(TOP_ROWS), &[]));
-        assert_eq!(ranks_shown(&text), (1..=TOP_ROWS).collect::<Vec<_>>());
-        assert!(!text.contains('…'), "{text}");
-        // Ranks after the top that are all baselines are shown, with no note at the end.
-        let text = render(&summary(&names(26), &[21, 22, 23, 24, 25, 26]));
-        assert_eq!(ranks_shown(&text), (1..=26).collect::<Vec<_>>());
+        let text = render(&summary(&names(WHOLE_ROWS_MAX), &[3, 30]));
+        assert_eq!(ranks_shown(&text), (1..=WHOLE_ROWS_MAX).collect::<Vec<_>>());
         assert!(!text.contains('…'), "{text}");
     }
 }
