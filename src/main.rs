@@ -1,6 +1,10 @@
 //! `lineage`: the command-line interface. Glue only: parse arguments, open the store, call the
 //! library crates, print, and map the outcome to an exit code.
 
+// Everything printed goes through `output`, where a closed pipe (`lineage … | head -1`) is
+// success; `println!` would panic there.
+#![deny(clippy::print_stdout)]
+
 mod allocator;
 mod cli;
 mod commands;

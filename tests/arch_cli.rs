@@ -53,8 +53,13 @@ fn check_json_carries_verdicts_and_numbers() {
     assert!(out.status.success());
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["passed"], true);
-    assert_eq!(report["checks"].as_array().unwrap().len(), 4);
-    assert!(report["checks"][2]["numbers"]["ops_growth_exponent"].as_f64().unwrap() < 1.2);
+    let checks = report["checks"].as_array().unwrap();
+    let names: Vec<&str> = checks.iter().map(|c| c["check"].as_str().unwrap()).collect();
+    assert_eq!(names, ["resources", "type-shape", "causality", "complexity", "finite"]);
+    assert!(checks[3]["numbers"]["ops_growth_exponent"].as_f64().unwrap() < 1.2);
+    assert_eq!(checks[2]["numbers"]["future_reach_static"], 0.0);
+    let budget = checks[0]["numbers"]["memory_budget_bytes"].as_f64().unwrap();
+    assert!(checks[0]["numbers"]["exploration_memory_bytes"].as_f64().unwrap() < budget);
 }
 
 #[test]
@@ -96,9 +101,44 @@ fn bad_programs_and_task_settings_are_one_clear_line() {
     assert!(!out.status.success());
     assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
     assert!(stderr(&out).contains("task mqar"), "{}", stderr(&out));
-    let out = lineage(&["arch", "train", "deltanet", "--steps", "0"]);
+    // Every size is bounded, and refused in one line before anything is allocated.
+    for (flag, value, allowed) in [
+        ("--steps", "0", "allowed 1..=1000000"),
+        ("--steps", "4000000000", "allowed 1..=1000000"),
+        ("--batch", "1000000000", "allowed 1..=4096"),
+        ("--d-model", "1000000000", "allowed 1..=4096"),
+        ("--layers", "100000", "allowed 1..=128"),
+    ] {
+        let out = lineage(&["arch", "train", "deltanet", flag, value]);
+        assert!(!out.status.success());
+        assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+        assert!(
+            stderr(&out).contains(&format!("{flag} = {value} is out of range: {allowed}")),
+            "{}",
+            stderr(&out)
+        );
+    }
+    // Each size within its range, together far over any machine's memory: refused with the estimate.
+    let out = lineage(&[
+        "arch",
+        "train",
+        "deltanet",
+        "--d-model",
+        "4096",
+        "--layers",
+        "128",
+        "--batch",
+        "4096",
+        "--steps",
+        "1",
+    ]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("--steps, --batch and --layers must be at least 1"), "{}", stderr(&out));
+    assert_eq!(stderr(&out).lines().count(), 1, "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("needs an estimated") && stderr(&out).contains("over the memory budget"),
+        "{}",
+        stderr(&out)
+    );
     let out = lineage(&["arch", "check", "no-such-file.arch"]);
     assert!(!out.status.success());
     assert_eq!(stderr(&out).lines().count(), 1);

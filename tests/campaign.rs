@@ -515,7 +515,10 @@ fn bad_input_is_one_clear_line_and_touches_nothing() {
         (vec!["run", "--preset", "nope"], "unknown preset"),
         (vec!["run", "--preset", "smoke", "--config", &bad_config], "unknown key `budget.experimentz`"),
         (vec!["run", "--preset", "smoke", "--config", "/no/such/file.toml"], "cannot read"),
-        (vec!["run", "--preset", "smoke", "--trainers", "0"], "trainers must be at least 1"),
+        (
+            vec!["run", "--preset", "smoke", "--trainers", "0"],
+            "trainers = 0 is out of range: allowed 1..=256",
+        ),
         (vec!["run", "--preset", "smoke", "--name", "bad name"], "invalid campaign id"),
         (vec!["resume", "nothing-here"], "no event store"),
     ];
@@ -554,7 +557,7 @@ async fn replay_until_matches_the_live_state_at_every_point_asked() {
     let dir = tempfile::tempdir().unwrap();
     let url = store(&dir);
     let sqlite = lineage_events::open_store(&url).await.unwrap();
-    let config = lineage_actors::config::resolve(
+    let (config, resources) = lineage_actors::config::resolve(
         "smoke",
         Some(("test.toml", "[budget]\nexperiments_max = 2\n")),
         &Default::default(),
@@ -573,7 +576,8 @@ async fn replay_until_matches_the_live_state_at_every_point_asked() {
     }));
     let campaign = CampaignId::new("live").unwrap();
     // The actor system starts its own runtime, so it runs on a plain thread, as in the CLI.
-    let thread = std::thread::spawn(move || lineage_actors::run(sqlite, campaign, start, observer));
+    let thread =
+        std::thread::spawn(move || lineage_actors::run(sqlite, campaign, start, observer, resources));
     let outcome = tokio::task::spawn_blocking(move || thread.join()).await.unwrap().unwrap().unwrap();
     assert!(!outcome.paused);
     let live = live.lock().unwrap().clone();

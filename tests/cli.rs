@@ -334,3 +334,136 @@ async fn the_python_verifier_accepts_a_clean_log_and_names_a_tampered_event() {
         String::from_utf8_lossy(&tampered.stderr)
     );
 }
+
+/// How the reader of a command's stdout goes away.
+#[derive(Clone, Copy, Debug)]
+enum Reader {
+    /// Closed before the command writes anything: its first write fails, every time.
+    GoneAtOnce,
+    /// Reads the first line, then closes (`| head -1`): a later write fails whenever the
+    /// command has more to print than the pipe holds, or is still printing.
+    AfterFirstLine,
+}
+
+/// Runs `lineage` with `reader` on its stdout; why it did not take the closed pipe as success
+/// (a non-zero exit or a panic), if it did not.
+fn closed_pipe_failure(store: &str, args: &[String], reader: Reader) -> Option<String> {
+    let mut child = lineage(store)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = BufReader::new(child.stdout.take().unwrap());
+    if let Reader::AfterFirstLine = reader {
+        stdout.read_line(&mut String::new()).unwrap();
+    }
+    drop(stdout);
+    let output = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    (!output.status.success() || stderr.contains("panicked"))
+        .then(|| format!("lineage {} ({reader:?}): {}: {}", args.join(" "), output.status, stderr.trim()))
+}
+
+/// Runs a campaign of one experiment with its stdout closed, and resumes a second one, killed
+/// mid-training, the same way; both must still finish and exit 0. Returns the failures.
+fn run_and_resume_with_a_closed_pipe(store: &str) -> Vec<String> {
+    let run = |name: &str| -> Vec<String> {
+        ["run", "--preset", "smoke", "--experiments", "1", "--name", name].map(str::to_owned).to_vec()
+    };
+    let mut failures: Vec<String> =
+        closed_pipe_failure(store, &run("piped"), Reader::GoneAtOnce).into_iter().collect();
+    let mut killed =
+        lineage(store).args(run("killed")).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let path = store.strip_prefix("sqlite://").unwrap();
+    let training = || {
+        let db =
+            rusqlite::Connection::open_with_flags(path, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).ok()?;
+        db.query_row(
+            "SELECT count(*) FROM lineage_events WHERE campaign = 'killed' AND type = 'TrainingProgress'",
+            [],
+            |row| row.get::<_, i64>(0),
+        )
+        .ok()
+    };
+    while training().unwrap_or(0) == 0 {
+        assert!(killed.try_wait().unwrap().is_none(), "the campaign ended before it trained");
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    killed.kill().unwrap();
+    killed.wait().unwrap();
+    let resume = ["resume", "killed"].map(str::to_owned).to_vec();
+    failures.extend(closed_pipe_failure(store, &resume, Reader::GoneAtOnce));
+    failures
+}
+
+/// Every command that prints treats a closed stdout (`lineage … | head -1`) as success: exit 0,
+/// no panic. The campaign commands read a real campaign, recorded by `lineage run` here.
+#[test]
+fn every_printing_command_survives_a_closed_pipe() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("lineage.db").display());
+    let mut failures = run_and_resume_with_a_closed_pipe(&store);
+    let plots = dir.path().join("plots").display().to_string();
+    let mut commands: Vec<String> = [
+        "campaigns",
+        "campaigns --json",
+        "events piped",
+        "events piped --json",
+        "events piped --follow",
+        "replay piped",
+        "replay piped --json",
+        "replay piped --until 40 --json",
+        "replay piped --fitness loss=0,bench=1,judge=0 --policy parents=1-2",
+        "replay piped --fitness loss=0,bench=1,judge=0 --json",
+        "verify piped",
+        "provenance piped e0001",
+        "provenance piped e0001 --format json",
+        "provenance piped e0001 --format dot",
+        "provenance piped e0001 --format prov",
+        "export piped",
+        "export piped --format jsonl",
+        "arch baselines",
+        "arch baselines --json",
+        "arch show deltanet",
+        "arch show deltanet --canonical",
+        "arch diff deltanet gated_deltanet",
+        "arch check deltanet",
+        "arch check deltanet --json",
+        "arch train deltanet --steps 2 --batch 2",
+        "arch train deltanet --steps 2 --batch 2 --json",
+        "bench store --events 2 --batch 1 --single 1 --latency-samples 1",
+        "bench store --events 2 --batch 1 --single 1 --latency-samples 1 --json",
+        "bench replay --events 15",
+        "bench replay --events 15 --json",
+        "bench attach --samples 1",
+        "bench attach --samples 1 --json",
+        "bench campaign piped",
+        "bench campaign piped --json",
+    ]
+    .map(str::to_owned)
+    .to_vec();
+    commands.push(format!("plot piped --out {plots}"));
+    for reader in [Reader::GoneAtOnce, Reader::AfterFirstLine] {
+        for command in &commands {
+            let args: Vec<String> = command.split(' ').map(str::to_owned).collect();
+            failures.extend(closed_pipe_failure(&store, &args, reader));
+        }
+        // Each attach with a checkpoint of its own, so each one catches up and reports.
+        for (i, format) in ["", " --json"].iter().enumerate() {
+            let checkpoint = dir.path().join(format!("attach-{reader:?}-{i}.json")).display().to_string();
+            let command = format!("attach piped --analyst pareto --once --checkpoint {checkpoint}{format}");
+            let args: Vec<String> = command.split(' ').map(str::to_owned).collect();
+            failures.extend(closed_pipe_failure(&store, &args, reader));
+        }
+    }
+    // Training benchmarks take seconds each: once per format, with the pipe gone at once.
+    for command in
+        ["bench train --steps 2 --baseline deltanet", "bench train --steps 2 --baseline deltanet --json"]
+    {
+        let args: Vec<String> = command.split(' ').map(str::to_owned).collect();
+        failures.extend(closed_pipe_failure(&store, &args, Reader::GoneAtOnce));
+    }
+    assert!(failures.is_empty(), "commands that failed on a closed pipe:\n{}", failures.join("\n"));
+}

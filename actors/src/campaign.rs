@@ -2,16 +2,19 @@
 //! actor, record the start (or the resume, with what is re-dispatched), and let the
 //! orchestrator run until the campaign finishes, pauses (Ctrl-C) or fails.
 
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 
 use actix::prelude::*;
-use lineage_events::payload::{CampaignConfig, CampaignResumed, CampaignStarted, HostInfo};
+use lineage_events::payload::{CampaignConfig, CampaignResumed, CampaignStarted};
 use lineage_events::{CampaignId, EventStore};
-use lineage_replay::{CampaignState, Phase};
+use lineage_replay::CampaignState;
 
 use crate::analyst::Analyst;
+use crate::config::Resources;
 use crate::debugger::Debugger;
 use crate::engineer::Engineer;
+use crate::error::{ActorError, FirstFailure};
+use crate::host::host;
 use crate::messages::{Committed, Decision, Pause, Record};
 use crate::monitor::{Monitor, Observer};
 use crate::novelty::Fingerprints;
@@ -52,7 +55,7 @@ pub enum CampaignError {
     Invalid(String),
     /// The campaign stopped on an error; what was committed is kept.
     #[error("the campaign stopped: {0}; what was recorded is kept, continue with `lineage resume {1}`")]
-    Stopped(String, CampaignId),
+    Stopped(ActorError, CampaignId),
 }
 
 /// How the run ended.
@@ -84,16 +87,6 @@ fn interrupt() -> std::io::Result<impl std::future::Future<Output = bool>> {
     }
 }
 
-/// This machine, for the record.
-pub fn host() -> HostInfo {
-    let hostname = std::fs::read_to_string("/etc/hostname").map(|h| h.trim().to_owned()).unwrap_or_default();
-    HostInfo {
-        hostname: if hostname.is_empty() { "unknown".into() } else { hostname.into() },
-        platform: format!("{}-{}", std::env::consts::OS, std::env::consts::ARCH).into(),
-        cpus: std::thread::available_parallelism().map_or(1, |n| n.get() as u32),
-    }
-}
-
 /// The analysts the config names that run through the attach mechanism (`edit-stats` runs
 /// inside the Analyst, in step with the fitness it explains): each follows the log from the
 /// start (what it wrote before a resume is not written again) until the system stops.
@@ -117,40 +110,105 @@ fn start_attached_analysts(store: &Arc<dyn EventStore>, campaign: &CampaignId, c
     }
 }
 
+/// The config and seed to run with: the new campaign's, or those its log started with.
+fn config_and_seed(
+    start: &Start,
+    existing: &CampaignState,
+    campaign: &CampaignId,
+) -> Result<(CampaignConfig, u64), CampaignError> {
+    match (start, &existing.started) {
+        (Start::New(_), Some(_)) => Err(CampaignError::Invalid(format!(
+            "campaign {campaign} already exists; resume it or pick another name"
+        ))),
+        (Start::New(new), None) => Ok((new.config.clone(), new.seed)),
+        (Start::Resume, None) => Err(CampaignError::Invalid(format!(
+            "campaign {campaign} has no CampaignStarted event to resume from"
+        ))),
+        (Start::Resume, Some(started)) => match &existing.finished {
+            Some(finished) => Err(CampaignError::Invalid(format!(
+                "campaign {campaign} already finished ({}); nothing to resume",
+                finished.reason
+            ))),
+            None => Ok((CampaignConfig::clone(&started.config), started.seed)),
+        },
+    }
+}
+
+/// Starts the worker actors, each on its own `SyncArbiter` threads.
+fn start_team(shared: &Shared) -> Team {
+    let trainers = {
+        let s = shared.clone();
+        let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        SyncArbiter::start(shared.config.trainers as usize, move || {
+            Trainer::new(s.clone(), counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+        })
+    };
+    let engineer = {
+        let s = shared.clone();
+        SyncArbiter::start(1, move || Engineer::new(s.clone()))
+    };
+    let debugger = {
+        let s = shared.clone();
+        SyncArbiter::start(1, move || Debugger::new(s.clone()))
+    };
+    let researcher = {
+        let s = shared.clone();
+        SyncArbiter::start(1, move || Researcher::new(s.clone()))
+    };
+    let analyst = {
+        let s = shared.clone();
+        SyncArbiter::start(1, move || Analyst::new(s.clone()))
+    };
+    Team { researcher, engineer, debugger, trainers, analyst }
+}
+
+/// The first decision of this run: the start of a new campaign, or the resume of one, with
+/// what is dispatched again.
+fn first_decision(start: &Start, existing: &CampaignState, config: &CampaignConfig, seed: u64) -> Decision {
+    match start {
+        Start::New(new) => Decision::new(
+            "start",
+            "orchestrator",
+            CampaignStarted {
+                name: new.name.clone(),
+                seed,
+                config: Box::new(config.clone()),
+                code_version: lineage_events::CODE_VERSION.into(),
+                backend: lineage_arch::backend::name().into(),
+                host: host(),
+            },
+        ),
+        Start::Resume => {
+            let redispatched = crate::planner::unfinished(existing);
+            let resumed = CampaignResumed { from_seq: existing.events, redispatched, host: host() };
+            Decision::new(format!("resume/{}", existing.resumes), "orchestrator", resumed)
+        }
+    }
+}
+
 /// Runs the campaign to its end on the calling thread (which must not be inside an async
-/// runtime: this starts the actor system's own).
+/// runtime: this starts the actor system's own), within the memory budget `resources` (from
+/// the config's `resources` table, see [`crate::config::resolve`], or
+/// [`Resources::of_machine`]). The config — a new campaign's, or the one a log started with —
+/// is validated first: one out of range is refused in one line before anything is recorded.
 pub fn run(
     store: Arc<dyn EventStore>,
     campaign: CampaignId,
     start: Start,
     observer: Observer,
+    resources: Resources,
 ) -> Result<Outcome, CampaignError> {
     let system = System::new();
     let outcome = system.block_on(async {
         let existing = read_state(&store, &campaign).await?;
-        let (config, seed) = match (&start, &existing.started) {
-            (Start::New(_), Some(_)) => {
-                return Err(CampaignError::Invalid(format!(
-                    "campaign {campaign} already exists; resume it or pick another name"
-                )));
-            }
-            (Start::New(new), None) => (new.config.clone(), new.seed),
-            (Start::Resume, None) => {
-                return Err(CampaignError::Invalid(format!(
-                    "campaign {campaign} has no CampaignStarted event to resume from"
-                )));
-            }
-            (Start::Resume, Some(started)) => {
-                if let Some(finished) = &existing.finished {
-                    return Err(CampaignError::Invalid(format!(
-                        "campaign {campaign} already finished ({}); nothing to resume",
-                        finished.reason
-                    )));
-                }
-                (CampaignConfig::clone(&started.config), started.seed)
-            }
-        };
-        let failure = Arc::new(OnceLock::new());
+        let (config, seed) = config_and_seed(&start, &existing, &campaign)?;
+        crate::config::validate(&config).map_err(|e| match start {
+            Start::New(_) => CampaignError::Invalid(e.to_string()),
+            Start::Resume => CampaignError::Invalid(format!(
+                "campaign {campaign} was recorded with a config this version refuses ({e}); it cannot be resumed"
+            )),
+        })?;
+        let failure = FirstFailure::default();
         let ctx = Context::<Recorder>::new();
         let recorder_addr = ctx.address();
         let shared = Shared {
@@ -162,32 +220,10 @@ pub fn run(
             campaign: campaign.clone(),
             failure: failure.clone(),
             system: System::current(),
+            memory_bytes: resources.per_run(config.trainers),
         };
-        let trainers = {
-            let s = shared.clone();
-            let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-            SyncArbiter::start(config.trainers as usize, move || {
-                Trainer::new(s.clone(), counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
-            })
-        };
-        let engineer = {
-            let s = shared.clone();
-            SyncArbiter::start(1, move || Engineer::new(s.clone()))
-        };
-        let debugger = {
-            let s = shared.clone();
-            SyncArbiter::start(1, move || Debugger::new(s.clone()))
-        };
-        let researcher = {
-            let s = shared.clone();
-            SyncArbiter::start(1, move || Researcher::new(s.clone()))
-        };
-        let analyst = {
-            let s = shared.clone();
-            SyncArbiter::start(1, move || Analyst::new(s.clone()))
-        };
-        let team =
-            Team { researcher: researcher.clone(), engineer, debugger, trainers, analyst: analyst.clone() };
+        let team = start_team(&shared);
+        let (researcher, analyst) = (team.researcher.clone(), team.analyst.clone());
         let orchestrator = Orchestrator::new(shared.clone(), team).start();
         let monitor = Monitor::new(observer).start();
         let subscribers: Vec<Recipient<Committed>> = vec![
@@ -204,35 +240,7 @@ pub fn run(
         // point after it records a pause (one before it ends the process having written nothing).
         let interrupted =
             interrupt().map_err(|e| CampaignError::Invalid(format!("cannot listen for Ctrl-C: {e}")))?;
-        let first = match &start {
-            Start::New(new) => Decision::new(
-                "start",
-                "orchestrator",
-                CampaignStarted {
-                    name: new.name.clone(),
-                    seed,
-                    config: Box::new(config.clone()),
-                    code_version: lineage_events::CODE_VERSION.into(),
-                    backend: lineage_arch::backend::name().into(),
-                    host: host(),
-                },
-            ),
-            Start::Resume => {
-                let redispatched = existing
-                    .order
-                    .iter()
-                    .filter(|a| {
-                        !matches!(
-                            existing.phase(a),
-                            Phase::Scored | Phase::Failed | Phase::Abandoned | Phase::Rejected
-                        )
-                    })
-                    .map(|a| format!("{a}: {:?}", existing.phase(a)))
-                    .collect();
-                let resumed = CampaignResumed { from_seq: existing.events, redispatched, host: host() };
-                Decision::new(format!("resume/{}", existing.resumes), "orchestrator", resumed)
-            }
-        };
+        let first = first_decision(&start, &existing, &config, seed);
         recorder_addr
             .send(Record(vec![first]))
             .await
@@ -246,12 +254,12 @@ pub fn run(
                 pause.do_send(Pause("interrupted (Ctrl-C)".into()));
             }
         });
-        Ok(failure)
+        Ok::<_, CampaignError>(failure)
     });
     let failure = outcome?;
     system.run().map_err(|e| CampaignError::Invalid(e.to_string()))?;
-    if let Some(error) = failure.get() {
-        return Err(CampaignError::Stopped(error.clone(), campaign));
+    if let Some(error) = failure.take() {
+        return Err(CampaignError::Stopped(error, campaign));
     }
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -3,6 +3,7 @@
 //! and resolved into the [`CampaignConfig`] recorded in `CampaignStarted`.
 
 use lineage_arch::baselines;
+use lineage_arch::limits::{self, LimitError, TrainSizes};
 use lineage_arch::tasks;
 use lineage_events::payload::{CampaignConfig, StageConfig};
 
@@ -36,16 +37,72 @@ pub struct Overrides {
 #[error("{0}")]
 pub struct ConfigError(String);
 
+impl From<LimitError> for ConfigError {
+    fn from(error: LimitError) -> Self {
+        ConfigError(format!("config key {error}"))
+    }
+}
+
 fn fail<T>(message: impl Into<String>) -> Result<T, ConfigError> {
     Err(ConfigError(message.into()))
 }
 
-/// Resolves preset + file + flags. `file` is `(name for messages, TOML text)`.
+/// What the machine lends a campaign: not part of the recorded config, because it belongs to
+/// the machine a campaign runs on, not to the campaign (a resume elsewhere has its own).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Resources {
+    /// Memory the campaign's training runs may use together, bytes.
+    pub memory_bytes: u64,
+}
+
+impl Resources {
+    /// The default: [`limits::MEMORY_SHARE_DEFAULT`] of [`machine_memory`].
+    pub fn of_machine() -> Self {
+        Self { memory_bytes: (machine_memory() as f64 * limits::MEMORY_SHARE_DEFAULT) as u64 }
+    }
+
+    /// A configured budget of `mib` MiB (`resources.memory_budget_mib`); 0 means the default.
+    pub fn from_mib(mib: u64) -> Result<Self, ConfigError> {
+        if mib == 0 {
+            return Ok(Self::of_machine());
+        }
+        let mib = limits::MEMORY_BUDGET_MIB.check("resources.memory_budget_mib", mib)?;
+        Ok(Self { memory_bytes: mib << 20 })
+    }
+
+    /// Memory one training run may use when `trainers` run at once.
+    pub fn per_run(&self, trainers: u32) -> u64 {
+        self.memory_bytes / u64::from(trainers.max(1))
+    }
+}
+
+/// This machine's memory, read once per process: `MemTotal` of `/proc/meminfo` on Linux;
+/// [`limits::MEMORY_FALLBACK_BYTES`] where it cannot be read.
+pub fn machine_memory() -> u64 {
+    static TOTAL: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    *TOTAL.get_or_init(|| {
+        std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|text| meminfo_total(&text))
+            .unwrap_or(limits::MEMORY_FALLBACK_BYTES)
+    })
+}
+
+/// `MemTotal` of a `/proc/meminfo` text, bytes.
+fn meminfo_total(text: &str) -> Option<u64> {
+    let line = text.lines().find(|l| l.starts_with("MemTotal:"))?;
+    let kib: u64 = line.trim_start_matches("MemTotal:").trim().trim_end_matches("kB").trim().parse().ok()?;
+    kib.checked_mul(1024)
+}
+
+/// Resolves preset + file + flags into the campaign's config and the [`Resources`] the file's
+/// `resources` table asks for (the machine's default where it names none). `file` is
+/// `(name for messages, TOML text)`.
 pub fn resolve(
     preset: &str,
     file: Option<(&str, &str)>,
     overrides: &Overrides,
-) -> Result<CampaignConfig, ConfigError> {
+) -> Result<(CampaignConfig, Resources), ConfigError> {
     let Some((_, _, text)) = PRESETS.iter().find(|(name, _, _)| *name == preset) else {
         let names: Vec<&str> = PRESETS.iter().map(|p| p.0).collect();
         return fail(format!("unknown preset {preset:?}; choose from {}", names.join(", ")));
@@ -58,6 +115,7 @@ pub fn resolve(
         overlay(&mut merged, user, "").map_err(|key| ConfigError(format!("{name}: unknown key `{key}`")))?;
     }
     merged.insert("preset".into(), toml::Value::String(preset.into()));
+    let resources = resources_of(merged.remove("resources"))?;
     // The path of a wrongly typed value names the key, as an unknown key's error does.
     let mut config: CampaignConfig = serde_path_to_error::deserialize(toml::Value::Table(merged))
         .map_err(|e| ConfigError(format!("config key `{}`: {}", e.path(), e.inner().message())))?;
@@ -71,7 +129,21 @@ pub fn resolve(
         config.trainers = t;
     }
     validate(&config)?;
-    Ok(config)
+    Ok((config, resources))
+}
+
+/// The `resources` table: `memory_budget_mib` (0: a share of the machine's memory).
+fn resources_of(table: Option<toml::Value>) -> Result<Resources, ConfigError> {
+    let mib = table.as_ref().and_then(|t| t.get("memory_budget_mib"));
+    match mib {
+        None => Ok(Resources::of_machine()),
+        Some(toml::Value::Integer(n)) if *n >= 0 => Resources::from_mib(*n as u64),
+        Some(other) => fail(format!(
+            "config key resources.memory_budget_mib = {other} is out of range: allowed 0 (a share of this machine's memory) or {}..={}",
+            limits::MEMORY_BUDGET_MIB.min,
+            limits::MEMORY_BUDGET_MIB.max
+        )),
+    }
 }
 
 /// Writes `user` over `base`; tables merge key by key, anything else replaces. A key the preset
@@ -100,21 +172,19 @@ pub fn seed_baselines(config: &CampaignConfig) -> Vec<&'static str> {
 }
 
 fn validate_stage(name: &str, stage: &StageConfig) -> Result<(), ConfigError> {
-    if stage.layers == 0 || stage.steps == 0 || stage.batch == 0 || stage.seeds == 0 {
-        return fail(format!("{name}: layers, steps, batch and seeds must be at least 1"));
-    }
-    if stage.heads == 0 || stage.d_model == 0 || !stage.d_model.is_multiple_of(stage.heads) {
-        return fail(format!(
-            "{name}: d_model ({}) must be a positive multiple of heads ({})",
-            stage.d_model, stage.heads
-        ));
-    }
-    if !(stage.learning_rate.is_finite() && stage.learning_rate > 0.0) {
-        return fail(format!("{name}: learning_rate must be positive"));
-    }
-    if stage.tasks.is_empty() {
-        return fail(format!("{name}: at least one task is needed"));
-    }
+    let key = |field: &str| format!("{name}.{field}");
+    let sizes = TrainSizes {
+        d_model: stage.d_model,
+        heads: stage.heads,
+        layers: stage.layers,
+        steps: stage.steps,
+        batch: stage.batch,
+        learning_rate: stage.learning_rate,
+    };
+    limits::check_train(&sizes, key)?;
+    limits::RUN_WALL_S.check(&key("run_wall_s_max"), stage.run_wall_s_max)?;
+    limits::STAGE_SEEDS.check(&key("seeds"), stage.seeds)?;
+    limits::STAGE_TASKS.check(&format!("the number of {name}.tasks"), stage.tasks.len())?;
     for task in &stage.tasks {
         tasks::build(&task.name, &task.settings)
             .map_err(|e| ConfigError(format!("{name}: task {}: {}", e.task, e.message)))?;
@@ -122,7 +192,9 @@ fn validate_stage(name: &str, stage: &StageConfig) -> Result<(), ConfigError> {
     Ok(())
 }
 
-fn validate(config: &CampaignConfig) -> Result<(), ConfigError> {
+/// Checks every value of `config` against its documented range ([`lineage_arch::limits`]) and
+/// the rules between values; the first problem, in one line naming the key.
+pub fn validate(config: &CampaignConfig) -> Result<(), ConfigError> {
     for name in &config.baselines {
         if baselines::get(name).is_none() {
             return fail(format!("baselines: unknown baseline {name:?} (see `lineage arch baselines`)"));
@@ -134,33 +206,41 @@ fn validate(config: &CampaignConfig) -> Result<(), ConfigError> {
             config.fitness.reference_arch
         ));
     }
-    if config.trainers == 0 {
-        return fail("trainers must be at least 1");
+    limits::TRAINERS.check("trainers", config.trainers)?;
+    limits::REPAIR_ATTEMPTS.check("repair_attempts_max", config.repair_attempts_max)?;
+    limits::PROMOTE_TOP.check("promote_top", config.promote_top)?;
+    let b = &config.budget;
+    limits::EXPERIMENTS.check("budget.experiments_max", b.experiments_max)?;
+    if let Some(s) = b.wall_s_max {
+        limits::CAMPAIGN_S.check("budget.wall_s_max", s)?;
     }
-    let s = &config.selection;
-    if s.policy != "top-k-uniform" {
-        return fail(format!(
-            "selection.policy {:?} is not known; the one policy is \"top-k-uniform\"",
-            s.policy
-        ));
+    if let Some(s) = b.compute_s_max {
+        limits::CAMPAIGN_S.check("budget.compute_s_max", s)?;
     }
-    if s.parent_ranks.0 == 0
-        || s.parent_ranks.0 > s.parent_ranks.1
-        || s.reference_ranks.0 > s.reference_ranks.1
-    {
-        return fail("selection: ranks start at 1 and each range must be [low, high] with low ≤ high");
-    }
+    validate_selection(config)?;
+    let n = &config.novelty;
+    limits::STRUCTURAL_DISTANCE.check("novelty.structural_distance_min", n.structural_distance_min)?;
+    limits::BEHAVIOURAL_DISTANCE.check("novelty.behavioural_distance_min", n.behavioural_distance_min)?;
+    limits::REPROPOSALS.check("novelty.reproposals_max", n.reproposals_max)?;
     let f = &config.fitness;
-    let numbers =
-        [f.loss_scale, f.benchmark_scale, f.steepness, f.loss_weight, f.benchmark_weight, f.judge_weight];
-    if numbers.iter().any(|x| !x.is_finite() || *x < 0.0) || f.loss_scale == 0.0 || f.benchmark_scale == 0.0 {
-        return fail("fitness: constants must be finite and non-negative, scales positive");
+    limits::FITNESS_SCALE.check("fitness.loss_scale", f.loss_scale)?;
+    limits::FITNESS_SCALE.check("fitness.benchmark_scale", f.benchmark_scale)?;
+    let constants = [
+        ("fitness.steepness", f.steepness),
+        ("fitness.loss_weight", f.loss_weight),
+        ("fitness.benchmark_weight", f.benchmark_weight),
+        ("fitness.judge_weight", f.judge_weight),
+    ];
+    for (key, value) in constants {
+        limits::FITNESS_CONSTANT.check(key, value)?;
     }
-    if !(config.sanity.leakage_loss_ratio > 0.0 && config.sanity.leakage_loss_ratio < 1.0) {
-        return fail("sanity.leakage_loss_ratio must be between 0 and 1");
+    let ratio = config.sanity.leakage_loss_ratio;
+    if !(ratio > limits::LEAKAGE_LOSS_RATIO.min && ratio < limits::LEAKAGE_LOSS_RATIO.max) {
+        return Err(LimitError::new("sanity.leakage_loss_ratio", ratio, "strictly between 0 and 1").into());
     }
-    if config.sanity.slow_factor <= 1.0 {
-        return fail("sanity.slow_factor must be above 1");
+    let slow = config.sanity.slow_factor;
+    if !(slow > limits::SLOW_FACTOR.min && slow <= limits::SLOW_FACTOR.max) {
+        return Err(LimitError::new("sanity.slow_factor", slow, "above 1, at most 1000").into());
     }
     for analyst in &config.analysts {
         if !ANALYSTS.contains(&analyst.as_str()) {
@@ -171,6 +251,30 @@ fn validate(config: &CampaignConfig) -> Result<(), ConfigError> {
     validate_stage("verification", &config.verification)
 }
 
+fn validate_selection(config: &CampaignConfig) -> Result<(), ConfigError> {
+    let s = &config.selection;
+    if s.policy != "top-k-uniform" {
+        return fail(format!(
+            "selection.policy {:?} is not known; the one policy is \"top-k-uniform\"",
+            s.policy
+        ));
+    }
+    limits::POOL_CAPACITY.check("selection.pool_capacity", s.pool_capacity)?;
+    limits::REFERENCES.check("selection.references_count", s.references_count)?;
+    for (key, (low, high)) in
+        [("selection.parent_ranks", s.parent_ranks), ("selection.reference_ranks", s.reference_ranks)]
+    {
+        limits::POOL_RANK.check(&format!("{key}[0]"), low)?;
+        limits::POOL_RANK.check(&format!("{key}[1]"), high)?;
+        if low > high {
+            return Err(
+                LimitError::new(key, format!("[{low}, {high}]"), "[low, high] with low ≤ high").into()
+            );
+        }
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -178,7 +282,7 @@ mod tests {
     #[test]
     fn every_preset_resolves() {
         for (name, _, _) in PRESETS {
-            let config = resolve(name, None, &Overrides::default()).unwrap();
+            let config = resolve(name, None, &Overrides::default()).unwrap().0;
             assert_eq!(config.preset.as_deref(), Some(*name));
         }
     }
@@ -187,7 +291,7 @@ mod tests {
     fn a_file_overrides_the_preset_and_flags_override_the_file() {
         let file = "trainers = 2\n[budget]\nexperiments_max = 7\n[exploration]\nsteps = 11\n";
         let flags = Overrides { experiments: Some(9), ..Default::default() };
-        let config = resolve("smoke", Some(("my.toml", file)), &flags).unwrap();
+        let config = resolve("smoke", Some(("my.toml", file)), &flags).unwrap().0;
         assert_eq!((config.trainers, config.budget.experiments_max, config.exploration.steps), (2, 9, 11));
         assert_eq!(config.exploration.d_model, 32, "keys the file does not name keep the preset's value");
     }
@@ -197,7 +301,35 @@ mod tests {
         let cases = [
             ("[budget]\nexperimentz = 3\n", "unknown key `budget.experimentz`"),
             ("trainers = \"two\"\n", "config key `trainers`: invalid type"),
-            ("[exploration]\nheads = 3\n", "multiple of heads"),
+            ("[exploration]\nheads = 3\n", "allowed a multiple of exploration.heads = 3"),
+            (
+                "[exploration]\nbatch = 1000000000\n",
+                "exploration.batch = 1000000000 is out of range: allowed 1..=4096",
+            ),
+            ("[verification]\nd_model = 1000000000\n", "verification.d_model = 1000000000 is out of range"),
+            (
+                "[selection]\npool_capacity = 0\n",
+                "selection.pool_capacity = 0 is out of range: allowed 1..=10000",
+            ),
+            ("[exploration]\nsteps = 4000000000\n", "exploration.steps = 4000000000 is out of range"),
+            ("[exploration]\nlayers = 100000\n", "exploration.layers = 100000 is out of range"),
+            ("[exploration]\nlearning_rate = 5.0\n", "exploration.learning_rate = 5 is out of range"),
+            ("[exploration]\nseeds = 0\n", "exploration.seeds = 0"),
+            ("[exploration]\ntasks = []\n", "exploration.tasks = 0"),
+            ("trainers = 0\n", "trainers = 0 is out of range: allowed 1..=256"),
+            ("promote_top = 5000\n", "promote_top = 5000"),
+            ("repair_attempts_max = 1000\n", "repair_attempts_max = 1000"),
+            ("[budget]\nexperiments_max = 0\n", "budget.experiments_max = 0"),
+            ("[selection]\nparent_ranks = [5, 2]\n", "selection.parent_ranks = [5, 2]"),
+            ("[novelty]\nstructural_distance_min = 2.0\n", "novelty.structural_distance_min = 2"),
+            ("[fitness]\nloss_scale = 0.0\n", "fitness.loss_scale = 0"),
+            ("[sanity]\nslow_factor = 1.0\n", "sanity.slow_factor = 1"),
+            ("[sanity]\nleakage_loss_ratio = 1.0\n", "sanity.leakage_loss_ratio = 1"),
+            (
+                "[resources]\nmemory_budget_mib = 1\n",
+                "resources.memory_budget_mib = 1 is out of range: allowed 64..=",
+            ),
+            ("[resources]\nmemory_budget_mib = -1\n", "resources.memory_budget_mib = -1"),
             ("[exploration]\ntasks = [{ name = \"mqar\", settings = { pairs = 99 } }]\n", "task mqar"),
             ("baselines = [\"nope\"]\n", "unknown baseline"),
             ("trainers = [1\n", "my.toml"),
@@ -211,5 +343,43 @@ mod tests {
         assert!(
             resolve("nope", None, &Overrides::default()).unwrap_err().to_string().contains("unknown preset")
         );
+    }
+
+    #[test]
+    fn the_memory_budget_is_configured_or_a_share_of_the_machine() {
+        let file = "[resources]\nmemory_budget_mib = 2048\n";
+        let (_, resources) = resolve("smoke", Some(("my.toml", file)), &Overrides::default()).unwrap();
+        assert_eq!(resources.memory_bytes, 2048 << 20);
+        assert_eq!(resources.per_run(2), 1024 << 20, "trainers share it");
+        let (_, default) = resolve("smoke", None, &Overrides::default()).unwrap();
+        assert_eq!(default, Resources::of_machine());
+        assert!(default.memory_bytes > 0 && default.memory_bytes <= machine_memory());
+        assert_eq!(meminfo_total("MemTotal:       16303660 kB\nMemFree: 1 kB\n"), Some(16303660 * 1024));
+        assert_eq!(meminfo_total("nothing here"), None);
+    }
+
+    #[test]
+    fn every_preset_baseline_fits_the_default_budget_of_a_24_gib_machine_by_a_wide_margin() {
+        let machine = 24u64 << 30;
+        let memory = (machine as f64 * limits::MEMORY_SHARE_DEFAULT) as u64;
+        for (name, _, _) in PRESETS {
+            let config = resolve(name, None, &Overrides::default()).unwrap().0;
+            let per_run = Resources { memory_bytes: memory }.per_run(config.trainers);
+            let budget = crate::training::budget(&config, per_run);
+            assert_eq!(budget.runs.len(), 2);
+            for baseline in baselines::ALL {
+                let verdict =
+                    lineage_arch::checks::resources(&baseline.program(), &budget).expect("it checks");
+                assert!(verdict.passed, "{name}/{}: {:?}", baseline.name, verdict.diagnostics);
+                for stage in ["exploration", "verification"] {
+                    let needed = verdict.numbers[&format!("{stage}_memory_bytes")];
+                    assert!(
+                        needed * 5.0 < per_run as f64,
+                        "{name}/{}/{stage}: {needed} of {per_run}",
+                        baseline.name
+                    );
+                }
+            }
+        }
     }
 }

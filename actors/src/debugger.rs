@@ -6,9 +6,10 @@
 //! thread, since checking a patch runs models.
 
 use actix::prelude::*;
+use lineage_arch::lang::ast::Program;
 use lineage_arch::lang::{self, diff};
 use lineage_events::Hash;
-use lineage_events::payload::{ArchitectureAbandoned, RepairAttempted, RepairOutcome};
+use lineage_events::payload::{ArchitectureAbandoned, CheckOutcome, RepairAttempted, RepairOutcome};
 
 use crate::engineer::check_program;
 use crate::messages::{Decision, Repair};
@@ -40,29 +41,55 @@ impl Handler<Repair> for Debugger {
     }
 }
 
+/// What the failing checks say, one clause per diagnostic: the debugger's diagnosis.
+pub fn diagnosis(failures: &[CheckOutcome]) -> String {
+    failures
+        .iter()
+        .flat_map(|f| f.diagnostics.iter().map(move |d| (f, d)))
+        .map(|(f, d)| format!("{} failed at {}:{}: {} [{}]", f.check, d.line, d.column, d.message, d.class))
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+/// A patch the debugger chose.
+#[derive(Clone, Debug)]
+pub struct Patch {
+    /// The rule that made it.
+    pub rule: &'static str,
+    /// The program before.
+    pub original: Program,
+    /// The patched program.
+    pub patched: Program,
+    /// The rule's one-line reason.
+    pub why: String,
+}
+
+/// The repair of `program`: for the failing diagnostics in order, the first rule answering the
+/// diagnostic's class whose patch is not among `tried` (hex program hashes). `None` when the
+/// program does not parse or no rule gives a new patch.
+pub fn choose_patch(program: &str, failures: &[CheckOutcome], tried: &[String]) -> Option<Patch> {
+    let original = lang::parse(program).ok()?;
+    failures.iter().flat_map(|f| f.diagnostics.iter()).find_map(|d| {
+        RULES.iter().filter(|r| r.classes.contains(&d.class.as_str())).find_map(|rule| {
+            let (patched, why) = (rule.patch)(&original, d)?;
+            let hash = lang::program_hash(&patched).to_hex();
+            (!tried.contains(&hash)).then(|| Patch {
+                rule: rule.name,
+                original: original.clone(),
+                patched,
+                why,
+            })
+        })
+    })
+}
+
 impl Debugger {
     fn repair(&self, msg: Repair) {
         let key = |what: &str| format!("{what}/{}/{}", msg.arch, msg.attempt);
-        let failing: Vec<_> =
-            msg.failures.iter().flat_map(|f| f.diagnostics.iter().map(move |d| (f, d))).collect();
-        let diagnosis = failing
-            .iter()
-            .map(|(f, d)| {
-                format!("{} failed at {}:{}: {} [{}]", f.check, d.line, d.column, d.message, d.class)
-            })
-            .collect::<Vec<_>>()
-            .join("; ");
-        let patch = lang::parse(&msg.program).ok().and_then(|program| {
-            failing.iter().find_map(|(_, d)| {
-                RULES.iter().filter(|r| r.classes.contains(&d.class.as_str())).find_map(|rule| {
-                    let (patched, why) = (rule.patch)(&program, d)?;
-                    let hash = lang::program_hash(&patched).to_hex();
-                    (!msg.tried.contains(&hash)).then(|| (rule.name, patched, why, program.clone()))
-                })
-            })
-        });
+        let diagnosis = diagnosis(&msg.failures);
+        let patch = choose_patch(&msg.program, &msg.failures, &msg.tried);
         let cause = Some(msg.cause);
-        let Some((rule, patched, why, original)) = patch else {
+        let Some(Patch { rule, original, patched, why }) = patch else {
             let attempt = RepairAttempted {
                 arch: msg.arch.clone(),
                 attempt: msg.attempt,
@@ -118,3 +145,6 @@ impl Debugger {
         self.shared.record_blocking(decisions);
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -46,11 +46,12 @@ fn outcome(v: &Verdict) -> CheckOutcome {
     }
 }
 
-/// Runs every check on `program`: the verdicts, whether all passed, the program hash, and the
+/// Runs every check on `program` — first whether training it at both stages' sizes fits the
+/// memory budget, then the rest — : the verdicts, whether all passed, the program hash, and the
 /// parameter count at `layers` blocks of the stage size. Shared with the debugger, which
 /// checks its patches the same way.
 pub fn check_program(shared: &Shared, arch: &ArchId, program: &str, attempt: u32) -> ImplementationChecked {
-    let (checks, hash, params) = match lang::parse(program) {
+    let (checks, hash, params, quadratic_allowed) = match lang::parse(program) {
         Err(diagnostics) => {
             let parse = CheckOutcome {
                 check: "type-shape".into(),
@@ -58,18 +59,33 @@ pub fn check_program(shared: &Shared, arch: &ArchId, program: &str, attempt: u32
                 numbers: Default::default(),
                 diagnostics: diagnostics.iter().map(diagnostic).collect(),
             };
-            (vec![parse], Hash::of(program.as_bytes()), None)
+            (vec![parse], Hash::of(program.as_bytes()), None, false)
         }
         Ok(parsed) => {
-            let verdicts = checks::run_all(&parsed, &shared.device);
+            let budget = crate::training::budget(&shared.config, shared.memory_bytes);
+            let verdicts = checks::run_all_within(&parsed, &shared.device, &budget);
             let stage = &shared.config.exploration;
             let dims = lang::Dims { d: stage.d_model, h: stage.heads };
             let params = lang::check(&parsed, dims).graph.map(|g| g.block_params() * stage.layers as u64);
-            (verdicts.iter().map(outcome).collect(), Hash(lang::program_hash(&parsed).0), params)
+            let quadratic_allowed = verdicts.iter().any(|v| v.quadratic_allowed);
+            (
+                verdicts.iter().map(outcome).collect(),
+                Hash(lang::program_hash(&parsed).0),
+                params,
+                quadratic_allowed,
+            )
         }
     };
     let passed = checks.iter().all(|c| c.passed);
-    ImplementationChecked { arch: arch.clone(), program_hash: hash, attempt, checks, passed, params }
+    ImplementationChecked {
+        arch: arch.clone(),
+        program_hash: hash,
+        attempt,
+        checks,
+        passed,
+        quadratic_allowed,
+        params,
+    }
 }
 
 impl Handler<Check> for Engineer {

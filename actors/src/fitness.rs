@@ -5,6 +5,7 @@
 //! reference baseline, which the judge anchors at 5.
 
 use lineage_events::payload::{FitnessComponents, FitnessConstants, JudgeScore, TrainingMetrics};
+use lineage_replay::fitness::Weights;
 
 fn sigmoid(x: f64) -> f64 {
     1.0 / (1.0 + (-x).exp())
@@ -45,7 +46,7 @@ pub fn judge(candidate: &TrainingMetrics, reference: &TrainingMetrics, inputs: J
     JudgeScore { score, performance, innovation, complexity, rationale }
 }
 
-/// The components and the total.
+/// The components and the total ([`Weights::total`]).
 pub fn fitness(
     candidate: &TrainingMetrics,
     reference: &TrainingMetrics,
@@ -64,8 +65,10 @@ pub fn fitness(
         reference.benchmark_mean,
     );
     let judge_term = (judge.score - 1.0) / 9.0;
-    let total = c.loss_weight * loss_term + c.benchmark_weight * benchmark_term + c.judge_weight * judge_term;
-    (FitnessComponents { loss_term, benchmark_term, judge_term }, total)
+    let components = FitnessComponents { loss_term, benchmark_term, judge_term };
+    // The one total, which counterfactual re-weighting uses too.
+    let total = Weights::of(c).total(&components);
+    (components, total)
 }
 
 #[cfg(test)]

@@ -5,6 +5,10 @@
 //! through committed events: a decision is recorded before anyone acts on it, and every actor
 //! that keeps state keeps a [`lineage_replay::CampaignState`] folded from the log.
 //!
+//! What happens next is decided by a pure function, [`planner::plan`], that the orchestrator
+//! only carries out; the insight protocol the analysts and the researcher share is
+//! [`insights`]; training a recorded program is [`training`], shared with reproduction.
+//!
 //! **Architecture invariant**: only this crate reads the wall clock or spawns tasks on behalf of
 //! a campaign. CPU-bound work (checks, repairs, training, analysis, proposals) runs on
 //! `SyncArbiter` threads, never on the async arbiter that carries messages and log writes.
@@ -17,17 +21,26 @@ pub mod campaign;
 pub mod config;
 pub mod debugger;
 pub mod engineer;
+pub mod error;
 pub mod fitness;
+pub mod host;
+pub mod insights;
 pub mod messages;
 pub mod monitor;
 pub mod mutate;
 pub mod novelty;
 pub mod orchestrator;
+pub mod planner;
 pub mod recorder;
 pub mod repair;
 pub mod researcher;
 pub mod shared;
 pub mod syntax;
+#[cfg(test)]
+mod testkit;
 pub mod trainer;
+pub mod training;
 
-pub use campaign::{CampaignError, NewCampaign, Outcome, Start, host, run};
+pub use campaign::{CampaignError, NewCampaign, Outcome, Start, run};
+pub use error::ActorError;
+pub use host::host;

@@ -8,6 +8,8 @@ use actix::prelude::*;
 use lineage_events::payload::{CheckOutcome, Payload, Stage};
 use lineage_events::{ActorRef, ArchId, EventId, RecordedEvent, RunId};
 
+use crate::error::ActorError;
+
 /// One event committed to the log, in log order, to every subscriber; the flag marks the last
 /// event of an atomic batch (act on a state only between batches, never inside one).
 #[derive(Message, Clone)]
@@ -43,11 +45,11 @@ impl Decision {
 
 /// Append decisions atomically; answers once they are committed and broadcast.
 #[derive(Message)]
-#[rtype(result = "Result<(), String>")]
+#[rtype(result = "Result<(), ActorError>")]
 pub struct Record(pub Vec<Decision>);
 
 /// Researcher: select a parent and propose experiment `experiment`.
-#[derive(Message)]
+#[derive(Message, Clone, Debug, PartialEq)]
 #[rtype(result = "()")]
 pub struct Propose {
     /// Experiment number, from 1.
@@ -55,7 +57,7 @@ pub struct Propose {
 }
 
 /// Engineer: run every check on the architecture's current program.
-#[derive(Message)]
+#[derive(Message, Clone, Debug, PartialEq)]
 #[rtype(result = "()")]
 pub struct Check {
     /// Which architecture.
@@ -67,7 +69,7 @@ pub struct Check {
 }
 
 /// Debugger: repair the architecture whose last check failed.
-#[derive(Message)]
+#[derive(Message, Clone, Debug, PartialEq)]
 #[rtype(result = "()")]
 pub struct Repair {
     /// Which architecture.
@@ -85,7 +87,7 @@ pub struct Repair {
 }
 
 /// Trainer: train one scheduled run.
-#[derive(Message, Clone)]
+#[derive(Message, Clone, Debug, PartialEq)]
 #[rtype(result = "()")]
 pub struct Train {
     /// The run.
@@ -109,7 +111,7 @@ pub struct Train {
 }
 
 /// Analyst: analyse and score a trained architecture.
-#[derive(Message)]
+#[derive(Message, Clone, Debug, PartialEq)]
 #[rtype(result = "()")]
 pub struct Analyse {
     /// Which architecture.

@@ -10,14 +10,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix::prelude::*;
+use lineage_events::limits::READ_BATCH_EVENTS;
 use lineage_events::{CampaignId, EventId, EventStore, NewEvent, Seq, StoreError, Upcasters};
 use tokio::sync::Mutex;
 
+use crate::error::ActorError;
 use crate::messages::{Committed, Decision, Record};
 
 /// How often the recorder looks for events from other processes when it has nothing to write.
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
-const READ_BATCH: u32 = 1000;
 
 struct Log {
     store: Arc<dyn EventStore>,
@@ -32,7 +33,7 @@ impl Log {
     /// Reads and broadcasts everything after `next`.
     async fn catch_up(&mut self) -> Result<(), StoreError> {
         loop {
-            let batch = self.store.read(&self.campaign, self.next, READ_BATCH).await?;
+            let batch = self.store.read(&self.campaign, self.next, READ_BATCH_EVENTS).await?;
             if batch.is_empty() {
                 return Ok(());
             }
@@ -128,12 +129,12 @@ impl Actor for Recorder {
 
 impl Handler<Record> for Recorder {
     // Atomic: one append at a time, in mailbox order, so a worker's events keep their order.
-    type Result = AtomicResponse<Self, Result<(), String>>;
+    type Result = AtomicResponse<Self, Result<(), ActorError>>;
 
     fn handle(&mut self, Record(decisions): Record, _: &mut Self::Context) -> Self::Result {
         let log = self.log.clone();
         AtomicResponse::new(Box::pin(
-            async move { log.lock().await.append(decisions).await.map_err(|e| e.to_string()) }
+            async move { log.lock().await.append(decisions).await.map_err(ActorError::from) }
                 .into_actor(self),
         ))
     }

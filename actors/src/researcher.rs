@@ -12,6 +12,7 @@ use lineage_events::payload::*;
 use lineage_events::{ArchId, EventId, Hash};
 use lineage_replay::{CampaignState, InsightRef};
 
+use crate::insights::{InsightKind, OpKey, StagnationKey};
 use crate::messages::{Committed, Decision, Propose};
 use crate::mutate::OPERATORS;
 use crate::novelty;
@@ -21,8 +22,6 @@ use crate::shared::Shared;
 const SECOND_EDIT_PER_MILLE: u64 = 350;
 /// The same on a plateau a stagnation analyst reported: explore more.
 const SECOND_EDIT_STAGNANT_PER_MILLE: u64 = 750;
-/// Kind of the insights whose numbers weight the operators.
-pub const EDIT_STATISTICS: &str = "edit-statistics";
 
 /// The researcher actor; its state is the campaign projection.
 pub struct Researcher {
@@ -58,7 +57,7 @@ impl Handler<Committed> for Researcher {
 fn operator_weights(state: &CampaignState) -> (Vec<f64>, Vec<Steer>) {
     let mut latest: Vec<&InsightRef> = Vec::new();
     for insight in state.insights.iter().rev() {
-        let speaks = insight.insight.data.keys().any(|k| k.starts_with("op:"));
+        let speaks = OpKey::speaks_of_operators(&insight.insight);
         if speaks && !latest.iter().any(|l| l.insight.analyst == insight.insight.analyst) {
             latest.push(insight);
         }
@@ -69,15 +68,15 @@ fn operator_weights(state: &CampaignState) -> (Vec<f64>, Vec<Steer>) {
         .map(|(name, _)| {
             let gains: Vec<f64> = latest
                 .iter()
-                .filter_map(|i| i.insight.data.get(&format!("op:{name}:gain")).copied())
+                .filter_map(|i| i.insight.data.get(&OpKey::Gain(name).to_string()).copied())
                 .collect();
             let from_gain = if gains.is_empty() {
                 1.0
             } else {
                 (10.0_f64 * gains.iter().sum::<f64>() / gains.len() as f64).exp()
             };
-            let suggested: f64 =
-                latest.iter().filter_map(|i| i.insight.data.get(&format!("op:{name}:weight"))).product();
+            let weight = OpKey::Weight(name).to_string();
+            let suggested: f64 = latest.iter().filter_map(|i| i.insight.data.get(&weight)).product();
             (from_gain * suggested).clamp(0.25, 4.0)
         })
         .collect();
@@ -96,16 +95,15 @@ struct Steer {
 /// The latest stagnation insight, if the plateau it reported is still the current one (no new
 /// best since): the researcher then makes a second edit far more often.
 fn stagnation(state: &CampaignState) -> Option<Steer> {
-    let insight =
-        state.insights.iter().rev().find(|i| i.insight.kind == crate::attach::builtin::STAGNATION)?;
-    let plateau = insight.insight.data.get("best_fitness")?;
+    let insight = state.insights.iter().rev().find(|i| InsightKind::Stagnation.is(&i.insight))?;
+    let plateau = StagnationKey::BestFitness.of(&insight.insight)?;
     let best = state
         .order
         .iter()
         .filter(|a| !state.archs[*a].is_baseline())
         .filter_map(|a| state.archs[a].fitness.as_ref().map(|(f, _)| f.total))
         .fold(f64::NEG_INFINITY, f64::max);
-    (best <= *plateau).then(|| Steer { event: insight.event, analyst: insight.insight.analyst.to_string() })
+    (best <= plateau).then(|| Steer { event: insight.event, analyst: insight.insight.analyst.to_string() })
 }
 
 /// Why each operator is worth trying: the idea behind it, for the motivation.

@@ -1,13 +1,12 @@
 //! What every actor of one campaign shares: the resolved config and seed, the compute device,
 //! the recorder's address and the novelty fingerprint cache.
 
-use std::sync::{Arc, OnceLock};
-
 use actix::prelude::*;
 use burn::tensor::Device;
 use lineage_events::CampaignId;
 use lineage_events::payload::{CampaignConfig, Stage, StageConfig};
 
+use crate::error::{ActorError, FirstFailure};
 use crate::messages::{Decision, Record};
 use crate::novelty::Fingerprints;
 use crate::recorder::Recorder;
@@ -28,9 +27,12 @@ pub struct Shared {
     /// The campaign.
     pub campaign: CampaignId,
     /// The first fatal error (the log could not be written); the campaign stops on it.
-    pub failure: Arc<OnceLock<String>>,
+    pub failure: FirstFailure,
     /// The actor system, to stop it on a fatal error.
     pub system: System,
+    /// Memory one training run may use, bytes ([`crate::config::Resources::per_run`]): every
+    /// program must fit it before it is checked or trained.
+    pub memory_bytes: u64,
 }
 
 impl Shared {
@@ -46,11 +48,9 @@ impl Shared {
     /// A failure to write the log is fatal for the campaign: nothing may act on an unrecorded
     /// decision, so the process stops and `lineage resume` continues from what was committed.
     pub fn record_blocking(&self, decisions: Vec<Decision>) {
-        let result = futures_executor::block_on(self.recorder.send(Record(decisions)));
-        match result {
-            Ok(Ok(())) => {}
-            Ok(Err(error)) => self.fail(error),
-            Err(mailbox) => self.fail(mailbox.to_string()),
+        let answer = futures_executor::block_on(self.recorder.send(Record(decisions)));
+        if let Err(error) = ActorError::recorded(answer) {
+            self.fail(error);
         }
     }
 
@@ -63,13 +63,13 @@ impl Shared {
                 .cloned()
                 .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
                 .unwrap_or_default();
-            self.fail(format!("the {actor} failed: {what}"));
+            self.fail(ActorError::Panicked { actor: actor.to_owned(), message: what });
         }
     }
 
     /// Stops the campaign on an error that leaves nothing safe to do.
-    pub fn fail(&self, error: String) {
-        let _ = self.failure.set(error);
+    pub fn fail(&self, error: ActorError) {
+        self.failure.set(error);
         self.system.stop_with_code(1);
     }
 }

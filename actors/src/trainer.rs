@@ -3,19 +3,16 @@
 //! loss implausibly far below the baselines' (information leakage) and a run much slower than
 //! its peers. A pool of them runs on a `SyncArbiter`, one run per thread.
 
-use std::collections::BTreeMap;
-
 use actix::prelude::*;
-use lineage_arch::lang::{self, Dims};
-use lineage_arch::tasks::{self, Task};
-use lineage_arch::train::{Stop, TrainConfig, TrainReport, train};
+use lineage_arch::train::Stop;
 use lineage_events::payload::{
-    CurvePoint, Stage, TaskMetrics, TrainingFailed, TrainingFailure, TrainingFinished, TrainingMetrics,
-    TrainingProgress, TrainingStarted,
+    SanityConfig, Stage, TrainingFailed, TrainingFailure, TrainingFinished, TrainingProgress, TrainingStarted,
 };
 
 use crate::messages::{Decision, Train};
 use crate::shared::Shared;
+use crate::training::{Trained, train_program};
+pub use crate::training::{metrics, train_config};
 
 /// Progress events per run (plus the last step).
 const PROGRESS_POINTS: u32 = 10;
@@ -37,50 +34,52 @@ impl Actor for Trainer {
     type Context = SyncContext<Self>;
 }
 
-/// The training configuration a stage implies (constants documented in docs/campaigns.md).
-pub fn train_config(stage: &lineage_events::payload::StageConfig, seed: u64) -> TrainConfig {
-    TrainConfig {
-        layers: stage.layers,
-        steps: stage.steps,
-        batch: stage.batch,
-        learning_rate: stage.learning_rate,
-        warmup_steps: (stage.steps / 10).max(1),
-        weight_decay: 0.01,
-        grad_norm_max: 1.0,
-        seed,
-        wall_s_max: stage.run_wall_s_max as f64,
-        eval_batches: 4,
-        curve_points: 20,
+/// What a run that trained to its end or stopped early comes to: finished, or failed by a
+/// stop (diverged; too slow against its peers when the peers' limit was the one in force, else
+/// timed out) or by the leakage check (exploration only: a held-out loss below
+/// `(1 − leakage_loss_ratio)` × the lowest baseline's).
+pub fn outcome(
+    train: &Train,
+    trained: Trained,
+    sanity: &SanityConfig,
+) -> Result<TrainingFinished, TrainingFailure> {
+    let Trained { report, wall_s_max, program_hash } = trained;
+    match report.stop {
+        Some(Stop::Diverged { step }) => return Err(TrainingFailure::Diverged { step }),
+        Some(Stop::TimedOut { .. }) => {
+            let slow = train.slow_limit_ms.is_some_and(|l| (l as f64 / 1000.0) <= wall_s_max);
+            return Err(if slow {
+                TrainingFailure::TooSlow {
+                    wall_ms: report.wall_ms,
+                    peers_median_ms: (train.slow_limit_ms.unwrap_or(0) as f64 / sanity.slow_factor) as u64,
+                }
+            } else {
+                TrainingFailure::TimedOut { wall_ms: report.wall_ms }
+            });
+        }
+        None => {}
     }
-}
-
-/// The metrics recorded for a report: `loss_val_final` is the language-modelling held-out loss
-/// when `lm` is among the tasks, else the mean held-out loss.
-pub fn metrics(report: &TrainReport) -> TrainingMetrics {
-    let tasks: BTreeMap<String, TaskMetrics> = report
-        .tasks
-        .iter()
-        .map(|t| (t.task.clone(), TaskMetrics { accuracy: t.accuracy, loss: Some(t.loss) }))
-        .collect();
-    let loss_val_final = report.tasks.iter().find(|t| t.task == "lm").map(|t| t.loss).unwrap_or_else(|| {
-        report.tasks.iter().map(|t| t.loss).sum::<f64>() / report.tasks.len().max(1) as f64
-    });
-    TrainingMetrics {
-        loss_train_final: report.loss_train_final,
-        loss_val_final,
-        tasks,
-        benchmark_mean: report.benchmark_mean(),
-        params: report.params,
-        steps: report.steps,
-        tokens_seen: report.tokens_seen,
-        tokens_per_s: report.tokens_per_s(),
-        wall_ms: report.wall_ms,
-        loss_curve: report
-            .loss_curve
-            .iter()
-            .map(|(step, loss)| CurvePoint { step: *step, loss: *loss })
-            .collect(),
+    let metrics = metrics(&report);
+    let leak = train.stage == Stage::Exploration
+        && train
+            .leakage_reference
+            .is_some_and(|r| metrics.loss_val_final < (1.0 - sanity.leakage_loss_ratio) * r);
+    if leak {
+        return Err(TrainingFailure::Leakage {
+            loss: metrics.loss_val_final,
+            reference_loss: train.leakage_reference.unwrap_or_default(),
+        });
     }
+    Ok(TrainingFinished {
+        run: train.run.clone(),
+        arch: train.arch.clone(),
+        stage: train.stage,
+        seed: train.seed,
+        backend: lineage_arch::backend::name().into(),
+        threads: lineage_arch::backend::threads(),
+        program_hash,
+        metrics,
+    })
 }
 
 impl Handler<Train> for Trainer {
@@ -88,7 +87,6 @@ impl Handler<Train> for Trainer {
 
     fn handle(&mut self, msg: Train, _: &mut Self::Context) {
         let shared = self.shared.clone();
-        let stage = shared.stage(msg.stage).clone();
         let cause = Some(msg.cause);
         let started = TrainingStarted {
             run: msg.run.clone(),
@@ -96,35 +94,38 @@ impl Handler<Train> for Trainer {
             trainer: self.name.as_str().into(),
             backend: lineage_arch::backend::name().into(),
             threads: lineage_arch::backend::threads(),
-            host: crate::campaign::host(),
+            host: crate::host::host(),
         };
         let start_key = format!("start/{}/{}", msg.run, msg.previous_starts);
         shared.record_blocking(vec![Decision::new(start_key, &self.name, started).caused_by(cause)]);
 
-        let failed = |failure: TrainingFailure| TrainingFailed {
-            run: msg.run.clone(),
-            arch: msg.arch.clone(),
-            failure,
-            attempt: msg.previous_starts,
-        };
-        let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let program = lang::parse(&msg.program).map_err(|_| "the program no longer parses".to_owned())?;
-            let graph =
-                lang::check(&program, Dims { d: stage.d_model, h: stage.heads }).graph.ok_or_else(|| {
-                    format!("the program does not type-check at d = {}, h = {}", stage.d_model, stage.heads)
-                })?;
-            let task_list: Vec<Box<dyn Task>> = stage
-                .tasks
-                .iter()
-                .map(|t| tasks::build(&t.name, &t.settings).map_err(|e| e.message))
-                .collect::<Result<_, _>>()?;
-            let mut config = train_config(&stage, msg.seed);
-            if let Some(limit) = msg.slow_limit_ms {
-                config.wall_s_max = config.wall_s_max.min(limit as f64 / 1000.0);
+        let decision = match self.train(&msg) {
+            Ok(finished) => Decision::new(format!("finish/{}", msg.run), &self.name, finished),
+            Err(failure) => {
+                let failed = TrainingFailed {
+                    run: msg.run.clone(),
+                    arch: msg.arch.clone(),
+                    failure,
+                    attempt: msg.previous_starts,
+                };
+                Decision::new(format!("fail/{}", msg.run), &self.name, failed)
             }
-            let every = (stage.steps / PROGRESS_POINTS).max(1);
-            let last = stage.steps - 1;
-            let report = train(&graph, &task_list, &config, &shared.device, |p| {
+        };
+        shared.record_blocking(vec![decision.caused_by(cause)]);
+    }
+}
+
+impl Trainer {
+    /// Trains the run, recording its progress; a panic is a failed run, not a stopped campaign.
+    fn train(&self, msg: &Train) -> Result<TrainingFinished, TrainingFailure> {
+        let shared = &self.shared;
+        let stage = shared.stage(msg.stage);
+        let every = (stage.steps / PROGRESS_POINTS).max(1);
+        let last = stage.steps - 1;
+        let trained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let slow_limit_s = msg.slow_limit_ms.map(|l| l as f64 / 1000.0);
+            let memory = Some(shared.memory_bytes);
+            train_program(&msg.program, stage, msg.seed, slow_limit_s, memory, &shared.device, |p| {
                 if p.step % every == every - 1 || p.step == last {
                     let progress = TrainingProgress {
                         run: msg.run.clone(),
@@ -136,59 +137,18 @@ impl Handler<Train> for Trainer {
                         wall_ms: p.wall_ms,
                     };
                     let key = format!("progress/{}/{}/{}", msg.run, msg.previous_starts, p.step);
-                    shared.record_blocking(vec![Decision::new(key, &self.name, progress).caused_by(cause)]);
+                    let decision = Decision::new(key, &self.name, progress).caused_by(Some(msg.cause));
+                    shared.record_blocking(vec![decision]);
                 }
-            });
-            Ok::<_, String>((report, config.wall_s_max, lineage_events::Hash(lang::program_hash(&program).0)))
+            })
         }));
-        let decision = match outcome {
-            Err(_) => Err(failed(TrainingFailure::Error { message: "training panicked".into() })),
-            Ok(Err(message)) => Err(failed(TrainingFailure::Error { message })),
-            Ok(Ok((report, wall_s_max, program_hash))) => match report.stop {
-                Some(Stop::Diverged { step }) => Err(failed(TrainingFailure::Diverged { step })),
-                Some(Stop::TimedOut { .. }) => {
-                    let slow = msg.slow_limit_ms.is_some_and(|l| (l as f64 / 1000.0) <= wall_s_max);
-                    Err(failed(if slow {
-                        TrainingFailure::TooSlow {
-                            wall_ms: report.wall_ms,
-                            peers_median_ms: (msg.slow_limit_ms.unwrap_or(0) as f64
-                                / shared.config.sanity.slow_factor)
-                                as u64,
-                        }
-                    } else {
-                        TrainingFailure::TimedOut { wall_ms: report.wall_ms }
-                    }))
-                }
-                None => {
-                    let metrics = metrics(&report);
-                    let leak = msg.stage == Stage::Exploration
-                        && msg.leakage_reference.is_some_and(|r| {
-                            metrics.loss_val_final < (1.0 - shared.config.sanity.leakage_loss_ratio) * r
-                        });
-                    if leak {
-                        Err(failed(TrainingFailure::Leakage {
-                            loss: metrics.loss_val_final,
-                            reference_loss: msg.leakage_reference.unwrap_or_default(),
-                        }))
-                    } else {
-                        Ok(TrainingFinished {
-                            run: msg.run.clone(),
-                            arch: msg.arch.clone(),
-                            stage: msg.stage,
-                            seed: msg.seed,
-                            backend: lineage_arch::backend::name().into(),
-                            threads: lineage_arch::backend::threads(),
-                            program_hash,
-                            metrics,
-                        })
-                    }
-                }
-            },
-        };
-        let decision = match decision {
-            Ok(finished) => Decision::new(format!("finish/{}", msg.run), &self.name, finished),
-            Err(failure) => Decision::new(format!("fail/{}", msg.run), &self.name, failure),
-        };
-        shared.record_blocking(vec![decision.caused_by(cause)]);
+        match trained {
+            Err(_) => Err(TrainingFailure::Error { message: "training panicked".into() }),
+            Ok(Err(error)) => Err(TrainingFailure::Error { message: error.to_string() }),
+            Ok(Ok(trained)) => outcome(msg, trained, &shared.config.sanity),
+        }
     }
 }
+
+#[cfg(test)]
+mod tests;

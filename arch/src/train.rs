@@ -45,21 +45,36 @@ pub struct TrainConfig {
 }
 
 impl TrainConfig {
-    /// The exploration stage's run: a tiny model, a few hundred steps.
-    pub fn exploration(seed: u64) -> Self {
+    /// A run of `steps` steps of `batch` sequences through `layers` blocks at peak
+    /// `learning_rate`, stopped after `wall_s_max` seconds, with the constants every run
+    /// shares: warm-up over a tenth of the steps, AdamW weight decay 0.01, gradients clipped at
+    /// norm 1, 4 held-out batches per task, 20 points of loss curve.
+    pub fn for_stage(
+        layers: u32,
+        steps: u32,
+        batch: u32,
+        learning_rate: f64,
+        wall_s_max: f64,
+        seed: u64,
+    ) -> Self {
         Self {
-            layers: 2,
-            steps: 300,
-            batch: 16,
-            learning_rate: 3e-3,
-            warmup_steps: 30,
+            layers,
+            steps,
+            batch,
+            learning_rate,
+            warmup_steps: (steps / 10).max(1),
             weight_decay: 0.01,
             grad_norm_max: 1.0,
             seed,
-            wall_s_max: 300.0,
+            wall_s_max,
             eval_batches: 4,
             curve_points: 20,
         }
+    }
+
+    /// The exploration stage's run: a tiny model, a few hundred steps.
+    pub fn exploration(seed: u64) -> Self {
+        Self::for_stage(2, 300, 16, 3e-3, 300.0, seed)
     }
 
     /// Learning rate at `step` (0-based): linear warm-up, then cosine decay to 10% of the peak.
@@ -290,5 +305,26 @@ mod tests {
         assert_eq!(sample_curve(&losses[..1], 20), vec![(0, 0.0)]);
         assert_eq!(sample_curve(&losses[..3], 1).last(), Some(&(2, 2.0)));
         assert!(sample_curve(&[], 5).is_empty());
+    }
+
+    #[test]
+    fn the_exploration_run_keeps_its_constants() {
+        let expected = TrainConfig {
+            layers: 2,
+            steps: 300,
+            batch: 16,
+            learning_rate: 3e-3,
+            warmup_steps: 30,
+            weight_decay: 0.01,
+            grad_norm_max: 1.0,
+            seed: 7,
+            wall_s_max: 300.0,
+            eval_batches: 4,
+            curve_points: 20,
+        };
+        assert_eq!(TrainConfig::exploration(7), expected);
+        // Warm-up is a tenth of the steps, at least one.
+        assert_eq!(TrainConfig::for_stage(1, 5, 1, 1e-3, 1.0, 0).warmup_steps, 1);
+        assert_eq!(TrainConfig::for_stage(1, 45, 1, 1e-3, 1.0, 0).warmup_steps, 4);
     }
 }

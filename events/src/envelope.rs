@@ -10,6 +10,8 @@ use serde_json::value::RawValue;
 
 use crate::hash::Hash;
 use crate::ids::{ArchId, CampaignId, EventId, Seq};
+// Defined with the payloads, which encode into it; re-exported here, where it always was.
+pub use crate::payload::EncodedPayload;
 use crate::payload::{DecodeError, DecodedPayload, Payload, Upcasters};
 
 /// Who decided: the kind of actor, its instance name and the code version that ran.
@@ -28,27 +30,6 @@ impl ActorRef {
     /// An actor of this build of lineage.
     pub fn new(kind: &str, name: &str) -> Self {
         Self { kind: kind.to_owned(), name: name.to_owned(), version: crate::CODE_VERSION.to_owned() }
-    }
-}
-
-/// A payload already turned into JSON, with its type name and schema version.
-///
-/// Stores append encoded payloads, so they never need to know the payload types, and an event of
-/// a type this build does not know can be copied or written (by tests, or by tools that relay
-/// events) without loss.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct EncodedPayload {
-    /// Stable type name, e.g. `ArchitectureProposed`.
-    pub type_name: String,
-    /// Schema version of this type's payload.
-    pub version: u32,
-    /// The payload as compact JSON.
-    pub json: String,
-}
-
-impl From<&Payload> for EncodedPayload {
-    fn from(payload: &Payload) -> Self {
-        payload.encode()
     }
 }
 

@@ -191,7 +191,7 @@ impl FromStr for EventId {
     type Err = InvalidId;
     fn from_str(s: &str) -> Result<Self, InvalidId> {
         let invalid = || InvalidId { kind: "event id", value: s.to_owned() };
-        crate::hash::decode_hex(s).map(Self).ok_or_else(invalid)
+        crate::hex::decode_hex(s).map(Self).ok_or_else(invalid)
     }
 }
 

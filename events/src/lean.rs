@@ -17,8 +17,8 @@ use serde::de::{DeserializeSeed, Deserializer, Error as _, IgnoredAny, MapAccess
 use serde_json::value::RawValue;
 
 use crate::canonical;
+use crate::chain::{HashedLink, Placement, check_placement};
 use crate::envelope::StoredEvent;
-use crate::hash::{HashedLink, Placement, check_placement};
 use crate::ids::{CampaignId, EventId, Seq};
 use crate::payload::{DecodeError, DecodedPayload, Payload, Upcasters};
 use crate::store::StoreError;

@@ -3,8 +3,9 @@
 //! A campaign is an append-only sequence of events. Each event is an *envelope* (campaign,
 //! position, id, time, actor, causation, correlation) around a typed *payload* ([`Payload`]),
 //! stored as one JSON text (the *body*, see [`envelope`]) and chained by
-//! `hash_n = SHA-256(hash_{n-1} || body_n)` ([`hash`]). Everything else lineage knows — the
-//! candidate pool, the leaderboard, the family tree — is a fold of these events.
+//! `hash_n = SHA-256(hash_{n-1} || body_n)` ([`hash`]; checked by [`chain`]). Everything else
+//! lineage knows — the candidate pool, the leaderboard, the family tree — is a fold of these
+//! events.
 //!
 //! Stores implement [`EventStore`]: [`SqliteStore`] (the embedded default), [`PostgresStore`]
 //! (many machines, one log) and [`MemoryStore`] (the reference, for tests). Appends carry the
@@ -21,8 +22,10 @@
 #![warn(missing_docs)]
 
 mod canonical;
+pub mod chain;
 pub mod envelope;
 pub mod hash;
+mod hex;
 pub mod ids;
 pub mod lean;
 pub mod limits;
@@ -31,8 +34,9 @@ pub mod store;
 pub mod synthetic;
 mod text;
 
+pub use chain::{ChainError, ChainProblem, ChainVerifier, HashedLink};
 pub use envelope::{ActorRef, EncodedPayload, EventBody, NewEvent, RecordedEvent, StoredEvent};
-pub use hash::{ChainError, ChainProblem, ChainVerifier, Hash, HashWriter, HashedLink};
+pub use hash::{Hash, HashWriter};
 pub use ids::{ArchId, CampaignId, EventId, InvalidId, RunId, Seq};
 pub use lean::{LeanEvent, PreparedEvent};
 pub use payload::{DecodeError, DecodedPayload, Payload, UnknownPayload, Upcasters};

@@ -12,7 +12,9 @@ pub const EVENT_BYTES_MAX: usize = 4 * 1024 * 1024;
 /// keeps one transaction (and one PostgreSQL parameter array) a sane size.
 pub const APPEND_EVENTS_MAX: usize = 10_000;
 
-/// Events fetched per read while catching up a subscription.
+/// Events fetched per read by every reader of a log: a subscription catching up, verification,
+/// replay's fold, the recorder. Large enough to amortise a round trip to PostgreSQL; small
+/// enough that a batch holds well under a megabyte of typical bodies.
 pub const READ_BATCH_EVENTS: u32 = 1_000;
 
 /// How often a SQLite follower checks whether another process committed (`PRAGMA data_version`).

@@ -1,11 +1,13 @@
-//! Synthetic but realistic payloads: one of every event type, and the event mix of one
-//! experiment. Used by tests, by `lineage bench store` and by the docs' examples; never by a
-//! real campaign.
+//! Synthetic but realistic payloads: one of every event type, the event mix of one experiment,
+//! and an endless log of experiment after experiment ([`payloads`], [`Events`]). The one
+//! generator of realistic events: used by tests, by the benchmarks and by the docs' examples;
+//! never by a real campaign.
 
 use std::collections::BTreeMap;
 
+use crate::envelope::{ActorRef, NewEvent};
 use crate::hash::Hash;
-use crate::ids::{ArchId, EventId, RunId};
+use crate::ids::{ArchId, CampaignId, EventId, RunId};
 use crate::payload::*;
 
 const PROGRAM: &str = "\
@@ -195,73 +197,89 @@ pub fn experiment(i: u64) -> Vec<Payload> {
     let arch = id(&format!("a-{i:04}"));
     let run_id = run(&format!("r-{i:04}-0"));
     let parent = id("gated-deltanet");
+    let mut payloads =
+        vec![selection(i, &parent), proposal(i, &arch, &parent), novelty(&arch, &parent), checked(&arch)];
+    payloads.extend(training(i, &arch, run_id));
+    payloads.extend(assessment(i, arch, parent));
+    payloads
+}
+
+/// The parent and references drawn for experiment `i`.
+fn selection(i: u64, parent: &ArchId) -> Payload {
+    Payload::ParentSelected(ParentSelected {
+        experiment: i as u32,
+        policy: "top-k-uniform".into(),
+        pool: (1..=12)
+            .map(|r| PoolEntry { rank: r, arch: id(&format!("a-{r:04}")), fitness: 0.7 - r as f64 * 0.01 })
+            .collect(),
+        draw: RandomDraw {
+            seed: i * 7919,
+            stream: format!("select/experiment-{i}").into(),
+            values: vec![2, 11, 12, 13, 14],
+        },
+        parent: parent.clone(),
+        references: vec![id("a-0011"), id("a-0012")],
+    })
+}
+
+/// The program proposed in experiment `i`.
+fn proposal(i: u64, arch: &ArchId, parent: &ArchId) -> Payload {
+    Payload::ArchitectureProposed(ArchitectureProposed {
+        arch: arch.clone(),
+        experiment: i as u32,
+        parent: Some(parent.clone()),
+        references: vec![id("a-0011")],
+        motivation: "Gating the delta update helped recall in earlier children; add a per-head output gate."
+            .into(),
+        program: PROGRAM.into(),
+        program_hash: Hash::of(PROGRAM.as_bytes()),
+        proposer: Proposer::BuiltIn { operator: "mutate:add-gate".into() },
+        edits: vec![Edit { kind: "add-gate".into(), detail: "silu gate on the output".into() }],
+        evidence: vec![],
+        draw: Some(RandomDraw { seed: i, stream: format!("propose/experiment-{i}").into(), values: vec![3] }),
+    })
+}
+
+fn novelty(arch: &ArchId, parent: &ArchId) -> Payload {
+    Payload::NoveltyJudged(NoveltyJudged {
+        arch: arch.clone(),
+        verdict: NoveltyVerdict::Novel,
+        nearest: Some(parent.clone()),
+        structural_distance: Some(0.12),
+        behavioural_distance: Some(0.03),
+    })
+}
+
+/// Every check passed.
+fn checked(arch: &ArchId) -> Payload {
+    Payload::ImplementationChecked(ImplementationChecked {
+        arch: arch.clone(),
+        program_hash: Hash::of(PROGRAM.as_bytes()),
+        attempt: 0,
+        checks: ["type-shape", "causality", "complexity", "finite"]
+            .iter()
+            .map(|c| CheckOutcome {
+                check: (*c).into(),
+                passed: true,
+                numbers: BTreeMap::from([("value".into(), 1.02)]),
+                diagnostics: vec![Diagnostic {
+                    class: "note".into(),
+                    line: 6,
+                    column: 3,
+                    message: "ok".into(),
+                    suggestion: None,
+                }],
+            })
+            .collect(),
+        passed: true,
+        quadratic_allowed: false,
+        params: Some(52_480),
+    })
+}
+
+/// The run of experiment `i`: scheduled, started, five progress samples, finished.
+fn training(i: u64, arch: &ArchId, run_id: RunId) -> Vec<Payload> {
     let mut payloads = vec![
-        Payload::ParentSelected(ParentSelected {
-            experiment: i as u32,
-            policy: "top-k-uniform".into(),
-            pool: (1..=12)
-                .map(|r| PoolEntry {
-                    rank: r,
-                    arch: id(&format!("a-{r:04}")),
-                    fitness: 0.7 - r as f64 * 0.01,
-                })
-                .collect(),
-            draw: RandomDraw {
-                seed: i * 7919,
-                stream: format!("select/experiment-{i}").into(),
-                values: vec![2, 11, 12, 13, 14],
-            },
-            parent: parent.clone(),
-            references: vec![id("a-0011"), id("a-0012")],
-        }),
-        Payload::ArchitectureProposed(ArchitectureProposed {
-            arch: arch.clone(),
-            experiment: i as u32,
-            parent: Some(parent.clone()),
-            references: vec![id("a-0011")],
-            motivation:
-                "Gating the delta update helped recall in earlier children; add a per-head output gate."
-                    .into(),
-            program: PROGRAM.into(),
-            program_hash: Hash::of(PROGRAM.as_bytes()),
-            proposer: Proposer::BuiltIn { operator: "mutate:add-gate".into() },
-            edits: vec![Edit { kind: "add-gate".into(), detail: "silu gate on the output".into() }],
-            evidence: vec![],
-            draw: Some(RandomDraw {
-                seed: i,
-                stream: format!("propose/experiment-{i}").into(),
-                values: vec![3],
-            }),
-        }),
-        Payload::NoveltyJudged(NoveltyJudged {
-            arch: arch.clone(),
-            verdict: NoveltyVerdict::Novel,
-            nearest: Some(parent.clone()),
-            structural_distance: Some(0.12),
-            behavioural_distance: Some(0.03),
-        }),
-        Payload::ImplementationChecked(ImplementationChecked {
-            arch: arch.clone(),
-            program_hash: Hash::of(PROGRAM.as_bytes()),
-            attempt: 0,
-            checks: ["type-shape", "causality", "complexity", "finite"]
-                .iter()
-                .map(|c| CheckOutcome {
-                    check: (*c).into(),
-                    passed: true,
-                    numbers: BTreeMap::from([("value".into(), 1.02)]),
-                    diagnostics: vec![Diagnostic {
-                        class: "note".into(),
-                        line: 6,
-                        column: 3,
-                        message: "ok".into(),
-                        suggestion: None,
-                    }],
-                })
-                .collect(),
-            passed: true,
-            params: Some(52_480),
-        }),
         Payload::TrainingScheduled(TrainingScheduled {
             run: run_id.clone(),
             arch: arch.clone(),
@@ -289,17 +307,22 @@ pub fn experiment(i: u64) -> Vec<Payload> {
             wall_ms: s as u64 * 10_000,
         })
     }));
-    payloads.extend([
-        Payload::TrainingFinished(TrainingFinished {
-            run: run_id,
-            arch: arch.clone(),
-            stage: Stage::Exploration,
-            seed: i,
-            backend: "flex".into(),
-            threads: 2,
-            program_hash: Hash::of(PROGRAM.as_bytes()),
-            metrics: metrics(i),
-        }),
+    payloads.push(Payload::TrainingFinished(TrainingFinished {
+        run: run_id,
+        arch: arch.clone(),
+        stage: Stage::Exploration,
+        seed: i,
+        backend: "flex".into(),
+        threads: 2,
+        program_hash: Hash::of(PROGRAM.as_bytes()),
+        metrics: metrics(i),
+    }));
+    payloads
+}
+
+/// The analysis, fitness and budget after experiment `i`.
+fn assessment(i: u64, arch: ArchId, parent: ArchId) -> Vec<Payload> {
+    vec![
         Payload::AnalysisRecorded(AnalysisRecorded {
             arch: arch.clone(),
             analyst: "analyst-0".into(),
@@ -334,6 +357,76 @@ pub fn experiment(i: u64) -> Vec<Payload> {
             compute_ms: i * 51_200,
             wall_ms: i * 53_000,
         }),
-    ]);
-    payloads
+    ]
+}
+
+/// The payloads of experiment 1, 2, 3, … one after another, without end.
+pub fn payloads() -> Payloads {
+    (1..).flat_map(experiment as fn(u64) -> Vec<Payload>)
+}
+
+/// The iterator [`payloads`] returns.
+pub type Payloads = std::iter::FlatMap<std::ops::RangeFrom<u64>, Vec<Payload>, fn(u64) -> Vec<Payload>>;
+
+/// Endless new events of one campaign, recorded by one actor: the payloads of [`payloads`] in
+/// order, the n-th (from 0) with the id derived from the key `{actor name}/{n}`, so the same
+/// stream is the same events every time (an append retried with them is recognised).
+pub struct Events {
+    campaign: CampaignId,
+    actor: ActorRef,
+    payloads: Payloads,
+    next: u64,
+}
+
+impl Events {
+    /// The stream from its first event.
+    pub fn new(campaign: CampaignId, actor: ActorRef) -> Self {
+        Self { campaign, actor, payloads: payloads(), next: 0 }
+    }
+
+    /// The same stream from its `n`-th event on.
+    pub fn starting_at(mut self, n: u64) -> Self {
+        while self.next < n {
+            self.payloads.next();
+            self.next += 1;
+        }
+        self
+    }
+
+    /// The next `n` events.
+    pub fn batch(&mut self, n: u64) -> Vec<NewEvent> {
+        self.by_ref().take(n as usize).collect()
+    }
+}
+
+impl Iterator for Events {
+    type Item = NewEvent;
+
+    fn next(&mut self) -> Option<NewEvent> {
+        let payload = self.payloads.next()?;
+        let id = EventId::derive(&self.campaign, &format!("{}/{}", self.actor.name, self.next));
+        self.next += 1;
+        Some(NewEvent::new(id, self.actor.clone(), &payload))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_event_stream_is_experiment_after_experiment_with_derived_ids() {
+        let campaign = CampaignId::new("synthetic").unwrap();
+        let actor = ActorRef::new("test", "writer");
+        let first: Vec<NewEvent> = Events::new(campaign.clone(), actor.clone()).batch(40);
+        let expected: Vec<Payload> = (1..=3).flat_map(experiment).take(40).collect();
+        let encoded: Vec<_> = expected.iter().map(Payload::encode).collect();
+        assert_eq!(first.iter().map(|e| e.payload.clone()).collect::<Vec<_>>(), encoded);
+        assert_eq!(first[7].id, EventId::derive(&campaign, "writer/7"));
+        assert_eq!(first[7].correlation.as_ref(), expected[7].arch());
+        // The same stream again, from event 25 on: the same events.
+        let later = Events::new(campaign, actor).starting_at(25).batch(15);
+        let same = |a: &NewEvent, b: &NewEvent| (a.id, &a.payload) == (b.id, &b.payload);
+        assert!(later.iter().zip(&first[25..]).all(|(a, b)| same(a, b)));
+    }
 }

@@ -2,6 +2,9 @@
 //! number that depends on the machine's speed left out (durations, throughput, timed check
 //! numbers) and no event ids or campaign id (they differ between two runs of the same seed).
 //! Floats are hashed by their bits, so "the same" means bit-identical.
+//!
+//! [`CampaignState::state_hash`] is defined here, beside what it covers, so that this module
+//! depends on the state and not the other way round.
 
 use std::collections::BTreeMap;
 
@@ -14,11 +17,20 @@ use serde::Serialize;
 
 use crate::state::{CampaignState, Phase, RunRecord};
 
+impl CampaignState {
+    /// A hash of everything the campaign decided and measured, without timestamps, durations,
+    /// event ids or the campaign id: two runs with the same seed and config (one trainer) hash
+    /// the same, and replaying a log gives the hash the live run printed.
+    pub fn state_hash(&self) -> Hash {
+        hash(self)
+    }
+}
+
 /// The state hash: SHA-256 of the digest's JSON — the object
 /// `{"seed":…,"archs":[…],"runs":[…],"insights":[…],"experiments_spent":…}`, compact, exactly as
 /// serde_json writes it. A long campaign's digest is tens of megabytes: its items are serialised
 /// in parallel, a few chunks at a time, and hashed in order; it is never held whole.
-pub(crate) fn hash(state: &CampaignState) -> Hash {
+fn hash(state: &CampaignState) -> Hash {
     let mut runs: Vec<_> = state.runs.iter().collect();
     runs.sort_by(|a, b| a.0.cmp(b.0));
     let mut out = HashWriter::default();

@@ -9,15 +9,13 @@
 
 use std::mem;
 
+use lineage_events::limits::READ_BATCH_EVENTS;
 use lineage_events::{
     CampaignId, ChainVerifier, EventStore, LeanEvent, PreparedEvent, Seq, StoreError, StoredEvent, Upcasters,
 };
 use rayon::prelude::*;
 
 use crate::state::CampaignState;
-
-/// Events read per round trip.
-const READ_BATCH: u32 = 1000;
 
 /// Folds the campaign's log from the start while `keep` says so (it sees each decoded event
 /// before it is applied; the first one it refuses ends the fold). Every event read is checked
@@ -37,7 +35,7 @@ pub async fn fold_log(
         stopped: false,
     };
     let mut prepared: Vec<PreparedEvent> = Vec::new();
-    let mut batch = store.read(campaign, Seq(0), READ_BATCH).await?;
+    let mut batch = store.read(campaign, Seq(0), READ_BATCH_EVENTS).await?;
     while !batch.is_empty() {
         let from = batch.last().expect("not empty").seq.next();
         let work = async {
@@ -47,7 +45,7 @@ pub async fn fold_log(
         // The read is polled first, so the store starts on it before this task turns to the
         // CPU work (`join` polls in argument order).
         let (next, (applied, next_prepared)) =
-            futures_util::future::join(store.read(campaign, from, READ_BATCH), work).await;
+            futures_util::future::join(store.read(campaign, from, READ_BATCH_EVENTS), work).await;
         applied?;
         if fold.stopped {
             return Ok(fold.state);

@@ -1,5 +1,6 @@
 //! `lineage-replay`: projections (pure folds of a campaign's event log) — the state every live
-//! actor holds and that replay rebuilds.
+//! actor holds and that replay rebuilds, the ranking and fitness total, and an architecture's
+//! lineage.
 //!
 //! **Architecture invariant**: projections do no IO and read no clock; they are the same code
 //! the live actors use to hold their state, so live and replayed state cannot drift apart.
@@ -7,8 +8,13 @@
 #![warn(missing_docs)]
 
 mod digest;
+pub mod fitness;
 pub mod fold;
+pub mod lineage;
+pub mod references;
 pub mod state;
 
 pub use fold::fold_log;
+pub use lineage::ResolveError;
+pub use references::Reference;
 pub use state::{ArchRecord, CampaignState, InsightRef, Phase, RunRecord, UnknownSubject};

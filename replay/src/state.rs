@@ -1,6 +1,6 @@
 //! [`CampaignState`]: the fold of a campaign's log that every live actor holds and that replay
 //! rebuilds. Pure: no IO, no clock; apply the same events, get the same state and
-//! [`CampaignState::state_hash`].
+//! [`CampaignState::state_hash`] (defined with what it covers, in the digest module).
 
 use std::collections::BTreeMap;
 
@@ -9,6 +9,8 @@ use foldhash::HashMap;
 use lineage_events::payload::*;
 use lineage_events::{ArchId, DecodedPayload, EventId, Hash, RecordedEvent, RunId, Seq};
 use serde::Serialize;
+
+use crate::references::{self, Reference};
 
 /// Where an architecture is in its life, derived from the events about it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -34,6 +36,13 @@ pub enum Phase {
     AwaitingAnalysis,
     /// Trained, analysed and scored.
     Scored,
+}
+
+impl Phase {
+    /// Scored, failed, abandoned or rejected: nothing more happens to it.
+    pub fn is_terminal(self) -> bool {
+        matches!(self, Phase::Scored | Phase::Failed | Phase::Abandoned | Phase::Rejected)
+    }
 }
 
 /// Everything the log says about one architecture.
@@ -71,6 +80,26 @@ pub struct ArchRecord {
 }
 
 impl ArchRecord {
+    /// The record of a proposal, before anything else happened to it.
+    fn proposed(proposal: ArchitectureProposed, event: EventId) -> Self {
+        Self {
+            proposal,
+            proposed_event: event,
+            novelty: None,
+            checks: Vec::new(),
+            last_failures: Vec::new(),
+            quadratic: false,
+            repairs: Vec::new(),
+            abandoned: None,
+            params: None,
+            exploration_run: None,
+            analyses: Vec::new(),
+            fitness: None,
+            promoted: None,
+            verification: None,
+        }
+    }
+
     /// The program now in force: the last repair's, or the proposal's.
     pub fn program(&self) -> &str {
         self.repairs.last().map_or(&self.proposal.program, |(repair, _)| &repair.program)
@@ -116,6 +145,11 @@ pub struct RunRecord {
 }
 
 impl RunRecord {
+    /// The record of a scheduled run, before it started.
+    fn scheduled(scheduled: TrainingScheduled, event: EventId) -> Self {
+        Self { scheduled, scheduled_event: event, starts: 0, progress: 0, finished: None, failed: None }
+    }
+
     /// Finished or failed.
     pub fn is_done(&self) -> bool {
         self.finished.is_some() || self.failed.is_some()
@@ -215,14 +249,38 @@ impl CampaignState {
         payload: &DecodedPayload,
     ) -> Result<(), UnknownSubject> {
         let DecodedPayload::Known(payload) = payload else { return Ok(()) };
-        let what = match (payload.run(), payload) {
-            (Some(run), _) => (!self.runs.contains_key(run)).then(|| format!("run {run}")),
-            (None, Payload::ArchitectureProposed(_)) => None,
-            (None, other) => {
-                other.arch().filter(|a| !self.archs.contains_key(*a)).map(|a| format!("architecture {a}"))
+        match references::subject(payload) {
+            Some(subject) if !self.records(&subject) => {
+                Err(UnknownSubject { seq, id, what: subject.to_string() })
             }
-        };
-        what.map_or(Ok(()), |what| Err(UnknownSubject { seq, id, what }))
+            _ => Ok(()),
+        }
+    }
+
+    /// Whether every reference of the event (see [`references::references`]) is to something
+    /// recorded earlier: architectures and runs in this state, events where `recorded_event`
+    /// says so (the state keeps no set of every event id). The first one missing is the error.
+    pub fn check_references(
+        &self,
+        event: &RecordedEvent,
+        recorded_event: impl Fn(&EventId) -> bool,
+    ) -> Result<(), UnknownSubject> {
+        let missing = references::references(event.causation, &event.payload).into_iter().find(|r| match r {
+            Reference::Cause(id) => !recorded_event(id),
+            Reference::Cited(id) => !recorded_event(id),
+            Reference::Arch(_) | Reference::Run(_) => !self.records(r),
+        });
+        missing.map_or(Ok(()), |r| Err(UnknownSubject { seq: event.seq, id: event.id, what: r.to_string() }))
+    }
+
+    /// Whether this state has a record of the architecture or run (events: see
+    /// [`Self::check_references`]).
+    fn records(&self, reference: &Reference<'_>) -> bool {
+        match reference {
+            Reference::Arch(arch) => self.archs.contains_key(*arch),
+            Reference::Run(run) => self.runs.contains_key(*run),
+            Reference::Cause(_) | Reference::Cited(_) => true,
+        }
     }
 
     /// The configuration (panics before `CampaignStarted`: every log starts with it).
@@ -254,25 +312,7 @@ impl CampaignState {
             }
             Payload::ArchitectureProposed(p) => {
                 self.order.push(p.arch.clone());
-                self.archs.insert(
-                    p.arch.clone(),
-                    Box::new(ArchRecord {
-                        proposed_event: id,
-                        proposal: p,
-                        novelty: None,
-                        checks: Vec::new(),
-                        last_failures: Vec::new(),
-                        quadratic: false,
-                        repairs: Vec::new(),
-                        abandoned: None,
-                        params: None,
-                        exploration_run: None,
-                        analyses: Vec::new(),
-                        fitness: None,
-                        promoted: None,
-                        verification: None,
-                    }),
-                );
+                self.archs.insert(p.arch.clone(), Box::new(ArchRecord::proposed(p, id)));
             }
             Payload::NoveltyJudged(p) => {
                 let arch = self.arch(&p.arch);
@@ -284,7 +324,7 @@ impl CampaignState {
                 if p.params.is_some() {
                     arch.params = p.params;
                 }
-                arch.quadratic = p.checks.iter().any(|c| c.numbers.get("quadratic_allowed") == Some(&1.0));
+                arch.quadratic = p.quadratic_allowed;
                 arch.last_failures = p.checks.into_iter().filter(|c| !c.passed).collect();
             }
             Payload::RepairAttempted(p) => {
@@ -295,17 +335,7 @@ impl CampaignState {
                 if p.stage == Stage::Exploration {
                     self.arch(&p.arch).exploration_run = Some(p.run.clone());
                 }
-                self.runs.insert(
-                    p.run.clone(),
-                    Box::new(RunRecord {
-                        scheduled: p,
-                        scheduled_event: id,
-                        starts: 0,
-                        progress: 0,
-                        finished: None,
-                        failed: None,
-                    }),
-                );
+                self.runs.insert(p.run.clone(), Box::new(RunRecord::scheduled(p, id)));
             }
             Payload::TrainingStarted(p) => self.run(&p.run).starts += 1,
             Payload::TrainingProgress(p) => self.run(&p.run).progress += 1,
@@ -400,8 +430,15 @@ impl CampaignState {
 
     /// Scored architectures by exploration fitness, best first (ties by id): the leaderboard.
     pub fn ranked(&self) -> Vec<(&ArchId, f64)> {
+        self.ranked_by(|arch| arch.fitness.as_ref().map(|(f, _)| f.total))
+    }
+
+    /// Architectures by the fitness `fitness` gives them (those it gives none are left out),
+    /// best first, ties by id: the one ranking, under the recorded fitness ([`Self::ranked`]) or
+    /// another one (a counterfactual's weights, or only the scores recorded before a point).
+    pub fn ranked_by(&self, fitness: impl Fn(&ArchRecord) -> Option<f64>) -> Vec<(&ArchId, f64)> {
         let mut ranked: Vec<(&ArchId, f64)> =
-            self.archs.iter().filter_map(|(id, a)| a.fitness.as_ref().map(|(f, _)| (id, f.total))).collect();
+            self.archs.iter().filter_map(|(id, a)| fitness(a).map(|f| (id, f))).collect();
         ranked.sort_by(|a, b| b.1.total_cmp(&a.1).then_with(|| a.0.cmp(b.0)));
         ranked
     }
@@ -409,7 +446,13 @@ impl CampaignState {
     /// The candidate pool: the top `capacity` of [`Self::ranked`] that a candidate may be built
     /// on (not the quadratic reference: every child of it would be quadratic), ranks from 1.
     pub fn pool(&self, capacity: u32) -> Vec<PoolEntry> {
-        self.ranked()
+        self.pool_of(self.ranked(), capacity)
+    }
+
+    /// The pool [`Self::pool`] draws from a ranking: its top `capacity` that a candidate may be
+    /// built on, ranks from 1.
+    pub fn pool_of(&self, ranked: Vec<(&ArchId, f64)>, capacity: u32) -> Vec<PoolEntry> {
+        ranked
             .into_iter()
             .filter(|(arch, _)| !self.archs[*arch].quadratic_allowed())
             .take(capacity as usize)
@@ -433,7 +476,7 @@ impl CampaignState {
     pub fn experiment_done(&self, experiment: u32) -> bool {
         let archs = self.experiment_archs(experiment);
         let Some(last) = archs.last() else { return false };
-        matches!(self.phase(last), Phase::Scored | Phase::Failed | Phase::Abandoned | Phase::Rejected)
+        self.phase(last).is_terminal()
     }
 
     /// The position of a selection or fitness event.
@@ -452,12 +495,5 @@ impl CampaignState {
     /// The best fitness so far and who holds it.
     pub fn best(&self) -> Option<(&ArchId, f64)> {
         self.ranked().into_iter().next()
-    }
-
-    /// A hash of everything the campaign decided and measured, without timestamps, durations,
-    /// event ids or the campaign id: two runs with the same seed and config (one trainer) hash
-    /// the same, and replaying a log gives the hash the live run printed.
-    pub fn state_hash(&self) -> Hash {
-        crate::digest::hash(self)
     }
 }

@@ -3,14 +3,18 @@
 use std::io::Write;
 
 use anyhow::{Context, bail};
+use lineage_actors::config::Resources;
 use lineage_arch::baselines;
-use lineage_arch::checks::{self, Verdict};
+use lineage_arch::checks::{self, Budget, Verdict};
+use lineage_arch::cost::TrainShape;
 use lineage_arch::lang::{self, Diagnostic, Dims, Program, check, parse};
+use lineage_arch::limits::{self, TrainSizes};
 use lineage_arch::tasks::{self, Task};
 use lineage_arch::train::{TrainConfig, TrainReport, train};
 use serde::Serialize;
 
 use crate::cli::{ArchCommand, ArchTrainArgs};
+use crate::output;
 
 pub fn run(command: &ArchCommand) -> anyhow::Result<()> {
     match command {
@@ -19,14 +23,14 @@ pub fn run(command: &ArchCommand) -> anyhow::Result<()> {
             let (source, name) = load(program)?;
             let program = parsed(&source, &name)?;
             let text = if *canonical { lang::canonical_text(&program) } else { lang::print(&program) };
-            print!("{text}");
+            write!(std::io::stdout().lock(), "{text}")?;
             Ok(())
         }
         ArchCommand::Diff { a, b } => {
             let (source_a, name_a) = load(a)?;
             let (source_b, name_b) = load(b)?;
             let diff = lang::diff(&parsed(&source_a, &name_a)?, &parsed(&source_b, &name_b)?);
-            print!("{}", diff.render(&name_a, &name_b));
+            write!(std::io::stdout().lock(), "{}", diff.render(&name_a, &name_b))?;
             Ok(())
         }
         ArchCommand::Check { program, json } => check_program(program, *json),
@@ -107,11 +111,18 @@ struct CheckReport<'a> {
     syntax_errors: &'a [Diagnostic],
 }
 
+/// What `arch check` holds a program to: training at the default campaign's (the `quick`
+/// preset's) two sizes within the machine's default memory budget per run.
+fn default_budget() -> anyhow::Result<Budget> {
+    let (config, resources) = lineage_actors::config::resolve("quick", None, &Default::default())?;
+    Ok(lineage_actors::training::budget(&config, resources.per_run(config.trainers)))
+}
+
 fn check_program(argument: &str, json: bool) -> anyhow::Result<()> {
     let (source, name) = load(argument)?;
     let parsed = parse(&source);
     let verdicts = match &parsed {
-        Ok(program) => checks::run_all(program, &lineage_arch::backend::device()),
+        Ok(program) => checks::run_all_within(program, &lineage_arch::backend::device(), &default_budget()?),
         Err(_) => Vec::new(),
     };
     let syntax_errors = parsed.as_ref().err().cloned().unwrap_or_default();
@@ -124,15 +135,14 @@ fn check_program(argument: &str, json: bool) -> anyhow::Result<()> {
             checks: &verdicts,
             syntax_errors: &syntax_errors,
         };
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        output::print(&serde_json::to_string_pretty(&report)?)?;
     } else {
-        print!("{}", render_all(&syntax_errors, &source, &name));
+        let mut out = std::io::stdout().lock();
+        write!(out, "{}", render_all(&syntax_errors, &source, &name))?;
         for verdict in &verdicts {
-            print!("{}", render_all(&verdict.diagnostics, &source, &name));
-            let numbers: Vec<String> =
-                verdict.numbers.iter().map(|(k, v)| format!("{k} {}", short(*v))).collect();
+            write!(out, "{}", render_all(&verdict.diagnostics, &source, &name))?;
             let status = if verdict.passed { "pass" } else { "FAIL" };
-            println!("{:<11} {status}  {}", verdict.check, numbers.join(", "));
+            writeln!(out, "{:<11} {status}  {}", verdict.check, shown_numbers(verdict))?;
         }
     }
     if !passed {
@@ -141,6 +151,17 @@ fn check_program(argument: &str, json: bool) -> anyhow::Result<()> {
         bail!("{name} failed: {what}");
     }
     Ok(())
+}
+
+/// A verdict's numbers as `arch check` shows them, by name, with the complexity check's
+/// allowance among them as 1 or 0, where it has always been shown.
+fn shown_numbers(verdict: &Verdict) -> String {
+    let allowance = (verdict.check == "complexity")
+        .then(|| ("quadratic_allowed", f64::from(u8::from(verdict.quadratic_allowed))));
+    let mut numbers: Vec<(&str, f64)> =
+        verdict.numbers.iter().map(|(k, v)| (k.as_str(), *v)).chain(allowance).collect();
+    numbers.sort_by(|a, b| a.0.cmp(b.0));
+    numbers.iter().map(|(k, v)| format!("{k} {}", short(*v))).collect::<Vec<_>>().join(", ")
 }
 
 #[derive(Serialize)]
@@ -170,12 +191,15 @@ struct TrainLine<'a> {
 }
 
 fn train_program(args: &ArchTrainArgs) -> anyhow::Result<()> {
-    if args.steps == 0 || args.batch == 0 || args.layers == 0 {
-        bail!("--steps, --batch and --layers must be at least 1");
-    }
-    if !(args.lr.is_finite() && args.lr > 0.0) {
-        bail!("--lr must be a positive number, not {}", args.lr);
-    }
+    let sizes = TrainSizes {
+        d_model: args.d_model,
+        heads: args.heads,
+        layers: args.layers,
+        steps: args.steps,
+        batch: args.batch,
+        learning_rate: args.lr,
+    };
+    limits::check_train(&sizes, limits::train_flag)?;
     let (source, name) = load(&args.program)?;
     let program = parsed(&source, &name)?;
     let dims = Dims { d: args.d_model, h: args.heads };
@@ -192,6 +216,7 @@ fn train_program(args: &ArchTrainArgs) -> anyhow::Result<()> {
             (spec, _) => tasks::from_spec(spec),
         })
         .collect::<Result<Vec<_>, _>>()?;
+    fits_in_memory(&program, dims, &tasks, args)?;
     let config = TrainConfig {
         layers: args.layers,
         steps: args.steps,
@@ -214,6 +239,35 @@ fn train_program(args: &ArchTrainArgs) -> anyhow::Result<()> {
         }
     });
     print_train_report(&name, &program, &report, args)
+}
+
+/// Refuses, before anything is allocated, a model whose estimated training memory is over the
+/// machine's default budget (the one a campaign's checks use), with the estimate in the message.
+fn fits_in_memory(
+    program: &Program,
+    dims: Dims,
+    tasks: &[Box<dyn Task>],
+    args: &ArchTrainArgs,
+) -> anyhow::Result<()> {
+    let shape = TrainShape {
+        layers: args.layers,
+        batch: args.batch,
+        len: tasks.iter().map(|t| t.max_len()).max().unwrap_or(1),
+        vocab: tasks.iter().map(|t| t.vocab()).max().unwrap_or(1),
+        steps: args.steps,
+    };
+    let budget = Budget {
+        runs: vec![("this".to_owned(), dims, shape)],
+        memory_bytes: Resources::of_machine().memory_bytes,
+    };
+    match lineage_arch::checks::resources(program, &budget) {
+        Some(verdict) if !verdict.passed => {
+            let message =
+                verdict.diagnostics.first().map_or("over the memory budget".into(), |d| d.message.clone());
+            bail!("{message}")
+        }
+        _ => Ok(()),
+    }
 }
 
 fn print_train_report(
@@ -244,10 +298,11 @@ fn print_train_report(
         loss_curve: &report.loss_curve,
     };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&line)?);
-        return Ok(());
+        return output::print(&serde_json::to_string_pretty(&line)?);
     }
-    println!(
+    let mut out = std::io::stdout().lock();
+    writeln!(
+        out,
         "{name}: {} parameters, {} steps, {:.0} tokens/s on {} ({} threads), {:.1} s",
         line.params,
         line.steps,
@@ -255,16 +310,18 @@ fn print_train_report(
         line.backend,
         line.threads,
         line.wall_ms as f64 / 1000.0
-    );
-    println!("final training loss {:.4}", line.loss_train_final);
+    )?;
+    writeln!(out, "final training loss {:.4}", line.loss_train_final)?;
     for task in &line.tasks {
         match task.accuracy {
-            Some(accuracy) => println!("  {:<16} accuracy {:.3}  loss {:.4}", task.task, accuracy, task.loss),
-            None => println!("  {:<16} loss {:.4}", task.task, task.loss),
+            Some(accuracy) => {
+                writeln!(out, "  {:<16} accuracy {:.3}  loss {:.4}", task.task, accuracy, task.loss)?
+            }
+            None => writeln!(out, "  {:<16} loss {:.4}", task.task, task.loss)?,
         }
     }
     if let Some(stop) = &line.stopped {
-        println!("stopped early: {stop}");
+        writeln!(out, "stopped early: {stop}")?;
     }
     Ok(())
 }

@@ -64,14 +64,17 @@ pub async fn run(store: Arc<dyn EventStore>, campaign: &str, json: bool) -> anyh
         seconds,
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
+        return crate::output::print(&serde_json::to_string_pretty(&report)?);
     }
-    println!("machine:  {}", report.machine);
-    println!("campaign: {} ({} events, {:.1} s of campaign wall time)", report.campaign, events, wall_s);
+    let mut text = format!("machine:  {}\n", report.machine);
+    text += &format!(
+        "campaign: {} ({} events, {:.1} s of campaign wall time)\n",
+        report.campaign, events, wall_s
+    );
     for (what, s) in &report.seconds {
-        println!("{what:<24} {s:>9.2} s {:>6.2}%", 100.0 * s / wall_s.max(1e-9));
+        text += &format!("{what:<24} {s:>9.2} s {:>6.2}%\n", 100.0 * s / wall_s.max(1e-9));
     }
-    println!("outside training: {:.2}%", 100.0 * report.share_outside_training);
+    text += &format!("outside training: {:.2}%", 100.0 * report.share_outside_training);
+    crate::output::print(&text)?;
     Ok(())
 }

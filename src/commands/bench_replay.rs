@@ -10,12 +10,12 @@ use std::process::Stdio;
 use std::time::Instant;
 
 use anyhow::Context;
+use lineage_audit::Summary;
 use lineage_events::{CampaignId, EventStore, Seq, SqliteStore};
 use lineage_replay::fold_log;
 use serde::Serialize;
 
 use super::bench_store::EventSource;
-use super::board::Summary;
 use crate::machine::{Machine, cpu_steal_s};
 
 /// Timed runs of the whole command (its spread is this machine's as much as the program's).

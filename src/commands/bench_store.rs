@@ -1,54 +1,32 @@
 //! `lineage bench store`: append throughput, read throughput and commit-to-follower latency.
 
+use std::io::Write;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use lineage_events::{
-    ActorRef, CampaignId, EventId, EventStore, NewEvent, Payload, Seq, Subscription, Upcasters, synthetic,
-};
+use lineage_events::limits::READ_BATCH_EVENTS;
+use lineage_events::{ActorRef, CampaignId, EventStore, NewEvent, Seq, Subscription, Upcasters, synthetic};
 use serde::Serialize;
 use tokio::io::{AsyncBufReadExt, BufReader};
 
 use super::open;
 use crate::cli::BenchStoreArgs;
 use crate::machine::Machine;
+use crate::output;
 
-/// Endless realistic events: the payloads of synthetic experiment after experiment.
-pub(super) struct EventSource {
-    campaign: CampaignId,
-    actor: ActorRef,
-    experiment: u64,
-    pending: Vec<Payload>,
-    count: u64,
-}
+/// The benchmarks' events: the synthetic log of experiment after experiment, written by the
+/// benchmark's actor.
+pub(super) struct EventSource(synthetic::Events);
 
 impl EventSource {
     pub(super) fn new(campaign: CampaignId) -> Self {
-        Self {
-            campaign,
-            actor: ActorRef::new("bench", "bench-store"),
-            experiment: 0,
-            pending: Vec::new(),
-            count: 0,
-        }
+        Self(synthetic::Events::new(campaign, ActorRef::new("bench", "bench-store")))
     }
 
     pub(super) fn take(&mut self, n: u64) -> Vec<NewEvent> {
-        (0..n).map(|_| self.next_event()).collect()
-    }
-
-    fn next_event(&mut self) -> NewEvent {
-        if self.pending.is_empty() {
-            self.experiment += 1;
-            self.pending = synthetic::experiment(self.experiment);
-            self.pending.reverse();
-        }
-        let payload = self.pending.pop().expect("refilled above");
-        self.count += 1;
-        let id = EventId::derive(&self.campaign, &format!("bench/{}", self.count));
-        NewEvent::new(id, self.actor.clone(), &payload)
+        self.0.batch(n)
     }
 }
 
@@ -187,7 +165,7 @@ async fn reads(
     let mut next = Seq(0);
     let mut bytes = 0;
     while next < total {
-        let batch = store.read(campaign, next, lineage_events::limits::READ_BATCH_EVENTS).await?;
+        let batch = store.read(campaign, next, READ_BATCH_EVENTS).await?;
         next = batch.last().context("log ended early")?.seq.next();
         bytes += batch.iter().map(|e| e.body.len() as u64).sum::<u64>();
     }
@@ -266,29 +244,32 @@ async fn follower_latency(
 
 fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
     if json {
-        println!("{}", serde_json::to_string_pretty(report)?);
-        return Ok(());
+        return output::print(&serde_json::to_string_pretty(report)?);
     }
-    println!("machine: {}", report.machine);
-    println!("store:   {}", report.store);
-    println!(
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "machine: {}", report.machine)?;
+    writeln!(out, "store:   {}", report.store)?;
+    writeln!(
+        out,
         "events:  {} (mean stored body {:.0} bytes), batches of {}",
         report.events, report.bytes_per_event_mean, report.batch
-    );
-    println!();
-    println!("batched durable appends   {:>12.0} events/s", report.batched_append_events_per_s);
-    println!(
+    )?;
+    writeln!(out)?;
+    writeln!(out, "batched durable appends   {:>12.0} events/s", report.batched_append_events_per_s)?;
+    writeln!(
+        out,
         "single durable appends    {:>12.0} events/s   (p50 {:.2} ms, p99 {:.2} ms)",
         report.single_append_events_per_s, report.single_append_p50_ms, report.single_append_p99_ms
-    );
-    println!("sequential read           {:>12.0} events/s", report.read_events_per_s);
-    println!("read + verify + decode    {:>12.0} events/s", report.read_verify_decode_events_per_s);
-    println!(
+    )?;
+    writeln!(out, "sequential read           {:>12.0} events/s", report.read_events_per_s)?;
+    writeln!(out, "read + verify + decode    {:>12.0} events/s", report.read_verify_decode_events_per_s)?;
+    writeln!(
+        out,
         "commit -> follower        p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms ({} samples, second process)",
         report.follower_latency_p50_ms,
         report.follower_latency_p99_ms,
         report.follower_latency_max_ms,
         report.follower_latency_samples
-    );
+    )?;
     Ok(())
 }

@@ -1,6 +1,7 @@
 //! `lineage bench train`: training tokens/s of every baseline at the exploration size, and the
 //! achieved GFLOP/s against the machine's measured matrix-multiply peak.
 
+use std::io::Write;
 use std::time::Instant;
 
 use anyhow::{Context, bail};
@@ -14,6 +15,7 @@ use serde::Serialize;
 use super::bench_recur::{self, RecurRow};
 use crate::cli::BenchTrainArgs;
 use crate::machine::Machine;
+use crate::output;
 
 #[derive(Serialize)]
 struct Row {
@@ -105,19 +107,29 @@ pub fn run(args: &BenchTrainArgs) -> anyhow::Result<()> {
         rows,
         recur_forms: bench_recur::compare(&device),
     };
-    if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-        return Ok(());
+    print_report(&report, args.json)
+}
+
+fn print_report(report: &Report, json: bool) -> anyhow::Result<()> {
+    if json {
+        return output::print(&serde_json::to_string_pretty(report)?);
     }
-    println!("machine: {}", report.machine);
-    println!("backend: {} ({} threads), matmul peak {:.1} GFLOP/s", report.backend, report.threads, peak);
-    println!("config:  {}", report.config);
-    println!(
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "machine: {}", report.machine)?;
+    writeln!(
+        out,
+        "backend: {} ({} threads), matmul peak {:.1} GFLOP/s",
+        report.backend, report.threads, report.matmul_peak_gflops
+    )?;
+    writeln!(out, "config:  {}", report.config)?;
+    writeln!(
+        out,
         "{:<20} {:>9} {:>12} {:>9} {:>9} {:>8}",
         "baseline", "params", "tokens/s", "step ms", "GFLOP/s", "of peak"
-    );
+    )?;
     for row in &report.rows {
-        println!(
+        writeln!(
+            out,
             "{:<20} {:>9} {:>12.0} {:>9.1} {:>9.2} {:>7.1}%",
             row.baseline,
             row.params,
@@ -125,19 +137,24 @@ pub fn run(args: &BenchTrainArgs) -> anyhow::Result<()> {
             row.step_ms,
             row.gflops,
             100.0 * row.share_of_peak
-        );
+        )?;
     }
-    println!("recur, forward + backward, batch 16, d 64, h 4:");
-    println!("{:<20} {:>6} {:>12} {:>12} {:>8}", "update", "length", "stepwise ms", "chunked ms", "speedup");
+    writeln!(out, "recur, forward + backward, batch 16, d 64, h 4:")?;
+    writeln!(
+        out,
+        "{:<20} {:>6} {:>12} {:>12} {:>8}",
+        "update", "length", "stepwise ms", "chunked ms", "speedup"
+    )?;
     for row in &report.recur_forms {
-        println!(
+        writeln!(
+            out,
             "{:<20} {:>6} {:>12.1} {:>12.1} {:>7.1}x",
             row.update,
             row.steps,
             row.stepwise_ms,
             row.chunked_ms,
             row.stepwise_ms / row.chunked_ms
-        );
+        )?;
     }
     Ok(())
 }

@@ -4,9 +4,9 @@ use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use anyhow::bail;
-use lineage_events::payload::Proposer;
+use lineage_audit::proposer_label;
 use lineage_events::{CampaignId, EventStore};
-use lineage_replay::fold_log;
+use lineage_replay::{CampaignState, fold_log};
 use serde_json::{Map, Value, json};
 
 use crate::cli::ExportFormat;
@@ -17,10 +17,19 @@ pub async fn run(store: Arc<dyn EventStore>, campaign: &str, format: ExportForma
         bail!("unknown campaign {campaign} (see `lineage campaigns`)");
     }
     let state = fold_log(store.as_ref(), &campaign, |_| true).await?;
+    let text = match format {
+        ExportFormat::Jsonl => jsonl_text(&rows(&state))?,
+        ExportFormat::Csv => csv_text(&rows(&state))?,
+    };
+    crate::output::print(String::from_utf8(text)?.trim_end())
+}
+
+/// One row per architecture, in proposal order, its columns in a reading order (a JSON object
+/// would sort them).
+fn rows(state: &CampaignState) -> Vec<Vec<(String, Value)>> {
     let tasks: BTreeSet<String> =
         state.order.iter().filter_map(|a| state.metrics(a)).flat_map(|m| m.tasks.keys().cloned()).collect();
-    // Columns in a reading order (a JSON object would sort them).
-    let rows: Vec<Vec<(String, Value)>> = state
+    state
         .order
         .iter()
         .map(|id| {
@@ -32,15 +41,7 @@ pub async fn run(store: Arc<dyn EventStore>, campaign: &str, format: ExportForma
             put("arch", json!(id));
             put("experiment", json!(a.proposal.experiment));
             put("parent", json!(a.proposal.parent));
-            put(
-                "proposer",
-                json!(match &a.proposal.proposer {
-                    Proposer::Baseline { .. } => "baseline".to_owned(),
-                    Proposer::BuiltIn { operator } => operator.clone(),
-                    Proposer::Llm { model, .. } => format!("llm:{model}"),
-                    Proposer::Human { name } => format!("human:{name}"),
-                }),
-            );
+            put("proposer", json!(proposer_label(&a.proposal.proposer)));
             put(
                 "edits",
                 json!(a.proposal.edits.iter().map(|e| e.detail.as_str()).collect::<Vec<_>>().join("; ")),
@@ -72,30 +73,35 @@ pub async fn run(store: Arc<dyn EventStore>, campaign: &str, format: ExportForma
             put("gain_std", json!(a.verification.as_ref().map(|v| v.gain_std)));
             row
         })
-        .collect();
+        .collect()
+}
+
+/// One JSON object per line.
+fn jsonl_text(rows: &[Vec<(String, Value)>]) -> anyhow::Result<Vec<u8>> {
     let mut text = Vec::new();
-    match format {
-        ExportFormat::Jsonl => {
-            for row in &rows {
-                let object: Map<String, Value> = row.iter().cloned().collect();
-                serde_json::to_writer(&mut text, &object)?;
-                text.push(b'\n');
-            }
-        }
-        ExportFormat::Csv => {
-            let mut writer = csv::Writer::from_writer(&mut text);
-            if let Some(first) = rows.first() {
-                writer.write_record(first.iter().map(|(k, _)| k))?;
-            }
-            for row in &rows {
-                writer.write_record(row.iter().map(|(_, v)| match v {
-                    Value::Null => String::new(),
-                    Value::String(s) => s.clone(),
-                    other => other.to_string(),
-                }))?;
-            }
-            writer.flush()?;
-        }
+    for row in rows {
+        let object: Map<String, Value> = row.iter().cloned().collect();
+        serde_json::to_writer(&mut text, &object)?;
+        text.push(b'\n');
     }
-    crate::output::print(String::from_utf8(text)?.trim_end())
+    Ok(text)
+}
+
+/// A header line, then one line per row (nulls empty, strings unquoted unless CSV needs it).
+fn csv_text(rows: &[Vec<(String, Value)>]) -> anyhow::Result<Vec<u8>> {
+    let mut text = Vec::new();
+    let mut writer = csv::Writer::from_writer(&mut text);
+    if let Some(first) = rows.first() {
+        writer.write_record(first.iter().map(|(k, _)| k))?;
+    }
+    for row in rows {
+        writer.write_record(row.iter().map(|(_, v)| match v {
+            Value::Null => String::new(),
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        }))?;
+    }
+    writer.flush()?;
+    drop(writer);
+    Ok(text)
 }

@@ -8,7 +8,6 @@ mod bench_recur;
 mod bench_replay;
 mod bench_store;
 mod bench_train;
-mod board;
 mod charts;
 mod counterfactual;
 mod events;

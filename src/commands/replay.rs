@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use anyhow::bail;
 use chrono::{DateTime, Utc};
+use lineage_audit::Summary;
 use lineage_events::{CampaignId, EventStore, Seq};
 
-use super::{board, counterfactual};
+use super::counterfactual;
 
 /// Where to stop.
 enum Until {
@@ -55,16 +56,16 @@ pub async fn run(
         if state.started.is_none() {
             bail!("campaign {campaign} has no CampaignStarted event: nothing to re-rank");
         }
-        let recorded = counterfactual::recorded_weights(&state);
+        let recorded = lineage_audit::counterfactual::recorded_weights(&state);
         let weights = asked.fitness.map_or(Ok(recorded), |f| counterfactual::parse_weights(f, recorded))?;
         let policy = asked.policy.map(counterfactual::parse_policy).transpose()?.unwrap_or_default();
-        return crate::output::print(&counterfactual::report(&state, weights, policy));
+        return crate::output::print(&lineage_audit::Counterfactual::of(&state, weights, policy).text());
     }
-    let summary = board::Summary::of(&campaign, &state);
+    let summary = Summary::of(&campaign, &state);
     if json {
         return crate::output::print(&serde_json::to_string_pretty(&summary)?);
     }
-    board::print(&summary)?;
+    crate::output::print(&summary.table())?;
     let point = if state.events == 0 {
         "before its first event".to_owned()
     } else {

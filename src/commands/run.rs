@@ -6,13 +6,12 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use lineage_actors::config::{self, Overrides};
+use lineage_actors::config::{self, Overrides, Resources};
 use lineage_actors::{NewCampaign, Outcome, Start};
+use lineage_audit::Summary;
 use lineage_events::payload::Payload;
 use lineage_events::{CampaignId, DecodedPayload, EventStore, RecordedEvent};
 use lineage_replay::CampaignState;
-
-use super::board;
 
 use crate::cli::RunArgs;
 
@@ -30,7 +29,7 @@ pub async fn start(url: &str, args: &RunArgs) -> anyhow::Result<()> {
         wall_s: args.time.map(|t| t.as_secs()),
         trainers: args.trainers,
     };
-    let config =
+    let (config, resources) =
         config::resolve(&args.preset, file.as_ref().map(|(n, t)| (n.as_str(), t.as_str())), &overrides)?;
     let campaign = match &args.name {
         Some(name) => CampaignId::new(name.clone())?,
@@ -42,7 +41,7 @@ pub async fn start(url: &str, args: &RunArgs) -> anyhow::Result<()> {
         seed: args.seed,
         config,
     };
-    drive(store, campaign, Start::New(Box::new(new)), args.json).await
+    drive(store, campaign, Start::New(Box::new(new)), resources, args.json).await
 }
 
 pub async fn resume(url: &str, campaign: &str, json: bool) -> anyhow::Result<()> {
@@ -51,13 +50,14 @@ pub async fn resume(url: &str, campaign: &str, json: bool) -> anyhow::Result<()>
     if store.head(&campaign).await?.is_none() {
         bail!("unknown campaign {campaign} (see `lineage campaigns`)");
     }
-    drive(store, campaign, Start::Resume, json).await
+    drive(store, campaign, Start::Resume, Resources::of_machine(), json).await
 }
 
 async fn drive(
     store: Arc<dyn EventStore>,
     campaign: CampaignId,
     start: Start,
+    resources: Resources,
     json: bool,
 ) -> anyhow::Result<()> {
     let bar = progress_bar(json);
@@ -67,7 +67,7 @@ async fn drive(
     let id = campaign.clone();
     let thread = std::thread::Builder::new()
         .name("campaign".into())
-        .spawn(move || lineage_actors::run(store, id, start, observer))
+        .spawn(move || lineage_actors::run(store, id, start, observer, resources))
         .context("cannot start the campaign thread")?;
     let outcome = tokio::task::spawn_blocking(move || thread.join())
         .await
@@ -113,11 +113,11 @@ fn observe(bar: &ProgressBar, state: &CampaignState, event: &RecordedEvent) {
 }
 
 fn print_outcome(campaign: &CampaignId, outcome: &Outcome, json: bool) -> anyhow::Result<()> {
-    let summary = board::Summary::of(campaign, &outcome.state);
+    let summary = Summary::of(campaign, &outcome.state);
     if json {
         return crate::output::print(&serde_json::to_string_pretty(&summary)?);
     }
-    board::print(&summary)?;
+    crate::output::print(&summary.table())?;
     let status = match (&summary.reason, outcome.paused) {
         (_, true) => format!("campaign {campaign} paused; continue with `lineage resume {campaign}`"),
         (Some(reason), false) => format!("campaign {campaign} finished: {reason}"),

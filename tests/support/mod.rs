@@ -8,9 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use lineage_events::{
-    ActorRef, CampaignId, EventId, EventStore, NewEvent, Payload, Seq, open_store, synthetic,
-};
+use lineage_events::{ActorRef, CampaignId, EventStore, NewEvent, Payload, Seq, open_store, synthetic};
 use tempfile::TempDir;
 
 /// Which store a test runs against.
@@ -91,19 +89,14 @@ pub fn campaign(label: &str) -> CampaignId {
 
 /// Realistic payloads, cycling through synthetic experiments.
 pub fn payloads(n: usize) -> Vec<Payload> {
-    (1..).flat_map(synthetic::experiment).take(n).collect()
+    synthetic::payloads().take(n).collect()
 }
 
 /// `n` new events with ids derived from `campaign`, `writer` and their index.
 pub fn events(campaign: &CampaignId, writer: &str, start: usize, n: usize) -> Vec<NewEvent> {
-    payloads(start + n)[start..]
-        .iter()
-        .enumerate()
-        .map(|(i, p)| {
-            let id = EventId::derive(campaign, &format!("{writer}/{}", start + i));
-            NewEvent::new(id, ActorRef::new("test", writer), p)
-        })
-        .collect()
+    synthetic::Events::new(campaign.clone(), ActorRef::new("test", writer))
+        .starting_at(start as u64)
+        .batch(n as u64)
 }
 
 /// Appends `events` at the head, retrying on conflict like a real actor would. Returns the

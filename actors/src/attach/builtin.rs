@@ -11,15 +11,11 @@ use lineage_events::{ArchId, EventId, RecordedEvent};
 use lineage_replay::CampaignState;
 
 use super::{AttachError, Conclusion, LiveAnalyst};
-use crate::analyst::edit_statistics;
+use crate::insights::{FrontKey, InsightKind, StagnationKey, edit_statistics};
 
 /// Names of the built-in analysts, for `--analyst` and the config.
 pub const NAMES: &[&str] = &["edit-stats", "pareto", "stagnation"];
 
-/// Insight kind of the stagnation analyst (the researcher explores more after one).
-pub const STAGNATION: &str = "stagnation";
-/// Insight kind of the Pareto analyst.
-pub const PARETO: &str = "pareto";
 /// Experiments without a new best before the stagnation analyst speaks.
 pub const STAGNATION_PATIENCE: u32 = 4;
 
@@ -108,19 +104,17 @@ impl LiveAnalyst for Pareto {
         let front: Vec<_> = scored.iter().filter(|a| !dominated(a)).collect();
         let mut data = BTreeMap::new();
         for (id, fitness, params, compute, _) in &front {
-            data.insert(format!("front:{id}:fitness"), *fitness);
-            data.insert(format!("front:{id}:params"), *params);
-            data.insert(format!("front:{id}:compute_s"), *compute);
+            data.insert(FrontKey::Fitness(id).to_string(), *fitness);
+            data.insert(FrontKey::Params(id).to_string(), *params);
+            data.insert(FrontKey::ComputeS(id).to_string(), *compute);
         }
-        let members = |d: &BTreeMap<String, f64>| -> Vec<String> {
-            d.keys().filter(|k| k.ends_with(":fitness")).cloned().collect()
-        };
+        let members = FrontKey::members;
         if self.last.is_none() {
             let logged = state
                 .insights
                 .iter()
                 .rev()
-                .find(|i| i.insight.analyst == self.label && i.insight.kind == PARETO);
+                .find(|i| i.insight.analyst == self.label && InsightKind::Pareto.is(&i.insight));
             self.last = logged.map(|l| members(&l.insight.data));
         }
         if self.last.as_ref() == Some(&members(&data)) {
@@ -133,7 +127,7 @@ impl LiveAnalyst for Pareto {
             .collect();
         Ok(vec![Conclusion::Insight(InsightRecorded {
             analyst: self.label.as_str().into(),
-            kind: PARETO.into(),
+            kind: InsightKind::Pareto.as_str().into(),
             text: format!("Pareto front over fitness, parameters and compute: {}", names.join("; ")),
             confidence: 1.0,
             data,
@@ -180,8 +174,8 @@ impl LiveAnalyst for Stagnation {
         let already = self.reported.contains(&best_experiment)
             || state.insights.iter().any(|i| {
                 i.insight.analyst == self.label
-                    && i.insight.kind == STAGNATION
-                    && i.insight.data.get("best_experiment") == Some(&(best_experiment as f64))
+                    && InsightKind::Stagnation.is(&i.insight)
+                    && StagnationKey::BestExperiment.of(&i.insight) == Some(best_experiment as f64)
             });
         if since < self.patience || already {
             return Ok(Vec::new());
@@ -189,17 +183,17 @@ impl LiveAnalyst for Stagnation {
         self.reported.push(best_experiment);
         Ok(vec![Conclusion::Insight(InsightRecorded {
             analyst: self.label.as_str().into(),
-            kind: STAGNATION.into(),
+            kind: InsightKind::Stagnation.as_str().into(),
             text: format!(
                 "No new best for {since} scored experiments (best {best_fitness:.3}, found in experiment \
                  {best_experiment}): explore more — larger edits, less-tried operators."
             ),
             confidence: (since as f64 / (since as f64 + self.patience as f64)).min(0.95),
             data: BTreeMap::from([
-                ("explore".into(), 1.0),
-                ("experiments_without_gain".into(), since as f64),
-                ("best_fitness".into(), best_fitness),
-                ("best_experiment".into(), best_experiment as f64),
+                (StagnationKey::Explore.as_str().into(), 1.0),
+                (StagnationKey::ExperimentsWithoutGain.as_str().into(), since as f64),
+                (StagnationKey::BestFitness.as_str().into(), best_fitness),
+                (StagnationKey::BestExperiment.as_str().into(), best_experiment as f64),
             ]),
             cites: vec![best_event, event.id],
         })])

@@ -7,7 +7,7 @@
 //! emitted from the output down: a binding used once is inlined, one used more than once becomes
 //! a line `vN = …`, numbered in order of first use.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fmt::Write as _;
 
 use sha2::{Digest, Sha256};
@@ -38,17 +38,46 @@ type Digest32 = [u8; 32];
 pub struct Structure<'p> {
     definitions: HashMap<&'p str, &'p Expr>,
     memo: HashMap<&'p str, Digest32>,
+    /// Hashes of expressions already hashed, by address: the emitter compares the operands of
+    /// every commutative operation, and without this each comparison would hash the whole
+    /// subtree again (quadratic in a chain's length).
+    exprs: HashMap<*const Expr, Digest32>,
+    /// Bindings being resolved (their memo holds a placeholder).
+    resolving: HashSet<&'p str>,
+    /// How often a placeholder has been used.
+    placeholders: u64,
 }
 
 impl<'p> Structure<'p> {
     /// Indexes the program's bindings (the last binding of a name wins; checked programs have one).
     pub fn new(program: &'p Program) -> Self {
         let definitions = program.bindings.iter().map(|b| (b.name.as_str(), &b.value)).collect();
-        Self { definitions, memo: HashMap::new() }
+        Self {
+            definitions,
+            memo: HashMap::new(),
+            exprs: HashMap::new(),
+            resolving: HashSet::new(),
+            placeholders: 0,
+        }
     }
 
     /// The structural hash of `expr`.
     pub fn hash(&mut self, expr: &'p Expr) -> Digest32 {
+        let key: *const Expr = expr;
+        if let Some(digest) = self.exprs.get(&key) {
+            return *digest;
+        }
+        let placeholders = self.placeholders;
+        let digest = self.hash_once(expr);
+        // A hash that used a binding still being resolved (a cycle, in an unchecked program) is
+        // not final: asked again later, it would differ. Only final hashes are kept.
+        if self.placeholders == placeholders && !matches!(expr.kind, ExprKind::Name(_)) {
+            self.exprs.insert(key, digest);
+        }
+        digest
+    }
+
+    fn hash_once(&mut self, expr: &'p Expr) -> Digest32 {
         let mut h = Sha256::new();
         match &expr.kind {
             ExprKind::Number(value) => {
@@ -94,11 +123,14 @@ impl<'p> Structure<'p> {
 
     fn binding(&mut self, name: &'p str, definition: &'p Expr) -> Digest32 {
         if let Some(digest) = self.memo.get(name) {
+            self.placeholders += u64::from(self.resolving.contains(name));
             return *digest;
         }
         // Guard against a (malformed, unchecked) self-reference: hash the name instead.
         self.memo.insert(name, Sha256::digest(name.as_bytes()).into());
+        self.resolving.insert(name);
         let digest = self.hash(definition);
+        self.resolving.remove(name);
         self.memo.insert(name, digest);
         digest
     }
@@ -113,9 +145,15 @@ fn sorted_args(args: &[Arg]) -> Vec<&Arg> {
     positional
 }
 
-/// The canonical text of a (checked) program.
+/// The canonical text of a (checked) program. A program whose expressions, with names resolved,
+/// nest deeper than [`RESOLVED_DEPTH_MAX`] (no program that checks, short of thousands of
+/// aliases) is not resolved: its canonical text is its printed text, so that nothing here
+/// recurses without bound.
 pub fn canonical_text(program: &Program) -> String {
     let mut structure = Structure::new(program);
+    if resolved_depth(&program.output, &structure.definitions) > RESOLVED_DEPTH_MAX {
+        return format!("# unresolved: nested too deep\n{}", super::print(program));
+    }
     let mut uses: HashMap<&str, u32> = HashMap::new();
     count_uses(&program.output, &structure.definitions, &mut uses);
     let mut emitter = Emitter { structure: &mut structure, uses, names: HashMap::new(), lines: Vec::new() };
@@ -132,6 +170,66 @@ pub fn canonical_text(program: &Program) -> String {
 /// The hash of the canonical text.
 pub fn program_hash(program: &Program) -> ProgramHash {
     ProgramHash(Sha256::digest(canonical_text(program).as_bytes()).into())
+}
+
+/// Deepest nesting of names resolved that the canonical form recurses through: a few thousand
+/// frames of its passes, well within a thread's stack.
+pub const RESOLVED_DEPTH_MAX: u32 = 512;
+
+/// The depth of `output` with every bound name replaced by its definition (a name on a cycle
+/// counts as a leaf), computed without recursing through names: bindings are resolved in
+/// post-order from an explicit stack, each once.
+fn resolved_depth<'p>(output: &'p Expr, definitions: &HashMap<&'p str, &'p Expr>) -> u32 {
+    let mut done: HashMap<&'p str, u32> = HashMap::new();
+    let mut open: HashSet<&'p str> = HashSet::new();
+    let mut stack: Vec<(&'p str, bool)> = Vec::new();
+    let push_names = |expr: &'p Expr, stack: &mut Vec<(&'p str, bool)>| {
+        names_in(expr, &mut |name| {
+            if definitions.contains_key(name) {
+                stack.push((name, false));
+            }
+        });
+    };
+    push_names(output, &mut stack);
+    while let Some((name, expanded)) = stack.pop() {
+        if expanded {
+            let depth = depth_with(definitions[name], &done);
+            done.insert(name, depth);
+            open.remove(name);
+        } else if !done.contains_key(name) && open.insert(name) {
+            stack.push((name, true));
+            push_names(definitions[name], &mut stack);
+        }
+    }
+    depth_with(output, &done)
+}
+
+/// Every name `expr` mentions, in order. The parser bounds an expression's depth, so this
+/// recursion is bounded.
+fn names_in<'p>(expr: &'p Expr, found: &mut impl FnMut(&'p str)) {
+    match &expr.kind {
+        ExprKind::Number(_) => {}
+        ExprKind::Name(name) => found(name),
+        ExprKind::Neg(inner) => names_in(inner, found),
+        ExprKind::Binary(_, lhs, rhs) => {
+            names_in(lhs, found);
+            names_in(rhs, found);
+        }
+        ExprKind::Call { args, .. } => args.iter().for_each(|a| names_in(&a.value, found)),
+    }
+}
+
+/// Depth of `expr` where a resolved name adds its definition's depth.
+fn depth_with(expr: &Expr, resolved: &HashMap<&str, u32>) -> u32 {
+    match &expr.kind {
+        ExprKind::Number(_) => 1,
+        ExprKind::Name(name) => 1 + resolved.get(name.as_str()).copied().unwrap_or(0),
+        ExprKind::Neg(inner) => 1 + depth_with(inner, resolved),
+        ExprKind::Binary(_, lhs, rhs) => 1 + depth_with(lhs, resolved).max(depth_with(rhs, resolved)),
+        ExprKind::Call { args, .. } => {
+            1 + args.iter().map(|a| depth_with(&a.value, resolved)).max().unwrap_or(0)
+        }
+    }
 }
 
 /// Counts, for every binding reachable from `expr`, how often it is referenced.

@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use super::ast::{Arg, BinOp, Expr, ExprKind, Program};
 use super::diagnostic::{Diagnostic, ErrorClass, Span, closest};
 use super::graph::{Dims, Graph, Init, Node, NodeId, NodeKind, Ty, Unary};
+use crate::limits::DIAGNOSTICS_MAX;
 
 /// Widest value allowed, as a multiple of `d`: bounds parameter count and memory.
 pub const WIDTH_MAX_FACTOR: u32 = 16;
@@ -66,6 +67,7 @@ pub fn check(program: &Program, dims: Dims) -> Checked {
         scope: HashMap::new(),
         failed: HashSet::new(),
         diagnostics: Vec::new(),
+        errors: 0,
     };
     let input = checker.push(NodeKind::Input, Ty::Seq(dims.d), Span::default());
     checker.scope.insert("x".into(), input);
@@ -77,9 +79,15 @@ pub fn check(program: &Program, dims: Dims) -> Checked {
         ));
         return Checked { graph: None, diagnostics: checker.diagnostics };
     }
-    let mut bound: Vec<(String, Span, Option<NodeId>)> = Vec::new();
+    let mut bound: Vec<(&str, Span, Option<NodeId>)> = Vec::new();
+    // Names bound so far: a set, so that finding a redefinition is not a walk over every binding.
+    let mut names: HashSet<&str> = HashSet::new();
     for binding in &program.bindings {
+        if checker.errors >= DIAGNOSTICS_MAX {
+            break; // the first errors say what to fix; going on costs work and says little more
+        }
         if RESERVED.contains(&binding.name.as_str()) || OPS.contains(&binding.name.as_str()) {
+            checker.errors += 1;
             checker.diagnostics.push(
                 Diagnostic::error(
                     ErrorClass::ReservedName,
@@ -90,7 +98,8 @@ pub fn check(program: &Program, dims: Dims) -> Checked {
             );
             continue;
         }
-        if bound.iter().any(|(name, _, _)| name == &binding.name) {
+        if !names.insert(binding.name.as_str()) {
+            checker.errors += 1;
             checker.diagnostics.push(
                 Diagnostic::error(
                     ErrorClass::Redefinition,
@@ -111,7 +120,7 @@ pub fn check(program: &Program, dims: Dims) -> Checked {
                 checker.failed.insert(binding.name.clone());
             }
         }
-        bound.push((binding.name.clone(), binding.name_span, node));
+        bound.push((binding.name.as_str(), binding.name_span, node));
     }
     let output = checker.lower(&program.output).ok();
     if let Some(output) = output {
@@ -142,6 +151,8 @@ struct Checker {
     /// Bindings whose definition had errors.
     failed: HashSet<String>,
     diagnostics: Vec<Diagnostic>,
+    /// Errors among the diagnostics: checking stops at [`DIAGNOSTICS_MAX`].
+    errors: usize,
 }
 
 /// Lowering failed; the diagnostic is already recorded.
@@ -156,6 +167,7 @@ impl Checker {
     }
 
     fn report(&mut self, diagnostic: Diagnostic) -> Reported {
+        self.errors += usize::from(diagnostic.is_error());
         self.diagnostics.push(diagnostic);
         Reported
     }
@@ -165,6 +177,9 @@ impl Checker {
     }
 
     fn lower(&mut self, expr: &Expr) -> Lowered {
+        if self.errors >= DIAGNOSTICS_MAX {
+            return Err(Reported);
+        }
         if self.nodes.len() >= NODES_MAX {
             return Err(self.report(
                 Diagnostic::error(

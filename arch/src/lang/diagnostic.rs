@@ -7,7 +7,7 @@ use serde::Serialize;
 
 /// A region of the source text: 1-based line and column of the first character, and its length
 /// in characters (at least 1, so there is always something to underline).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize)]
 pub struct Span {
     /// 1-based line.
     pub line: u32,
@@ -19,7 +19,7 @@ pub struct Span {
 
 /// What kind of problem a diagnostic reports. Stable names (`kebab-case`) that repair rules
 /// match on.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 #[non_exhaustive]
 pub enum ErrorClass {
@@ -51,6 +51,11 @@ pub enum ErrorClass {
     SuperLinear,
     /// Non-finite values in the forward or backward pass (found by the finiteness check).
     NonFinite,
+    /// Training the program at its stage's size needs more memory or compute than the budget
+    /// (found by the resources check, before any other).
+    OverBudget,
+    /// The program text is larger than the language's size caps.
+    TooLarge,
 }
 
 impl ErrorClass {
@@ -71,12 +76,14 @@ impl ErrorClass {
             ErrorClass::NonCausal => "non-causal",
             ErrorClass::SuperLinear => "super-linear",
             ErrorClass::NonFinite => "non-finite",
+            ErrorClass::OverBudget => "over-budget",
+            ErrorClass::TooLarge => "too-large",
         }
     }
 }
 
 /// Whether a diagnostic stops the program from being used.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// The program is rejected.
@@ -86,7 +93,7 @@ pub enum Severity {
 }
 
 /// One problem found in a program.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize)]
 pub struct Diagnostic {
     /// Error or warning.
     pub severity: Severity,
@@ -149,10 +156,22 @@ impl Diagnostic {
     }
 }
 
+/// Longest name a suggestion is looked for: a typo is in a name someone wrote, and edit distance
+/// costs the product of the two lengths.
+const SUGGESTION_NAME_MAX: usize = 64;
+
 /// The closest candidate to `name` by edit distance, if it is close enough to be a likely typo.
+/// Candidates whose length alone puts them too far away are skipped unmeasured.
 pub fn closest<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    if name.len() > SUGGESTION_NAME_MAX {
+        return None;
+    }
+    let near = |c: &str| {
+        c.len() <= SUGGESTION_NAME_MAX && c.len().abs_diff(name.len()) <= (c.len().max(name.len()) / 3).max(1)
+    };
     candidates
         .into_iter()
+        .filter(|c| near(c))
         .map(|c| (edit_distance(name, c), c))
         .filter(|(distance, c)| *distance <= (c.len().max(name.len()) / 3).max(1))
         .min()

@@ -15,12 +15,26 @@
 use super::ast::{Arg, BinOp, Binding, BlockSpec, Expr, ExprKind, MlpKind, NormKind, Program};
 use super::diagnostic::{Diagnostic, ErrorClass, Span, closest};
 use super::lexer::{Spanned, Token, lex};
+use crate::limits::{BINDINGS_MAX, DIAGNOSTICS_MAX, EXPRESSION_DEPTH_MAX, PROGRAM_BYTES_MAX};
 
 /// Most nested parentheses/calls accepted: a bound on recursion depth for hostile input.
 pub const NESTING_MAX: u32 = 64;
 
-/// Parses a program, or returns every syntax error found.
+/// Parses a program, or returns every syntax error found (up to [`DIAGNOSTICS_MAX`]). A text
+/// over [`PROGRAM_BYTES_MAX`] is refused unread, one with more than [`BINDINGS_MAX`] bindings or
+/// an expression nested deeper than [`EXPRESSION_DEPTH_MAX`] as soon as it gets there: every
+/// later pass over a program is then bounded too.
 pub fn parse(source: &str) -> Result<Program, Vec<Diagnostic>> {
+    if source.len() > PROGRAM_BYTES_MAX {
+        return Err(vec![
+            Diagnostic::error(
+                ErrorClass::TooLarge,
+                Span { line: 1, column: 1, len: 1 },
+                format!("the program is {} bytes, over the limit of {PROGRAM_BYTES_MAX}", source.len()),
+            )
+            .with_suggestion("a mixer is a few dozen lines: write the operations it needs, once each"),
+        ]);
+    }
     let tokens = lex(source).map_err(|d| vec![d])?;
     let mut doc = Vec::new();
     let mut rest = tokens.as_slice();
@@ -151,8 +165,21 @@ impl Parser {
                 return None;
             }
         };
-        let mut bindings = Vec::new();
+        let mut bindings: Vec<Binding> = Vec::new();
         let output = loop {
+            if self.diagnostics.len() >= DIAGNOSTICS_MAX {
+                return None; // enough to fix first; going on costs work and says little more
+            }
+            if bindings.len() > BINDINGS_MAX {
+                let d = Diagnostic::error(
+                    ErrorClass::TooLarge,
+                    bindings[BINDINGS_MAX].name_span,
+                    format!("more than {BINDINGS_MAX} bindings"),
+                )
+                .with_suggestion("a mixer is a few dozen lines: write the operations it needs, once each");
+                self.diagnostics.push(d);
+                return None;
+            }
             match (self.peek(), self.peek_at(1)) {
                 (None, _) => {
                     self.diagnostics.push(
@@ -290,6 +317,7 @@ impl Parser {
 
     fn binary(&mut self, min_precedence: u8) -> Parsed<Expr> {
         let mut lhs = if min_precedence >= 2 { self.unary()? } else { self.binary(2)? };
+        let mut depth = expression_depth(&lhs);
         loop {
             let op = match self.peek() {
                 Some(Token::Punct('+')) => BinOp::Add,
@@ -301,8 +329,14 @@ impl Parser {
             if op.precedence() != min_precedence {
                 return Ok(lhs);
             }
+            let op_span = self.span();
             self.pos += 1;
             let rhs = if min_precedence >= 2 { self.unary()? } else { self.binary(2)? };
+            // A chain `a + b + c …` nests one level per operator: bound it as it grows.
+            depth = 1 + depth.max(expression_depth(&rhs));
+            if depth > EXPRESSION_DEPTH_MAX {
+                return Err(too_deep(op_span));
+            }
             let span = join(lhs.span, rhs.span);
             lhs = Expr { kind: ExprKind::Binary(op, Box::new(lhs), Box::new(rhs)), span };
         }
@@ -347,6 +381,9 @@ impl Parser {
                     }
                 }
                 let close = Span { len: 1, ..self.tokens[self.pos - 1].span };
+                if args.iter().any(|a| expression_depth(&a.value) >= EXPRESSION_DEPTH_MAX) {
+                    return Err(too_deep(span));
+                }
                 Ok(Expr { kind: ExprKind::Call { op: name, op_span: span, args }, span: join(span, close) })
             }
             Some(Token::Punct('(')) => {
@@ -367,6 +404,26 @@ impl Parser {
         }
         Ok(Arg { name: None, value: self.expr()? })
     }
+}
+
+/// Depth of an expression tree (a name or number is 1). Called on trees built under
+/// [`EXPRESSION_DEPTH_MAX`], so its recursion is bounded.
+fn expression_depth(expr: &Expr) -> u32 {
+    match &expr.kind {
+        ExprKind::Number(_) | ExprKind::Name(_) => 1,
+        ExprKind::Neg(inner) => 1 + expression_depth(inner),
+        ExprKind::Binary(_, lhs, rhs) => 1 + expression_depth(lhs).max(expression_depth(rhs)),
+        ExprKind::Call { args, .. } => 1 + args.iter().map(|a| expression_depth(&a.value)).max().unwrap_or(0),
+    }
+}
+
+fn too_deep(span: Span) -> Diagnostic {
+    Diagnostic::error(
+        ErrorClass::TooLarge,
+        span,
+        format!("expression nested more than {EXPRESSION_DEPTH_MAX} deep"),
+    )
+    .with_suggestion("bind parts of the expression to names")
 }
 
 fn pick<T: Copy>(all: &[(T, &'static str)], name: &str) -> Option<T> {

@@ -35,6 +35,10 @@ impl Task for SelectiveCopy {
         self.vocab
     }
 
+    fn max_len(&self) -> u32 {
+        self.region + self.copies
+    }
+
     fn batch(&self, rng: &mut Rng, batch: usize, _split: Split) -> Batch {
         let (region, copies) = (self.region as usize, self.copies as usize);
         let mut out = Batch::new(batch, region + copies);

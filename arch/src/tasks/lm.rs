@@ -129,6 +129,10 @@ impl Task for LanguageModel {
         256
     }
 
+    fn max_len(&self) -> u32 {
+        SEQ_LEN as u32
+    }
+
     fn metric(&self) -> super::Metric {
         super::Metric::Loss
     }

@@ -13,6 +13,7 @@ pub mod state;
 
 use std::collections::BTreeMap;
 
+use crate::limits::{SEQ_LEN_MAX, VOCAB_MAX};
 use crate::rng::Rng;
 
 /// Token 0 is padding everywhere: never supervised.
@@ -84,6 +85,8 @@ pub trait Task: Send + Sync {
     fn name(&self) -> &str;
     /// Tokens used (inputs and targets are below this).
     fn vocab(&self) -> u32;
+    /// The longest sequence a batch of either split can have: what memory is sized for.
+    fn max_len(&self) -> u32;
     /// A batch of `batch` examples from `split`, drawn with `rng`.
     fn batch(&self, rng: &mut Rng, batch: usize, split: Split) -> Batch;
     /// How held-out performance is scored.
@@ -133,8 +136,8 @@ pub fn build(name: &str, settings: &BTreeMap<String, f64>) -> Result<Box<dyn Tas
             let base =
                 mqar::Mqar { noise: if name == "noisy-recall" { 8 } else { 0 }, ..mqar::Mqar::default() };
             let task = mqar::Mqar {
-                vocab: reader.whole("vocab", base.vocab, 8, 4096)?,
-                len: reader.whole("len", base.len, 8, 4096)?,
+                vocab: reader.whole("vocab", base.vocab, 8, VOCAB_MAX)?,
+                len: reader.whole("len", base.len, 8, SEQ_LEN_MAX / 2)?,
                 pairs: reader.whole("pairs", base.pairs, 1, 1024)?,
                 noise: reader.whole("noise", base.noise, 0, 1024)?,
                 alpha: reader.number("alpha", base.alpha, 1e-4, 1.0)?,
@@ -157,12 +160,12 @@ pub fn build(name: &str, settings: &BTreeMap<String, f64>) -> Result<Box<dyn Tas
             };
             let modulus = if name == "parity" { 2 } else { reader.whole("modulus", base.modulus, 2, 64)? };
             let train_len = (
-                reader.whole("train_min", base.train_len.0, 1, 4096)?,
-                reader.whole("train_max", base.train_len.1, 1, 4096)?,
+                reader.whole("train_min", base.train_len.0, 1, SEQ_LEN_MAX / 2)?,
+                reader.whole("train_max", base.train_len.1, 1, SEQ_LEN_MAX / 2)?,
             );
             let test_len = (
-                reader.whole("test_min", base.test_len.0, 1, 8192)?,
-                reader.whole("test_max", base.test_len.1, 1, 8192)?,
+                reader.whole("test_min", base.test_len.0, 1, SEQ_LEN_MAX)?,
+                reader.whole("test_max", base.test_len.1, 1, SEQ_LEN_MAX)?,
             );
             if train_len.0 > train_len.1 || test_len.0 > test_len.1 {
                 return Err(reader.error("minimum lengths must not exceed maximum lengths".into()));
@@ -172,8 +175,8 @@ pub fn build(name: &str, settings: &BTreeMap<String, f64>) -> Result<Box<dyn Tas
         "selective-copy" => {
             let base = copying::SelectiveCopy::default();
             let task = copying::SelectiveCopy {
-                vocab: reader.whole("vocab", base.vocab, 4, 4096)?,
-                region: reader.whole("region", base.region, 2, 4096)?,
+                vocab: reader.whole("vocab", base.vocab, 4, VOCAB_MAX)?,
+                region: reader.whole("region", base.region, 2, SEQ_LEN_MAX / 2)?,
                 copies: reader.whole("copies", base.copies, 1, 1024)?,
             };
             if task.copies > task.region {

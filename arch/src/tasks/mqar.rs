@@ -75,6 +75,10 @@ impl Task for Mqar {
         self.vocab + if self.noise > 0 { 8 } else { 0 }
     }
 
+    fn max_len(&self) -> u32 {
+        self.len
+    }
+
     fn batch(&self, rng: &mut Rng, batch: usize, _split: Split) -> Batch {
         assert!(
             self.len.is_multiple_of(2) && 4 * self.pairs + 2 * self.noise <= self.len,

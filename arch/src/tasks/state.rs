@@ -38,6 +38,10 @@ impl Task for StateTracking {
         self.modulus + 1
     }
 
+    fn max_len(&self) -> u32 {
+        self.train_len.1.max(self.test_len.1)
+    }
+
     fn batch(&self, rng: &mut Rng, batch: usize, split: Split) -> Batch {
         let (lo, hi) = match split {
             Split::Train => self.train_len,

@@ -16,7 +16,6 @@ use std::fmt;
 
 pub use types::*;
 
-use crate::envelope::EncodedPayload;
 use crate::ids::{ArchId, RunId, Seq};
 
 /// Why an event could not be decoded. Tell the user: the log holds an event that claims a known
@@ -48,6 +47,27 @@ pub enum DecodeError {
         /// The version with no way forward.
         version: u32,
     },
+}
+
+/// A payload already turned into JSON, with its type name and schema version.
+///
+/// Stores append encoded payloads, so they never need to know the payload types, and an event of
+/// a type this build does not know can be copied or written (by tests, or by tools that relay
+/// events) without loss.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EncodedPayload {
+    /// Stable type name, e.g. `ArchitectureProposed`.
+    pub type_name: String,
+    /// Schema version of this type's payload.
+    pub version: u32,
+    /// The payload as compact JSON.
+    pub json: String,
+}
+
+impl From<&Payload> for EncodedPayload {
+    fn from(payload: &Payload) -> Self {
+        payload.encode()
+    }
 }
 
 macro_rules! payloads {
@@ -127,7 +147,7 @@ payloads! {
     ParentSelected = 1,
     ArchitectureProposed = 1,
     NoveltyJudged = 1,
-    ImplementationChecked = 1,
+    ImplementationChecked = 2,
     RepairAttempted = 1,
     ArchitectureAbandoned = 1,
     TrainingScheduled = 1,
@@ -331,10 +351,11 @@ pub struct Upcasters {
 }
 
 impl Upcasters {
-    /// The upcasters for every schema change lineage has made. No event type has changed schema
-    /// yet, so there are none.
+    /// The upcasters for every schema change lineage has made (docs/events.md lists them).
     pub fn standard() -> Self {
-        Self::default()
+        let mut upcasters = Self::default();
+        upcasters.register("ImplementationChecked", 1, implementation_checked_v1_to_v2);
+        upcasters
     }
 
     /// Registers the step from `version` to `version + 1` of `type_name`.
@@ -377,6 +398,21 @@ impl Upcasters {
         let decoded = Payload::decode_current(type_name, &json).expect("type is known");
         decoded.map(DecodedPayload::Known).map_err(|e| schema_error(e.to_string()))
     }
+}
+
+/// `ImplementationChecked` 1 → 2: whether the checks accepted quadratic cost became the typed
+/// field `quadratic_allowed`. Version 1 wrote it as the number `quadratic_allowed` of a check
+/// (1 allowed, 0 not; only the complexity check wrote it), and a reader took 1 in any check as
+/// allowed, which this keeps. The recorded numbers stay as they were.
+fn implementation_checked_v1_to_v2(mut value: serde_json::Value) -> Result<serde_json::Value, String> {
+    let payload = value.as_object_mut().ok_or("the payload is not a JSON object")?;
+    let allowed = payload.get("checks").and_then(serde_json::Value::as_array).is_some_and(|checks| {
+        checks.iter().any(|check| {
+            check.pointer("/numbers/quadratic_allowed").and_then(serde_json::Value::as_f64) == Some(1.0)
+        })
+    });
+    payload.insert("quadratic_allowed".into(), serde_json::Value::Bool(allowed));
+    Ok(value)
 }
 
 #[cfg(test)]

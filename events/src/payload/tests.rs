@@ -61,3 +61,83 @@ fn a_known_type_with_a_broken_payload_is_an_error() {
     let err = Upcasters::standard().decode("CampaignPaused", 1, r#"{"reasn":"x"}"#).unwrap_err();
     assert!(err.to_string().contains("CampaignPaused"), "{err}");
 }
+
+/// An `ImplementationChecked` as version 1 wrote it: the allowance as a number of the
+/// complexity check (here 1: the quadratic reference baseline).
+const CHECKED_V1: &str = concat!(
+    r#"{"arch":"a-0003","program_hash":"5ba3682a4bf1177c798b39dd2953d8229d7524a540c67ad2d244cbbbe6768703","#,
+    r#""attempt":0,"checks":[{"check":"type-shape","passed":true,"numbers":{"params_per_block":4160.0},"#,
+    r#""diagnostics":[]},{"check":"complexity","passed":true,"numbers":{"forward_ms_at_128":0.21,"#,
+    r#""ops_growth_exponent":2.0,"quadratic_allowed":1.0},"diagnostics":[]}],"passed":true,"params":8320}"#
+);
+
+fn checked(decoded: DecodedPayload) -> ImplementationChecked {
+    match decoded {
+        DecodedPayload::Known(Payload::ImplementationChecked(p)) => p,
+        other => panic!("expected ImplementationChecked, got {other:?}"),
+    }
+}
+
+#[test]
+fn implementation_checked_v1_upcasts_its_quadratic_number_to_the_typed_field() {
+    assert_eq!(Payload::current_version("ImplementationChecked"), Some(2));
+    let upcasters = Upcasters::standard();
+    let allowed = checked(upcasters.decode("ImplementationChecked", 1, CHECKED_V1).unwrap());
+    assert!(allowed.quadratic_allowed);
+    // The recorded measurements are kept as they were.
+    assert_eq!(allowed.checks[1].numbers.get("quadratic_allowed"), Some(&1.0));
+    assert_eq!((allowed.attempt, allowed.passed, allowed.params), (0, true, Some(8320)));
+
+    let not_allowed = CHECKED_V1.replace(r#""quadratic_allowed":1.0"#, r#""quadratic_allowed":0.0"#);
+    assert!(!checked(upcasters.decode("ImplementationChecked", 1, &not_allowed).unwrap()).quadratic_allowed);
+    // A check that failed to parse recorded no numbers at all.
+    let unparsed = r#"{"arch":"a-0004","program_hash":"5ba3682a4bf1177c798b39dd2953d8229d7524a540c67ad2d244cbbbe6768703","attempt":1,"checks":[{"check":"type-shape","passed":false,"numbers":{},"diagnostics":[]}],"passed":false,"params":null}"#;
+    assert!(!checked(upcasters.decode("ImplementationChecked", 1, unparsed).unwrap()).quadratic_allowed);
+    // Version 2 has no default for the field: a version-2 payload without it is malformed.
+    assert!(upcasters.decode("ImplementationChecked", 2, CHECKED_V1).is_err());
+}
+
+#[test]
+fn implementation_checked_v1_bodies_decode_upcast_on_both_roads() {
+    use crate::envelope::{ActorRef, EncodedPayload, NewEvent, StoredEvent};
+    use crate::ids::{CampaignId, EventId};
+    let campaign = CampaignId::new("old").unwrap();
+    let payload =
+        EncodedPayload { type_name: "ImplementationChecked".into(), version: 1, json: CHECKED_V1.into() };
+    let event = NewEvent {
+        id: EventId::random(),
+        recorded_at: chrono::Utc::now(),
+        actor: ActorRef::new("engineer", "engineer"),
+        causation: None,
+        correlation: None,
+        payload,
+    };
+    let body = event.body(&campaign, Seq(3)).unwrap();
+    let hash = crate::Hash::chain(&crate::Hash::GENESIS, body.as_bytes());
+    let stored = StoredEvent { seq: Seq(3), id: event.id, prev_hash: crate::Hash::GENESIS, hash, body };
+    let upcasters = Upcasters::standard();
+    let full = stored.decode(&upcasters).unwrap().payload;
+    let lean = stored.decode_lean(&campaign, &upcasters).unwrap().payload;
+    assert_eq!(full, lean);
+    assert!(checked(lean).quadratic_allowed);
+}
+
+#[test]
+fn implementation_checked_v2_round_trips_with_its_typed_field() {
+    for allowed in [false, true] {
+        let mut payload = synthetic::one_of_each()
+            .into_iter()
+            .find_map(|p| match p {
+                Payload::ImplementationChecked(p) => Some(p),
+                _ => None,
+            })
+            .unwrap();
+        payload.quadratic_allowed = allowed;
+        let payload = Payload::ImplementationChecked(payload);
+        let encoded = payload.encode();
+        assert_eq!(encoded.version, 2);
+        assert!(encoded.json.contains(&format!(r#""quadratic_allowed":{allowed}"#)), "{}", encoded.json);
+        let decoded = Upcasters::standard().decode(&encoded.type_name, 2, &encoded.json).unwrap();
+        assert_eq!(decoded, DecodedPayload::Known(payload));
+    }
+}

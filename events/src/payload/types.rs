@@ -497,6 +497,9 @@ pub struct NoveltyJudged {
 }
 
 /// The engineer compiled a program and ran every pre-training check.
+///
+/// Version 2 added [`Self::quadratic_allowed`]; version 1 recorded it as the number
+/// `quadratic_allowed` (1 or 0) of the complexity check, and is upcast from there.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ImplementationChecked {
     /// The architecture.
@@ -509,6 +512,9 @@ pub struct ImplementationChecked {
     pub checks: Vec<CheckOutcome>,
     /// All checks passed.
     pub passed: bool,
+    /// The checks accepted quadratic cost: the program is the quadratic reference baseline,
+    /// which is trained and ranked but never a parent.
+    pub quadratic_allowed: bool,
     /// Trainable parameters at exploration size, when it compiled.
     pub params: Option<u64>,
 }

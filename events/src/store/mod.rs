@@ -17,8 +17,9 @@ pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
 pub use subscription::Subscription;
 
+use crate::chain::{ChainError, ChainVerifier};
 use crate::envelope::{NewEvent, StoredEvent};
-use crate::hash::{ChainError, ChainVerifier, Hash};
+use crate::hash::Hash;
 use crate::ids::{CampaignId, EventId, Seq};
 use crate::limits::{APPEND_EVENTS_MAX, EVENT_BYTES_MAX, READ_BATCH_EVENTS};
 use crate::payload::DecodeError;

@@ -4,8 +4,9 @@ use std::collections::VecDeque;
 use std::sync::Arc;
 
 use super::{EventStore, StoreError};
+use crate::chain::ChainVerifier;
 use crate::envelope::StoredEvent;
-use crate::hash::{ChainVerifier, Hash};
+use crate::hash::Hash;
 use crate::ids::{CampaignId, Seq};
 use crate::limits::READ_BATCH_EVENTS;
 

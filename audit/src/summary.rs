@@ -1,4 +1,6 @@
-//! The leaderboard and campaign summary, as `run`, `resume` and `replay` print them.
+//! A campaign at one point — the leaderboard, the counts and the state hash — as `run`,
+//! `resume` and `replay` report it: data that serialises to their `--json`, and the table they
+//! print.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -9,38 +11,59 @@ use lineage_replay::{CampaignState, Phase};
 use serde::Serialize;
 
 /// One line of the leaderboard, borrowed from the state (a long campaign has tens of thousands).
-#[derive(Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Row<'a> {
-    rank: usize,
-    arch: &'a str,
-    fitness: f64,
-    benchmark: Option<f64>,
-    loss: Option<f64>,
-    params: Option<u64>,
-    parent: Option<&'a str>,
-    proposer: Cow<'a, str>,
-    discovery: Option<bool>,
+    /// Rank by exploration fitness, from 1.
+    pub rank: usize,
+    /// The architecture.
+    pub arch: &'a str,
+    /// Its exploration fitness.
+    pub fitness: f64,
+    /// Mean held-out accuracy, once trained.
+    pub benchmark: Option<f64>,
+    /// Held-out loss, once trained.
+    pub loss: Option<f64>,
+    /// Parameters, once trained.
+    pub params: Option<u64>,
+    /// The architecture it was built on (none for a seed baseline).
+    pub parent: Option<&'a str>,
+    /// Who proposed it ([`proposer_label`]).
+    pub proposer: Cow<'a, str>,
+    /// The verification verdict, once verified.
+    pub discovery: Option<bool>,
 }
 
 /// A campaign at one point: the leaderboard, counts and the state hash.
-#[derive(Serialize)]
+#[derive(Clone, Debug, Serialize)]
 pub struct Summary<'a> {
+    /// The campaign.
     pub campaign: String,
+    /// Whether it has finished.
     pub finished: bool,
+    /// Why it finished.
     pub reason: Option<String>,
+    /// Experiments started.
     pub experiments: u32,
+    /// Events folded.
     pub events: u64,
+    /// The state hash, in hex.
     pub state_hash: String,
+    /// Every scored architecture, best first.
     pub leaderboard: Vec<Row<'a>>,
+    /// Architectures verified as discoveries, in proposal order.
     pub discoveries: Vec<String>,
+    /// Architectures rejected as duplicates.
     pub rejected: usize,
+    /// Architectures abandoned after repair.
     pub abandoned: usize,
+    /// Architectures whose training failed.
     pub failed: usize,
     /// Insights recorded, by analyst (the campaign's own and attached ones).
     pub insights: BTreeMap<String, usize>,
 }
 
 impl<'a> Summary<'a> {
+    /// The summary of `state`, the fold of `campaign`'s log.
     pub fn of(campaign: &CampaignId, state: &'a CampaignState) -> Self {
         // The state hash streams tens of megabytes through SHA-256 on a long campaign: on its own
         // core, while the leaderboard is built and the phases counted.
@@ -96,21 +119,22 @@ fn leaderboard(state: &CampaignState) -> Vec<Row<'_>> {
                 loss: metrics.map(|m| m.loss_val_final),
                 params: metrics.map(|m| m.params),
                 parent: record.proposal.parent.as_ref().map(|p| p.as_str()),
-                proposer: match &record.proposal.proposer {
-                    Proposer::Baseline { .. } => "baseline".into(),
-                    Proposer::BuiltIn { operator } => operator.as_str().into(),
-                    Proposer::Llm { model, .. } => format!("llm {model}").into(),
-                    Proposer::Human { name } => format!("human {name}").into(),
-                },
+                proposer: proposer_label(&record.proposal.proposer),
                 discovery: record.verification.as_ref().map(|v| v.discovery),
             }
         })
         .collect()
 }
 
-/// The leaderboard table and the counts line.
-pub fn print(summary: &Summary) -> anyhow::Result<()> {
-    crate::output::print(&render(summary))
+/// Who proposed an architecture, in one word or two: `baseline`, the built-in operator
+/// (`mutate:add-gate`), `llm MODEL` or `human NAME` — in the leaderboard and in exports alike.
+pub fn proposer_label(proposer: &Proposer) -> Cow<'_, str> {
+    match proposer {
+        Proposer::Baseline { .. } => "baseline".into(),
+        Proposer::BuiltIn { operator } => operator.as_str().into(),
+        Proposer::Llm { model, .. } => format!("llm {model}").into(),
+        Proposer::Human { name } => format!("human {name}").into(),
+    }
 }
 
 /// A leaderboard up to this long is shown whole.
@@ -119,6 +143,14 @@ const WHOLE_ROWS_MAX: usize = 40;
 /// Rows a longer one shows at the top; the baselines below them are shown too, as reference
 /// points. A long campaign ranks tens of thousands: `--json` lists them all.
 const TOP_ROWS: usize = 20;
+
+impl Summary<'_> {
+    /// The leaderboard table and the counts line, as the command line prints them (a long
+    /// board shows its top and its baselines; the JSON form has every row).
+    pub fn table(&self) -> String {
+        render(self)
+    }
+}
 
 fn render(summary: &Summary) -> String {
     use std::fmt::Write as _;

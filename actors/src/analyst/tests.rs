@@ -1,0 +1,166 @@
+//! The discovery rule on planted seed results, and what an analysis compares and records.
+
+use std::collections::BTreeMap;
+
+use lineage_events::payload::*;
+
+use super::*;
+use crate::testkit::{Log, arch, metrics, run, smoke};
+
+fn scores(pairs: &[(u64, f64)]) -> BTreeMap<u64, f64> {
+    pairs.iter().copied().collect()
+}
+
+#[test]
+fn a_clear_gain_over_every_seed_is_a_discovery() {
+    let candidate = scores(&[(1, 0.80), (2, 0.83), (3, 0.81)]);
+    let baseline = scores(&[(1, 0.60), (2, 0.61), (3, 0.59)]);
+    let v = verdict(&candidate, &baseline);
+    assert!(v.discovery, "{v:?}");
+    assert!((v.gain_mean - (0.20 + 0.22 + 0.22) / 3.0).abs() < 1e-12);
+    assert!(v.gain_std > 0.0 && v.gain_std < 0.02);
+}
+
+#[test]
+fn a_gain_inside_the_seed_noise_is_not_a_discovery() {
+    // The gains vary more from seed to seed than their mean.
+    let v = verdict(&scores(&[(1, 0.62), (2, 0.55), (3, 0.70)]), &scores(&[(1, 0.60), (2, 0.50), (3, 0.70)]));
+    assert!(v.gain_mean > 0.0 && v.gain_mean < v.gain_std, "{v:?}");
+    assert!(!v.discovery);
+    // Steady gains, but smaller than the baseline's own seed-to-seed spread (0.1).
+    let v = verdict(&scores(&[(1, 0.65), (2, 0.55), (3, 0.75)]), &scores(&[(1, 0.60), (2, 0.50), (3, 0.70)]));
+    assert!((v.gain_mean - 0.05).abs() < 1e-12 && v.gain_std < 1e-12, "{v:?}");
+    assert!(!v.discovery);
+}
+
+#[test]
+fn one_paired_seed_is_never_a_discovery() {
+    // However large: one seed gives no spread to compare the gain with.
+    let v = verdict(&scores(&[(1, 0.95)]), &scores(&[(1, 0.40)]));
+    assert_eq!((v.gain_mean, v.gain_std, v.discovery), (0.95 - 0.40, 0.0, false));
+    // Two seeds each, but only one shared: one paired gain.
+    let v = verdict(&scores(&[(1, 0.95), (2, 0.96)]), &scores(&[(1, 0.40), (3, 0.41)]));
+    assert_eq!((v.gain_mean, v.discovery), (0.95 - 0.40, false));
+    // No shared seed: no gain at all.
+    let v = verdict(&scores(&[(1, 0.95)]), &scores(&[(2, 0.40)]));
+    assert_eq!((v.gain_mean, v.gain_std, v.discovery), (0.0, 0.0, false));
+}
+
+#[test]
+fn a_negative_gain_is_not_a_discovery() {
+    let v = verdict(&scores(&[(1, 0.40), (2, 0.41), (3, 0.40)]), &scores(&[(1, 0.60), (2, 0.60), (3, 0.60)]));
+    assert!(v.gain_mean < -0.19 && v.gain_std < 0.01, "{v:?}");
+    assert!(!v.discovery);
+}
+
+/// Baselines deltanet (the reference: accuracy 0.5, loss 2.0) and gated_deltanet (0.6, 2.0),
+/// and e0001, a child of gated_deltanet by `toggle-conv` with the same program (0.8, 1.9).
+fn planted() -> Log {
+    let mut log = Log::started(&smoke(), 1);
+    log.baseline("deltanet");
+    log.baseline("gated_deltanet");
+    log.explored("deltanet", metrics(0.5, 2.0, 100), 0.5);
+    log.explored("gated_deltanet", metrics(0.6, 2.0, 100), 0.6);
+    log.experiment(1, "gated_deltanet", "e0001", "gated_deltanet", &["toggle-conv"]);
+    log.checked("e0001", 0, None);
+    log.scheduled("e0001-x", "e0001", Stage::Exploration, 1);
+    log.trained("e0001-x", metrics(0.8, 1.9, 100));
+    log
+}
+
+#[test]
+fn an_analysis_compares_with_the_parent_and_the_baselines_and_scores_against_the_reference() {
+    let log = planted();
+    let state = &log.state;
+    let decisions = analyse(state, &smoke(), &log.campaign, &arch("e0001"));
+    let keys: Vec<&str> = decisions.iter().map(|d| d.key.as_str()).collect();
+    assert_eq!(keys, ["analysis/e0001", "fitness/e0001", "insight/edit-stats/e0001"]);
+    let finished = state.runs[&run("e0001-x")].finished.as_ref().unwrap().1;
+    assert!(decisions[..2].iter().all(|d| d.cause == Some(finished)), "caused by the run's result");
+
+    let Payload::AnalysisRecorded(analysis) = &decisions[0].payload else { panic!() };
+    let compared: Vec<(&str, Relation)> =
+        analysis.comparisons.iter().map(|c| (c.against.as_str(), c.relation)).collect();
+    assert_eq!(
+        compared,
+        [
+            ("gated_deltanet", Relation::Parent),
+            ("deltanet", Relation::Baseline),
+            ("gated_deltanet", Relation::Baseline)
+        ]
+    );
+    let vs_parent = &analysis.comparisons[0];
+    assert!((vs_parent.loss_delta - (1.9 - 2.0)).abs() < 1e-12);
+    assert!((vs_parent.task_deltas["mqar"] - 0.2).abs() < 1e-12, "accuracy where the task has one");
+    assert!((vs_parent.task_deltas["lm"] - (1.9 - 2.0)).abs() < 1e-12, "else the loss");
+    assert_eq!(analysis.cites.len(), 4, "its own result and each compared one");
+    assert_eq!(analysis.cites[0], finished);
+    assert!(
+        analysis.findings[0].starts_with("vs parent gated_deltanet: lm loss -0.100, mqar accuracy +0.200")
+    );
+    assert!(analysis.findings[0].ends_with("attributed to: toggle-conv applied"), "{}", analysis.findings[0]);
+    assert!(analysis.summary.contains("above 2 of 2 baselines"), "{}", analysis.summary);
+
+    let Payload::FitnessAssigned(fitness) = &decisions[1].payload else { panic!() };
+    assert_eq!((fitness.reference.as_str(), fitness.stage), ("deltanet", Stage::Exploration));
+    assert_eq!(fitness.constants, smoke().fitness);
+    // The program is a seed baseline's: nothing new in it for the judge.
+    assert_eq!(analysis.numbers["distance_from_baselines"], 0.0);
+    assert_eq!(fitness.judge.innovation, 5.0);
+    assert_eq!(fitness.judge.complexity, 5.0, "as many parameters as the reference");
+    assert!(fitness.judge.performance > 5.0, "better accuracy and loss than the reference");
+    assert_eq!(analysis.numbers["fitness"], fitness.total);
+    assert!((analysis.numbers["fitness_delta_vs_parent"] - (fitness.total - 0.6)).abs() < 1e-12);
+
+    let Payload::InsightRecorded(insight) = &decisions[2].payload else { panic!() };
+    let own_fitness = lineage_events::EventId::derive(&log.campaign, "fitness/e0001");
+    assert_eq!(insight.cites, [own_fitness], "the fitness recorded in the same batch");
+    assert!((insight.data["op:toggle-conv:gain"] - (fitness.total - 0.6)).abs() < 1e-12);
+}
+
+#[test]
+fn a_baseline_is_analysed_without_parent_or_edit_statistics() {
+    let mut log = Log::started(&smoke(), 1);
+    log.baseline("deltanet");
+    log.baseline("gated_deltanet");
+    log.explored("deltanet", metrics(0.5, 2.0, 100), 0.5);
+    log.checked("gated_deltanet", 0, None);
+    log.scheduled("gated_deltanet-x", "gated_deltanet", Stage::Exploration, 1);
+    log.trained("gated_deltanet-x", metrics(0.6, 2.0, 100));
+    let decisions = analyse(&log.state, &smoke(), &log.campaign, &arch("gated_deltanet"));
+    assert_eq!(
+        decisions.iter().map(|d| d.key.as_str()).collect::<Vec<_>>(),
+        ["analysis/gated_deltanet", "fitness/gated_deltanet"]
+    );
+    let Payload::AnalysisRecorded(analysis) = &decisions[0].payload else { panic!() };
+    assert_eq!(analysis.comparisons.len(), 1, "against the other baseline only");
+    assert!(!analysis.numbers.contains_key("fitness_delta_vs_parent"));
+    assert_eq!(analysis.findings, ["vs baseline deltanet: lm loss +0.000, mqar accuracy +0.100"]);
+}
+
+#[test]
+fn the_conclusion_pairs_each_candidate_with_the_promoted_baseline_seed_by_seed() {
+    let mut log = planted();
+    log.scored("e0001", 0.7);
+    assert!(conclude(&log.state).is_empty(), "nothing promoted: nothing to conclude");
+    for (id, rank, fitness) in [("e0001", 1, 0.7), ("gated_deltanet", 2, 0.6)] {
+        let promoted = PromotedToVerification { arch: arch(id), rank, fitness, seeds: vec![11, 22] };
+        log.commit(&format!("promote/{id}"), promoted);
+    }
+    for (id, results) in [("e0001", [0.81, 0.79]), ("gated_deltanet", [0.60, 0.62])] {
+        for (i, (seed, accuracy)) in [11, 22].into_iter().zip(results).enumerate() {
+            let r = format!("{id}-v{i}");
+            log.scheduled(&r, id, Stage::Verification, seed);
+            log.trained(&r, metrics(accuracy, 2.0, 100));
+        }
+    }
+    let decisions = conclude(&log.state);
+    assert_eq!(decisions.len(), 1);
+    assert_eq!(decisions[0].key, "verify/e0001");
+    let Payload::VerificationConcluded(v) = &decisions[0].payload else { panic!() };
+    assert_eq!(v.best_baseline.as_str(), "gated_deltanet");
+    assert!((v.gain_mean - 0.19).abs() < 1e-12, "{v:?}");
+    assert!(v.discovery);
+    let runs: Vec<&str> = v.runs.iter().map(|r| r.as_str()).collect();
+    assert_eq!(runs, ["e0001-v0", "e0001-v1", "gated_deltanet-v0", "gated_deltanet-v1"]);
+}

@@ -1,0 +1,138 @@
+//! The shared training function: its configuration, its metrics, its errors, and that training
+//! a recorded run again reproduces it bit for bit.
+
+use lineage_arch::train::{TaskResult, TrainReport};
+use lineage_events::payload::{StageConfig, TaskSpec};
+
+use super::*;
+use crate::testkit::{program, smoke};
+
+fn report(tasks: Vec<TaskResult>) -> TrainReport {
+    TrainReport {
+        loss_train_final: 2.5,
+        loss_curve: vec![(0, 5.0), (9, 2.5)],
+        tasks,
+        params: 4321,
+        steps: 10,
+        tokens_seen: 4000,
+        train_ms: 2000,
+        wall_ms: 2600,
+        stop: None,
+    }
+}
+
+#[test]
+fn a_stage_sets_the_sizes_and_the_shared_constants_the_rest() {
+    let stage = smoke().exploration;
+    let config = train_config(&stage, 17);
+    assert_eq!(
+        config,
+        TrainConfig {
+            layers: 1,
+            steps: 40,
+            batch: 8,
+            learning_rate: 1e-2,
+            warmup_steps: 4,
+            weight_decay: 0.01,
+            grad_norm_max: 1.0,
+            seed: 17,
+            wall_s_max: 120.0,
+            eval_batches: 4,
+            curve_points: 20,
+        }
+    );
+    let short = StageConfig { steps: 5, ..stage };
+    assert_eq!(train_config(&short, 0).warmup_steps, 1, "at least one warm-up step");
+}
+
+#[test]
+fn metrics_take_the_language_modelling_loss_as_the_held_out_loss() {
+    let m = metrics(&report(vec![
+        TaskResult { task: "mqar".into(), accuracy: Some(0.6), loss: 1.0 },
+        TaskResult { task: "parity".into(), accuracy: Some(0.9), loss: 0.2 },
+        TaskResult { task: "lm".into(), accuracy: None, loss: 3.0 },
+    ]));
+    assert_eq!(m.loss_val_final, 3.0);
+    assert!((m.benchmark_mean - 0.75).abs() < 1e-12, "mean accuracy over the accuracy-scored tasks");
+    assert_eq!(m.tasks["lm"], TaskMetrics { accuracy: None, loss: Some(3.0) });
+    assert_eq!(m.tasks["parity"], TaskMetrics { accuracy: Some(0.9), loss: Some(0.2) });
+    assert_eq!((m.params, m.steps, m.tokens_seen, m.wall_ms), (4321, 10, 4000, 2600));
+    assert_eq!(m.tokens_per_s, 2000.0, "tokens over training time, without evaluation");
+    assert_eq!(m.loss_curve, [CurvePoint { step: 0, loss: 5.0 }, CurvePoint { step: 9, loss: 2.5 }]);
+}
+
+#[test]
+fn without_language_modelling_the_held_out_loss_is_the_mean_task_loss() {
+    let m = metrics(&report(vec![
+        TaskResult { task: "mqar".into(), accuracy: Some(0.6), loss: 1.0 },
+        TaskResult { task: "parity".into(), accuracy: Some(0.9), loss: 0.5 },
+    ]));
+    assert_eq!(m.loss_val_final, 0.75);
+    assert_eq!(metrics(&report(Vec::new())).loss_val_final, 0.0, "no task: no loss");
+}
+
+fn tiny() -> StageConfig {
+    StageConfig { steps: 3, batch: 2, ..smoke().exploration }
+}
+
+#[test]
+fn a_program_that_cannot_be_trained_says_why_in_the_words_the_log_keeps() {
+    let device = lineage_arch::backend::device();
+    let broken = train_program("mixer m {", &tiny(), 1, None, None, &device, |_| {}).unwrap_err();
+    assert_eq!(broken, TrainingError::Parse);
+    assert_eq!(broken.to_string(), "the program no longer parses");
+
+    let unknown = "mixer m {\n  return proj(nothing_here, d)\n}\n";
+    let unchecked = train_program(unknown, &tiny(), 1, None, None, &device, |_| {}).unwrap_err();
+    assert_eq!(unchecked, TrainingError::TypeCheck { d: 32, heads: 2 });
+    assert_eq!(unchecked.to_string(), "the program does not type-check at d = 32, h = 2");
+
+    let stage = StageConfig {
+        tasks: vec![TaskSpec { name: "no-such-task".into(), settings: Default::default() }],
+        ..tiny()
+    };
+    let task = train_program(&program("deltanet"), &stage, 1, None, None, &device, |_| {}).unwrap_err();
+    let TrainingError::Task { task: name, message } = &task else { panic!("{task:?}") };
+    assert_eq!(name, "no-such-task");
+    assert_eq!(task.to_string(), *message, "the log keeps the task's own message");
+}
+
+#[test]
+fn reproducing_a_run_gives_its_metrics_bit_for_bit() {
+    let device = lineage_arch::backend::device();
+    let mut steps = Vec::new();
+    let trained =
+        train_program(&program("deltanet"), &tiny(), 5, None, None, &device, |p| steps.push(p.step)).unwrap();
+    assert_eq!(steps, [0, 1, 2], "progress sees every step");
+    assert_eq!(trained.report.stop, None);
+    assert_eq!(trained.wall_s_max, 120.0, "no peers' limit: the stage's");
+    let parsed = lineage_arch::lang::parse(&program("deltanet")).unwrap();
+    assert_eq!(trained.program_hash, Hash(lang::program_hash(&parsed).0));
+    let again = reproduce(&program("deltanet"), &tiny(), 5, &device).unwrap();
+    // Everything measured; wall time and throughput are the clock's.
+    let measured = |m: &TrainingMetrics| {
+        (
+            m.loss_train_final,
+            m.loss_val_final,
+            m.tasks.clone(),
+            m.benchmark_mean,
+            m.params,
+            m.steps,
+            m.tokens_seen,
+        )
+    };
+    let first = metrics(&trained.report);
+    assert_eq!(measured(&again), measured(&first));
+    assert_eq!(again.loss_curve, first.loss_curve);
+    let other_seed = reproduce(&program("deltanet"), &tiny(), 6, &device).unwrap();
+    assert_ne!(other_seed.loss_train_final, again.loss_train_final, "the seed matters");
+}
+
+#[test]
+fn a_peers_limit_tighter_than_the_stage_bounds_the_run() {
+    let device = lineage_arch::backend::device();
+    let trained = train_program(&program("deltanet"), &tiny(), 5, Some(60.0), None, &device, |_| {}).unwrap();
+    assert_eq!(trained.wall_s_max, 60.0);
+    let looser = train_program(&program("deltanet"), &tiny(), 5, Some(600.0), None, &device, |_| {}).unwrap();
+    assert_eq!(looser.wall_s_max, 120.0);
+}
