@@ -55,6 +55,9 @@ pub enum Command {
         /// Print a JSON summary instead of the leaderboard.
         #[arg(long)]
         json: bool,
+        /// Sign checkpoints of the head with this Ed25519 key (see `lineage run --signing-key`).
+        #[arg(long, value_name = "FILE")]
+        signing_key: Option<std::path::PathBuf>,
     },
     /// Rebuild a campaign's state from its log and print the leaderboard and the state hash
     /// (the one the live run printed at the same point). Trains nothing.
@@ -74,15 +77,40 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
-    /// Prove a campaign's record intact: hash chain, schemas, references, replayed state hash;
-    /// with --reproduce, train named architectures again and compare their metrics. Exit 0
-    /// only when everything holds.
+    /// Prove a campaign's record intact: hash chain, schemas, references, internal consistency,
+    /// nothing past its end, signed checkpoints, replayed state hash; with --head, that the log
+    /// still extends a head published earlier; with --public-key, that its signatures are by
+    /// that key; with --reproduce, train named architectures again and compare their metrics.
+    /// Exit 0 only when everything holds.
     Verify {
         /// The campaign.
         campaign: String,
         /// Architecture (id or unique prefix) to train again from the log and compare.
         #[arg(long, value_name = "ARCH")]
         reproduce: Vec<String>,
+        /// A head published earlier (as `run`, `replay`, `campaigns` and `anchor` print it): the
+        /// event at SEQ must still have that hash, the chain from event 0 intact.
+        #[arg(long, value_name = "SEQ:HASH")]
+        head: Option<String>,
+        /// The Ed25519 public key (64 hex digits, as `lineage keygen` printed it) every signed
+        /// checkpoint must be made with; a finished campaign's end must be signed.
+        #[arg(long, value_name = "HEX")]
+        public_key: Option<String>,
+    },
+    /// A compact statement of a verified campaign's head — id, head SEQ:HASH and its time,
+    /// state hash, last signature — to paste into a paper, a commit or a timestamping service.
+    Anchor {
+        /// The campaign.
+        campaign: String,
+        /// Print the statement as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Make a new Ed25519 signing key for `run --signing-key`: write its secret to FILE (mode
+    /// 0600; never overwritten) and print its public key, for `verify --public-key`.
+    Keygen {
+        /// The key file to create.
+        file: std::path::PathBuf,
     },
     /// The decision chain of one architecture back to the seed baselines: selections, pools,
     /// motivations and their evidence, programs and diffs, verdicts, repairs, training,
@@ -175,6 +203,11 @@ pub struct RunArgs {
     /// Print a JSON summary instead of the leaderboard.
     #[arg(long)]
     pub json: bool,
+    /// Sign checkpoints of the log's head (at each pause and at the end) with this Ed25519 key
+    /// file (from `lineage keygen`); without it, the key in the environment variable
+    /// LINEAGE_SIGNING_KEY (64 hex digits), if set. The key is never recorded.
+    #[arg(long, value_name = "FILE")]
+    pub signing_key: Option<std::path::PathBuf>,
 }
 
 /// `lineage arch …`. A PROGRAM argument is a file path or the name of a baseline.

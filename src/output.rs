@@ -91,6 +91,8 @@ struct CampaignLine<'a> {
     campaign: &'a str,
     events: u64,
     head_hash: String,
+    /// Position of the head event (with `head_hash`, the head `verify --head` takes).
+    head_seq: Option<u64>,
     created_at: String,
     updated_at: String,
 }
@@ -107,6 +109,7 @@ pub fn write_campaigns(
                 campaign: c.campaign.as_str(),
                 events: c.head.next.0,
                 head_hash: c.head.hash.to_hex(),
+                head_seq: c.head.next.0.checked_sub(1),
                 created_at: c.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
                 updated_at: c.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
             };
@@ -119,16 +122,19 @@ pub fn write_campaigns(
         writeln!(out, "no campaigns in this store")?;
         return Ok(());
     }
-    writeln!(out, "{:<24} {:>9}  {:<20} {:<20} head hash", "campaign", "events", "created", "updated")?;
+    writeln!(out, "{:<24} {:>9}  {:<20} {:<20} head (SEQ:HASH)", "campaign", "events", "created", "updated")?;
     for c in campaigns {
+        let head = match c.head.next.0.checked_sub(1) {
+            Some(seq) => format!("{seq}:{}", c.head.hash),
+            None => "-".to_owned(),
+        };
         writeln!(
             out,
-            "{:<24} {:>9}  {:<20} {:<20} {}",
+            "{:<24} {:>9}  {:<20} {:<20} {head}",
             c.campaign.as_str(),
             c.head.next.0,
             c.created_at.format("%Y-%m-%d %H:%M:%S"),
             c.updated_at.format("%Y-%m-%d %H:%M:%S"),
-            c.head.hash
         )?;
     }
     Ok(())
@@ -142,4 +148,31 @@ pub fn print(text: &str) -> anyhow::Result<()> {
     out.write_all(b"\n")?;
     out.flush()?;
     Ok(())
+}
+
+/// Resolves once stdout is a pipe whose reader has gone (`lineage events -f | head -1`). A
+/// follower waiting for the next event writes nothing, so without this it would learn of the
+/// closed pipe only when the campaign next appends, which for a finished one is never.
+pub async fn stdout_closed() {
+    loop {
+        if stdout_reader_gone() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+}
+
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn stdout_reader_gone() -> bool {
+    // On a pipe whose read end is closed, poll reports POLLERR for the write end; a terminal or
+    // a file never reports it. Asking for no events makes poll report only errors and hang-ups.
+    let mut fd = libc::pollfd { fd: libc::STDOUT_FILENO, events: 0, revents: 0 };
+    // SAFETY: one valid pollfd, a count of one, and no wait.
+    let ready = unsafe { libc::poll(&mut fd, 1, 0) };
+    ready == 1 && fd.revents & (libc::POLLERR | libc::POLLHUP) != 0
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn stdout_reader_gone() -> bool {
+    false // no portable way to ask; the next write still reports it
 }

@@ -144,3 +144,30 @@ fn bad_programs_and_task_settings_are_one_clear_line() {
     assert_eq!(stderr(&out).lines().count(), 1);
     assert!(stderr(&out).contains("cannot read program"));
 }
+
+#[test]
+fn training_that_reads_the_future_is_refused_by_the_tasks_entropy_floor() {
+    // The planted leak: a read of the next token behind a zero-initialised gate. Trained
+    // on its own, outside any campaign, it gets below the entropy of the generated text, which
+    // no causal model can; its causal twin (the same program reading the previous token) does not.
+    let dir = tempfile::tempdir().unwrap();
+    let program = |name: &str, shift: i32| {
+        let path = dir.path().join(format!("{name}.arch"));
+        let source = format!(
+            "mixer {name} {{\n  f = proj(shift(x, {shift}), d) * param(d, init = zero)\n  return proj(x + f, d)\n}}\n"
+        );
+        std::fs::write(&path, source).unwrap();
+        path.to_str().unwrap().to_owned()
+    };
+    let train = |path: &str| lineage(&["arch", "train", path, "--task", "lm", "--steps", "150", "--json"]);
+    let leaky = train(&program("peek", -1));
+    assert!(!leaky.status.success());
+    assert_eq!(stderr(&leaky).lines().count(), 1, "{}", stderr(&leaky));
+    assert!(
+        stderr(&leaky).contains("below the entropy of the text's generating process"),
+        "{}",
+        stderr(&leaky)
+    );
+    let causal = train(&program("twin", 1));
+    assert!(causal.status.success(), "{}", stderr(&causal));
+}

@@ -511,6 +511,16 @@ fn bad_input_is_one_clear_line_and_touches_nothing() {
     let bad_config = dir.path().join("bad.toml");
     std::fs::write(&bad_config, "[budget]\nexperimentz = 3\n").unwrap();
     let bad_config = bad_config.display().to_string();
+    // Values that would abort with an enormous allocation, or end the campaign for a false
+    // reason, are refused before anything is recorded.
+    let config_file = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(&path, text).unwrap();
+        path.display().to_string()
+    };
+    let huge_batch = config_file("batch.toml", "[exploration]\nbatch = 1000000000\n");
+    let huge_width = config_file("width.toml", "[exploration]\nd_model = 1000000000\n");
+    let no_pool = config_file("pool.toml", "[selection]\npool_capacity = 0\n");
     let cases: Vec<(Vec<&str>, &str)> = vec![
         (vec!["run", "--preset", "nope"], "unknown preset"),
         (vec!["run", "--preset", "smoke", "--config", &bad_config], "unknown key `budget.experimentz`"),
@@ -520,6 +530,18 @@ fn bad_input_is_one_clear_line_and_touches_nothing() {
             "trainers = 0 is out of range: allowed 1..=256",
         ),
         (vec!["run", "--preset", "smoke", "--name", "bad name"], "invalid campaign id"),
+        (
+            vec!["run", "--preset", "smoke", "--config", &huge_batch],
+            "exploration.batch = 1000000000 is out of range: allowed 1..=4096",
+        ),
+        (
+            vec!["run", "--preset", "smoke", "--config", &huge_width],
+            "exploration.d_model = 1000000000 is out of range",
+        ),
+        (
+            vec!["run", "--preset", "smoke", "--config", &no_pool],
+            "selection.pool_capacity = 0 is out of range",
+        ),
         (vec!["resume", "nothing-here"], "no event store"),
     ];
     for (args, expected) in cases {
@@ -529,6 +551,46 @@ fn bad_input_is_one_clear_line_and_touches_nothing() {
         assert!(stderr.contains(expected), "{args:?} said {stderr:?}, expected {expected:?}");
         assert_eq!(stderr.trim_end().lines().count(), 1, "{args:?}: {stderr}");
         assert!(!db.exists(), "{args:?} created the store");
+    }
+}
+
+/// A log whose recorded config this version refuses (written by an older build with wider
+/// limits, or forged) is one line on `resume`: never a panic, never an abort on allocation, and
+/// nothing appended, so the next `resume` says the same.
+#[tokio::test(flavor = "multi_thread")]
+async fn resuming_a_campaign_recorded_with_an_impossible_config_is_one_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = store(&dir);
+    let (mut config, _) = lineage_actors::config::resolve("smoke", None, &Default::default()).unwrap();
+    config.exploration.batch = 1_000_000_000;
+    let campaign = CampaignId::new("old-limits").unwrap();
+    let started = lineage_events::Payload::CampaignStarted(lineage_events::payload::CampaignStarted {
+        name: "old-limits".into(),
+        seed: 1,
+        config: Box::new(config),
+        code_version: "0.0.1".into(),
+        backend: "flex".into(),
+        host: lineage_events::payload::HostInfo {
+            hostname: "elsewhere".into(),
+            platform: "linux-x86_64".into(),
+            cpus: 64,
+        },
+    });
+    let event = lineage_events::NewEvent::new(
+        lineage_events::EventId::derive(&campaign, "start"),
+        lineage_events::ActorRef::new("orchestrator", "orchestrator"),
+        &started,
+    );
+    let sqlite = lineage_events::open_store(&url).await.unwrap();
+    sqlite.append(&campaign, lineage_events::Seq(0), vec![event]).await.unwrap();
+    drop(sqlite);
+    for _ in 0..2 {
+        let out = lineage(&url).args(["resume", "old-limits"]).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+        assert!(stderr.contains("cannot be resumed") && stderr.contains("exploration.batch"), "{stderr}");
+        assert_eq!(events(&url, "old-limits").len(), 1, "the refused resume recorded something");
     }
 }
 

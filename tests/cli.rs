@@ -418,6 +418,8 @@ fn every_printing_command_survives_a_closed_pipe() {
         "replay piped --fitness loss=0,bench=1,judge=0 --policy parents=1-2",
         "replay piped --fitness loss=0,bench=1,judge=0 --json",
         "verify piped",
+        "anchor piped",
+        "anchor piped --json",
         "provenance piped e0001",
         "provenance piped e0001 --format json",
         "provenance piped e0001 --format dot",
@@ -466,4 +468,225 @@ fn every_printing_command_survives_a_closed_pipe() {
         failures.extend(closed_pipe_failure(&store, &args, Reader::GoneAtOnce));
     }
     assert!(failures.is_empty(), "commands that failed on a closed pipe:\n{}", failures.join("\n"));
+}
+
+/// The campaign recorded in `tests/fixtures/recorded-v1`.
+const RECORDED: &str = "recorded-v1";
+
+/// A copy of the recorded campaign's database in `dir`.
+fn recorded_copy(dir: &Path) -> PathBuf {
+    let path = dir.join("lineage.db");
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recorded-v1/lineage.db");
+    std::fs::copy(fixture, &path).unwrap();
+    path
+}
+
+/// Every reading command, each reading the whole recorded campaign; `plot` writes into `figures`.
+fn reading_commands(figures: &Path) -> Vec<Vec<String>> {
+    let figures = figures.display().to_string();
+    [
+        vec!["campaigns"],
+        vec!["events", RECORDED, "--json"],
+        vec!["verify", RECORDED],
+        vec!["replay", RECORDED, "--json"],
+        vec!["provenance", RECORDED, "e0001", "--format", "json"],
+        vec!["export", RECORDED, "--format", "csv"],
+        vec!["plot", RECORDED, "--out", &figures],
+        vec!["bench", "campaign", RECORDED, "--json"],
+    ]
+    .iter()
+    .map(|args| args.iter().map(|a| a.to_string()).collect())
+    .collect()
+}
+
+fn set_mode(path: &Path, mode: u32) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).unwrap();
+}
+
+/// Puts modes back when a test ends, so that its temporary directory can be removed.
+struct RestoreModes(Vec<(PathBuf, u32)>);
+
+impl Drop for RestoreModes {
+    fn drop(&mut self) {
+        use std::os::unix::fs::PermissionsExt;
+        for (path, mode) in &self.0 {
+            let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode));
+        }
+    }
+}
+
+/// As root: a command prefix that runs a program as `nobody` (`runuser`, else `setpriv`), if one
+/// works here. Not as root, `None`: this process is unprivileged already.
+fn as_nobody() -> Option<Vec<&'static str>> {
+    if unsafe { libc::geteuid() } != 0 {
+        return None;
+    }
+    let candidates: [&[&'static str]; 2] = [
+        &["runuser", "-u", "nobody", "--"],
+        &["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups"],
+    ];
+    candidates.into_iter().map(|prefix| prefix.to_vec()).find(|prefix| {
+        std::process::Command::new(prefix[0])
+            .args(&prefix[1..])
+            .arg("true")
+            .output()
+            .is_ok_and(|out| out.status.success())
+    })
+}
+
+/// The `lineage` binary where any user may run it (the build directory may be private).
+fn public_binary(dir: &Path) -> PathBuf {
+    let bin = dir.join("lineage");
+    if std::fs::hard_link(support::lineage_bin(), &bin).is_err() {
+        std::fs::copy(support::lineage_bin(), &bin).unwrap();
+    }
+    set_mode(&bin, 0o755);
+    bin
+}
+
+/// Runs every reading command through `runner` and checks that each succeeds and leaves the
+/// store's directory holding the unchanged database file alone.
+fn reads_change_nothing(who: &str, runner: &dyn Fn(&[String]) -> Output, db: &Path) {
+    let digest = file_digest(db);
+    // Figures go to a directory anyone may write.
+    let figures = tempfile::tempdir().unwrap();
+    set_mode(figures.path(), 0o777);
+    for args in reading_commands(figures.path()) {
+        let output = runner(&args);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{who}: lineage {} failed: {stderr}", args.join(" "));
+        if args[0] == "verify" {
+            let stdout = String::from_utf8_lossy(&output.stdout);
+            assert!(stdout.contains(&format!("campaign {RECORDED} verified")), "{who}: {stdout}");
+        }
+        assert_only_file(db.parent().unwrap(), "lineage.db");
+        assert_eq!(file_digest(db), digest, "{who}: lineage {} changed the database", args.join(" "));
+    }
+}
+
+/// Auditing a store one may only read: the database file has mode 0444 and its directory 0555.
+/// Every reading command succeeds, changes no byte of the file, and creates no `-wal`/`-shm`
+/// file beside it. Run as root (where the modes bind nobody) the same commands run again as
+/// `nobody`, for whom they do; and as `nobody` once more with the directory's mode saying
+/// "writable" (0755) although it belongs to root, which only SQLite's refusal reveals.
+#[test]
+fn reading_commands_audit_a_store_they_may_not_write_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = recorded_copy(dir.path());
+    let url = format!("sqlite://{}", db.display());
+    let _restore = RestoreModes(vec![(dir.path().to_owned(), 0o755), (db.clone(), 0o644)]);
+    set_mode(&db, 0o444);
+    set_mode(dir.path(), 0o555);
+    let as_this_user = |args: &[String]| run(&url, &args.iter().map(String::as_str).collect::<Vec<_>>());
+    reads_change_nothing("this user", &as_this_user, &db);
+
+    let Some(prefix) = as_nobody() else {
+        eprintln!(
+            "not run as another user: {}",
+            if unsafe { libc::geteuid() } != 0 {
+                "this test runs unprivileged already, so the modes above were enforced"
+            } else {
+                "neither runuser nor setpriv can switch to nobody here"
+            }
+        );
+        return;
+    };
+    let bin_dir = tempfile::tempdir().unwrap();
+    set_mode(bin_dir.path(), 0o755);
+    let bin = public_binary(bin_dir.path());
+    let as_nobody = |args: &[String]| {
+        std::process::Command::new(prefix[0])
+            .args(&prefix[1..])
+            .arg(&bin)
+            .env_remove("LINEAGE_STORE")
+            .env_remove("LINEAGE_LOG")
+            .args(["--store", &url])
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    eprintln!("running the reading commands as nobody with {}", prefix[0]);
+    reads_change_nothing("nobody, directory 0555", &as_nobody, &db);
+    set_mode(dir.path(), 0o755);
+    set_mode(&db, 0o644);
+    reads_change_nothing("nobody, directory 0755 of root", &as_nobody, &db);
+}
+
+#[test]
+fn an_empty_file_is_not_a_store_for_reading_commands_and_stays_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lineage.db");
+    std::fs::write(&path, b"").unwrap();
+    let url = format!("sqlite://{}", path.display());
+    assert_one_line_error(&run(&url, &["campaigns"]), "nothing has been recorded there yet");
+    assert_one_line_error(&run(&url, &["verify", "x"]), "nothing has been recorded there yet");
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), 0);
+    assert_only_file(dir.path(), "lineage.db");
+}
+
+/// A campaign whose PostgreSQL sessions the server ends (what a restart does) stops with one
+/// line that says the store connection was lost, names the store without a password and says
+/// how to continue; `lineage resume` then finishes it, and the log verifies.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_postgres_connection_stops_a_campaign_with_one_clear_line_and_resume_finishes_it() {
+    let url = support::postgres::fresh_database().await;
+    let database = url.rsplit('/').next().unwrap().to_owned();
+    let name = "pg-lost";
+    let mut child = lineage(&url)
+        .args(["run", "--preset", "smoke", "--seed", "2", "--name", name, "--json"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(connection);
+    // Mid-training of a baseline, as in tests/campaign.rs.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(300);
+    loop {
+        let progress: i64 = client
+            .query_one(
+                "SELECT count(*) FROM lineage_events WHERE campaign = $1 AND type = 'TrainingProgress'",
+                &[&name],
+            )
+            .await
+            .map_or(0, |row| row.get(0)); // no table yet
+        if progress >= 3 {
+            break;
+        }
+        assert!(child.try_wait().unwrap().is_none(), "the campaign ended before its connections were cut");
+        assert!(std::time::Instant::now() < deadline, "the campaign never started training");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    let terminated: i64 = client
+        .query_one(
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid)) FROM
+             (SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()) AS s",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert!(terminated >= 1, "no session of the campaign was found");
+    let output = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "the campaign went on without its store: {stderr}");
+    let last = stderr.trim_end().lines().last().unwrap_or_default();
+    assert!(last.starts_with("lineage: error: "), "{stderr}");
+    assert!(last.contains("lost the connection to the event store postgres://"), "{stderr}");
+    assert!(last.contains(&format!("/{database}")), "the line names the store: {stderr}");
+    assert!(last.contains(&format!("continue with `lineage resume {name}`")), "{stderr}");
+    assert!(!stderr.contains("Non-zero exit code"), "{stderr}");
+    if let Some((_, password)) =
+        url.split_once("://").and_then(|(_, rest)| rest.split_once('@')?.0.split_once(':'))
+    {
+        assert!(!stderr.contains(password), "the password is printed: {stderr}");
+    }
+
+    let resumed = lineage(&url).args(["resume", name, "--json"]).output().unwrap();
+    assert!(resumed.status.success(), "resume failed: {}", String::from_utf8_lossy(&resumed.stderr));
+    let summary: serde_json::Value = serde_json::from_slice(&resumed.stdout).unwrap();
+    assert_eq!(summary["finished"], true, "{summary}");
+    let verify = lineage(&url).args(["verify", name]).output().unwrap();
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
 }

@@ -59,6 +59,16 @@ fn recorded_log_verifies_and_replays_to_its_recorded_state_hash() {
     assert!(verify.contains(&format!("state hash {STATE_HASH} (recorded {STATE_HASH})")), "{verify}");
     assert!(!verify.contains("FAIL"), "{verify}");
 
+    // Training is part of the record too: the recorded exploration run of the best candidate
+    // trains again, on this build, to the metrics the earlier build recorded (bit for bit on the
+    // same backend and thread count, within verify's stated tolerance on another).
+    let reproduced = output(&store, &["verify", CAMPAIGN, "--reproduce", "e0001"]);
+    assert!(
+        reproduced.lines().any(|l| l.starts_with("ok   reproduce") && l.contains("e0001")),
+        "{reproduced}"
+    );
+    assert!(!reproduced.contains("FAIL"), "{reproduced}");
+
     let replay: serde_json::Value =
         serde_json::from_str(&output(&store, &["replay", CAMPAIGN, "--json"])).unwrap();
     assert_eq!(replay["state_hash"], STATE_HASH, "{replay}");

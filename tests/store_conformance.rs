@@ -43,6 +43,7 @@ macro_rules! every_store_case_list {
             unknown_event_types_are_preserved_and_skipped,
             campaigns_are_listed_with_their_heads,
             invalid_appends_are_rejected,
+            a_read_only_handle_reads_and_follows_but_refuses_appends,
         );
     };
 }
@@ -57,6 +58,7 @@ macro_rules! durable_store_case_list {
             truncated_log_is_detected,
             follower_in_another_process_sees_every_event_live,
             writer_killed_mid_batch_loses_nothing_committed,
+            opening_read_only_creates_nothing,
         );
     };
 }
@@ -68,11 +70,16 @@ mod memory {
 mod sqlite {
     every_store_case_list!(conformance, Sqlite);
     durable_store_case_list!(conformance, Sqlite);
+    conformance!(Sqlite: a_read_only_file_in_a_read_only_directory_is_read_untouched);
 }
 
 mod postgres {
     every_store_case_list!(conformance, Postgres);
     durable_store_case_list!(conformance, Postgres);
+    conformance!(Postgres:
+        a_select_only_role_reads_through_a_read_only_handle,
+        a_terminated_connection_is_reported_as_lost,
+    );
 }
 
 mod cases {
@@ -493,5 +500,184 @@ mod cases {
             // The log accepts the next writer exactly where the dead one stopped.
             store.append(&c, head.next, events(&c, "after", 0, 1)).await.unwrap();
         }
+    }
+
+    pub async fn a_read_only_handle_reads_and_follows_but_refuses_appends(b: &Backend) {
+        let store = b.open().await;
+        let c = campaign("read-only");
+        store.append(&c, Seq(0), events(&c, "w", 0, 20)).await.unwrap();
+        let reader = b.open_read_only().await.unwrap_or_else(|e| panic!("read-only open: {e}"));
+        assert_eq!(reader.location(), store.location());
+        assert_eq!(reader.read(&c, Seq(0), 100).await.unwrap(), store.read(&c, Seq(0), 100).await.unwrap());
+        assert_eq!(reader.head(&c).await.unwrap(), store.head(&c).await.unwrap());
+        assert_eq!(verify_campaign(&*reader, &c).await.unwrap().next, Seq(20));
+        let listed = reader.campaigns().await.unwrap();
+        assert!(listed.iter().any(|s| s.campaign == c && s.head.next == Seq(20)), "{listed:?}");
+
+        // Appending through it is refused with the typed error, for a known or a new campaign,
+        // and changes nothing.
+        let before = store.head(&c).await.unwrap();
+        let err = reader.append(&c, Seq(20), events(&c, "w", 20, 2)).await.unwrap_err();
+        assert!(matches!(&err, StoreError::ReadOnly { location } if *location == store.location()), "{err}");
+        assert!(err.to_string().contains("opened read-only"), "{err}");
+        let fresh = campaign("read-only-fresh");
+        let err = reader.append(&fresh, Seq(0), events(&fresh, "w", 0, 1)).await.unwrap_err();
+        assert!(matches!(err, StoreError::ReadOnly { .. }), "{err}");
+        assert_eq!(store.head(&c).await.unwrap(), before);
+        assert_eq!(store.head(&fresh).await.unwrap(), None);
+
+        // It follows what writers append after it was opened.
+        let mut follow = Subscription::new(reader.clone(), c.clone(), Seq(20));
+        store.append(&c, Seq(20), events(&c, "w", 20, 5)).await.unwrap();
+        for expected in 20..25 {
+            let event = tokio::time::timeout(Duration::from_secs(10), follow.next())
+                .await
+                .expect("a committed event never reached the read-only follower")
+                .unwrap();
+            assert_eq!(event.seq, Seq(expected));
+        }
+        assert_eq!(verify_campaign(&*reader, &c).await.unwrap().next, Seq(25));
+    }
+
+    /// A read-only open of a database that holds no lineage store is refused and leaves it as it
+    /// was: no file, no table, no journal.
+    pub async fn opening_read_only_creates_nothing(b: &Backend) {
+        let missing = |result: Result<Arc<dyn EventStore>, StoreError>| match result {
+            Err(StoreError::Missing { location }) => location,
+            Err(other) => panic!("expected Missing, got {other}"),
+            Ok(_) => panic!("a read-only open of an empty database succeeded"),
+        };
+        match b.kind {
+            support::Kind::Sqlite => {
+                let path = std::path::PathBuf::from(b.url.strip_prefix("sqlite://").unwrap());
+                let dir = path.parent().unwrap();
+                let location = missing(b.open_read_only().await);
+                assert!(location.contains(&path.display().to_string()), "{location}");
+                assert_eq!(std::fs::read_dir(dir).unwrap().count(), 0, "a missing file stays missing");
+                std::fs::write(&path, b"").unwrap();
+                missing(b.open_read_only().await);
+                assert_eq!(std::fs::metadata(&path).unwrap().len(), 0, "an empty file stays empty");
+                assert_eq!(std::fs::read_dir(dir).unwrap().count(), 1, "no journal beside it");
+            }
+            support::Kind::Postgres => {
+                missing(b.open_read_only().await);
+                // Had the first open created the tables, the second would succeed.
+                missing(b.open_read_only().await);
+            }
+            support::Kind::Memory => unreachable!("durable stores only"),
+        }
+        // Once a writer created the store, a read-only handle opens it.
+        let _writer = b.open().await;
+        let reader = b.open_read_only().await.unwrap_or_else(|e| panic!("read-only open: {e}"));
+        assert!(reader.campaigns().await.unwrap().is_empty());
+    }
+
+    /// A store file with mode 0444 in a directory with mode 0555, as an auditor who may only
+    /// read it gets it: the read-only handle reads and verifies it without a `-wal` or `-shm`
+    /// file and without changing a byte. (Run as root, the modes bind nobody; the store
+    /// honours them anyway. `tests/cli.rs` runs the commands as an unprivileged user too.)
+    pub async fn a_read_only_file_in_a_read_only_directory_is_read_untouched(b: &Backend) {
+        use std::os::unix::fs::PermissionsExt;
+        let c = campaign("read-only-dir");
+        let written = {
+            let store = b.open().await;
+            store.append(&c, Seq(0), events(&c, "w", 0, 30)).await.unwrap();
+            store.read(&c, Seq(0), 100).await.unwrap()
+        };
+        let path = std::path::PathBuf::from(b.url.strip_prefix("sqlite://").unwrap());
+        let dir = path.parent().unwrap().to_owned();
+        let listing = || {
+            let mut names: Vec<String> = std::fs::read_dir(&dir)
+                .unwrap()
+                .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .collect();
+            names.sort();
+            names
+        };
+        assert_eq!(listing(), ["lineage.db"], "the last connection to close removes the WAL files");
+        let digest = support::file_digest(&path);
+
+        struct Restore(Vec<(std::path::PathBuf, u32)>);
+        impl Drop for Restore {
+            fn drop(&mut self) {
+                for (path, mode) in &self.0 {
+                    let _ = std::fs::set_permissions(path, std::fs::Permissions::from_mode(*mode));
+                }
+            }
+        }
+        let _restore = Restore(vec![(dir.clone(), 0o755), (path.clone(), 0o644)]);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o444)).unwrap();
+        std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o555)).unwrap();
+
+        let reader = b.open_read_only().await.unwrap_or_else(|e| panic!("read-only open: {e}"));
+        assert_eq!(reader.read(&c, Seq(0), 100).await.unwrap(), written);
+        assert_eq!(verify_campaign(&*reader, &c).await.unwrap().next, Seq(30));
+        assert_eq!(reader.campaigns().await.unwrap().len(), 1);
+        let err = reader.append(&c, Seq(30), events(&c, "w", 30, 1)).await.unwrap_err();
+        assert!(matches!(err, StoreError::ReadOnly { .. }), "{err}");
+        drop(reader);
+
+        assert_eq!(listing(), ["lineage.db"], "no -wal or -shm file was created");
+        assert_eq!(support::file_digest(&path), digest, "the file changed");
+        // A writer cannot open it while the directory stays read-only for it (as root it can:
+        // root ignores the modes).
+    }
+
+    /// A role that may only SELECT reads the store through a read-only handle; the location it
+    /// reports names the role but not its password.
+    pub async fn a_select_only_role_reads_through_a_read_only_handle(b: &Backend) {
+        let store = b.open().await;
+        let c = campaign("role");
+        store.append(&c, Seq(0), events(&c, "w", 0, 12)).await.unwrap();
+        let role = format!("lineage_auditor_{}", c.as_str().replace('-', "_"));
+        let password = "auditor-secret-7";
+        b.sql(&format!(
+            "CREATE ROLE {role} LOGIN PASSWORD '{password}'; GRANT SELECT ON ALL TABLES IN SCHEMA public TO {role};"
+        ))
+        .await;
+        let (scheme, rest) = b.url.split_once("://").unwrap();
+        let host_and_db = rest.split_once('@').map_or(rest, |(_, after)| after);
+        let url = format!("{scheme}://{role}:{password}@{host_and_db}");
+
+        let reader = lineage_events::open_store_read_only(&url).await.unwrap_or_else(|e| panic!("{e}"));
+        assert!(reader.location().contains(&role) && !reader.location().contains(password));
+        assert_eq!(reader.read(&c, Seq(0), 100).await.unwrap(), store.read(&c, Seq(0), 100).await.unwrap());
+        assert_eq!(verify_campaign(&*reader, &c).await.unwrap().next, Seq(12));
+        let err = reader.append(&c, Seq(12), events(&c, "w", 12, 1)).await.unwrap_err();
+        assert!(matches!(err, StoreError::ReadOnly { .. }), "{err}");
+        assert!(!err.to_string().contains(password), "{err}");
+        drop(reader);
+        b.sql(&format!("REVOKE ALL ON ALL TABLES IN SCHEMA public FROM {role}; DROP ROLE {role};")).await;
+    }
+
+    /// The server ending the store's sessions (as a restart does) is `ConnectionLost`, naming
+    /// the store; nothing half-written is left, and a new handle continues.
+    pub async fn a_terminated_connection_is_reported_as_lost(b: &Backend) {
+        let store = b.open().await;
+        let c = campaign("lost");
+        store.append(&c, Seq(0), events(&c, "w", 0, 5)).await.unwrap();
+        let database = b.url.rsplit('/').next().unwrap();
+        // With a timeout, pg_terminate_backend returns once the sessions have ended.
+        b.sql(&format!(
+            "SELECT pg_terminate_backend(pid, 10000) FROM pg_stat_activity
+             WHERE datname = '{database}' AND pid <> pg_backend_pid()"
+        ))
+        .await;
+        let lost = |err: StoreError| match err {
+            StoreError::ConnectionLost { location, .. } => {
+                assert_eq!(location, store.location());
+                let text = StoreError::ConnectionLost { location, message: String::new() }.to_string();
+                assert!(
+                    text.starts_with(&format!("lost the connection to the event store {}", store.location()))
+                );
+            }
+            other => panic!("expected ConnectionLost, got {other}"),
+        };
+        lost(store.append(&c, Seq(5), events(&c, "w", 5, 1)).await.unwrap_err());
+        lost(store.read(&c, Seq(0), 10).await.unwrap_err());
+        lost(store.head(&c).await.unwrap_err());
+        let again = b.open().await;
+        assert_eq!(verify_campaign(&*again, &c).await.unwrap().next, Seq(5));
+        again.append(&c, Seq(5), events(&c, "w", 5, 1)).await.unwrap();
     }
 }

@@ -2,7 +2,9 @@
 //! baselines task by task, attributes the change to the edits that made it, assigns the fitness
 //! (with the built-in judge's rationale), and keeps the edit statistics — which operators raised
 //! fitness and task scores, with counts — as an insight the researcher steers by. It also
-//! concludes the verification stage. Runs on a `SyncArbiter` thread with the campaign projection.
+//! concludes the verification stage (the discovery rule itself is [`verdict`], defined in
+//! `lineage-replay`, where `verify` re-derives each verdict with it). Runs on a `SyncArbiter`
+//! thread with the campaign projection.
 
 use std::collections::BTreeMap;
 
@@ -10,8 +12,12 @@ use actix::prelude::*;
 use lineage_arch::baselines;
 use lineage_arch::lang::parse;
 use lineage_events::payload::*;
-use lineage_events::{ArchId, CampaignId, EventId, RunId};
+use lineage_events::{ArchId, CampaignId, EventId};
 use lineage_replay::CampaignState;
+use lineage_replay::discovery::verification_scores;
+/// The discovery rule, defined in `lineage-replay` so that `verify` re-derives every verdict
+/// with the same function.
+pub use lineage_replay::discovery::{Verdict, verdict};
 
 use crate::fitness::{JudgeInputs, fitness, judge};
 use crate::insights::{edit_statistics, task_deltas};
@@ -242,46 +248,6 @@ fn analysis(
     }
 }
 
-/// The verdict on one promoted candidate against the best baseline, from their verification
-/// scores (benchmark mean by seed).
-#[derive(Clone, Copy, Debug, PartialEq)]
-pub struct Verdict {
-    /// Mean gain over the baseline on the seeds both were trained with.
-    pub gain_mean: f64,
-    /// Sample standard deviation of those gains (0 for fewer than two).
-    pub gain_std: f64,
-    /// The discovery rule: a positive gain larger than both the seed-to-seed spread of the
-    /// gains and of the baseline's own score, on at least two paired seeds. One seed gives no
-    /// spread to compare with, so it is never a discovery.
-    pub discovery: bool,
-}
-
-/// The discovery rule on verification scores by seed: the candidate's and the baseline's.
-/// Gains are paired by seed (a seed only one of them has is left out of the gains); the
-/// baseline's spread is over all its seeds.
-pub fn verdict(candidate: &BTreeMap<u64, f64>, baseline: &BTreeMap<u64, f64>) -> Verdict {
-    let base_values: Vec<f64> = baseline.values().copied().collect();
-    let base_std = std_dev(&base_values);
-    let gains: Vec<f64> =
-        candidate.iter().filter_map(|(seed, score)| baseline.get(seed).map(|b| score - b)).collect();
-    let gain_mean = gains.iter().sum::<f64>() / gains.len().max(1) as f64;
-    let gain_std = std_dev(&gains);
-    let discovery = gains.len() >= 2 && gain_mean > 0.0 && gain_mean > gain_std && gain_mean > base_std;
-    Verdict { gain_mean, gain_std, discovery }
-}
-
-/// Verification scores of `arch` by seed (benchmark mean, run), finished runs only.
-fn verification_scores(state: &CampaignState, arch: &ArchId) -> BTreeMap<u64, (f64, RunId)> {
-    state
-        .runs
-        .iter()
-        .filter(|(_, r)| &r.scheduled.arch == arch && r.scheduled.stage == Stage::Verification)
-        .filter_map(|(id, r)| {
-            r.finished.as_ref().map(|(f, _)| (r.scheduled.seed, (f.metrics.benchmark_mean, id.clone())))
-        })
-        .collect()
-}
-
 /// The conclusion of the verification stage: a verdict for every promoted candidate against
 /// the promoted baseline (nothing without one).
 pub fn conclude(state: &CampaignState) -> Vec<Decision> {
@@ -309,15 +275,6 @@ pub fn conclude(state: &CampaignState) -> Vec<Decision> {
         decisions.push(Decision::new(format!("verify/{arch}"), NAME, concluded));
     }
     decisions
-}
-
-/// Sample standard deviation (0 for fewer than two values).
-fn std_dev(values: &[f64]) -> f64 {
-    if values.len() < 2 {
-        return 0.0;
-    }
-    let mean = values.iter().sum::<f64>() / values.len() as f64;
-    (values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (values.len() - 1) as f64).sqrt()
 }
 
 #[cfg(test)]

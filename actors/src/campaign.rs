@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use actix::prelude::*;
 use lineage_events::payload::{CampaignConfig, CampaignResumed, CampaignStarted};
-use lineage_events::{CampaignId, EventStore};
-use lineage_replay::CampaignState;
+use lineage_events::{CampaignId, EventStore, Head, SigningKey};
+use lineage_replay::{CampaignState, Folded};
 
 use crate::analyst::Analyst;
 use crate::config::Resources;
@@ -63,15 +63,14 @@ pub enum CampaignError {
 pub struct Outcome {
     /// The state at the end.
     pub state: CampaignState,
+    /// The head of the log at the end: what to publish to anchor it.
+    pub head: Head,
     /// Paused (Ctrl-C) rather than finished.
     pub paused: bool,
 }
 
-async fn read_state(
-    store: &Arc<dyn EventStore>,
-    campaign: &CampaignId,
-) -> Result<CampaignState, CampaignError> {
-    Ok(lineage_replay::fold_log(store.as_ref(), campaign, |_| true).await?)
+async fn read_state(store: &Arc<dyn EventStore>, campaign: &CampaignId) -> Result<Folded, CampaignError> {
+    Ok(lineage_replay::fold_log_to_head(store.as_ref(), campaign, |_| true).await?)
 }
 
 /// Resolves to `true` at the first Ctrl-C. On Unix the handler is in place when this returns.
@@ -198,9 +197,24 @@ pub fn run(
     observer: Observer,
     resources: Resources,
 ) -> Result<Outcome, CampaignError> {
+    run_signed(store, campaign, start, observer, resources, None)
+}
+
+/// [`run`], signing checkpoints of the log's head with `signing_key` when given: after each
+/// pause and after the finish, the recorder appends a `HeadSigned` event for the head it has
+/// just committed. The key is never recorded; without one nothing is signed and the log is
+/// exactly what [`run`] writes.
+pub fn run_signed(
+    store: Arc<dyn EventStore>,
+    campaign: CampaignId,
+    start: Start,
+    observer: Observer,
+    resources: Resources,
+    signing_key: Option<SigningKey>,
+) -> Result<Outcome, CampaignError> {
     let system = System::new();
     let outcome = system.block_on(async {
-        let existing = read_state(&store, &campaign).await?;
+        let existing = read_state(&store, &campaign).await?.state;
         let (config, seed) = config_and_seed(&start, &existing, &campaign)?;
         crate::config::validate(&config).map_err(|e| match start {
             Start::New(_) => CampaignError::Invalid(e.to_string()),
@@ -224,7 +238,8 @@ pub fn run(
         };
         let team = start_team(&shared);
         let (researcher, analyst) = (team.researcher.clone(), team.analyst.clone());
-        let orchestrator = Orchestrator::new(shared.clone(), team).start();
+        let signing = signing_key.is_some();
+        let orchestrator = Orchestrator::new(shared.clone(), team).signing(signing).start();
         let monitor = Monitor::new(observer).start();
         let subscribers: Vec<Recipient<Committed>> = vec![
             orchestrator.clone().recipient(),
@@ -232,7 +247,7 @@ pub fn run(
             analyst.recipient(),
             monitor.recipient(),
         ];
-        let recorder = Recorder::new(store.clone(), campaign.clone(), subscribers);
+        let recorder = Recorder::new(store.clone(), campaign.clone(), subscribers).signing(signing_key);
         recorder.replay_existing().await?;
         ctx.run(recorder);
 
@@ -257,15 +272,17 @@ pub fn run(
         Ok::<_, CampaignError>(failure)
     });
     let failure = outcome?;
-    system.run().map_err(|e| CampaignError::Invalid(e.to_string()))?;
+    // A fatal error stops the system with a non-zero code: report the error, not the code.
+    let ran = system.run();
     if let Some(error) = failure.take() {
         return Err(CampaignError::Stopped(error, campaign));
     }
+    ran.map_err(|e| CampaignError::Invalid(e.to_string()))?;
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .map_err(|e| CampaignError::Invalid(format!("cannot start a runtime: {e}")))?;
-    let state = runtime.block_on(read_state(&store, &campaign))?;
+    let Folded { state, head } = runtime.block_on(read_state(&store, &campaign))?;
     let paused = state.finished.is_none();
-    Ok(Outcome { state, paused })
+    Ok(Outcome { state, head, paused })
 }

@@ -3,7 +3,8 @@
 //! that carries it out (or to the recorder, for its own decisions) and tracks what is in
 //! flight. It holds what the planner must not: the wall clock and the actors' addresses.
 //! After a restart its in-flight set is empty, so everything unfinished in the log is
-//! dispatched again: that is resume.
+//! dispatched again: that is resume. When the campaign signs its head, the orchestrator asks the
+//! recorder to sign it after the finish and after a pause, before the system stops.
 
 use std::time::Instant;
 
@@ -16,6 +17,7 @@ use crate::engineer::Engineer;
 use crate::error::ActorError;
 use crate::messages::*;
 use crate::planner::{self, Command, InFlight, InFlightKey};
+use crate::recorder::SignHead;
 use crate::researcher::Researcher;
 use crate::shared::Shared;
 use crate::trainer::Trainer;
@@ -52,6 +54,10 @@ pub struct Orchestrator {
     in_flight: InFlight,
     live: bool,
     stopping: bool,
+    /// The system is being stopped (after the finish or a pause).
+    closing: bool,
+    /// Sign the head before stopping.
+    signing: bool,
     /// When this process last accounted for an experiment (or started).
     last_budget: Instant,
 }
@@ -66,8 +72,17 @@ impl Orchestrator {
             in_flight: InFlight::new(),
             live: false,
             stopping: false,
+            closing: false,
+            signing: false,
             last_budget: Instant::now(),
         }
+    }
+
+    /// Whether to have the recorder sign the head after the finish and after a pause (it holds
+    /// the key).
+    pub fn signing(mut self, signing: bool) -> Self {
+        self.signing = signing;
+        self
     }
 }
 
@@ -84,7 +99,7 @@ impl Handler<Committed> for Orchestrator {
         // event committed meanwhile (a worker's, still in the recorder's queue) would end the
         // process before the pause is written.
         if self.state.finished.is_some() {
-            System::current().stop();
+            self.close(ctx);
             return;
         }
         if batch_end && self.live {
@@ -123,14 +138,36 @@ impl Handler<Pause> for Orchestrator {
                 if let Err(e) = ActorError::recorded(recorder.send(Record(vec![decision])).await) {
                     tracing::warn!("the pause could not be recorded: {e}");
                 }
-                System::current().stop();
             }
-            .into_actor(self),
+            .into_actor(self)
+            .map(|(), me, ctx| me.close(ctx)),
         );
     }
 }
 
 impl Orchestrator {
+    /// Stops the system — first signing the head, when the campaign signs (a failure to sign is
+    /// the campaign's failure: the user asked for the signature). Once.
+    fn close(&mut self, ctx: &mut Context<Self>) {
+        if std::mem::replace(&mut self.closing, true) {
+            return;
+        }
+        if !self.signing {
+            System::current().stop();
+            return;
+        }
+        let shared = self.shared.clone();
+        ctx.spawn(
+            async move {
+                match ActorError::recorded(shared.recorder.send(SignHead).await) {
+                    Ok(()) => System::current().stop(),
+                    Err(error) => shared.fail(error),
+                }
+            }
+            .into_actor(self),
+        );
+    }
+
     fn dispatch(&mut self, ctx: &mut Context<Self>) {
         self.in_flight.settle(&self.state);
         if self.stopping {

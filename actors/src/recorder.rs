@@ -3,7 +3,8 @@
 //! appends after), drops decisions already in the log (a re-dispatched actor deciding the same
 //! thing again after a crash), and broadcasts every committed event, its own and other
 //! processes', in log order, before it answers. So when an actor hears that its decision was
-//! recorded, every subscriber has already seen it.
+//! recorded, every subscriber has already seen it. With a signing key it also signs the head it
+//! has committed, when asked ([`SignHead`]: at each pause and at the end).
 
 use std::collections::HashSet;
 use std::sync::Arc;
@@ -11,7 +12,9 @@ use std::time::Duration;
 
 use actix::prelude::*;
 use lineage_events::limits::READ_BATCH_EVENTS;
-use lineage_events::{CampaignId, EventId, EventStore, NewEvent, Seq, StoreError, Upcasters};
+use lineage_events::{
+    CampaignId, EventId, EventStore, Hash, NewEvent, Seq, SigningKey, StoreError, Upcasters,
+};
 use tokio::sync::Mutex;
 
 use crate::error::ActorError;
@@ -24,6 +27,8 @@ struct Log {
     store: Arc<dyn EventStore>,
     campaign: CampaignId,
     next: Seq,
+    /// Hash of the event before `next`.
+    head_hash: Hash,
     ids: HashSet<EventId>,
     upcasters: Upcasters,
     subscribers: Vec<Recipient<Committed>>,
@@ -41,12 +46,21 @@ impl Log {
             for (i, stored) in batch.into_iter().enumerate() {
                 let event = Arc::new(stored.decode(&self.upcasters)?);
                 self.next = event.seq.next();
+                self.head_hash = event.hash;
                 self.ids.insert(event.id);
                 for s in &self.subscribers {
                     s.do_send(Committed(event.clone(), i == last));
                 }
             }
         }
+    }
+
+    /// Appends the signed checkpoint of the head, after catching up.
+    async fn sign_head(&mut self, key: &SigningKey) -> Result<(), StoreError> {
+        self.catch_up().await?;
+        let Some(seq) = self.next.0.checked_sub(1) else { return Ok(()) };
+        let signed = key.sign_head(&self.campaign, Seq(seq), self.head_hash);
+        self.append(vec![Decision::new(format!("sign/{seq}"), "recorder", signed)]).await
     }
 
     async fn append(&mut self, decisions: Vec<Decision>) -> Result<(), StoreError> {
@@ -77,6 +91,8 @@ impl Log {
 /// The recorder actor.
 pub struct Recorder {
     log: Arc<Mutex<Log>>,
+    /// Signs checkpoints of the head; never recorded.
+    signing_key: Option<Arc<SigningKey>>,
 }
 
 impl Recorder {
@@ -91,11 +107,18 @@ impl Recorder {
             store,
             campaign,
             next: Seq(0),
+            head_hash: Hash::GENESIS,
             ids: HashSet::new(),
             upcasters: Upcasters::standard(),
             subscribers,
         };
-        Self { log: Arc::new(Mutex::new(log)) }
+        Self { log: Arc::new(Mutex::new(log)), signing_key: None }
+    }
+
+    /// Signs checkpoints of the head with `key`, when given ([`SignHead`]).
+    pub fn signing(mut self, key: Option<SigningKey>) -> Self {
+        self.signing_key = key.map(Arc::new);
+        self
     }
 
     /// Broadcasts the existing log (resume) and returns how many events it had.
@@ -136,6 +159,30 @@ impl Handler<Record> for Recorder {
         AtomicResponse::new(Box::pin(
             async move { log.lock().await.append(decisions).await.map_err(ActorError::from) }
                 .into_actor(self),
+        ))
+    }
+}
+
+/// Sign the head: catch up with the log, then append a `HeadSigned` checkpoint of its last
+/// event (id derived from the position signed, so asking twice for the same head records it
+/// once). Without a signing key, nothing.
+#[derive(Message)]
+#[rtype(result = "Result<(), ActorError>")]
+pub struct SignHead;
+
+impl Handler<SignHead> for Recorder {
+    // Atomic, like `Record`: the head signed is the one after every decision sent before.
+    type Result = AtomicResponse<Self, Result<(), ActorError>>;
+
+    fn handle(&mut self, _: SignHead, _: &mut Self::Context) -> Self::Result {
+        let log = self.log.clone();
+        let key = self.signing_key.clone();
+        AtomicResponse::new(Box::pin(
+            async move {
+                let Some(key) = key else { return Ok(()) };
+                log.lock().await.sign_head(&key).await.map_err(ActorError::from)
+            }
+            .into_actor(self),
         ))
     }
 }

@@ -10,7 +10,7 @@ use lineage_arch::lang::{Program, parse, print, program_hash};
 use lineage_arch::rng::Rng;
 use lineage_events::payload::*;
 use lineage_events::{ArchId, EventId, Hash};
-use lineage_replay::{CampaignState, InsightRef};
+use lineage_replay::{ArchRecord, CampaignState, InsightRef};
 
 use crate::insights::{InsightKind, OpKey, StagnationKey};
 use crate::messages::{Committed, Decision, Propose};
@@ -194,9 +194,16 @@ impl Researcher {
         let stagnant = stagnation(&self.state);
         let second_edit =
             if stagnant.is_some() { SECOND_EDIT_STAGNANT_PER_MILLE } else { SECOND_EDIT_PER_MILLE };
-        let parent_record = &self.state.archs[&selection.parent];
-        let parent_fitness = parent_record.fitness.as_ref().map_or(f64::NAN, |(f, _)| f.total);
-        let parent_analysis = parent_record.analyses.last().cloned();
+        let context = ProposalContext {
+            experiment,
+            selection: &selection,
+            selection_event,
+            parent_record: &self.state.archs[&selection.parent],
+            weights: &weights,
+            steering: &steering,
+            stagnant: stagnant.as_ref(),
+            second_edit,
+        };
         let mut decisions = vec![Decision::new(select_key, "researcher", selection.clone())];
         for attempt in 0..=self.shared.config.novelty.reproposals_max {
             let arch = ArchId::new(if attempt == 0 {
@@ -207,22 +214,8 @@ impl Researcher {
             .expect("generated ids are valid");
             let stream = format!("propose/{arch}");
             let mut rng = Rng::stream(self.shared.seed, &stream);
-            let mut draws = Vec::new();
-            let mut program = parent.clone();
-            let mut edits = Vec::new();
-            let rounds = if rng.below(1000) < second_edit { 2 } else { 1 };
-            for _ in 0..rounds {
-                for _ in 0..30 {
-                    let i = rng.weighted(&weights);
-                    draws.push(i as u64);
-                    let (name, operator) = OPERATORS[i];
-                    if let Some((edited, detail)) = operator(&program, &references, &mut rng) {
-                        program = edited;
-                        edits.push(Edit { kind: name.into(), detail });
-                        break;
-                    }
-                }
-            }
+            let (mut program, edits, draws) =
+                draw_edits(&parent, &references, &weights, second_edit, &mut rng);
             program.name = arch.as_str().replace('-', "_");
             program.doc = vec![format!(
                 "Proposed in experiment {experiment} from {}: {}.",
@@ -243,64 +236,7 @@ impl Researcher {
                 &self.shared.fingerprints,
                 &self.shared.device,
             );
-            let mut evidence: Vec<EventId> = vec![selection_event];
-            let mut motivation = format!(
-                "Experiment {experiment}: parent {} (fitness {parent_fitness:.3}), drawn from ranks {}-{} of a pool of {}; \
-                 references {}.",
-                selection.parent,
-                self.shared.config.selection.parent_ranks.0,
-                self.shared.config.selection.parent_ranks.1,
-                selection.pool.len(),
-                if selection.references.is_empty() {
-                    "none".to_owned()
-                } else {
-                    selection.references.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
-                }
-            );
-            if let Some((event, summary)) = &parent_analysis {
-                motivation.push_str(&format!(" The parent's analysis [{event}] found: {summary}."));
-                evidence.push(*event);
-            }
-            if !steering.is_empty() {
-                let cited: Vec<String> =
-                    steering.iter().map(|s| format!("{} [{}]", s.analyst, s.event)).collect();
-                motivation.push_str(&format!(
-                    " Operators drawn with weights from the insights of {}.",
-                    cited.join(", ")
-                ));
-            }
-            for edit in &edits {
-                let i = OPERATORS.iter().position(|(n, _)| *n == edit.kind).expect("known operator");
-                motivation.push_str(&format!(
-                    " Edit `{}` ({}): {}; drawn with weight {:.2} of {:.2}",
-                    edit.kind,
-                    edit.detail,
-                    rationale(&edit.kind),
-                    weights[i],
-                    weights.iter().sum::<f64>(),
-                ));
-                if (weights[i] - 1.0).abs() > 1e-9 {
-                    motivation.push_str(", set by the insights above.");
-                } else {
-                    motivation.push_str(" (no statistics on it yet).");
-                }
-            }
-            evidence.extend(steering.iter().map(|s| s.event));
-            if let Some(s) = &stagnant {
-                motivation.push_str(&format!(
-                    " {} [{}] reported a plateau: {} edit(s), drawn with a {}‰ chance of a second.",
-                    s.analyst,
-                    s.event,
-                    edits.len(),
-                    second_edit
-                ));
-                evidence.push(s.event);
-            }
-            if edits.is_empty() {
-                motivation
-                    .push_str(" No operator applied to this parent; the parent's program is re-proposed.");
-            }
-            evidence.dedup();
+            let (motivation, evidence) = context.motivation(&self.shared.config.selection, &edits);
             let proposed = ArchitectureProposed {
                 arch: arch.clone(),
                 experiment,
@@ -325,6 +261,124 @@ impl Researcher {
             earlier.push((arch, program));
         }
         decisions
+    }
+}
+
+/// Tries per edit to find an operator that applies to the program.
+const OPERATOR_TRIES: usize = 30;
+
+/// One or two edits of `parent` (a second with `second_edit` per mille), each by an operator
+/// drawn with `weights`; returns the edited program, the edits and every operator index drawn.
+fn draw_edits(
+    parent: &Program,
+    references: &[Program],
+    weights: &[f64],
+    second_edit: u64,
+    rng: &mut Rng,
+) -> (Program, Vec<Edit>, Vec<u64>) {
+    let mut draws = Vec::new();
+    let mut program = parent.clone();
+    let mut edits = Vec::new();
+    let rounds = if rng.below(1000) < second_edit { 2 } else { 1 };
+    for _ in 0..rounds {
+        for _ in 0..OPERATOR_TRIES {
+            let i = rng.weighted(weights);
+            draws.push(i as u64);
+            let (name, operator) = OPERATORS[i];
+            if let Some((edited, detail)) = operator(&program, references, rng) {
+                program = edited;
+                edits.push(Edit { kind: name.into(), detail });
+                break;
+            }
+        }
+    }
+    (program, edits, draws)
+}
+
+/// What every proposal of one experiment is motivated by: the selection, the parent's record
+/// and the insights that set the operator weights.
+struct ProposalContext<'a> {
+    experiment: u32,
+    selection: &'a ParentSelected,
+    selection_event: EventId,
+    parent_record: &'a ArchRecord,
+    weights: &'a [f64],
+    steering: &'a [Steer],
+    stagnant: Option<&'a Steer>,
+    second_edit: u64,
+}
+
+impl ProposalContext<'_> {
+    /// The motivation of a proposal made with `edits`, and the events it cites.
+    fn motivation(&self, rules: &SelectionConfig, edits: &[Edit]) -> (String, Vec<EventId>) {
+        let selection = self.selection;
+        let parent_fitness = self.parent_record.fitness.as_ref().map_or(f64::NAN, |(f, _)| f.total);
+        let mut evidence: Vec<EventId> = vec![self.selection_event];
+        let mut motivation = format!(
+            "Experiment {}: parent {} (fitness {parent_fitness:.3}), drawn from ranks {}-{} of a pool of {}; \
+             references {}.",
+            self.experiment,
+            selection.parent,
+            rules.parent_ranks.0,
+            rules.parent_ranks.1,
+            selection.pool.len(),
+            if selection.references.is_empty() {
+                "none".to_owned()
+            } else {
+                selection.references.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+            }
+        );
+        if let Some((event, summary)) = self.parent_record.analyses.last() {
+            motivation.push_str(&format!(" The parent's analysis [{event}] found: {summary}."));
+            evidence.push(*event);
+        }
+        if !self.steering.is_empty() {
+            let cited: Vec<String> =
+                self.steering.iter().map(|s| format!("{} [{}]", s.analyst, s.event)).collect();
+            motivation.push_str(&format!(
+                " Operators drawn with weights from the insights of {}.",
+                cited.join(", ")
+            ));
+        }
+        for edit in edits {
+            motivation.push_str(&self.edit_rationale(edit));
+        }
+        evidence.extend(self.steering.iter().map(|s| s.event));
+        if let Some(s) = self.stagnant {
+            motivation.push_str(&format!(
+                " {} [{}] reported a plateau: {} edit(s), drawn with a {}‰ chance of a second.",
+                s.analyst,
+                s.event,
+                edits.len(),
+                self.second_edit
+            ));
+            evidence.push(s.event);
+        }
+        if edits.is_empty() {
+            motivation.push_str(" No operator applied to this parent; the parent's program is re-proposed.");
+        }
+        evidence.dedup();
+        (motivation, evidence)
+    }
+
+    /// Why one edit was made: its operator's rationale and the weight it was drawn with.
+    fn edit_rationale(&self, edit: &Edit) -> String {
+        let weights = self.weights;
+        let i = OPERATORS.iter().position(|(n, _)| *n == edit.kind).expect("known operator");
+        let mut text = format!(
+            " Edit `{}` ({}): {}; drawn with weight {:.2} of {:.2}",
+            edit.kind,
+            edit.detail,
+            rationale(&edit.kind),
+            weights[i],
+            weights.iter().sum::<f64>(),
+        );
+        if (weights[i] - 1.0).abs() > 1e-9 {
+            text.push_str(", set by the insights above.");
+        } else {
+            text.push_str(" (no statistics on it yet).");
+        }
+        text
     }
 }
 

@@ -275,6 +275,47 @@ pub fn evaluate(
         .collect()
 }
 
+/// Share of a task's loss floor below which a held-out loss is taken for leakage rather than
+/// luck: the evaluation's few thousand tokens measure the loss to about a percent, and a model
+/// that reads the next token lands far below (an order of magnitude, in the planted cases).
+pub const LOSS_FLOOR_SHARE: f64 = 0.9;
+
+/// A held-out loss no causal model can reach: below [`LOSS_FLOOR_SHARE`] of its task's
+/// [`Task::loss_floor`].
+#[derive(Clone, Debug, PartialEq)]
+pub struct BelowFloor {
+    /// The task.
+    pub task: String,
+    /// The run's held-out loss, nats per token.
+    pub loss: f64,
+    /// The task's floor, nats per token.
+    pub floor: f64,
+}
+
+impl std::fmt::Display for BelowFloor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "held-out loss {:.4} on {} is below the entropy of the text's generating process ({:.4} nats per \
+             token): no causal model gets there, so the program reads tokens it should not (information leakage)",
+            self.loss, self.task, self.floor
+        )
+    }
+}
+
+/// The first task whose held-out loss in `results` is below its floor, if any: checked
+/// wherever a model is trained, by construction of the task rather than against a baseline.
+pub fn below_floor(results: &[TaskResult], tasks: &[Box<dyn Task>]) -> Option<BelowFloor> {
+    results.iter().zip(tasks).find_map(|(result, task)| {
+        let floor = task.loss_floor()?;
+        (result.loss < LOSS_FLOOR_SHARE * floor).then(|| BelowFloor {
+            task: result.task.clone(),
+            loss: result.loss,
+            floor,
+        })
+    })
+}
+
 fn tail_mean(losses: &[f64]) -> f64 {
     let tail = &losses[losses.len() - (losses.len() / 10).max(1).min(losses.len())..];
     if tail.is_empty() { f64::NAN } else { tail.iter().sum::<f64>() / tail.len() as f64 }

@@ -5,23 +5,28 @@
 //!   Graphviz DOT and W3C PROV-JSON;
 //! - [`counterfactual`]: the campaign re-ranked under other fitness weights or selection rules;
 //! - [`summary`]: the leaderboard and the counts, as data (JSON) and as a table;
-//! - [`verify`]: the hash chain, schemas, references and replayed state hash, as a report of
-//!   named checks.
+//! - [`verify`]: the hash chain (against an anchored head, when given), schemas, references,
+//!   internal consistency ([`consistency`]), the end of the log, signed checkpoints (against a
+//!   trusted key, when given) and the replayed state hash, as a report of named checks;
+//! - [`anchor`]: a verified log's head as a compact statement to publish.
 //!
 //! It reads the log and folds it with `lineage-replay`; it trains nothing (reproducing a run
 //! needs the models, which live elsewhere) and knows nothing of the terminal.
 
 #![warn(missing_docs)]
 
+pub mod anchor;
+pub mod consistency;
 pub mod counterfactual;
 pub mod provenance;
 pub mod summary;
 pub mod verify;
 
+pub use anchor::{Anchor, AnchorError};
 pub use counterfactual::{Counterfactual, Policy};
 pub use provenance::{Log, Provenance};
 pub use summary::{Row, Summary, proposer_label};
-pub use verify::{Check, Verification, verify};
+pub use verify::{AnchoredHead, Check, Expected, InvalidHead, Verification, verify, verify_against};
 
 use lineage_events::{DecodeError, StoreError};
 

@@ -5,9 +5,9 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use lineage_events::CampaignId;
 use lineage_events::payload::Proposer;
-use lineage_replay::{CampaignState, Phase};
+use lineage_events::{CampaignId, Head};
+use lineage_replay::{CampaignState, PastEnd, Phase};
 use serde::Serialize;
 
 /// One line of the leaderboard, borrowed from the state (a long campaign has tens of thousands).
@@ -48,6 +48,17 @@ pub struct Summary<'a> {
     pub events: u64,
     /// The state hash, in hex.
     pub state_hash: String,
+    /// Position of the last event folded ([`Summary::at_head`]; absent when not given).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head_seq: Option<u64>,
+    /// Its hash, hex: with `head_seq`, the head to publish (`lineage verify --head` checks a log
+    /// still extends it).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub head_hash: Option<String>,
+    /// The first event that continues the log past `CampaignFinished`, if one does (`lineage
+    /// verify` fails such a log); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub past_end: Option<PastEnd>,
     /// Every scored architecture, best first.
     pub leaderboard: Vec<Row<'a>>,
     /// Architectures verified as discoveries, in proposal order.
@@ -76,6 +87,9 @@ impl<'a> Summary<'a> {
             experiments: state.experiments_started(),
             events: state.events,
             state_hash,
+            head_seq: None,
+            head_hash: None,
+            past_end: state.past_end.clone(),
             leaderboard,
             discoveries: state.discoveries().iter().map(|a| a.to_string()).collect(),
             rejected,
@@ -86,6 +100,22 @@ impl<'a> Summary<'a> {
                 by
             }),
         }
+    }
+}
+
+impl Summary<'_> {
+    /// The summary with the head the state was folded to (nothing when no event was).
+    pub fn at_head(mut self, head: Head) -> Self {
+        if let Some(seq) = head.next.0.checked_sub(1) {
+            self.head_seq = Some(seq);
+            self.head_hash = Some(head.hash.to_hex());
+        }
+        self
+    }
+
+    /// The head as `SEQ:HASH`, when known.
+    pub fn head(&self) -> Option<String> {
+        Some(format!("{}:{}", self.head_seq?, self.head_hash.as_ref()?))
     }
 }
 
@@ -234,6 +264,9 @@ mod tests {
             experiments: ranked as u32,
             events: 0,
             state_hash: String::new(),
+            head_seq: None,
+            head_hash: None,
+            past_end: None,
             leaderboard: (1..=ranked).map(row).collect(),
             discoveries: Vec::new(),
             rejected: 0,

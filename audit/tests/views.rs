@@ -1,7 +1,7 @@
-//! The audit views on a small campaign of real payloads, written through the memory store: two
-//! seed baselines, two experiments (a-0001 from gated-deltanet, a-0002 from a-0001, citing
-//! a-0001's analysis), a-0002 verified as a discovery, and the finish with its state hash. The
-//! fitness terms are planted so that weighting only the benchmark reverses the ranking.
+//! The audit views on the small campaign of `support` (two seed baselines, two experiments,
+//! a-0002 verified as a discovery), written through the memory store.
+
+mod support;
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
@@ -11,157 +11,13 @@ use lineage_audit::counterfactual::recorded_weights;
 use lineage_audit::{Counterfactual, Log, Policy, Provenance, Summary, proposer_label, verify};
 use lineage_events::payload::*;
 use lineage_events::{
-    ActorRef, Appended, ArchId, CampaignId, CampaignSummary, EventId, EventStore, Hash, Head, MemoryStore,
-    NewEvent, RunId, Seq, StoreError, StoredEvent, synthetic,
+    Appended, ArchId, CampaignId, CampaignSummary, EventId, EventStore, Hash, Head, MemoryStore, NewEvent,
+    Seq, StoreError, StoredEvent,
 };
-use lineage_replay::CampaignState;
 use lineage_replay::fitness::Weights;
 use serde_json::Value;
+use support::{campaign, id, store_of};
 use tokio::sync::watch;
-
-fn id(text: &str) -> ArchId {
-    ArchId::new(text).unwrap()
-}
-
-/// The campaign's payloads with their event ids, as they are built.
-struct Builder {
-    events: Vec<(EventId, Payload)>,
-    weights: Weights,
-}
-
-impl Builder {
-    fn new() -> Self {
-        let mut config = synthetic::config();
-        config.promote_top = 1;
-        let weights = Weights::of(&config.fitness);
-        let mut started = synthetic::one_of_each().remove(0);
-        let Payload::CampaignStarted(s) = &mut started else { panic!("the first synthetic event starts") };
-        *s.config = config;
-        let mut builder = Self { events: Vec::new(), weights };
-        builder.push(started);
-        builder
-    }
-
-    fn push(&mut self, payload: Payload) -> EventId {
-        let id = EventId::random();
-        self.events.push((id, payload));
-        id
-    }
-
-    /// The events of one architecture, from its selection (none for a baseline) to its fitness
-    /// with the terms `[loss, benchmark, judge]`; returns the id of its analysis.
-    fn arch(
-        &mut self,
-        experiment: u32,
-        name: &str,
-        parent: Option<&str>,
-        terms: [f64; 3],
-        evidence: Vec<EventId>,
-    ) -> EventId {
-        let (arch, run) = (id(name), RunId::new(format!("r-{name}")).unwrap());
-        let mut analysis = None;
-        for mut payload in synthetic::experiment(experiment.max(1) as u64) {
-            match &mut payload {
-                Payload::ParentSelected(p) => {
-                    let Some(parent) = parent else { continue };
-                    p.experiment = experiment;
-                    (p.parent, p.references, p.pool) = (id(parent), Vec::new(), Vec::new());
-                }
-                Payload::ArchitectureProposed(p) => {
-                    (p.arch, p.experiment, p.references, p.evidence) =
-                        (arch.clone(), experiment, Vec::new(), evidence.clone());
-                    p.parent = parent.map(id);
-                    if parent.is_none() {
-                        p.proposer = Proposer::Baseline { name: name.into() };
-                    }
-                }
-                Payload::NoveltyJudged(p) => p.arch = arch.clone(),
-                Payload::ImplementationChecked(p) => p.arch = arch.clone(),
-                Payload::TrainingScheduled(p) => (p.arch, p.run) = (arch.clone(), run.clone()),
-                Payload::TrainingStarted(p) => (p.arch, p.run) = (arch.clone(), run.clone()),
-                Payload::TrainingProgress(p) => (p.arch, p.run) = (arch.clone(), run.clone()),
-                Payload::TrainingFinished(p) => (p.arch, p.run) = (arch.clone(), run.clone()),
-                Payload::AnalysisRecorded(p) => p.arch = arch.clone(),
-                Payload::FitnessAssigned(p) => {
-                    p.arch = arch.clone();
-                    let [loss_term, benchmark_term, judge_term] = terms;
-                    p.components = FitnessComponents { loss_term, benchmark_term, judge_term };
-                    p.total = self.weights.total(&p.components);
-                }
-                Payload::BudgetSpent(p) if parent.is_some() => p.experiments = 1,
-                Payload::BudgetSpent(_) => continue,
-                other => panic!("unexpected {}", other.type_name()),
-            }
-            let is_analysis = matches!(payload, Payload::AnalysisRecorded(_));
-            let event = self.push(payload);
-            if is_analysis {
-                analysis = Some(event);
-            }
-        }
-        analysis.expect("an experiment has an analysis")
-    }
-
-    /// The campaign, finished with `state_hash` (`None`: the hash of its state, as recorded by
-    /// the live run).
-    fn finish(mut self, state_hash: Option<Hash>) -> Vec<(EventId, Payload)> {
-        let mut state = CampaignState::default();
-        for (seq, (id, payload)) in self.events.iter().enumerate() {
-            state.apply_payload(Seq(seq as u64), *id, lineage_events::DecodedPayload::Known(payload.clone()));
-        }
-        let finished = CampaignFinished {
-            reason: "experiment budget reached".into(),
-            experiments: 2,
-            state_hash: state_hash.unwrap_or_else(|| state.state_hash()),
-            state_events: Some(self.events.len() as u64),
-        };
-        self.push(Payload::CampaignFinished(finished));
-        self.events
-    }
-}
-
-/// The campaign's payloads: `a-0002` ranks first under the recorded weights, `a-0001` under
-/// the benchmark alone; returns them and the id of a-0001's analysis (which a-0002 cites).
-fn campaign(state_hash: Option<Hash>) -> (Vec<(EventId, Payload)>, EventId) {
-    let mut b = Builder::new();
-    b.arch(0, "deltanet", None, [0.5, 0.5, 0.44], Vec::new());
-    b.arch(0, "gated-deltanet", None, [0.9, 0.1, 0.5], Vec::new());
-    let cited = b.arch(1, "a-0001", Some("gated-deltanet"), [0.2, 0.95, 0.5], Vec::new());
-    b.arch(2, "a-0002", Some("a-0001"), [0.6, 0.6, 0.5], vec![cited]);
-    for mut payload in synthetic::one_of_each() {
-        match &mut payload {
-            Payload::PromotedToVerification(p) => p.arch = id("a-0002"),
-            Payload::VerificationConcluded(p) => (p.arch, p.discovery) = (id("a-0002"), true),
-            _ => continue,
-        }
-        b.push(payload);
-    }
-    (b.finish(state_hash), cited)
-}
-
-/// Writes the events to a memory store, each caused by the one before it (`cause` overrides
-/// the cause of the event at a position).
-async fn store_of(
-    events: &[(EventId, Payload)],
-    cause: Option<(usize, EventId)>,
-) -> (MemoryStore, CampaignId) {
-    let store = MemoryStore::new();
-    let campaign = CampaignId::new("audit").unwrap();
-    let actor = ActorRef::new("test", "test");
-    let new: Vec<NewEvent> = events
-        .iter()
-        .enumerate()
-        .map(|(i, (id, payload))| {
-            let event = NewEvent::new(*id, actor.clone(), payload);
-            match cause {
-                Some((at, cause)) if at == i => event.caused_by(cause),
-                _ if i > 0 => event.caused_by(events[i - 1].0),
-                _ => event,
-            }
-        })
-        .collect();
-    store.append(&campaign, Seq(0), new).await.unwrap();
-    (store, campaign)
-}
 
 async fn log() -> (CampaignId, Log, EventId) {
     let (events, cited) = campaign(None);
@@ -222,7 +78,8 @@ async fn provenance_follows_the_chain_to_the_baseline_with_every_event_about_eac
     assert!(text.contains("program, against a-0001:\n    a-0001 -> a-0002: "), "{text}");
     assert!(text.contains("components: loss 0.6000, benchmark 0.6000, judge 0.5000"), "{text}");
     assert!(!text.contains("TrainingProgress"), "progress is left out of the text: {text}");
-    assert_eq!(text.matches(" TrainingFinished ").count(), 3, "{text}");
+    // One exploration run per step of the chain, and a-0002's three verification runs.
+    assert_eq!(text.matches(" TrainingFinished ").count(), 6, "{text}");
 
     let dot = provenance.dot();
     assert!(dot.starts_with("digraph provenance {\n") && dot.ends_with('}'), "{dot}");
@@ -348,12 +205,16 @@ async fn an_intact_log_passes_every_check() {
     let (store, campaign) = store_of(&events, None).await;
     let verification = verify(&store, &campaign).await;
     let names: Vec<&str> = verification.checks.iter().map(|c| c.name).collect();
-    assert_eq!(names, ["hash chain", "schema", "references", "replay"]);
+    assert_eq!(names, ["hash chain", "schema", "references", "consistency", "end", "replay"]);
     assert_eq!(verification.failures(), 0, "{:?}", verification.checks);
     assert!(verification.checks[0].detail.starts_with(&format!("{} events, head ", events.len())));
     let state = verification.state.as_ref().unwrap();
     let Some(Payload::CampaignFinished(finished)) = events.last().map(|(_, p)| p) else { panic!() };
-    assert_eq!(verification.checks[3].detail, format!("state hash {0} (recorded {0})", finished.state_hash));
+    assert_eq!(verification.checks[5].detail, format!("state hash {0} (recorded {0})", finished.state_hash));
+    // Four fitness totals and a-0002's verdict re-derived, and the counts they carry.
+    assert!(verification.checks[3].detail.starts_with("4 fitness totals, 1 verification verdict and "));
+    let last = events.len() - 1;
+    assert_eq!(verification.checks[4].detail, format!("the log ends at CampaignFinished (event {last})"));
     assert_eq!(state.events, events.len() as u64);
 }
 

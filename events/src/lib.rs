@@ -30,6 +30,7 @@ pub mod ids;
 pub mod lean;
 pub mod limits;
 pub mod payload;
+pub mod signing;
 pub mod store;
 pub mod synthetic;
 mod text;
@@ -40,9 +41,10 @@ pub use hash::{Hash, HashWriter};
 pub use ids::{ArchId, CampaignId, EventId, InvalidId, RunId, Seq};
 pub use lean::{LeanEvent, PreparedEvent};
 pub use payload::{DecodeError, DecodedPayload, Payload, UnknownPayload, Upcasters};
+pub use signing::{KeyError, PublicKey, SignatureError, SigningKey};
 pub use store::{
     Appended, CampaignSummary, EventStore, Head, MemoryStore, PostgresStore, SqliteStore, StoreError,
-    Subscription, open_store, read_verified, verify_campaign,
+    Subscription, open_store, open_store_read_only, read_only, read_verified, verify_campaign,
 };
 
 /// Version of this build of lineage, recorded in every actor reference.

@@ -187,6 +187,12 @@ pub fn one_of_each() -> Vec<Payload> {
             state_hash: Hash::of(b"state"),
             state_events: Some(41),
         }),
+        Payload::HeadSigned(HeadSigned {
+            seq: 41,
+            head_hash: Hash::of(b"head"),
+            public_key: "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a".into(),
+            signature: "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b".into(),
+        }),
     ]);
     payloads
 }

@@ -1,7 +1,9 @@
 //! What the state hash covers: the decisions and measurements of a campaign, with every
 //! number that depends on the machine's speed left out (durations, throughput, timed check
 //! numbers) and no event ids or campaign id (they differ between two runs of the same seed).
-//! Floats are hashed by their bits, so "the same" means bit-identical.
+//! Floats are hashed by their bits, so "the same" means bit-identical. Signed checkpoints
+//! (`HeadSigned`) are not in it either — the state does not record them — so a campaign signed
+//! with a key and one run without hash the same.
 //!
 //! [`CampaignState::state_hash`] is defined here, beside what it covers, so that this module
 //! depends on the state and not the other way round.

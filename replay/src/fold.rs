@@ -11,7 +11,8 @@ use std::mem;
 
 use lineage_events::limits::READ_BATCH_EVENTS;
 use lineage_events::{
-    CampaignId, ChainVerifier, EventStore, LeanEvent, PreparedEvent, Seq, StoreError, StoredEvent, Upcasters,
+    CampaignId, ChainVerifier, EventStore, Head, LeanEvent, PreparedEvent, Seq, StoreError, StoredEvent,
+    Upcasters,
 };
 use rayon::prelude::*;
 
@@ -25,12 +26,33 @@ pub async fn fold_log(
     campaign: &CampaignId,
     keep: impl FnMut(&LeanEvent) -> bool + Send,
 ) -> Result<CampaignState, StoreError> {
+    fold_log_to_head(store, campaign, keep).await.map(|folded| folded.state)
+}
+
+/// A folded log and the head it was folded to.
+#[derive(Clone, Debug)]
+pub struct Folded {
+    /// The state.
+    pub state: CampaignState,
+    /// The last event applied: `next` is its position + 1, `hash` its chain hash
+    /// ([`Head::EMPTY`] when none was).
+    pub head: Head,
+}
+
+/// [`fold_log`], with the head the state was folded to: the point `lineage run` and `replay`
+/// print, and `verify --head` checks a log still extends.
+pub async fn fold_log_to_head(
+    store: &dyn EventStore,
+    campaign: &CampaignId,
+    keep: impl FnMut(&LeanEvent) -> bool + Send,
+) -> Result<Folded, StoreError> {
     let upcasters = Upcasters::standard();
     let prepare = |stored: &StoredEvent| stored.prepare(campaign, &upcasters);
     let mut fold = Fold {
         location: format!("campaign {campaign} in {}", store.location()),
         chain: ChainVerifier::new(campaign.clone()),
         state: CampaignState::default(),
+        head: Head::EMPTY,
         keep,
         stopped: false,
     };
@@ -48,19 +70,19 @@ pub async fn fold_log(
             futures_util::future::join(store.read(campaign, from, READ_BATCH_EVENTS), work).await;
         applied?;
         if fold.stopped {
-            return Ok(fold.state);
+            return Ok(fold.folded());
         }
         prepared = next_prepared;
         batch = match next {
             Ok(next) => next,
             Err(e) => {
                 fold.apply_all(prepared)?;
-                return if fold.stopped { Ok(fold.state) } else { Err(e) };
+                return if fold.stopped { Ok(fold.folded()) } else { Err(e) };
             }
         };
     }
     fold.apply_all(prepared)?;
-    Ok(fold.state)
+    Ok(fold.folded())
 }
 
 /// The state being folded, the chain check and the caller's stopping rule.
@@ -69,11 +91,17 @@ struct Fold<K> {
     location: String,
     chain: ChainVerifier,
     state: CampaignState,
+    /// The last event applied.
+    head: Head,
     keep: K,
     stopped: bool,
 }
 
 impl<K: FnMut(&LeanEvent) -> bool> Fold<K> {
+    fn folded(self) -> Folded {
+        Folded { state: self.state, head: self.head }
+    }
+
     /// Checks and applies prepared events in order, up to the first error (returned) or the
     /// first event `keep` refuses.
     fn apply_all(&mut self, events: Vec<PreparedEvent>) -> Result<(), StoreError> {
@@ -82,6 +110,7 @@ impl<K: FnMut(&LeanEvent) -> bool> Fold<K> {
                 return Ok(());
             }
             self.chain.check_link(&prepared.link)?;
+            let hash = prepared.link.hash;
             let event = prepared.event?;
             if !(self.keep)(&event) {
                 self.stopped = true;
@@ -91,6 +120,7 @@ impl<K: FnMut(&LeanEvent) -> bool> Fold<K> {
                 let location = self.location.clone();
                 return Err(StoreError::Corrupt { location, message: unknown.to_string() });
             }
+            self.head = Head { next: event.seq.next(), hash };
             self.state.apply_payload(event.seq, event.id, event.payload);
         }
         Ok(())

@@ -8,13 +8,16 @@
 #![warn(missing_docs)]
 
 mod digest;
+pub mod discovery;
+pub mod end;
 pub mod fitness;
 pub mod fold;
 pub mod lineage;
 pub mod references;
 pub mod state;
 
-pub use fold::fold_log;
+pub use end::PastEnd;
+pub use fold::{Folded, fold_log, fold_log_to_head};
 pub use lineage::ResolveError;
 pub use references::Reference;
 pub use state::{ArchRecord, CampaignState, InsightRef, Phase, RunRecord, UnknownSubject};

@@ -10,6 +10,7 @@ use lineage_events::payload::*;
 use lineage_events::{ArchId, DecodedPayload, EventId, Hash, RecordedEvent, RunId, Seq};
 use serde::Serialize;
 
+use crate::end::{PastEnd, may_follow_finish};
 use crate::references::{self, Reference};
 
 /// Where an architecture is in its life, derived from the events about it.
@@ -197,6 +198,11 @@ pub struct CampaignState {
     pub resumes: u32,
     /// `CampaignFinished`, once applied.
     pub finished: Option<CampaignFinished>,
+    /// Position of the first `CampaignFinished`.
+    pub finished_seq: Option<Seq>,
+    /// The first event after `CampaignFinished` that may not follow it (see [`crate::end`]): a
+    /// log continued past its end. Not part of the state hash.
+    pub past_end: Option<PastEnd>,
     /// Events applied (= the next position).
     pub events: u64,
     /// Events of types this build does not know, skipped.
@@ -297,6 +303,13 @@ impl CampaignState {
     /// replay does: its events are its own).
     pub fn apply_payload(&mut self, seq: Seq, id: EventId, payload: DecodedPayload) {
         self.events = seq.0 + 1;
+        if let Some(finished_seq) = self.finished_seq
+            && self.past_end.is_none()
+            && !may_follow_finish(&payload)
+        {
+            let type_name = payload.known().map_or("", Payload::type_name);
+            self.past_end = Some(PastEnd { finished_seq, seq, id, type_name });
+        }
         let payload = match payload {
             DecodedPayload::Known(p) => p,
             DecodedPayload::Unknown(_) => {
@@ -372,7 +385,13 @@ impl CampaignState {
             }
             Payload::CampaignPaused(_) => self.pauses += 1,
             Payload::CampaignResumed(_) => self.resumes += 1,
-            Payload::CampaignFinished(p) => self.finished = Some(p),
+            Payload::CampaignFinished(p) => {
+                self.finished_seq.get_or_insert(seq);
+                self.finished = Some(p);
+            }
+            // A signed checkpoint says nothing about the campaign's decisions: `verify` checks
+            // it against the chain; the state (and its hash) is the same signed or not.
+            Payload::HeadSigned(_) => {}
         }
     }
 

@@ -238,7 +238,11 @@ fn train_program(args: &ArchTrainArgs) -> anyhow::Result<()> {
             );
         }
     });
-    print_train_report(&name, &program, &report, args)
+    print_train_report(&name, &program, &report, args)?;
+    match lineage_arch::train::below_floor(&report.tasks, &tasks) {
+        Some(leak) => bail!("{name}: {leak}"),
+        None => Ok(()),
+    }
 }
 
 /// Refuses, before anything is allocated, a model whose estimated training memory is over the

@@ -70,7 +70,7 @@ pub async fn run(events: u64, keep: Option<&Path>, json: bool) -> anyhow::Result
     let start = Instant::now();
     let mut from = Seq(0);
     loop {
-        let batch = store.read(&campaign, from, 1000).await?;
+        let batch = store.read(&campaign, from, lineage_events::limits::READ_BATCH_EVENTS).await?;
         let Some(last) = batch.last() else { break };
         from = last.seq.next();
     }

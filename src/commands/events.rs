@@ -27,7 +27,11 @@ pub async fn run(store: Arc<dyn EventStore>, args: &EventsArgs) -> anyhow::Resul
         // Unbuffered beyond the line: a follower downstream should see each event at once.
         let mut out = std::io::stdout().lock();
         loop {
-            let event = subscription.next().await?;
+            let event = tokio::select! {
+                event = subscription.next() => event?,
+                // A closed pipe is success, as when a write finds it (main treats it so).
+                () = output::stdout_closed() => return Ok(()),
+            };
             print(&mut out, event)?;
             out.flush()?;
         }

@@ -1,5 +1,6 @@
 //! One function per subcommand.
 
+mod anchor;
 mod arch;
 mod attach;
 mod bench_attach;
@@ -12,6 +13,7 @@ mod charts;
 mod counterfactual;
 mod events;
 mod export;
+mod keygen;
 mod plot;
 mod provenance;
 mod replay;
@@ -22,7 +24,7 @@ use std::io::Write;
 use std::sync::Arc;
 
 use anyhow::Context;
-use lineage_events::{EventStore, open_store};
+use lineage_events::{EventStore, open_store, open_store_read_only};
 
 use crate::cli::{BenchCommand, Cli, Command};
 use crate::output;
@@ -40,7 +42,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Events(args) => events::run(open_existing(cli.store_url()).await?, args).await,
         Command::Run(args) => run::start(cli.store_url(), args).await,
-        Command::Resume { campaign, json } => run::resume(cli.store_url(), campaign, *json).await,
+        Command::Resume { campaign, json, signing_key } => {
+            run::resume(cli.store_url(), campaign, *json, signing_key.as_deref()).await
+        }
         Command::Replay { campaign, until, fitness, policy, json } => {
             let counterfactual =
                 replay::Counterfactual { fitness: fitness.as_deref(), policy: policy.as_deref() };
@@ -59,13 +63,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export { campaign, format } => {
             export::run(open_existing(cli.store_url()).await?, campaign, *format).await
         }
-        Command::Attach(args) => attach::run(open_existing(cli.store_url()).await?, args).await,
+        Command::Attach(args) => attach::run(open_existing_for_writing(cli.store_url()).await?, args).await,
         Command::Plot { campaign, out } => {
             plot::run(open_existing(cli.store_url()).await?, campaign, out.as_deref()).await
         }
-        Command::Verify { campaign, reproduce } => {
-            verify::run(open_existing(cli.store_url()).await?, campaign, reproduce).await
+        Command::Verify { campaign, reproduce, head, public_key } => {
+            // Arguments first: a malformed one is refused before the store is opened.
+            let expected = verify::expected(head.as_deref(), public_key.as_deref())?;
+            verify::run(open_existing(cli.store_url()).await?, campaign, reproduce, &expected).await
         }
+        Command::Anchor { campaign, json } => {
+            anchor::run(open_existing(cli.store_url()).await?, campaign, *json).await
+        }
+        Command::Keygen { file } => keygen::run(file),
         Command::Bench(BenchCommand::Store(args)) => bench_store::run(cli.store.as_deref(), args).await,
         Command::Bench(BenchCommand::Train(args)) => bench_train::run(args),
         Command::Bench(BenchCommand::Replay { events, keep, json }) => {
@@ -81,14 +91,29 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
     }
 }
 
-/// Opens a store that must already exist: reading commands never create an empty database.
+/// Opens a store that must already exist, read-only: reading commands never create an empty
+/// database and never write (so a store the user may only read can be audited), and any
+/// append through the handle is refused.
 pub async fn open_existing(url: &str) -> anyhow::Result<Arc<dyn EventStore>> {
+    must_exist(url)?;
+    // The store's own errors already name the location; add nothing that would repeat it.
+    open_store_read_only(url).await.context("cannot open the event store")
+}
+
+/// Opens a store that must already exist, for a command that records events in it (`resume`,
+/// `attach`).
+pub async fn open_existing_for_writing(url: &str) -> anyhow::Result<Arc<dyn EventStore>> {
+    must_exist(url)?;
+    open(url).await
+}
+
+fn must_exist(url: &str) -> anyhow::Result<()> {
     if let Some(path) = url.strip_prefix("sqlite://")
         && !std::path::Path::new(path).exists()
     {
         anyhow::bail!("no event store at {url}: start a campaign there, or pass --store / set LINEAGE_STORE");
     }
-    open(url).await
+    Ok(())
 }
 
 /// Opens (creating if needed) the store, with the URL in the error if that fails.

@@ -1,5 +1,8 @@
 //! `lineage replay`: rebuild the campaign's state from its log — optionally as it stood at an
-//! event or a time — and print the leaderboard and the state hash. Trains nothing.
+//! event or a time — and print the leaderboard, the state hash and the head it was folded to.
+//! Trains nothing. Replay shows what the log records, all of it: a log that continues past its
+//! `CampaignFinished` (which `lineage verify` fails) is folded whole, with a warning naming the
+//! first event past the end.
 
 use std::sync::Arc;
 
@@ -46,12 +49,13 @@ pub async fn run(
     if store.head(&campaign).await?.is_none() {
         bail!("unknown campaign {campaign} (see `lineage campaigns`)");
     }
-    let state = lineage_replay::fold_log(store.as_ref(), &campaign, |event| match &until {
+    let folded = lineage_replay::fold_log_to_head(store.as_ref(), &campaign, |event| match &until {
         None => true,
         Some(Until::Seq(last)) => event.seq <= *last,
         Some(Until::Time(t)) => event.recorded_at <= *t,
     })
     .await?;
+    let state = folded.state;
     if asked.fitness.is_some() || asked.policy.is_some() {
         if state.started.is_none() {
             bail!("campaign {campaign} has no CampaignStarted event: nothing to re-rank");
@@ -61,7 +65,7 @@ pub async fn run(
         let policy = asked.policy.map(counterfactual::parse_policy).transpose()?.unwrap_or_default();
         return crate::output::print(&lineage_audit::Counterfactual::of(&state, weights, policy).text());
     }
-    let summary = Summary::of(&campaign, &state);
+    let summary = Summary::of(&campaign, &state).at_head(folded.head);
     if json {
         return crate::output::print(&serde_json::to_string_pretty(&summary)?);
     }
@@ -79,6 +83,14 @@ pub async fn run(
         "campaign {campaign} {point}: {status}\nstate hash {}",
         summary.state_hash
     ))?;
+    if let Some(head) = summary.head() {
+        crate::output::print(&format!("head {head}"))?;
+    }
+    if let Some(past) = &state.past_end {
+        crate::output::print(&format!(
+            "warning: {past}; the counts above include it, and `lineage verify {campaign}` fails this log"
+        ))?;
+    }
     // The process exits next; freeing a long campaign's state record by record would add
     // about a second to a million-event replay for nothing.
     std::mem::forget(state);

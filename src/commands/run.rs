@@ -1,6 +1,9 @@
 //! `lineage run` and `lineage resume`: resolve the config, run the campaign's actors on their
-//! own thread (actix starts its own runtime), show progress, print the leaderboard.
+//! own thread (actix starts its own runtime), show progress, print the leaderboard, the state
+//! hash and the head. With a signing key (`--signing-key` or `LINEAGE_SIGNING_KEY`), the
+//! campaign signs its head at each pause and at the end.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -10,7 +13,7 @@ use lineage_actors::config::{self, Overrides, Resources};
 use lineage_actors::{NewCampaign, Outcome, Start};
 use lineage_audit::Summary;
 use lineage_events::payload::Payload;
-use lineage_events::{CampaignId, DecodedPayload, EventStore, RecordedEvent};
+use lineage_events::{CampaignId, DecodedPayload, EventStore, RecordedEvent, SigningKey};
 use lineage_replay::CampaignState;
 
 use crate::cli::RunArgs;
@@ -35,22 +38,24 @@ pub async fn start(url: &str, args: &RunArgs) -> anyhow::Result<()> {
         Some(name) => CampaignId::new(name.clone())?,
         None => CampaignId::random(),
     };
+    let signing_key = super::keygen::load(args.signing_key.as_deref())?;
     let store = super::open(url).await?;
     let new = NewCampaign {
         name: args.name.clone().unwrap_or_else(|| campaign.to_string()),
         seed: args.seed,
         config,
     };
-    drive(store, campaign, Start::New(Box::new(new)), resources, args.json).await
+    drive(store, campaign, Start::New(Box::new(new)), resources, signing_key, args.json).await
 }
 
-pub async fn resume(url: &str, campaign: &str, json: bool) -> anyhow::Result<()> {
+pub async fn resume(url: &str, campaign: &str, json: bool, signing_key: Option<&Path>) -> anyhow::Result<()> {
     let campaign = CampaignId::new(campaign)?;
-    let store = super::open_existing(url).await?;
+    let signing_key = super::keygen::load(signing_key)?;
+    let store = super::open_existing_for_writing(url).await?;
     if store.head(&campaign).await?.is_none() {
         bail!("unknown campaign {campaign} (see `lineage campaigns`)");
     }
-    drive(store, campaign, Start::Resume, Resources::of_machine(), json).await
+    drive(store, campaign, Start::Resume, Resources::of_machine(), signing_key, json).await
 }
 
 async fn drive(
@@ -58,6 +63,7 @@ async fn drive(
     campaign: CampaignId,
     start: Start,
     resources: Resources,
+    signing_key: Option<SigningKey>,
     json: bool,
 ) -> anyhow::Result<()> {
     let bar = progress_bar(json);
@@ -67,7 +73,7 @@ async fn drive(
     let id = campaign.clone();
     let thread = std::thread::Builder::new()
         .name("campaign".into())
-        .spawn(move || lineage_actors::run(store, id, start, observer, resources))
+        .spawn(move || lineage_actors::run_signed(store, id, start, observer, resources, signing_key))
         .context("cannot start the campaign thread")?;
     let outcome = tokio::task::spawn_blocking(move || thread.join())
         .await
@@ -113,7 +119,7 @@ fn observe(bar: &ProgressBar, state: &CampaignState, event: &RecordedEvent) {
 }
 
 fn print_outcome(campaign: &CampaignId, outcome: &Outcome, json: bool) -> anyhow::Result<()> {
-    let summary = Summary::of(campaign, &outcome.state);
+    let summary = Summary::of(campaign, &outcome.state).at_head(outcome.head);
     if json {
         return crate::output::print(&serde_json::to_string_pretty(&summary)?);
     }
@@ -123,5 +129,9 @@ fn print_outcome(campaign: &CampaignId, outcome: &Outcome, json: bool) -> anyhow
         (Some(reason), false) => format!("campaign {campaign} finished: {reason}"),
         (None, false) => format!("campaign {campaign} finished"),
     };
-    crate::output::print(&format!("{status}\nstate hash {}", summary.state_hash))
+    crate::output::print(&format!("{status}\nstate hash {}", summary.state_hash))?;
+    match summary.head() {
+        Some(head) => crate::output::print(&format!("head {head}")),
+        None => Ok(()),
+    }
 }

@@ -1,17 +1,20 @@
-//! `lineage verify`: is the record intact and does it say what it claims? The hash chain, every
-//! event's schema, every reference (causes, cited evidence, parents, runs) pointing at an
-//! earlier event, and the replayed state hash equal to the one recorded at the end. With
-//! `--reproduce ARCH`, the named architectures are trained again from the program, seed and
-//! config in the log and their metrics compared. The log's checks are `lineage_audit::verify`;
-//! reproduction trains, so it stays here, beside the models.
+//! `lineage verify`: is the record intact and does it say what it claims? The hash chain (and
+//! with `--head`, that it still extends a head published earlier), every event's schema, every
+//! reference (causes, cited evidence, parents, runs) pointing at an earlier event, every derived
+//! number agreeing with what it derives from, nothing past `CampaignFinished`, every signed
+//! checkpoint (with `--public-key`, by that key), and the replayed state hash equal to the one
+//! recorded at the end. With `--reproduce ARCH`, the named architectures are trained again from
+//! the program, seed and config in the log and their metrics compared. The log's checks are
+//! `lineage_audit::verify_against`; reproduction trains, so it stays here, beside the models.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::bail;
 use lineage_actors::training::{TrainingError, reproduce};
+use lineage_audit::{AnchoredHead, Expected};
 use lineage_events::payload::TrainingMetrics;
-use lineage_events::{CampaignId, EventStore};
+use lineage_events::{CampaignId, EventStore, PublicKey};
 use lineage_replay::CampaignState;
 
 /// Relative tolerance for metrics reproduced on a different backend or thread count.
@@ -29,18 +32,38 @@ impl Report {
     }
 }
 
-pub async fn run(store: Arc<dyn EventStore>, campaign: &str, reproduce: &[String]) -> anyhow::Result<()> {
+/// What `--head` and `--public-key` ask the log to match, parsed (one line for a bad one).
+pub fn expected(head: Option<&str>, public_key: Option<&str>) -> anyhow::Result<Expected> {
+    let head =
+        head.map(str::parse::<AnchoredHead>).transpose().map_err(|e| anyhow::anyhow!("--head: {e}"))?;
+    let public_key = public_key
+        .map(str::parse::<PublicKey>)
+        .transpose()
+        .map_err(|e| anyhow::anyhow!("--public-key: {e}"))?;
+    Ok(Expected { head, public_key })
+}
+
+pub async fn run(
+    store: Arc<dyn EventStore>,
+    campaign: &str,
+    reproduce: &[String],
+    expected: &Expected,
+) -> anyhow::Result<()> {
     let campaign = CampaignId::new(campaign)?;
     if store.head(&campaign).await?.is_none() {
         bail!("unknown campaign {campaign} (see `lineage campaigns`)");
     }
-    let verification = lineage_audit::verify(store.as_ref(), &campaign).await;
+    let verification = lineage_audit::verify_against(store.as_ref(), &campaign, expected).await;
     let mut report = Report { failures: 0 };
     for check in &verification.checks {
         report.line(check.ok, check.name, &check.detail);
     }
     if !verification.chain_intact() {
         bail!("campaign {campaign} failed verification: its log was altered");
+    }
+    if verification.check("head").is_some_and(|c| !c.ok) {
+        let head = expected.head.expect("a head check runs only when a head is expected");
+        bail!("campaign {campaign} failed verification: its log no longer extends the head {head}");
     }
     // Without a state, the schema or reference check failed: nothing to replay or reproduce.
     let Some(state) = &verification.state else {

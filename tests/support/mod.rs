@@ -55,6 +55,15 @@ impl Backend {
         }
     }
 
+    /// A read-only handle on the store (for the memory store, a read-only view of the shared
+    /// instance).
+    pub async fn open_read_only(&self) -> Result<Arc<dyn EventStore>, lineage_events::StoreError> {
+        match &self.memory {
+            Some(store) => Ok(lineage_events::read_only(store.clone())),
+            None => lineage_events::open_store_read_only(&self.url).await,
+        }
+    }
+
     /// Runs raw SQL against the database, bypassing lineage (to simulate tampering).
     pub async fn sql(&self, statement: &str) {
         match self.kind {

@@ -16,6 +16,7 @@ use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use lineage_events::limits::READ_BATCH_EVENTS;
 use lineage_events::payload::{AnalysisRecorded, InsightRecorded, Payload};
 use lineage_events::{
     ActorRef, CampaignId, EventBody, EventId, EventStore, NewEvent, RecordedEvent, Seq, StoreError,
@@ -184,26 +185,7 @@ impl Attach {
         };
         let mut report = AttachReport::default();
         let mut state = CampaignState::default();
-        // What this analyst already wrote, all of it, before anything is observed: a conclusion
-        // is re-derived when its cause is observed again, which comes before the copy in the log.
-        let mut written: HashSet<EventId> = HashSet::new();
-        // Up to the head as it stands (a live campaign keeps appending). Not chain-checked
-        // here: the subscription below checks every event before the analyst sees it, and an
-        // id found here only ever suppresses a write.
-        let mut next = Seq(0);
-        while next < head {
-            let batch = self.store.read(&self.campaign, next, 1000).await?;
-            let Some(last) = batch.last() else { break };
-            next = last.seq.next();
-            for stored in batch.iter().take_while(|s| s.seq < head) {
-                if let Ok(body) = EventBody::parse(&stored.body)
-                    && body.actor.kind == ANALYST_KIND
-                    && body.actor.name == self.label
-                {
-                    written.insert(stored.id);
-                }
-            }
-        }
+        let mut written = self.already_written(head).await?;
         let mut follow = Subscription::new(self.store.clone(), self.campaign.clone(), Seq(0));
         analyst.start(first)?;
         let mut since_checkpoint = 0u32;
@@ -244,28 +226,65 @@ impl Attach {
             }
             report.observed += 1;
             let conclusions = analyst.observe(&state, &event, &stored.body)?;
-            let mut batch = Vec::new();
-            for conclusion in conclusions {
-                let payload = conclusion.into_payload();
-                let id = self.conclusion_id(&payload);
-                if written.contains(&id) || batch.iter().any(|e: &NewEvent| e.id == id) {
-                    report.already_written += 1;
-                    continue;
-                }
-                let actor = ActorRef::new(ANALYST_KIND, &self.label);
-                batch.push(NewEvent::new(id, actor, &payload).caused_by(event.id));
-            }
-            if !batch.is_empty() {
-                report.written += batch.len() as u64;
-                written.extend(batch.iter().map(|e| e.id));
-                report.conflicts_retried += self.append(batch).await?;
-            }
+            self.write(conclusions, &event, &mut written, &mut report).await?;
             since_checkpoint += 1;
             if since_checkpoint >= CHECKPOINT_EVERY {
                 self.save_checkpoint(event.seq.next())?;
                 since_checkpoint = 0;
             }
         }
+    }
+
+    /// What this analyst already wrote, all of it, up to the head as it stands (a live campaign
+    /// keeps appending), before anything is observed: a conclusion is re-derived when its cause
+    /// is observed again, which comes before the copy in the log. Not chain-checked here: the
+    /// subscription checks every event before the analyst sees it, and an id found here only
+    /// ever suppresses a write.
+    async fn already_written(&self, head: Seq) -> Result<HashSet<EventId>, AttachError> {
+        let mut written = HashSet::new();
+        let mut next = Seq(0);
+        while next < head {
+            let batch = self.store.read(&self.campaign, next, READ_BATCH_EVENTS).await?;
+            let Some(last) = batch.last() else { break };
+            next = last.seq.next();
+            for stored in batch.iter().take_while(|s| s.seq < head) {
+                if let Ok(body) = EventBody::parse(&stored.body)
+                    && body.actor.kind == ANALYST_KIND
+                    && body.actor.name == self.label
+                {
+                    written.insert(stored.id);
+                }
+            }
+        }
+        Ok(written)
+    }
+
+    /// Appends the conclusions drawn from `event` that this analyst has not written yet, each
+    /// caused by it.
+    async fn write(
+        &self,
+        conclusions: Vec<Conclusion>,
+        event: &RecordedEvent,
+        written: &mut HashSet<EventId>,
+        report: &mut AttachReport,
+    ) -> Result<(), AttachError> {
+        let mut batch = Vec::new();
+        for conclusion in conclusions {
+            let payload = conclusion.into_payload();
+            let id = self.conclusion_id(&payload);
+            if written.contains(&id) || batch.iter().any(|e: &NewEvent| e.id == id) {
+                report.already_written += 1;
+                continue;
+            }
+            let actor = ActorRef::new(ANALYST_KIND, &self.label);
+            batch.push(NewEvent::new(id, actor, &payload).caused_by(event.id));
+        }
+        if !batch.is_empty() {
+            report.written += batch.len() as u64;
+            written.extend(batch.iter().map(|e| e.id));
+            report.conflicts_retried += self.append(batch).await?;
+        }
+        Ok(())
     }
 
     /// The id of a conclusion: the same analyst concluding the same thing gets the same id.

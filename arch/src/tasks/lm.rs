@@ -23,6 +23,9 @@ pub struct LanguageModel {
     name: String,
     text: Vec<u8>,
     split_at: usize,
+    /// The generating process's entropy per byte, in nats, where it is known (the generated
+    /// corpus): no causal model's expected held-out loss can be below it.
+    entropy_per_byte: Option<f64>,
 }
 
 const NOUNS: &[(&str, &str)] = &[
@@ -49,11 +52,29 @@ const VERBS: &[(&str, &str)] = &[
 ];
 const ADJECTIVES: &[&str] = &["old", "small", "quiet", "bright", "green", "clever", "tired", "distant"];
 
-fn pick<'a>(rng: &mut Rng, words: &[&'a str]) -> &'a str {
+/// The grammar's random choices, each uniform, with the information they carry counted.
+///
+/// The text is an injective function of the choices (every choice leaves a distinct mark: a
+/// determiner, an adjective count, a word, a noun's number, a clause), so the entropy of the
+/// corpus is exactly the sum of `ln n` over its uniform choices among `n`. The draws are the
+/// `rng`'s own, in the same order, so counting changes no byte of the corpus.
+struct Choices<'a> {
+    rng: &'a mut Rng,
+    nats: f64,
+}
+
+impl Choices<'_> {
+    fn below(&mut self, n: u64) -> u64 {
+        self.nats += (n as f64).ln();
+        self.rng.below(n)
+    }
+}
+
+fn pick<'a>(rng: &mut Choices, words: &[&'a str]) -> &'a str {
     words[rng.below(words.len() as u64) as usize]
 }
 
-fn noun_phrase(rng: &mut Rng, out: &mut String) -> bool {
+fn noun_phrase(rng: &mut Choices, out: &mut String) -> bool {
     let plural = rng.below(2) == 1;
     let determiner = match (plural, rng.below(2)) {
         (_, 0) => "the ",
@@ -70,7 +91,7 @@ fn noun_phrase(rng: &mut Rng, out: &mut String) -> bool {
     plural
 }
 
-fn sentence(rng: &mut Rng, out: &mut String) {
+fn sentence(rng: &mut Choices, out: &mut String) {
     let plural = noun_phrase(rng, out);
     if rng.below(2) == 0 {
         // A relative clause between subject and verb: the agreement must be carried over it.
@@ -92,11 +113,13 @@ impl LanguageModel {
     /// The generated corpus for `seed`.
     pub fn generated(seed: u64) -> Self {
         let mut rng = Rng::stream(seed, "lm-corpus");
+        let mut choices = Choices { rng: &mut rng, nats: 0.0 };
         let mut text = String::with_capacity(GENERATED_BYTES + 256);
         while text.len() < GENERATED_BYTES {
-            sentence(&mut rng, &mut text);
+            sentence(&mut choices, &mut text);
         }
-        Self::from_bytes("lm".into(), text.into_bytes())
+        let entropy_per_byte = choices.nats / text.len() as f64;
+        Self { entropy_per_byte: Some(entropy_per_byte), ..Self::from_bytes("lm".into(), text.into_bytes()) }
     }
 
     /// The text of a UTF-8 file.
@@ -116,7 +139,7 @@ impl LanguageModel {
 
     fn from_bytes(name: String, text: Vec<u8>) -> Self {
         let split_at = ((text.len() as f64) * (1.0 - HELD_OUT)) as usize;
-        Self { name, text, split_at }
+        Self { name, text, split_at, entropy_per_byte: None }
     }
 }
 
@@ -135,6 +158,10 @@ impl Task for LanguageModel {
 
     fn metric(&self) -> super::Metric {
         super::Metric::Loss
+    }
+
+    fn loss_floor(&self) -> Option<f64> {
+        self.entropy_per_byte
     }
 
     fn batch(&self, rng: &mut Rng, batch: usize, split: Split) -> Batch {
@@ -172,6 +199,22 @@ mod tests {
             let verb = words[noun_at + 1];
             assert_eq!(VERBS.iter().any(|(_, p)| *p == verb), plural, "{sentence}");
         }
+    }
+
+    #[test]
+    fn the_generated_corpus_knows_its_entropy_and_a_file_does_not() {
+        let lm = LanguageModel::generated(1);
+        let floor = lm.loss_floor().unwrap();
+        // About 21 nats of choices in a sentence of about 50 bytes.
+        assert!((0.2..0.8).contains(&floor), "{floor}");
+        // A byte-level model that knew nothing but the byte frequencies would do worse: the
+        // floor is below the corpus's unigram entropy.
+        let mut counts = [0f64; 256];
+        lm.text.iter().for_each(|b| counts[*b as usize] += 1.0);
+        let n = lm.text.len() as f64;
+        let unigram: f64 = counts.iter().filter(|c| **c > 0.0).map(|c| -(c / n) * (c / n).ln()).sum();
+        assert!(floor < unigram, "{floor} vs {unigram}");
+        assert_eq!(LanguageModel::from_bytes("lm".into(), lm.text.clone()).loss_floor(), None);
     }
 
     #[test]

@@ -93,6 +93,13 @@ pub trait Task: Send + Sync {
     fn metric(&self) -> Metric {
         Metric::Accuracy
     }
+    /// The lowest expected held-out loss (nats per supervised token) any causal model can
+    /// reach, where the task knows it: the entropy of its generating process. A run below it
+    /// read something it should not have (see [`crate::train::below_floor`]). `None` where no
+    /// such floor is known (a task a perfect model solves exactly, or a user's text).
+    fn loss_floor(&self) -> Option<f64> {
+        None
+    }
 }
 
 /// Why a task could not be built from its settings.

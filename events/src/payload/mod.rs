@@ -165,6 +165,7 @@ payloads! {
     CampaignPaused = 1,
     CampaignResumed = 1,
     CampaignFinished = 1,
+    HeadSigned = 1,
 }
 
 impl Payload {
@@ -205,7 +206,8 @@ impl Payload {
             PromotedToVerification(p) => Some(&p.arch),
             VerificationConcluded(p) => Some(&p.arch),
             CampaignStarted(_) | ParentSelected(_) | InsightRecorded(_) | LlmExchanged(_)
-            | BudgetSpent(_) | CampaignPaused(_) | CampaignResumed(_) | CampaignFinished(_) => None,
+            | BudgetSpent(_) | CampaignPaused(_) | CampaignResumed(_) | CampaignFinished(_)
+            | HeadSigned(_) => None,
         }
     }
 
@@ -270,6 +272,7 @@ impl Payload {
             CampaignFinished(p) => {
                 format!("{} after {} experiments, state {}", p.reason, p.experiments, p.state_hash)
             }
+            HeadSigned(p) => format!("head {}:{} signed by key {}", p.seq, p.head_hash, p.public_key),
         }
     }
 }

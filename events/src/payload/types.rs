@@ -776,3 +776,22 @@ pub struct CampaignFinished {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_events: Option<u64>,
 }
+
+/// A checkpoint of the log signed with the campaign's signing key: whoever holds the key
+/// attests that the log, from event 0 up to and including event `seq`, hashes to `head_hash`.
+/// Written only by a campaign run with a signing key (the key itself is never recorded); not
+/// part of the state hash, so a signed and an unsigned run of the same seed hash the same.
+///
+/// The signature is Ed25519 over [`crate::signing::head_message`]: a domain tag, the campaign
+/// id, `seq` and `head_hash` (docs/events.md gives the exact bytes).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeadSigned {
+    /// Position of the last event signed: the head when the checkpoint was made.
+    pub seq: u64,
+    /// That event's hash.
+    pub head_hash: Hash,
+    /// The Ed25519 public key, 64 hex digits.
+    pub public_key: String,
+    /// The Ed25519 signature, 128 hex digits.
+    pub signature: String,
+}

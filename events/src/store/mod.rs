@@ -73,13 +73,43 @@ pub enum StoreError {
         /// Newest schema this build knows.
         supported: u32,
     },
-    /// The store cannot be reached (server down, connection lost). Log; retry later.
+    /// The store cannot be reached (server down, file not readable; a connection lost once
+    /// established is [`StoreError::ConnectionLost`]). Log; retry later.
     #[error("cannot reach {location}: {message}")]
     Unavailable {
         /// Where.
         location: String,
         /// The underlying error.
         message: String,
+    },
+    /// The connection to the store broke during an operation (the server restarted, or the
+    /// connection was terminated). Whether an append in flight committed is unknown, and this
+    /// handle stays unusable. Tell the user; once the server is back, open the store again and
+    /// re-read the log: an append retried at the position it expected is recognised if it did
+    /// commit.
+    #[error("lost the connection to the event store {location} ({message})")]
+    ConnectionLost {
+        /// Where (never includes a password).
+        location: String,
+        /// The underlying error.
+        message: String,
+    },
+    /// An append through a handle opened with [`open_store_read_only`]: nothing was written.
+    /// A bug in the caller: a command that records events opens the store with [`open_store`].
+    #[error("cannot append to {location}: the store was opened read-only; nothing was written")]
+    ReadOnly {
+        /// Where.
+        location: String,
+    },
+    /// Opened read-only, the database exists but holds no lineage store yet (nothing was ever
+    /// recorded there); it was left untouched. Tell the user to check the URL, or to record a
+    /// campaign there first.
+    #[error(
+        "no lineage event store at {location}: nothing has been recorded there yet; it was left untouched"
+    )]
+    Missing {
+        /// Where.
+        location: String,
     },
     /// The database file is damaged. Tell the user; restore from a copy.
     #[error("{location} is damaged: {message}")]
@@ -212,9 +242,41 @@ pub trait EventStore: Send + Sync + 'static {
     fn changes(&self) -> watch::Receiver<u64>;
 }
 
+/// How a store is opened.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Access {
+    /// Appends allowed; a missing store is created.
+    ReadWrite,
+    /// Reads only: nothing is created or written, appends are [`StoreError::ReadOnly`].
+    ReadOnly,
+}
+
 /// Opens the store a URL names: `sqlite://PATH`, `postgres://…` (or `postgresql://…`), or
-/// `memory://` (in-process, for tests).
+/// `memory://` (in-process, for tests). A missing SQLite file or missing PostgreSQL tables are
+/// created.
 pub async fn open_store(url: &str) -> Result<Arc<dyn EventStore>, StoreError> {
+    open_store_with(url, Access::ReadWrite).await
+}
+
+/// Opens the store a URL names for reading only, as the audit commands do: nothing is created,
+/// no setting is changed and nothing is written, so a store the caller may not write (a
+/// read-only file, a read-only database role, a replica) can be read and verified. Every append
+/// through the handle is a [`StoreError::ReadOnly`].
+///
+/// - SQLite opens the file with `SQLITE_OPEN_READONLY` and leaves its journal mode alone. A
+///   missing file, or one without lineage's tables, is [`StoreError::Missing`]. When no `-wal`
+///   file exists and the file's directory cannot be written, the file is read as immutable (a
+///   snapshot; without a `-wal` file no writer has it open), so no `-wal`/`-shm` file is needed.
+///   When a `-wal` file exists (a writer has the store open), reading needs its `-shm` index,
+///   which SQLite creates if the directory allows it.
+/// - PostgreSQL runs every session with `default_transaction_read_only = on`, and does not
+///   create tables: a database without lineage's tables is [`StoreError::Missing`].
+/// - `memory://` gives an empty store that refuses appends.
+pub async fn open_store_read_only(url: &str) -> Result<Arc<dyn EventStore>, StoreError> {
+    open_store_with(url, Access::ReadOnly).await
+}
+
+async fn open_store_with(url: &str, access: Access) -> Result<Arc<dyn EventStore>, StoreError> {
     let invalid = |reason: &str| StoreError::InvalidUrl { url: url.to_owned(), reason: reason.to_owned() };
     let Some((scheme, rest)) = url.split_once("://") else {
         return Err(invalid("expected SCHEME://…, e.g. sqlite://lineage.db or postgres://user@host/db"));
@@ -224,16 +286,67 @@ pub async fn open_store(url: &str) -> Result<Arc<dyn EventStore>, StoreError> {
             if rest.is_empty() {
                 return Err(invalid("no file path after sqlite://"));
             }
-            Ok(Arc::new(SqliteStore::open(rest).await?))
+            Ok(Arc::new(match access {
+                Access::ReadWrite => SqliteStore::open(rest).await?,
+                Access::ReadOnly => SqliteStore::open_read_only(rest).await?,
+            }))
         }
-        "postgres" | "postgresql" => Ok(Arc::new(PostgresStore::connect(url).await?)),
-        "memory" => Ok(Arc::new(MemoryStore::new())),
+        "postgres" | "postgresql" => Ok(Arc::new(match access {
+            Access::ReadWrite => PostgresStore::connect(url).await?,
+            Access::ReadOnly => PostgresStore::connect_read_only(url).await?,
+        })),
+        "memory" => match access {
+            Access::ReadWrite => Ok(Arc::new(MemoryStore::new())),
+            Access::ReadOnly => Ok(read_only(Arc::new(MemoryStore::new()))),
+        },
         "kurrentdb" | "esdb" | "esdb+discover" => Err(invalid(
             "KurrentDB / EventStoreDB stores are not available in this build; use sqlite:// or postgres://",
         )),
         other => {
             Err(invalid(&format!("unknown scheme {other:?}; use sqlite://PATH, postgres://… or memory://")))
         }
+    }
+}
+
+/// A handle on `store` that reads through to it and refuses every append with
+/// [`StoreError::ReadOnly`] (nothing reaches `store`). The SQLite and PostgreSQL stores are
+/// made read-only by the database itself ([`open_store_read_only`]); this is the same guarantee
+/// for a store that has no such mode, such as a shared [`MemoryStore`].
+pub fn read_only(store: Arc<dyn EventStore>) -> Arc<dyn EventStore> {
+    Arc::new(ReadOnlyView(store))
+}
+
+struct ReadOnlyView(Arc<dyn EventStore>);
+
+#[async_trait]
+impl EventStore for ReadOnlyView {
+    fn location(&self) -> String {
+        self.0.location()
+    }
+
+    async fn append(&self, _: &CampaignId, _: Seq, _: Vec<NewEvent>) -> Result<Appended, StoreError> {
+        Err(StoreError::ReadOnly { location: self.0.location() })
+    }
+
+    async fn read(
+        &self,
+        campaign: &CampaignId,
+        from: Seq,
+        limit: u32,
+    ) -> Result<Vec<StoredEvent>, StoreError> {
+        self.0.read(campaign, from, limit).await
+    }
+
+    async fn head(&self, campaign: &CampaignId) -> Result<Option<Head>, StoreError> {
+        self.0.head(campaign).await
+    }
+
+    async fn campaigns(&self) -> Result<Vec<CampaignSummary>, StoreError> {
+        self.0.campaigns().await
+    }
+
+    fn changes(&self) -> watch::Receiver<u64> {
+        self.0.changes()
     }
 }
 

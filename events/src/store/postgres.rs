@@ -14,6 +14,14 @@
 //!
 //! Bodies are stored as `text`, not `jsonb`, because `jsonb` re-serialises and the hash chain
 //! covers the exact bytes.
+//!
+//! **Read-only** ([`PostgresStore::connect_read_only`]): every session runs with
+//! `default_transaction_read_only = on` and no table is created, so a read-only role or a hot
+//! standby can be read; appends are refused before they reach the server.
+//!
+//! **A lost connection** (the server restarted, or the session was terminated) is
+//! [`StoreError::ConnectionLost`], naming the store without its password. This handle does not
+//! reconnect: open the store again.
 
 use std::sync::{Arc, Weak};
 use std::time::Duration;
@@ -24,7 +32,8 @@ use tokio::sync::{Mutex, watch};
 use tokio_postgres::{AsyncMessage, Client, Config, NoTls, Statement};
 
 use super::{
-    Appended, CampaignSummary, EventStore, Head, StoreError, head_after, now_text, parse_time, plan_append,
+    Access, Appended, CampaignSummary, EventStore, Head, StoreError, head_after, now_text, parse_time,
+    plan_append,
 };
 use crate::envelope::{NewEvent, StoredEvent};
 use crate::hash::Hash;
@@ -62,7 +71,8 @@ CREATE TABLE IF NOT EXISTS lineage_events (
 /// An event store in a PostgreSQL database.
 pub struct PostgresStore {
     location: String,
-    writer: Mutex<Client>,
+    /// `None` when opened read-only.
+    writer: Option<Mutex<Client>>,
     reader: Client,
     read_stmt: Statement,
     _listener: Client,
@@ -99,8 +109,30 @@ fn message(error: &tokio_postgres::Error) -> String {
     text
 }
 
+/// An error while connecting: the server cannot be reached, or it refused the session.
+fn connect_error(location: &str, error: tokio_postgres::Error) -> StoreError {
+    let location = location.to_owned();
+    if error.as_db_error().is_none() {
+        return StoreError::Unavailable { location, message: message(&error) };
+    }
+    StoreError::Backend { location, message: message(&error) }
+}
+
+/// An error on an established connection: a broken connection (closed, an I/O error, or the
+/// server ending the session: shutdown, termination, a connection exception) is
+/// [`StoreError::ConnectionLost`].
 fn pg_error(location: &str, error: tokio_postgres::Error) -> StoreError {
     let location = location.to_owned();
+    let ended_by_server = error.as_db_error().is_some_and(|db| {
+        let code = db.code().code();
+        // 57P01 admin_shutdown (also pg_terminate_backend), 57P02 crash_shutdown,
+        // 57P03 cannot_connect_now, 57P05 idle_session_timeout; class 08: connection exception.
+        matches!(code, "57P01" | "57P02" | "57P03" | "57P05") || code.starts_with("08")
+    });
+    let io = std::error::Error::source(&error).is_some_and(|cause| cause.is::<std::io::Error>());
+    if error.is_closed() || ended_by_server || (io && error.as_db_error().is_none()) {
+        return StoreError::ConnectionLost { location, message: message(&error) };
+    }
     if error.as_db_error().is_none() {
         return StoreError::Unavailable { location, message: message(&error) };
     }
@@ -110,6 +142,18 @@ fn pg_error(location: &str, error: tokio_postgres::Error) -> StoreError {
 impl PostgresStore {
     /// Connects to the database a `postgres://` URL names, creating lineage's tables if absent.
     pub async fn connect(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, Access::ReadWrite).await
+    }
+
+    /// Connects to the database a `postgres://` URL names for reading only: every session runs
+    /// with `default_transaction_read_only = on`, no table is created, and every append is a
+    /// [`StoreError::ReadOnly`]. A database without lineage's tables is
+    /// [`StoreError::Missing`].
+    pub async fn connect_read_only(url: &str) -> Result<Self, StoreError> {
+        Self::connect_with(url, Access::ReadOnly).await
+    }
+
+    async fn connect_with(url: &str, access: Access) -> Result<Self, StoreError> {
         let mut config: Config = url.parse().map_err(|e: tokio_postgres::Error| StoreError::InvalidUrl {
             url: url.to_owned(),
             reason: message(&e),
@@ -118,9 +162,18 @@ impl PostgresStore {
             config.connect_timeout(Duration::from_secs(POSTGRES_CONNECT_TIMEOUT_S));
         }
         let location = describe(&config);
-        let writer = open_client(&config, &location).await?;
-        create_schema(&writer, &location).await?;
-        let reader = open_client(&config, &location).await?;
+        let writer = match access {
+            Access::ReadWrite => {
+                let writer = open_client(&config, &location, access).await?;
+                create_schema(&writer, &location).await?;
+                Some(Mutex::new(writer))
+            }
+            Access::ReadOnly => None,
+        };
+        let reader = open_client(&config, &location, access).await?;
+        if writer.is_none() {
+            check_schema(&reader, &location).await?;
+        }
         let read_stmt = reader
             .prepare(
                 "SELECT seq, id, prev_hash, hash, body FROM lineage_events
@@ -129,21 +182,69 @@ impl PostgresStore {
             .await
             .map_err(|e| pg_error(&location, e))?;
         let changes = Arc::new(watch::Sender::new(0u64));
-        let listener = listen(&config, &location, Arc::downgrade(&changes)).await?;
+        let listener = listen(&config, &location, access, Arc::downgrade(&changes)).await?;
         spawn_safety_tick(Arc::downgrade(&changes));
-        Ok(Self { location, writer: Mutex::new(writer), reader, read_stmt, _listener: listener, changes })
+        Ok(Self { location, writer, reader, read_stmt, _listener: listener, changes })
     }
 }
 
-async fn open_client(config: &Config, location: &str) -> Result<Client, StoreError> {
-    let (client, connection) = config.connect(NoTls).await.map_err(|e| pg_error(location, e))?;
-    let location = location.to_owned();
+async fn open_client(config: &Config, location: &str, access: Access) -> Result<Client, StoreError> {
+    let (client, connection) = config.connect(NoTls).await.map_err(|e| connect_error(location, e))?;
+    let location_owned = location.to_owned();
     tokio::spawn(async move {
         if let Err(e) = connection.await {
-            tracing::warn!(%location, error = %message(&e), "postgres connection ended");
+            // The next operation on this connection fails with `ConnectionLost`, which says so.
+            tracing::debug!(location = %location_owned, error = %message(&e), "postgres connection ended");
         }
     });
+    restrict(&client, location, access).await?;
     Ok(client)
+}
+
+/// Makes every transaction of a read-only store's session read-only.
+async fn restrict(client: &Client, location: &str, access: Access) -> Result<(), StoreError> {
+    if access == Access::ReadOnly {
+        client
+            .batch_execute("SET default_transaction_read_only = on")
+            .await
+            .map_err(|e| pg_error(location, e))?;
+    }
+    Ok(())
+}
+
+/// The schema version a database records, or `None` when it has no lineage tables. Reads only.
+async fn schema_version(client: &Client, location: &str) -> Result<Option<u32>, StoreError> {
+    let err = |e| pg_error(location, e);
+    let meta = client.query_one("SELECT to_regclass('lineage_meta') IS NOT NULL", &[]).await.map_err(err)?;
+    if !meta.get::<_, bool>(0) {
+        return Ok(None);
+    }
+    let row = client
+        .query_opt("SELECT value FROM lineage_meta WHERE key = 'schema_version'", &[])
+        .await
+        .map_err(err)?;
+    let found =
+        row.and_then(|r| r.get::<_, String>(0).parse::<u32>().ok()).ok_or_else(|| StoreError::Foreign {
+            location: location.to_owned(),
+            reason: "table lineage_meta exists but records no schema_version".into(),
+        })?;
+    if found > SCHEMA_VERSION {
+        return Err(StoreError::NewerSchema {
+            location: location.to_owned(),
+            found,
+            supported: SCHEMA_VERSION,
+        });
+    }
+    Ok(Some(found))
+}
+
+/// A read-only store's check of the database: lineage's tables must be there, in a schema
+/// this build knows.
+async fn check_schema(client: &Client, location: &str) -> Result<(), StoreError> {
+    match schema_version(client, location).await? {
+        Some(_) => Ok(()),
+        None => Err(StoreError::Missing { location: location.to_owned() }),
+    }
 }
 
 async fn create_schema(client: &Client, location: &str) -> Result<(), StoreError> {
@@ -151,27 +252,7 @@ async fn create_schema(client: &Client, location: &str) -> Result<(), StoreError
     client.batch_execute("BEGIN").await.map_err(err)?;
     let result = async {
         client.execute("SELECT pg_advisory_xact_lock($1)", &[&SCHEMA_LOCK_KEY]).await.map_err(err)?;
-        let meta =
-            client.query_one("SELECT to_regclass('lineage_meta') IS NOT NULL", &[]).await.map_err(err)?;
-        if meta.get::<_, bool>(0) {
-            let row = client
-                .query_opt("SELECT value FROM lineage_meta WHERE key = 'schema_version'", &[])
-                .await
-                .map_err(err)?;
-            let found = row.and_then(|r| r.get::<_, String>(0).parse::<u32>().ok()).ok_or_else(|| {
-                StoreError::Foreign {
-                    location: location.to_owned(),
-                    reason: "table lineage_meta exists but records no schema_version".into(),
-                }
-            })?;
-            if found > SCHEMA_VERSION {
-                return Err(StoreError::NewerSchema {
-                    location: location.to_owned(),
-                    found,
-                    supported: SCHEMA_VERSION,
-                });
-            }
-        } else {
+        if schema_version(client, location).await?.is_none() {
             client
                 .batch_execute("CREATE TABLE lineage_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)")
                 .await
@@ -196,26 +277,30 @@ async fn create_schema(client: &Client, location: &str) -> Result<(), StoreError
 async fn listen(
     config: &Config,
     location: &str,
+    access: Access,
     changes: Weak<watch::Sender<u64>>,
 ) -> Result<Client, StoreError> {
-    let (client, mut connection) = config.connect(NoTls).await.map_err(|e| pg_error(location, e))?;
+    let (client, mut connection) = config.connect(NoTls).await.map_err(|e| connect_error(location, e))?;
     let location_owned = location.to_owned();
     tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-        while let Some(message) = messages.next().await {
-            match message {
+        while let Some(received) = messages.next().await {
+            match received {
                 Ok(AsyncMessage::Notification(_)) => {
                     let Some(changes) = changes.upgrade() else { return };
                     changes.send_modify(|n| *n = n.wrapping_add(1));
                 }
                 Ok(_) => {}
                 Err(e) => {
-                    tracing::warn!(location = %location_owned, error = %e, "postgres listener ended; following by polling");
+                    // Followers go on at the safety tick; a lost connection is reported by the
+                    // next read or append, as `ConnectionLost`.
+                    tracing::debug!(location = %location_owned, error = %message(&e), "postgres listener ended; following by polling");
                     return;
                 }
             }
         }
     });
+    restrict(&client, location, access).await?;
     client.batch_execute("LISTEN lineage_events").await.map_err(|e| pg_error(location, e))?;
     Ok(client)
 }
@@ -262,7 +347,10 @@ impl EventStore for PostgresStore {
     ) -> Result<Appended, StoreError> {
         let location = &self.location;
         let err = |e| pg_error(location, e);
-        let mut client = self.writer.lock().await;
+        let Some(writer) = &self.writer else {
+            return Err(StoreError::ReadOnly { location: location.clone() });
+        };
+        let mut client = writer.lock().await;
         let tx = client.transaction().await.map_err(err)?;
         let lock_head = "SELECT head_seq, head_hash FROM lineage_campaigns WHERE id = $1 FOR UPDATE";
         let mut head_row = tx.query_opt(lock_head, &[&campaign.as_str()]).await.map_err(err)?;

@@ -14,6 +14,14 @@
 //! **Identity**: the file carries `PRAGMA application_id` = [`APPLICATION_ID`] and
 //! `PRAGMA user_version` = the store schema. A file that is not SQLite, a SQLite file of another
 //! application, or a newer schema is refused before anything is written to it.
+//!
+//! **Read-only** ([`SqliteStore::open_read_only`]): the file is opened with
+//! `SQLITE_OPEN_READONLY`; no table is created and the journal mode is left alone. A WAL
+//! database is read through its `-shm` index, which SQLite creates next to the file when a
+//! `-wal` file exists or the directory is writable. When there is no `-wal` file (every
+//! connection closed cleanly, so the main file holds every commit) and the directory cannot be
+//! written, the file is opened `immutable=1` instead: read as a snapshot, with no lock and no
+//! file created, and not followed (no other writer can be running without a `-wal` file).
 
 use std::fs::File;
 use std::io::Read;
@@ -73,8 +81,11 @@ pub struct SqliteStore {
 struct Inner {
     path: PathBuf,
     location: String,
-    writer: Mutex<Connection>,
+    /// `None` when opened read-only.
+    writer: Option<Mutex<Connection>>,
     reader: Mutex<Connection>,
+    /// Read as an immutable snapshot: nothing can change, nothing to watch.
+    snapshot: bool,
     changes: watch::Sender<u64>,
     poller: Once,
 }
@@ -86,22 +97,65 @@ impl SqliteStore {
         tokio::task::spawn_blocking(move || Self::open_blocking(&path)).await.expect("open task panicked")
     }
 
+    /// Opens the existing store at `path` for reading only: nothing is created or written, and
+    /// every append is a [`StoreError::ReadOnly`]. A missing file, or a SQLite file without
+    /// lineage's tables, is [`StoreError::Missing`]. See the module documentation for how a
+    /// WAL database in a directory this process cannot write is read.
+    pub async fn open_read_only(path: impl AsRef<Path>) -> Result<Self, StoreError> {
+        let path = path.as_ref().to_owned();
+        tokio::task::spawn_blocking(move || Self::open_read_only_blocking(&path))
+            .await
+            .expect("open task panicked")
+    }
+
     fn open_blocking(path: &Path) -> Result<Self, StoreError> {
         let location = format!("sqlite://{}", path.display());
         refuse_non_sqlite(path, &location)?;
         let writer = connect(path, &location)?;
         prepare_schema(&writer, &location)?;
         let reader = connect(path, &location)?;
-        Ok(Self {
+        Ok(Self::from_parts(path, location, Some(writer), reader, false))
+    }
+
+    fn open_read_only_blocking(path: &Path) -> Result<Self, StoreError> {
+        let location = format!("sqlite://{}", path.display());
+        if let Err(e) = std::fs::metadata(path)
+            && e.kind() == std::io::ErrorKind::NotFound
+        {
+            return Err(StoreError::Missing { location });
+        }
+        refuse_non_sqlite(path, &location)?;
+        let no_wal = !sibling(path, "-wal").exists();
+        let snapshot = no_wal && directory_is_read_only(path);
+        let (reader, snapshot) = match open_reader(path, &location, snapshot) {
+            // The directory is not writable for this process although its mode says it is (it
+            // belongs to someone else): without a -wal file, read the file as a snapshot.
+            Err(StoreError::Unavailable { .. }) if no_wal && !snapshot => {
+                (open_reader(path, &location, true)?, true)
+            }
+            other => (other?, snapshot),
+        };
+        Ok(Self::from_parts(path, location, None, reader, snapshot))
+    }
+
+    fn from_parts(
+        path: &Path,
+        location: String,
+        writer: Option<Connection>,
+        reader: Connection,
+        snapshot: bool,
+    ) -> Self {
+        Self {
             inner: Arc::new(Inner {
                 path: path.to_owned(),
                 location,
-                writer: Mutex::new(writer),
+                writer: writer.map(Mutex::new),
                 reader: Mutex::new(reader),
+                snapshot,
                 changes: watch::Sender::new(0),
                 poller: Once::new(),
             }),
-        })
+        }
     }
 
     async fn blocking<T: Send + 'static>(
@@ -140,6 +194,57 @@ fn connect(path: &Path, location: &str) -> Result<Connection, StoreError> {
     let flags =
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
     let conn = Connection::open_with_flags(path, flags).map_err(|e| sql_error(location, e))?;
+    tune(conn, location)
+}
+
+/// `path` with `suffix` appended to its file name (`-wal`, `-shm`).
+fn sibling(path: &Path, suffix: &str) -> PathBuf {
+    let mut name = path.as_os_str().to_owned();
+    name.push(suffix);
+    PathBuf::from(name)
+}
+
+/// Whether the directory holding `path` has no write permission at all (its mode, not this
+/// process's access: the superuser may write anywhere, but a read must not rely on that).
+fn directory_is_read_only(path: &Path) -> bool {
+    let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    std::fs::metadata(dir).is_ok_and(|m| m.permissions().readonly())
+}
+
+/// A `file:` URI for `path`, every byte outside the unreserved set percent-encoded.
+fn file_uri(path: &Path, query: &str) -> String {
+    let mut uri = String::from("file:");
+    for &byte in path.as_os_str().as_encoded_bytes() {
+        if byte.is_ascii_alphanumeric() || b"/-._~".contains(&byte) {
+            uri.push(byte as char);
+        } else {
+            uri.push_str(&format!("%{byte:02X}"));
+        }
+    }
+    uri.push('?');
+    uri.push_str(query);
+    uri
+}
+
+/// A read-only connection whose file is a lineage store (checked before it is returned);
+/// `snapshot` opens it `immutable=1` (no lock, no `-wal`/`-shm` file).
+fn open_reader(path: &Path, location: &str, snapshot: bool) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = if snapshot {
+        Connection::open_with_flags(file_uri(path, "immutable=1"), flags | OpenFlags::SQLITE_OPEN_URI)
+    } else {
+        Connection::open_with_flags(path, flags)
+    }
+    .map_err(|e| sql_error(location, e))?;
+    let conn = tune(conn, location)?;
+    if !identify(&conn, location)? {
+        return Err(StoreError::Missing { location: location.to_owned() });
+    }
+    Ok(conn)
+}
+
+/// Sets what every connection of a store shares: the busy timeout and the read caches.
+fn tune(conn: Connection, location: &str) -> Result<Connection, StoreError> {
     conn.busy_timeout(Duration::from_millis(SQLITE_BUSY_TIMEOUT_MS)).map_err(|e| sql_error(location, e))?;
     // A larger page cache than the 2 MiB default keeps the index pages of a long log in memory.
     // Memory-mapped reads skip a read() call and a copy per page when scanning a long log.
@@ -150,44 +255,45 @@ fn connect(path: &Path, location: &str) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+/// Reads the file's identity and schema version, writing nothing: `true` for a lineage store
+/// this build can read, `false` for an empty database, an error for another application's
+/// database or a newer schema.
+fn identify(conn: &Connection, location: &str) -> Result<bool, StoreError> {
+    let err = |e| sql_error(location, e);
+    let app_id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0)).map_err(err)?;
+    let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err)?;
+    let objects: i64 = conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).map_err(err)?;
+    if app_id == APPLICATION_ID {
+        if version > SCHEMA_VERSION {
+            return Err(StoreError::NewerSchema {
+                location: location.to_owned(),
+                found: version,
+                supported: SCHEMA_VERSION,
+            });
+        }
+        return Ok(true);
+    }
+    if app_id == 0 && objects == 0 {
+        return Ok(false);
+    }
+    Err(StoreError::Foreign {
+        location: location.to_owned(),
+        reason: format!(
+            "it is a SQLite database of another application (application_id {app_id:#x}, {objects} schema objects)"
+        ),
+    })
+}
+
 /// Checks the file's identity and schema version, creates the schema in a fresh file, and only
 /// then switches to WAL: a foreign file must not be modified, not even its journal mode.
 fn prepare_schema(conn: &Connection, location: &str) -> Result<(), StoreError> {
     let err = |e| sql_error(location, e);
-    let identity = |conn: &Connection| -> Result<(i32, u32, i64), StoreError> {
-        let app_id: i32 = conn.query_row("PRAGMA application_id", [], |r| r.get(0)).map_err(err)?;
-        let version: u32 = conn.query_row("PRAGMA user_version", [], |r| r.get(0)).map_err(err)?;
-        let objects: i64 =
-            conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get(0)).map_err(err)?;
-        Ok((app_id, version, objects))
-    };
-    let check = |(app_id, version, objects): (i32, u32, i64)| -> Result<bool, StoreError> {
-        if app_id == APPLICATION_ID {
-            if version > SCHEMA_VERSION {
-                return Err(StoreError::NewerSchema {
-                    location: location.to_owned(),
-                    found: version,
-                    supported: SCHEMA_VERSION,
-                });
-            }
-            return Ok(true);
-        }
-        if app_id == 0 && objects == 0 {
-            return Ok(false);
-        }
-        Err(StoreError::Foreign {
-            location: location.to_owned(),
-            reason: format!(
-                "it is a SQLite database of another application (application_id {app_id:#x}, {objects} schema objects)"
-            ),
-        })
-    };
-    if !check(identity(conn)?)? {
+    if !identify(conn, location)? {
         // Fresh file. Another process may be initialising it at the same moment: take the write
         // lock, then look again.
         conn.execute_batch("BEGIN IMMEDIATE").map_err(err)?;
         let created = (|| -> Result<(), StoreError> {
-            if !check(identity(conn)?)? {
+            if !identify(conn, location)? {
                 conn.execute_batch(SCHEMA).map_err(err)?;
                 conn.execute_batch(&format!(
                     "PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
@@ -255,7 +361,10 @@ impl Inner {
     ) -> Result<Appended, StoreError> {
         let location = &self.location;
         let err = |e| sql_error(location, e);
-        let mut conn = self.writer.lock().expect("sqlite writer lock");
+        let Some(writer) = &self.writer else {
+            return Err(StoreError::ReadOnly { location: location.clone() });
+        };
+        let mut conn = writer.lock().expect("sqlite writer lock");
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
         let head = read_head(&tx, campaign, location)?.unwrap_or(Head::EMPTY);
         let existing = if expected < head.next {
@@ -445,6 +554,10 @@ impl EventStore for SqliteStore {
     }
 
     fn changes(&self) -> watch::Receiver<u64> {
+        if self.inner.snapshot {
+            // An immutable snapshot never changes.
+            return self.inner.changes.subscribe();
+        }
         self.inner.poller.call_once(|| {
             let weak = Arc::downgrade(&self.inner);
             let path = self.inner.path.clone();

@@ -1,0 +1,228 @@
+//! Does each event agree with the events before it? What a rewritten log with its chain
+//! recomputed can still get wrong: a number derived from others that no longer follows from
+//! them. Each event is checked against the state folded from the events before it, with the
+//! same functions the campaign used, so a faithful log agrees bit for bit:
+//!
+//! - a fitness total against its components and the constants of the recorded config
+//!   ([`Weights::total`], Eq. 2), and the judge term against the judge's score;
+//! - a verification verdict against the per-seed scores of the runs it names (the discovery
+//!   rule, [`lineage_replay::discovery::verdict`]);
+//! - each count against the events it counts: repair attempts, accounted experiments
+//!   (`BudgetSpent`) and their training time, promoted seeds, the experiments and the events
+//!   `CampaignFinished` reports, the position a resume or a signature names.
+
+use std::collections::BTreeMap;
+
+use lineage_events::RecordedEvent;
+use lineage_events::payload::*;
+use lineage_replay::CampaignState;
+use lineage_replay::discovery::verdict;
+use lineage_replay::fitness::Weights;
+
+/// What the consistency check re-derived, and the first event that disagreed.
+#[derive(Clone, Debug, Default)]
+pub struct Consistency {
+    /// Fitness totals re-derived.
+    pub fitness: usize,
+    /// Verification verdicts re-derived.
+    pub verdicts: usize,
+    /// Counts checked against the events they count.
+    pub counts: usize,
+    /// The first event that disagrees, described (position, id, what).
+    pub first_failure: Option<String>,
+}
+
+impl Consistency {
+    /// Checks `event` against `state`, the fold of every event before it (a failure after the
+    /// first is not recorded).
+    pub fn check(&mut self, state: &CampaignState, event: &RecordedEvent) {
+        let Some(payload) = event.payload.known() else { return };
+        if let Err(what) = self.check_payload(state, event.seq.0, payload) {
+            self.first_failure.get_or_insert_with(|| {
+                format!("event {} ({}, {}): {what}", event.seq, event.id, payload.type_name())
+            });
+        }
+    }
+
+    /// The detail line of the check.
+    pub fn summary(&self) -> String {
+        format!(
+            "{}, {} and {} re-derived from the events before them",
+            plural(self.fitness as u64, "fitness total"),
+            plural(self.verdicts as u64, "verification verdict"),
+            plural(self.counts as u64, "count")
+        )
+    }
+
+    fn check_payload(&mut self, state: &CampaignState, seq: u64, payload: &Payload) -> Result<(), String> {
+        match payload {
+            Payload::FitnessAssigned(p) => {
+                self.fitness += 1;
+                fitness(state, p)
+            }
+            Payload::VerificationConcluded(p) => {
+                self.verdicts += 1;
+                verification(state, p)
+            }
+            other => {
+                let checked = counts(state, seq, other)?;
+                self.counts += checked as usize;
+                Ok(())
+            }
+        }
+    }
+}
+
+/// The total against Eq. 2 over its components with the recorded config's constants, and the
+/// judge term against the judge's score.
+fn fitness(state: &CampaignState, p: &FitnessAssigned) -> Result<(), String> {
+    let Some(started) = &state.started else {
+        return Err("a fitness before CampaignStarted, which records the constants".into());
+    };
+    let constants = &started.config.fitness;
+    if &p.constants != constants {
+        return Err(format!("the fitness of {} records constants other than the campaign's config", p.arch));
+    }
+    let total = Weights::of(constants).total(&p.components);
+    if total.to_bits() != p.total.to_bits() {
+        return Err(format!(
+            "the fitness total of {} is {}, but its components and the config's constants give {total} (Eq. 2)",
+            p.arch, p.total
+        ));
+    }
+    let judge_term = (p.judge.score - 1.0) / 9.0;
+    if judge_term.to_bits() != p.components.judge_term.to_bits() {
+        return Err(format!(
+            "the judge term of {} is {}, but its judge score {} gives (J - 1)/9 = {judge_term}",
+            p.arch, p.components.judge_term, p.judge.score
+        ));
+    }
+    Ok(())
+}
+
+/// The verdict against the discovery rule on the scores of the runs it names: each a finished
+/// verification run of the candidate or of the baseline, both promoted.
+fn verification(state: &CampaignState, p: &VerificationConcluded) -> Result<(), String> {
+    let promoted = |arch| state.archs.get(arch).is_some_and(|a| a.promoted.is_some());
+    if !promoted(&p.arch) {
+        return Err(format!("concludes the verification of {}, which was never promoted", p.arch));
+    }
+    if !promoted(&p.best_baseline) || !state.archs[&p.best_baseline].is_baseline() {
+        return Err(format!(
+            "compares {} with {}, which is not a promoted baseline",
+            p.arch, p.best_baseline
+        ));
+    }
+    let (mut candidate, mut baseline) = (BTreeMap::new(), BTreeMap::new());
+    for run in &p.runs {
+        let record = state.runs.get(run).filter(|r| r.scheduled.stage == Stage::Verification);
+        let finished = record.and_then(|r| r.finished.as_ref().map(|(f, _)| (r, f)));
+        let side = match finished {
+            Some((r, _)) if r.scheduled.arch == p.arch => &mut candidate,
+            Some((r, _)) if r.scheduled.arch == p.best_baseline => &mut baseline,
+            _ => {
+                return Err(format!(
+                    "names run {run}, which is no finished verification run of {} or {}",
+                    p.arch, p.best_baseline
+                ));
+            }
+        };
+        let (r, f) = finished.expect("matched above");
+        side.insert(r.scheduled.seed, f.metrics.benchmark_mean);
+    }
+    let derived = verdict(&candidate, &baseline);
+    if !derived.matches(p) {
+        return Err(format!(
+            "the verdict on {} (gain {} ± {}, discovery {}) does not follow from its runs: the discovery rule gives gain {} ± {}, discovery {}",
+            p.arch,
+            p.gain_mean,
+            p.gain_std,
+            p.discovery,
+            derived.gain_mean,
+            derived.gain_std,
+            derived.discovery
+        ));
+    }
+    Ok(())
+}
+
+/// The counts an event carries against the events they count; whether it carried one.
+fn counts(state: &CampaignState, seq: u64, payload: &Payload) -> Result<bool, String> {
+    match payload {
+        Payload::RepairAttempted(p) => {
+            let before = state.archs.get(&p.arch).map_or(0, |a| a.repairs.len() as u32);
+            expect(p.attempt == before + 1, || {
+                format!("repair attempt {} of {}, after {before} recorded repairs", p.attempt, p.arch)
+            })
+        }
+        Payload::ImplementationChecked(p) => {
+            let repairs = state.archs.get(&p.arch).map_or(0, |a| a.repairs.len() as u32);
+            expect(p.attempt == repairs, || {
+                format!("check attempt {} of {}, after {repairs} recorded repairs", p.attempt, p.arch)
+            })
+        }
+        Payload::BudgetSpent(p) => budget(state, p),
+        Payload::PromotedToVerification(p) => {
+            let seeds = state.started.as_ref().map(|s| s.config.verification.seeds);
+            expect(seeds.is_none_or(|n| p.seeds.len() as u32 == n), || {
+                format!(
+                    "{} promoted with {} seeds; the config's verification stage has {seeds:?}",
+                    p.arch,
+                    p.seeds.len()
+                )
+            })
+        }
+        Payload::CampaignResumed(p) => expect(p.from_seq <= seq, || {
+            format!("a resume from event {}, recorded at event {seq}", p.from_seq)
+        }),
+        Payload::HeadSigned(p) => expect(p.seq < seq, || {
+            format!("a signature of head {}, recorded at event {seq}: a head is signed after it", p.seq)
+        }),
+        Payload::CampaignFinished(p) if state.finished.is_none() => finish(state, seq, p),
+        _ => Ok(false),
+    }
+}
+
+fn expect(holds: bool, what: impl FnOnce() -> String) -> Result<bool, String> {
+    if holds { Ok(true) } else { Err(what()) }
+}
+
+/// An account of experiments: never more than were started in all, and the training time of
+/// the experiments it accounts for (their architectures' exploration runs).
+fn budget(state: &CampaignState, p: &BudgetSpent) -> Result<bool, String> {
+    let (spent, started) = (state.experiments_spent + p.experiments, state.experiments_started());
+    if spent > started {
+        return Err(format!("accounts for {spent} experiments in all, but only {started} were started"));
+    }
+    let compute_ms: u64 = (state.experiments_spent + 1..=spent)
+        .flat_map(|n| state.experiment_archs(n))
+        .filter_map(|a| state.metrics(a))
+        .map(|m| m.wall_ms)
+        .sum();
+    expect(compute_ms == p.compute_ms, || {
+        format!(
+            "accounts {} ms of training for experiments {}-{spent}, whose runs took {compute_ms} ms",
+            p.compute_ms,
+            state.experiments_spent + 1
+        )
+    })
+}
+
+/// The finish: the experiments it reports were started and accounted for, and it covers no
+/// event after itself.
+fn finish(state: &CampaignState, seq: u64, p: &CampaignFinished) -> Result<bool, String> {
+    let started = state.experiments_started();
+    if p.experiments != started || state.experiments_spent != started {
+        return Err(format!(
+            "reports {} experiments; the log started {started} and accounted for {}",
+            p.experiments, state.experiments_spent
+        ));
+    }
+    let covered = p.state_events.unwrap_or(seq);
+    expect(covered <= seq, || format!("says its state hash covers {covered} events, but it is event {seq}"))
+}
+
+/// `n thing` or `n things` (verify's lines count the same way).
+pub(crate) fn plural(n: u64, thing: &str) -> String {
+    if n == 1 { format!("1 {thing}") } else { format!("{n} {thing}s") }
+}
