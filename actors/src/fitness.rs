@@ -64,7 +64,7 @@ pub fn fitness(
         c.benchmark_scale,
         reference.benchmark_mean,
     );
-    let judge_term = (judge.score - 1.0) / 9.0;
+    let judge_term = lineage_replay::fitness::judge_term(judge.score);
     let components = FitnessComponents { loss_term, benchmark_term, judge_term };
     // The one total, which counterfactual re-weighting uses too.
     let total = Weights::of(c).total(&components);

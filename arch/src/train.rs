@@ -303,8 +303,10 @@ impl std::fmt::Display for BelowFloor {
     }
 }
 
-/// The first task whose held-out loss in `results` is below its floor, if any: checked
-/// wherever a model is trained, by construction of the task rather than against a baseline.
+/// The first task whose held-out loss in `results` is below its floor, if any: decided by
+/// construction of the task rather than against a baseline. `lineage arch train` refuses such a
+/// run; inside a campaign the trainer compares with the best baseline instead (see
+/// docs/language.md).
 pub fn below_floor(results: &[TaskResult], tasks: &[Box<dyn Task>]) -> Option<BelowFloor> {
     results.iter().zip(tasks).find_map(|(result, task)| {
         let floor = task.loss_floor()?;

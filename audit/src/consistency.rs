@@ -11,12 +11,12 @@
 //!   (`BudgetSpent`) and their training time, promoted seeds, the experiments and the events
 //!   `CampaignFinished` reports, the position a resume or a signature names.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
-use lineage_events::RecordedEvent;
 use lineage_events::payload::*;
+use lineage_events::{RecordedEvent, RunId};
 use lineage_replay::CampaignState;
-use lineage_replay::discovery::verdict;
+use lineage_replay::discovery::{verdict, verification_scores};
 use lineage_replay::fitness::Weights;
 
 /// What the consistency check re-derived, and the first event that disagreed.
@@ -90,7 +90,7 @@ fn fitness(state: &CampaignState, p: &FitnessAssigned) -> Result<(), String> {
             p.arch, p.total
         ));
     }
-    let judge_term = (p.judge.score - 1.0) / 9.0;
+    let judge_term = lineage_replay::fitness::judge_term(p.judge.score);
     if judge_term.to_bits() != p.components.judge_term.to_bits() {
         return Err(format!(
             "the judge term of {} is {}, but its judge score {} gives (J - 1)/9 = {judge_term}",
@@ -129,6 +129,25 @@ fn verification(state: &CampaignState, p: &VerificationConcluded) -> Result<(), 
         };
         let (r, f) = finished.expect("matched above");
         side.insert(r.scheduled.seed, f.metrics.benchmark_mean);
+    }
+    // Exactly the runs the rule reads: every finished verification run of both, no more and no
+    // fewer. Otherwise a forger could drop a bad seed and recompute a verdict that follows from
+    // what is left.
+    let expected: BTreeSet<RunId> = [&p.arch, &p.best_baseline]
+        .into_iter()
+        .flat_map(|arch| verification_scores(state, arch).into_values().map(|(_, run)| run))
+        .collect();
+    let named: BTreeSet<RunId> = p.runs.iter().cloned().collect();
+    if named != expected || named.len() != p.runs.len() {
+        let list =
+            |runs: &mut dyn Iterator<Item = &RunId>| runs.map(|r| r.as_str()).collect::<Vec<_>>().join(", ");
+        return Err(format!(
+            "names runs [{}], but the finished verification runs of {} and {} are [{}]",
+            list(&mut p.runs.iter()),
+            p.arch,
+            p.best_baseline,
+            list(&mut expected.iter())
+        ));
     }
     let derived = verdict(&candidate, &baseline);
     if !derived.matches(p) {

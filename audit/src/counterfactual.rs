@@ -144,13 +144,19 @@ impl Counterfactual {
             "counterfactual fitness: loss {:.3}, bench {:.3}, judge {:.3} (recorded {:.3}, {:.3}, {:.3})",
             w.loss, w.benchmark, w.judge, r.loss, r.benchmark, r.judge
         );
-        let _ =
-            writeln!(out, "{:>4} {:>8}  {:<14} {:>9} {:>9}", "rank", "was", "arch", "fitness", "recorded");
+        // As wide as the longest name, as the leaderboard is: ids do not pad themselves.
+        let width = self.ranking.iter().map(|row| row.arch.as_str().len()).max().unwrap_or(0).max(4);
+        let _ = writeln!(
+            out,
+            "{:>4} {:>8}  {:<width$} {:>9} {:>9}",
+            "rank", "was", "arch", "fitness", "recorded"
+        );
         for (i, row) in self.ranking.iter().enumerate() {
             let was = row.was.map_or("-".into(), |r| r.to_string());
             let old = row.recorded.unwrap_or(f64::NAN);
+            let arch = row.arch.as_str();
             let _ =
-                writeln!(out, "{:>4} {:>8}  {:<14} {:>9.4} {:>9.4}", i + 1, was, row.arch, row.fitness, old);
+                writeln!(out, "{:>4} {:>8}  {arch:<width$} {:>9.4} {:>9.4}", i + 1, was, row.fitness, old);
         }
         let promoted: Vec<ArchId> = self.promoted.iter().map(|(a, _)| a.clone()).collect();
         let _ = writeln!(

@@ -6,6 +6,8 @@
 
 mod support;
 
+use std::collections::BTreeMap;
+
 use lineage_audit::{Anchor, AnchoredHead, Expected, Verification, verify, verify_against};
 use lineage_events::payload::*;
 use lineage_events::{
@@ -173,12 +175,7 @@ async fn a_fitness_total_that_does_not_follow_from_its_components_is_named() {
 
 #[tokio::test]
 async fn a_verdict_that_does_not_follow_from_its_runs_is_named() {
-    let forgeries: [fn(&mut VerificationConcluded); 3] = [
-        |v| v.discovery = false,
-        |v| v.gain_mean += 1e-9,
-        // One of the baseline's seeds left out.
-        |v| drop(v.runs.pop()),
-    ];
+    let forgeries: [fn(&mut VerificationConcluded); 2] = [|v| v.discovery = false, |v| v.gain_mean += 1e-9];
     for forge in forgeries {
         let (mut events, _) = support::campaign(None);
         let at = position(&events, |p| matches!(p, Payload::VerificationConcluded(_)));
@@ -479,4 +476,46 @@ fn a_head_is_seq_colon_hash() {
         assert!(error.starts_with("a head is SEQ:HASH"), "{bad}: {error}");
     }
     assert!("00".parse::<PublicKey>().is_err());
+}
+
+/// A verdict must read every finished verification run of both architectures: one that leaves
+/// a seed out is named even when its numbers follow from the runs it does name — the forgery
+/// that drops an unlucky seed and recomputes the rest.
+#[tokio::test]
+async fn a_verdict_that_leaves_out_a_seed_is_named_even_when_recomputed() {
+    let forgeries: [fn(&mut VerificationConcluded); 2] = [
+        // One of the baseline's seeds left out, nothing recomputed.
+        |v| drop(v.runs.pop()),
+        // Seed 13 left out on both sides and the verdict recomputed from seeds 11 and 12.
+        |v| {
+            v.runs.retain(|r| !r.as_str().ends_with("-v2"));
+            let candidate = BTreeMap::from([(11, 0.81), (12, 0.83)]);
+            let baseline = BTreeMap::from([(11, 0.60), (12, 0.61)]);
+            let recomputed = lineage_replay::discovery::verdict(&candidate, &baseline);
+            (v.gain_mean, v.gain_std, v.discovery) =
+                (recomputed.gain_mean, recomputed.gain_std, recomputed.discovery);
+        },
+    ];
+    for forge in forgeries {
+        let (mut events, _) = support::campaign(None);
+        let at = position(&events, |p| matches!(p, Payload::VerificationConcluded(_)));
+        let Payload::VerificationConcluded(verdict) = &mut events[at].1 else { unreachable!() };
+        forge(verdict);
+        refinish(&mut events);
+        let (store, campaign) = store_of(&events, None).await;
+        let verification = verify(&store, &campaign).await;
+        assert_eq!(verification.failures(), 1, "{:?}", verification.checks);
+        let detail = failed(&verification, "consistency");
+        assert!(
+            detail
+                .starts_with(&format!("event {at} ({}, VerificationConcluded): names runs [", events[at].0)),
+            "{detail}"
+        );
+        assert!(
+            detail.ends_with(
+                "but the finished verification runs of a-0002 and deltanet are [a-0002-v0, a-0002-v1, a-0002-v2, deltanet-v0, deltanet-v1, deltanet-v2]"
+            ),
+            "{detail}"
+        );
+    }
 }

@@ -12,7 +12,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use ed25519_dalek::{Signature, Signer, Verifier, VerifyingKey};
+use ed25519_dalek::{Signature, Signer, VerifyingKey};
 
 use crate::hash::Hash;
 use crate::hex::decode_hex;
@@ -154,10 +154,12 @@ impl HeadSigned {
             self.public_key.parse().map_err(|_| SignatureError::PublicKey(self.public_key.clone()))?;
         let bytes = decode_hex::<64>(&self.signature).ok_or(SignatureError::Malformed)?;
         let message = head_message(campaign, Seq(self.seq), &self.head_hash);
-        key.0.verify(&message, &Signature::from_bytes(&bytes)).map_err(|_| SignatureError::Invalid {
-            seq: self.seq,
-            head_hash: self.head_hash,
-            public_key: self.public_key.clone(),
+        key.0.verify_strict(&message, &Signature::from_bytes(&bytes)).map_err(|_| {
+            SignatureError::Invalid {
+                seq: self.seq,
+                head_hash: self.head_hash,
+                public_key: self.public_key.clone(),
+            }
         })?;
         Ok(key)
     }

@@ -5,6 +5,12 @@
 use lineage_events::payload::{FitnessComponents, FitnessConstants};
 use serde::Serialize;
 
+/// The judge term of Eq. 2 from a judge score on 1-10: `(J − 1) / 9`, so 1 scores 0 and 10
+/// scores 1. Defined once: the analyst records it and verify re-derives it, bit for bit.
+pub fn judge_term(score: f64) -> f64 {
+    (score - 1.0) / 9.0
+}
+
 /// The weights of the three fitness terms.
 #[derive(Clone, Copy, Debug, PartialEq, Serialize)]
 pub struct Weights {

@@ -71,6 +71,8 @@ impl External {
     pub fn spawn(command: &str, label: &str, campaign: &CampaignId) -> Result<Self, AttachError> {
         let mut child = Command::new("sh")
             .args(["-c", command])
+            // The campaign's signing secret is for lineage alone, never for an analyst program.
+            .env_remove("LINEAGE_SIGNING_KEY")
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

@@ -16,8 +16,8 @@
 //! covers the exact bytes.
 //!
 //! **Read-only** ([`PostgresStore::connect_read_only`]): every session runs with
-//! `default_transaction_read_only = on` and no table is created, so a read-only role or a hot
-//! standby can be read; appends are refused before they reach the server.
+//! `default_transaction_read_only = on` and no table is created, so a role with only `SELECT`
+//! can read; appends are refused before they reach the server.
 //!
 //! **A lost connection** (the server restarted, or the session was terminated) is
 //! [`StoreError::ConnectionLost`], naming the store without its password. This handle does not
