@@ -639,7 +639,7 @@ async fn replay_until_matches_the_live_state_at_every_point_asked() {
     let campaign = CampaignId::new("live").unwrap();
     // The actor system starts its own runtime, so it runs on a plain thread, as in the CLI.
     let thread =
-        std::thread::spawn(move || lineage_actors::run(sqlite, campaign, start, observer, resources));
+        std::thread::spawn(move || lineage_actors::run(sqlite, campaign, start, observer, resources, None));
     let outcome = tokio::task::spawn_blocking(move || thread.join()).await.unwrap().unwrap().unwrap();
     assert!(!outcome.paused);
     let live = live.lock().unwrap().clone();

@@ -190,21 +190,10 @@ fn first_decision(start: &Start, existing: &CampaignState, config: &CampaignConf
 /// the config's `resources` table, see [`crate::config::resolve`], or
 /// [`Resources::of_machine`]). The config — a new campaign's, or the one a log started with —
 /// is validated first: one out of range is refused in one line before anything is recorded.
+/// With `signing_key`, checkpoints of the log's head are signed: after each pause and after the
+/// finish, the recorder appends a `HeadSigned` event for the head it has just committed. The
+/// key is never recorded; without one nothing is signed.
 pub fn run(
-    store: Arc<dyn EventStore>,
-    campaign: CampaignId,
-    start: Start,
-    observer: Observer,
-    resources: Resources,
-) -> Result<Outcome, CampaignError> {
-    run_signed(store, campaign, start, observer, resources, None)
-}
-
-/// [`run`], signing checkpoints of the log's head with `signing_key` when given: after each
-/// pause and after the finish, the recorder appends a `HeadSigned` event for the head it has
-/// just committed. The key is never recorded; without one nothing is signed and the log is
-/// exactly what [`run`] writes.
-pub fn run_signed(
     store: Arc<dyn EventStore>,
     campaign: CampaignId,
     start: Start,
@@ -234,7 +223,7 @@ pub fn run_signed(
             campaign: campaign.clone(),
             failure: failure.clone(),
             system: System::current(),
-            memory_bytes: resources.per_run(config.trainers),
+            budget: Arc::new(crate::training::budget(&config, resources.per_run(config.trainers))),
         };
         let team = start_team(&shared);
         let (researcher, analyst) = (team.researcher.clone(), team.analyst.clone());

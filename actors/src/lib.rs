@@ -41,6 +41,6 @@ mod testkit;
 pub mod trainer;
 pub mod training;
 
-pub use campaign::{CampaignError, NewCampaign, Outcome, Start, run, run_signed};
+pub use campaign::{CampaignError, NewCampaign, Outcome, Start, run};
 pub use error::ActorError;
 pub use host::host;

@@ -73,7 +73,7 @@ async fn drive(
     let id = campaign.clone();
     let thread = std::thread::Builder::new()
         .name("campaign".into())
-        .spawn(move || lineage_actors::run_signed(store, id, start, observer, resources, signing_key))
+        .spawn(move || lineage_actors::run(store, id, start, observer, resources, signing_key))
         .context("cannot start the campaign thread")?;
     let outcome = tokio::task::spawn_blocking(move || thread.join())
         .await

@@ -100,11 +100,6 @@ impl InFlight {
         self.0.contains(key)
     }
 
-    /// The keys in flight, in the order they were sent.
-    pub fn keys(&self) -> impl Iterator<Item = &InFlightKey> {
-        self.0.iter()
-    }
-
     fn insert(&mut self, key: InFlightKey) {
         if !self.contains(&key) {
             self.0.push(key);
