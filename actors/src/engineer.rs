@@ -62,8 +62,7 @@ pub fn check_program(shared: &Shared, arch: &ArchId, program: &str, attempt: u32
             (vec![parse], Hash::of(program.as_bytes()), None, false)
         }
         Ok(parsed) => {
-            let budget = crate::training::budget(&shared.config, shared.memory_bytes);
-            let verdicts = checks::run_all_within(&parsed, &shared.device, &budget);
+            let verdicts = checks::run_all_within(&parsed, &shared.device, &shared.budget);
             let stage = &shared.config.exploration;
             let dims = lang::Dims { d: stage.d_model, h: stage.heads };
             let params = lang::check(&parsed, dims).graph.map(|g| g.block_params() * stage.layers as u64);

@@ -1,6 +1,8 @@
 //! What every actor of one campaign shares: the resolved config and seed, the compute device,
 //! the recorder's address and the novelty fingerprint cache.
 
+use std::sync::Arc;
+
 use actix::prelude::*;
 use burn::tensor::Device;
 use lineage_events::CampaignId;
@@ -30,9 +32,10 @@ pub struct Shared {
     pub failure: FirstFailure,
     /// The actor system, to stop it on a fatal error.
     pub system: System,
-    /// Memory one training run may use, bytes ([`crate::config::Resources::per_run`]): every
-    /// program must fit it before it is checked or trained.
-    pub memory_bytes: u64,
+    /// What every program must fit before it is checked or trained: training at both stages'
+    /// sizes within the memory one run may use ([`crate::config::Resources::per_run`]). Worked
+    /// out once per campaign ([`crate::training::budget`] builds the stages' tasks).
+    pub budget: Arc<lineage_arch::checks::Budget>,
 }
 
 impl Shared {

@@ -124,7 +124,7 @@ impl Trainer {
         let last = stage.steps - 1;
         let trained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             let slow_limit_s = msg.slow_limit_ms.map(|l| l as f64 / 1000.0);
-            let memory = Some(shared.memory_bytes);
+            let memory = Some(shared.budget.memory_bytes);
             train_program(&msg.program, stage, msg.seed, slow_limit_s, memory, &shared.device, |p| {
                 if p.step % every == every - 1 || p.step == last {
                     let progress = TrainingProgress {

@@ -83,13 +83,9 @@ pub fn train_config(stage: &StageConfig, seed: u64) -> TrainConfig {
 /// The training run a stage implies, for the memory and compute estimate: its sizes, and the
 /// longest sequence and largest vocabulary of its tasks. `None` when a task cannot be built.
 pub fn train_shape(stage: &StageConfig) -> Option<TrainShape> {
-    let (mut len, mut vocab) = (1, 1);
-    for task in &stage.tasks {
-        let task = tasks::build(&task.name, &task.settings).ok()?;
-        len = len.max(task.max_len());
-        vocab = vocab.max(task.vocab());
-    }
-    Some(TrainShape { layers: stage.layers, batch: stage.batch, len, vocab, steps: stage.steps })
+    let tasks: Vec<Box<dyn Task>> =
+        stage.tasks.iter().map(|t| tasks::build(&t.name, &t.settings)).collect::<Result<_, _>>().ok()?;
+    Some(TrainShape::of(&tasks, stage.layers, stage.batch, stage.steps))
 }
 
 /// The budget every program of a campaign must fit before it is checked: training at both
@@ -130,7 +126,8 @@ pub fn train_program(
         .map(|t| tasks::build(&t.name, &t.settings))
         .collect::<Result<_, _>>()
         .map_err(|e| TrainingError::Task { task: e.task, message: e.message })?;
-    if let (Some(budget), Some(shape)) = (memory_bytes, train_shape(stage)) {
+    if let Some(budget) = memory_bytes {
+        let shape = TrainShape::of(&task_list, stage.layers, stage.batch, stage.steps);
         let needed = training_memory(&graph, &shape).total_bytes;
         if needed > budget as f64 {
             return Err(TrainingError::OverBudget {

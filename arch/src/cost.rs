@@ -93,6 +93,16 @@ pub struct TrainShape {
     pub steps: u32,
 }
 
+impl TrainShape {
+    /// Training on `tasks` with these sizes: the longest sequence and the largest vocabulary
+    /// of any of them.
+    pub fn of(tasks: &[Box<dyn crate::tasks::Task>], layers: u32, batch: u32, steps: u32) -> Self {
+        let len = tasks.iter().map(|t| t.max_len()).max().unwrap_or(1);
+        let vocab = tasks.iter().map(|t| t.vocab()).max().unwrap_or(1);
+        Self { layers, batch, len, vocab, steps }
+    }
+}
+
 /// Estimated peak memory and total compute of one training run: an upper bound on memory by
 /// construction (see [`training_memory`]).
 #[derive(Clone, Copy, Debug, PartialEq)]

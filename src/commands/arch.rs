@@ -253,13 +253,7 @@ fn fits_in_memory(
     tasks: &[Box<dyn Task>],
     args: &ArchTrainArgs,
 ) -> anyhow::Result<()> {
-    let shape = TrainShape {
-        layers: args.layers,
-        batch: args.batch,
-        len: tasks.iter().map(|t| t.max_len()).max().unwrap_or(1),
-        vocab: tasks.iter().map(|t| t.vocab()).max().unwrap_or(1),
-        steps: args.steps,
-    };
+    let shape = TrainShape::of(tasks, args.layers, args.batch, args.steps);
     let budget = Budget {
         runs: vec![("this".to_owned(), dims, shape)],
         memory_bytes: Resources::of_machine().memory_bytes,
