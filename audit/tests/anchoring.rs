@@ -177,22 +177,9 @@ async fn a_fitness_total_that_does_not_follow_from_its_components_is_named() {
 async fn a_verdict_that_does_not_follow_from_its_runs_is_named() {
     let forgeries: [fn(&mut VerificationConcluded); 2] = [|v| v.discovery = false, |v| v.gain_mean += 1e-9];
     for forge in forgeries {
-        let (mut events, _) = support::campaign(None);
-        let at = position(&events, |p| matches!(p, Payload::VerificationConcluded(_)));
-        let Payload::VerificationConcluded(verdict) = &mut events[at].1 else { unreachable!() };
-        forge(verdict);
-        refinish(&mut events);
-        let (store, campaign) = store_of(&events, None).await;
-        let verification = verify(&store, &campaign).await;
-        assert_eq!(verification.failures(), 1, "{:?}", verification.checks);
-        let detail = failed(&verification, "consistency");
-        assert!(
-            detail.starts_with(&format!(
-                "event {at} ({}, VerificationConcluded): the verdict on a-0002 (gain ",
-                events[at].0
-            )),
-            "{detail}"
-        );
+        let (at, id, detail) = forged_verdict(forge).await;
+        let prefix = format!("event {at} ({id}, VerificationConcluded): the verdict on a-0002 (gain ");
+        assert!(detail.starts_with(&prefix), "{detail}");
         assert!(detail.contains("does not follow from its runs: the discovery rule gives gain "), "{detail}");
     }
     // A run of another architecture in the verdict is named.
@@ -497,18 +484,9 @@ async fn a_verdict_that_leaves_out_a_seed_is_named_even_when_recomputed() {
         },
     ];
     for forge in forgeries {
-        let (mut events, _) = support::campaign(None);
-        let at = position(&events, |p| matches!(p, Payload::VerificationConcluded(_)));
-        let Payload::VerificationConcluded(verdict) = &mut events[at].1 else { unreachable!() };
-        forge(verdict);
-        refinish(&mut events);
-        let (store, campaign) = store_of(&events, None).await;
-        let verification = verify(&store, &campaign).await;
-        assert_eq!(verification.failures(), 1, "{:?}", verification.checks);
-        let detail = failed(&verification, "consistency");
+        let (at, id, detail) = forged_verdict(forge).await;
         assert!(
-            detail
-                .starts_with(&format!("event {at} ({}, VerificationConcluded): names runs [", events[at].0)),
+            detail.starts_with(&format!("event {at} ({id}, VerificationConcluded): names runs [")),
             "{detail}"
         );
         assert!(
@@ -518,4 +496,18 @@ async fn a_verdict_that_leaves_out_a_seed_is_named_even_when_recomputed() {
             "{detail}"
         );
     }
+}
+
+/// The campaign with its verdict changed by `forge` and every hash after it recomputed: the
+/// verdict's position and id, and what the (one failing) consistency check says.
+async fn forged_verdict(forge: fn(&mut VerificationConcluded)) -> (usize, EventId, String) {
+    let (mut events, _) = support::campaign(None);
+    let at = position(&events, |p| matches!(p, Payload::VerificationConcluded(_)));
+    let Payload::VerificationConcluded(verdict) = &mut events[at].1 else { unreachable!() };
+    forge(verdict);
+    refinish(&mut events);
+    let (store, campaign) = store_of(&events, None).await;
+    let verification = verify(&store, &campaign).await;
+    assert_eq!(verification.failures(), 1, "{:?}", verification.checks);
+    (at, events[at].0, failed(&verification, "consistency").to_owned())
 }
