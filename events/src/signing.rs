@@ -40,7 +40,9 @@ pub fn head_message(campaign: &CampaignId, seq: Seq, head_hash: &Hash) -> Vec<u8
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyError {
     /// The text is not a 32-byte secret in hex. The secret itself is never shown.
-    #[error("not a signing key: expected 64 hex digits (32 bytes), found {0} characters that are not")]
+    #[error(
+        "not a signing key: expected the 64 hex digits (32 bytes) that `lineage keygen` writes, found {0} characters"
+    )]
     NotHex(usize),
     /// A public key that is not 64 hex digits of a valid Ed25519 point.
     #[error("invalid public key {0:?}: expected the 64 hex digits that `lineage keygen` printed")]
