@@ -194,6 +194,15 @@ pub struct RunArgs {
     /// Concurrent training runs (1 = one deterministic sequence of decisions).
     #[arg(long, value_name = "N")]
     pub trainers: Option<u32>,
+    /// Base URL of an OpenAI-compatible chat-completions server (e.g. http://127.0.0.1:8080/v1):
+    /// the researcher, debugger, analyst and judge ask its model, falling back to the built-in
+    /// rules when it gives no usable reply (docs/llm.md). The API key is read from the variable
+    /// named by llm.api_key_env (OPENAI_API_KEY) and never recorded.
+    #[arg(long, value_name = "URL", env = "LINEAGE_LLM_URL")]
+    pub llm: Option<String>,
+    /// The model to ask (with --llm).
+    #[arg(long, value_name = "NAME", env = "LINEAGE_LLM_MODEL")]
+    pub model: Option<String>,
     /// Campaign seed: every random draw derives from it.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,

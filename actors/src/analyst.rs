@@ -21,9 +21,13 @@ pub use lineage_replay::discovery::{Verdict, verdict};
 
 use crate::fitness::{JudgeInputs, fitness, judge};
 use crate::insights::{edit_statistics, task_deltas};
+pub use crate::llm::prompts::Trained;
+use crate::llm::replies::Written;
 use crate::messages::{Analyse, Committed, Conclude, Decision};
 use crate::novelty::Lines;
 use crate::shared::Shared;
+
+mod model;
 
 const NAME: &str = "analyst";
 
@@ -69,7 +73,10 @@ impl Handler<Analyse> for Analyst {
     fn handle(&mut self, Analyse { arch }: Analyse, _: &mut Self::Context) {
         let shared = self.shared.clone();
         shared.guard("analyst", || {
-            shared.record_blocking(analyse(&self.state, &shared.config, &shared.campaign, &arch))
+            let llm = shared.llm.as_deref();
+            let model = llm.map(|llm| model::Model { llm, shared: &shared });
+            let voice = model.as_ref().map(|m| m as &dyn Voice);
+            shared.record_blocking(analyse(&self.state, &shared.config, &shared.campaign, &arch, voice))
         });
     }
 }
@@ -151,13 +158,33 @@ fn judge_inputs(program: &str, mine: &TrainingMetrics, reference: &TrainingMetri
     JudgeInputs { distance_from_baselines: distance, params: (mine.params, reference.params) }
 }
 
+/// A judge and an analysis writer besides the built-in rules: the model ([`model::Model`]).
+/// Each answers with its own decision, or with why it gave none (its fallback is recorded),
+/// and the built-in rules stand in.
+pub trait Voice {
+    /// The judge's score of a trained architecture, or why there is none; `None` when this
+    /// voice does not judge.
+    fn judge(&self, state: &CampaignState, trained: &Trained<'_>) -> Option<Result<JudgeScore, String>>;
+    /// The summary and findings of an analysis and the exchange they came from, or why there
+    /// are none; `None` when this voice does not write analyses.
+    fn write(
+        &self,
+        state: &CampaignState,
+        trained: &Trained<'_>,
+        fitness: (f64, &FitnessComponents),
+    ) -> Option<Result<(Written, EventId), String>>;
+}
+
 /// The analysis, fitness and (for a proposal, when the campaign runs `edit-stats`) the edit
-/// statistics of a trained architecture: what the analyst records for it.
+/// statistics of a trained architecture: what the analyst records for it. With a `voice`, it
+/// judges every architecture but the reference (anchored at 5 by construction) and writes the
+/// analysis text; the comparisons and numbers are always computed here.
 pub fn analyse(
     state: &CampaignState,
     config: &CampaignConfig,
     campaign: &CampaignId,
     id: &ArchId,
+    voice: Option<&dyn Voice>,
 ) -> Vec<Decision> {
     let record = &state.archs[id];
     let mine = state.metrics(id).expect("analysed after training");
@@ -167,8 +194,24 @@ pub fn analyse(
     let compared = compare_all(state, id, mine, finished);
 
     let inputs = judge_inputs(record.program(), mine, reference);
-    let judged = judge(mine, reference, inputs);
+    let trained = Trained {
+        arch: id,
+        metrics: mine,
+        comparisons: &compared.comparisons,
+        reference: (&reference_id, reference),
+        distance_from_baselines: inputs.distance_from_baselines,
+    };
+    let judged = match voice.filter(|_| *id != reference_id).and_then(|v| v.judge(state, &trained)) {
+        Some(Ok(score)) => score,
+        Some(Err(why)) => {
+            let mut builtin = judge(mine, reference, inputs);
+            builtin.rationale = format!("{why}; the built-in judge instead: {}", builtin.rationale);
+            builtin
+        }
+        None => judge(mine, reference, inputs),
+    };
     let (components, total) = fitness(mine, reference, &judged, &config.fitness);
+    let written = voice.and_then(|v| v.write(state, &trained, (total, &components)));
     let fitness_event = FitnessAssigned {
         arch: id.clone(),
         stage: Stage::Exploration,
@@ -178,7 +221,17 @@ pub fn analyse(
         judge: judged,
         constants: config.fitness.clone(),
     };
-    let analysis = analysis(state, id, mine, total, inputs.distance_from_baselines, compared);
+    let mut analysis = analysis(state, id, mine, total, inputs.distance_from_baselines, compared);
+    match written {
+        Some(Ok((written, exchange))) => {
+            analysis.summary = written.summary;
+            analysis.findings = written.findings;
+            analysis.cites.push(exchange);
+            analysis.exchange = Some(exchange);
+        }
+        Some(Err(why)) => analysis.findings.push(format!("{why}; the built-in analysis instead")),
+        None => {}
+    }
     let mut decisions = vec![
         Decision::new(format!("analysis/{id}"), NAME, analysis).caused_by(Some(finished)),
         Decision::new(format!("fitness/{id}"), NAME, fitness_event).caused_by(Some(finished)),
@@ -245,6 +298,7 @@ fn analysis(
         comparisons: compared.comparisons,
         numbers,
         cites: compared.cites,
+        exchange: None,
     }
 }
 

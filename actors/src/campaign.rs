@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
-use lineage_events::payload::{CampaignConfig, CampaignResumed, CampaignStarted};
+use lineage_events::payload::{CampaignConfig, CampaignResumed, CampaignStarted, LlmRole, RoleMode};
 use lineage_events::{CampaignId, EventStore, Head, SigningKey};
 use lineage_replay::{CampaignState, Folded};
 
@@ -15,6 +15,7 @@ use crate::debugger::Debugger;
 use crate::engineer::Engineer;
 use crate::error::{ActorError, FirstFailure};
 use crate::host::host;
+use crate::llm::Llm;
 use crate::messages::{Committed, Decision, Pause, Record};
 use crate::monitor::{Monitor, Observer};
 use crate::novelty::Fingerprints;
@@ -133,6 +134,29 @@ fn config_and_seed(
     }
 }
 
+/// The model the config's LLM roles ask, with the replies and spend the log already holds; a
+/// server that cannot be reached is an error in one line before anything is recorded.
+fn model(
+    config: &CampaignConfig,
+    seed: u64,
+    campaign: &CampaignId,
+    existing: &CampaignState,
+) -> Result<Option<Arc<Llm>>, CampaignError> {
+    let Some(llm_config) = &config.llm else { return Ok(None) };
+    if LlmRole::ALL.iter().all(|r| llm_config.roles.of(*r) == RoleMode::Builtin) {
+        return Ok(None);
+    }
+    let llm = Llm::new(
+        llm_config.clone(),
+        seed,
+        campaign.clone(),
+        existing.llm.replies.clone(),
+        existing.llm.total(),
+    );
+    llm.probe().map_err(CampaignError::Invalid)?;
+    Ok(Some(Arc::new(llm)))
+}
+
 /// Starts the worker actors, each on its own `SyncArbiter` threads.
 fn start_team(shared: &Shared) -> Team {
     let trainers = {
@@ -211,6 +235,7 @@ pub fn run(
                 "campaign {campaign} was recorded with a config this version refuses ({e}); it cannot be resumed"
             )),
         })?;
+        let llm = model(&config, seed, &campaign, &existing)?;
         let failure = FirstFailure::default();
         let ctx = Context::<Recorder>::new();
         let recorder_addr = ctx.address();
@@ -224,6 +249,7 @@ pub fn run(
             failure: failure.clone(),
             system: System::current(),
             budget: Arc::new(crate::training::budget(&config, resources.per_run(config.trainers))),
+            llm,
         };
         let team = start_team(&shared);
         let (researcher, analyst) = (team.researcher.clone(), team.analyst.clone());

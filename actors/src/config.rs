@@ -2,6 +2,8 @@
 //! user's TOML file (any subset of the same keys), overlaid by command-line flags, validated,
 //! and resolved into the [`CampaignConfig`] recorded in `CampaignStarted`.
 
+mod llm;
+
 use lineage_arch::baselines;
 use lineage_arch::limits::{self, LimitError, TrainSizes};
 use lineage_arch::tasks;
@@ -30,6 +32,10 @@ pub struct Overrides {
     pub wall_s: Option<u64>,
     /// `--trainers`.
     pub trainers: Option<u32>,
+    /// `--llm`: the base URL of an OpenAI-compatible server.
+    pub llm_url: Option<String>,
+    /// `--model`: the model to ask.
+    pub llm_model: Option<String>,
 }
 
 /// A configuration problem, said in one line.
@@ -108,10 +114,12 @@ pub fn resolve(
         return fail(format!("unknown preset {preset:?}; choose from {}", names.join(", ")));
     };
     let mut merged: toml::Table = text.parse().expect("built-in presets are valid TOML");
+    let mut llm_table = None;
     if let Some((name, user)) = file {
-        let user: toml::Table = user.parse().map_err(|e: toml::de::Error| {
+        let mut user: toml::Table = user.parse().map_err(|e: toml::de::Error| {
             ConfigError(format!("{name}: {}", e.message().lines().next().unwrap_or("invalid TOML")))
         })?;
+        llm_table = user.remove("llm");
         overlay(&mut merged, user, "").map_err(|key| ConfigError(format!("{name}: unknown key `{key}`")))?;
     }
     merged.insert("preset".into(), toml::Value::String(preset.into()));
@@ -128,6 +136,7 @@ pub fn resolve(
     if let Some(t) = overrides.trainers {
         config.trainers = t;
     }
+    config.llm = llm::resolve(llm_table, overrides, file.map_or("the config", |(name, _)| name))?;
     validate(&config)?;
     Ok((config, resources))
 }
@@ -248,7 +257,8 @@ pub fn validate(config: &CampaignConfig) -> Result<(), ConfigError> {
         }
     }
     validate_stage("exploration", &config.exploration)?;
-    validate_stage("verification", &config.verification)
+    validate_stage("verification", &config.verification)?;
+    config.llm.as_ref().map_or(Ok(()), llm::validate)
 }
 
 fn validate_selection(config: &CampaignConfig) -> Result<(), ConfigError> {

@@ -8,10 +8,11 @@
 use actix::prelude::*;
 use lineage_arch::lang::ast::Program;
 use lineage_arch::lang::{self, diff};
-use lineage_events::Hash;
-use lineage_events::payload::{ArchitectureAbandoned, CheckOutcome, RepairAttempted, RepairOutcome};
+use lineage_events::payload::{ArchitectureAbandoned, CheckOutcome, LlmRole, RepairAttempted, RepairOutcome};
+use lineage_events::{EventId, Hash};
 
 use crate::engineer::check_program;
+use crate::llm::{Asked, Llm, Question, prompts, replies};
 use crate::messages::{Decision, Repair};
 use crate::repair::RULES;
 use crate::shared::Shared;
@@ -83,13 +84,71 @@ pub fn choose_patch(program: &str, failures: &[CheckOutcome], tried: &[String]) 
     })
 }
 
+/// A patch and who made it.
+struct Chosen {
+    patch: Patch,
+    /// The diagnosis recorded with it.
+    diagnosis: String,
+    /// The model's exchange, when the model made it.
+    exchange: Option<EventId>,
+}
+
 impl Debugger {
+    /// The model's patch of `msg`'s program, or why it gave none (the fallback, recorded).
+    fn model_patch(&self, llm: &Llm, msg: &Repair) -> Result<Chosen, String> {
+        let original =
+            lang::parse(&msg.program).map_err(|_| "the failing program does not parse".to_owned())?;
+        let question = Question {
+            role: LlmRole::Debugger,
+            subject: format!("{}/repair-{}", msg.arch, msg.attempt),
+            messages: prompts::debugger(&msg.arch, &msg.program, &msg.failures),
+        };
+        let record = |decisions| self.shared.record_blocking(decisions);
+        let parse = |reply: &str| {
+            let (patch, mut patched) = replies::patch(reply)?;
+            patched.name = original.name.clone();
+            patched.doc = original.doc.clone();
+            if msg.tried.contains(&lang::program_hash(&patched).to_hex()) {
+                return Err(
+                    "this program was already tried (it is the failing one or an earlier patch that \
+                            failed); change what the diagnostics point at"
+                        .to_owned(),
+                );
+            }
+            Ok((patch.diagnosis, patched))
+        };
+        match llm.ask(question, &record, parse) {
+            Asked::Used { value: (diagnosis, patched), exchange } => Ok(Chosen {
+                patch: Patch { rule: "llm", original: original.clone(), patched, why: diagnosis.clone() },
+                diagnosis,
+                exchange: Some(exchange),
+            }),
+            Asked::FellBack { event, reason } => {
+                Err(format!("the model gave no usable patch [{event}]: {reason}"))
+            }
+        }
+    }
+
     fn repair(&self, msg: Repair) {
         let key = |what: &str| format!("{what}/{}/{}", msg.arch, msg.attempt);
-        let diagnosis = diagnosis(&msg.failures);
-        let patch = choose_patch(&msg.program, &msg.failures, &msg.tried);
+        let mut diagnosis = diagnosis(&msg.failures);
+        let llm = self.shared.llm.as_deref().filter(|llm| llm.plays(LlmRole::Debugger));
+        let chosen = match llm.map(|llm| self.model_patch(llm, &msg)) {
+            Some(Ok(chosen)) => Some(chosen),
+            fell_back => {
+                if let Some(Err(why)) = fell_back {
+                    diagnosis = format!("{why}; repair rules instead. {diagnosis}");
+                }
+                choose_patch(&msg.program, &msg.failures, &msg.tried).map(|patch| Chosen {
+                    patch,
+                    diagnosis: diagnosis.clone(),
+                    exchange: None,
+                })
+            }
+        };
         let cause = Some(msg.cause);
-        let Some(Patch { rule, original, patched, why }) = patch else {
+        let Some(Chosen { patch: Patch { rule, original, patched, why }, diagnosis, exchange }) = chosen
+        else {
             let attempt = RepairAttempted {
                 arch: msg.arch.clone(),
                 attempt: msg.attempt,
@@ -99,6 +158,7 @@ impl Debugger {
                 program: msg.program.clone(),
                 program_hash: Hash::of(msg.program.as_bytes()),
                 outcome: RepairOutcome::NoRuleApplies,
+                exchange: None,
             };
             let abandon = ArchitectureAbandoned {
                 arch: msg.arch.clone(),
@@ -118,12 +178,13 @@ impl Debugger {
         let attempt = RepairAttempted {
             arch: msg.arch.clone(),
             attempt: msg.attempt,
-            diagnosis: diagnosis.clone(),
+            diagnosis,
             rule: rule.into(),
             patch: format!("{why}\n{}", diff(&original, &patched).render("before", "after")),
             program: text,
             program_hash: checked.program_hash,
             outcome,
+            exchange,
         };
         let mut decisions = vec![
             Decision::new(key("repair"), "debugger", attempt).caused_by(cause),

@@ -43,7 +43,7 @@ pub fn judge(candidate: &TrainingMetrics, reference: &TrainingMetrics, inputs: J
         inputs.params.0,
         inputs.params.1,
     );
-    JudgeScore { score, performance, innovation, complexity, rationale }
+    JudgeScore { score, performance, innovation, complexity, rationale, exchange: None }
 }
 
 /// The components and the total ([`Weights::total`]).

@@ -25,6 +25,7 @@ pub mod error;
 pub mod fitness;
 pub mod host;
 pub mod insights;
+pub mod llm;
 pub mod messages;
 pub mod monitor;
 pub mod mutate;

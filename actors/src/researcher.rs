@@ -18,6 +18,8 @@ use crate::mutate::OPERATORS;
 use crate::novelty;
 use crate::shared::Shared;
 
+mod model;
+
 /// Chance of a second edit on top of the first: bigger jumps now and then.
 const SECOND_EDIT_PER_MILLE: u64 = 350;
 /// The same on a plateau a stagnation analyst reported: explore more.
@@ -171,6 +173,7 @@ impl Researcher {
             draw: RandomDraw { seed: self.shared.seed, stream: stream.into(), values },
             parent,
             references,
+            proposer_draw: model::draw(&self.shared.config, self.shared.seed, experiment),
         }
     }
 
@@ -179,9 +182,19 @@ impl Researcher {
     }
 
     fn propose(&self, experiment: u32) -> Vec<Decision> {
-        let selection = self.select(experiment);
         let select_key = format!("select/{experiment}");
         let selection_event = lineage_events::EventId::derive(&self.shared.campaign, &select_key);
+        // A resumed experiment keeps the selection it recorded: the pool may have changed since.
+        let selection = match self.state.selections.get(&experiment) {
+            Some((recorded, _)) => recorded.clone(),
+            None => self.select(experiment),
+        };
+        let mut decisions = vec![Decision::new(select_key, "researcher", selection.clone())];
+        let llm = self.shared.llm.as_deref().filter(|llm| model::proposes(llm, &selection));
+        if llm.is_some() {
+            // The prompts are built from the selection: it is recorded before the first request.
+            self.shared.record_blocking(std::mem::take(&mut decisions));
+        }
         let parent = self.program_of(&selection.parent);
         let references: Vec<Program> = selection.references.iter().map(|r| self.program_of(r)).collect();
         let mut earlier: Vec<(ArchId, Program)> = self
@@ -204,7 +217,7 @@ impl Researcher {
             stagnant: stagnant.as_ref(),
             second_edit,
         };
-        let mut decisions = vec![Decision::new(select_key, "researcher", selection.clone())];
+        let mut duplicate: Option<(ArchId, ArchId)> = None;
         for attempt in 0..=self.shared.config.novelty.reproposals_max {
             let arch = ArchId::new(if attempt == 0 {
                 format!("e{experiment:04}")
@@ -212,20 +225,42 @@ impl Researcher {
                 format!("e{experiment:04}-{attempt}")
             })
             .expect("generated ids are valid");
-            let stream = format!("propose/{arch}");
-            let mut rng = Rng::stream(self.shared.seed, &stream);
-            let (mut program, edits, draws) =
-                draw_edits(&parent, &references, &weights, second_edit, &mut rng);
-            program.name = arch.as_str().replace('-', "_");
-            program.doc = vec![format!(
-                "Proposed in experiment {experiment} from {}: {}.",
-                selection.parent,
-                if edits.is_empty() {
-                    "no edit".to_owned()
-                } else {
-                    edits.iter().map(|e| e.detail.as_str()).collect::<Vec<_>>().join("; ")
+            let builtin = || {
+                let stream = format!("propose/{arch}");
+                let mut rng = Rng::stream(self.shared.seed, &stream);
+                let (program, edits, draws) =
+                    draw_edits(&parent, &references, &weights, second_edit, &mut rng);
+                let (motivation, evidence) = context.motivation(&self.shared.config.selection, &edits);
+                Draft {
+                    proposer: Proposer::BuiltIn {
+                        operator: edits.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>().join("+"),
+                    },
+                    doc: format!(
+                        "Proposed in experiment {experiment} from {}: {}.",
+                        selection.parent,
+                        if edits.is_empty() {
+                            "no edit".to_owned()
+                        } else {
+                            edits.iter().map(|e| e.detail.as_str()).collect::<Vec<_>>().join("; ")
+                        }
+                    ),
+                    program,
+                    edits,
+                    motivation,
+                    evidence,
+                    draw: Some(RandomDraw { seed: self.shared.seed, stream: stream.into(), values: draws }),
+                    cognition: Vec::new(),
                 }
-            )];
+            };
+            let draft = match llm {
+                Some(llm) => {
+                    model::draft(llm, &self.shared, &self.state, &context, &arch, duplicate.as_ref(), builtin)
+                }
+                None => builtin(),
+            };
+            let Draft { mut program, proposer, doc, edits, motivation, evidence, draw, cognition } = draft;
+            program.name = arch.as_str().replace('-', "_");
+            program.doc = vec![doc];
             let text = print(&program);
             let program = parse(&text).expect("printed programs parse");
             let judged = novelty::judge(
@@ -236,7 +271,6 @@ impl Researcher {
                 &self.shared.fingerprints,
                 &self.shared.device,
             );
-            let (motivation, evidence) = context.motivation(&self.shared.config.selection, &edits);
             let proposed = ArchitectureProposed {
                 arch: arch.clone(),
                 experiment,
@@ -245,23 +279,37 @@ impl Researcher {
                 motivation,
                 program: text,
                 program_hash: Hash(program_hash(&program).0),
-                proposer: Proposer::BuiltIn {
-                    operator: edits.iter().map(|e| e.kind.as_str()).collect::<Vec<_>>().join("+"),
-                },
+                proposer,
                 edits,
                 evidence,
-                draw: Some(RandomDraw { seed: self.shared.seed, stream: stream.into(), values: draws }),
+                draw,
+                cognition,
             };
             let novel = judged.verdict == NoveltyVerdict::Novel;
+            let nearest = judged.nearest.clone();
             decisions.push(Decision::new(format!("propose/{arch}"), "researcher", proposed));
             decisions.push(Decision::new(format!("novelty/{arch}"), "researcher", judged));
             if novel {
                 break;
             }
+            duplicate = nearest.map(|n| (arch.clone(), n));
             earlier.push((arch, program));
         }
         decisions
     }
+}
+
+/// A proposal before its novelty is judged: the program (renamed to the architecture and
+/// documented with `doc` when it is recorded) and what the proposal event says of it.
+struct Draft {
+    program: Program,
+    proposer: Proposer,
+    doc: String,
+    edits: Vec<Edit>,
+    motivation: String,
+    evidence: Vec<EventId>,
+    draw: Option<RandomDraw>,
+    cognition: Vec<String>,
 }
 
 /// Tries per edit to find an operator that applies to the program.
@@ -311,27 +359,7 @@ struct ProposalContext<'a> {
 impl ProposalContext<'_> {
     /// The motivation of a proposal made with `edits`, and the events it cites.
     fn motivation(&self, rules: &SelectionConfig, edits: &[Edit]) -> (String, Vec<EventId>) {
-        let selection = self.selection;
-        let parent_fitness = self.parent_record.fitness.as_ref().map_or(f64::NAN, |(f, _)| f.total);
-        let mut evidence: Vec<EventId> = vec![self.selection_event];
-        let mut motivation = format!(
-            "Experiment {}: parent {} (fitness {parent_fitness:.3}), drawn from ranks {}-{} of a pool of {}; \
-             references {}.",
-            self.experiment,
-            selection.parent,
-            rules.parent_ranks.0,
-            rules.parent_ranks.1,
-            selection.pool.len(),
-            if selection.references.is_empty() {
-                "none".to_owned()
-            } else {
-                selection.references.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
-            }
-        );
-        if let Some((event, summary)) = self.parent_record.analyses.last() {
-            motivation.push_str(&format!(" The parent's analysis [{event}] found: {summary}."));
-            evidence.push(*event);
-        }
+        let (mut motivation, mut evidence) = self.preamble(rules);
         if !self.steering.is_empty() {
             let cited: Vec<String> =
                 self.steering.iter().map(|s| format!("{} [{}]", s.analyst, s.event)).collect();
@@ -358,6 +386,33 @@ impl ProposalContext<'_> {
             motivation.push_str(" No operator applied to this parent; the parent's program is re-proposed.");
         }
         evidence.dedup();
+        (motivation, evidence)
+    }
+
+    /// What every motivation starts with: the selection and the parent's analysis, and the
+    /// events they are.
+    fn preamble(&self, rules: &SelectionConfig) -> (String, Vec<EventId>) {
+        let selection = self.selection;
+        let parent_fitness = self.parent_record.fitness.as_ref().map_or(f64::NAN, |(f, _)| f.total);
+        let mut evidence: Vec<EventId> = vec![self.selection_event];
+        let mut motivation = format!(
+            "Experiment {}: parent {} (fitness {parent_fitness:.3}), drawn from ranks {}-{} of a pool of {}; \
+             references {}.",
+            self.experiment,
+            selection.parent,
+            rules.parent_ranks.0,
+            rules.parent_ranks.1,
+            selection.pool.len(),
+            if selection.references.is_empty() {
+                "none".to_owned()
+            } else {
+                selection.references.iter().map(|r| r.as_str()).collect::<Vec<_>>().join(", ")
+            }
+        );
+        if let Some((event, summary)) = self.parent_record.analyses.last() {
+            motivation.push_str(&format!(" The parent's analysis [{event}] found: {summary}."));
+            evidence.push(*event);
+        }
         (motivation, evidence)
     }
 

@@ -9,6 +9,7 @@ use lineage_events::CampaignId;
 use lineage_events::payload::{CampaignConfig, Stage, StageConfig};
 
 use crate::error::{ActorError, FirstFailure};
+use crate::llm::Llm;
 use crate::messages::{Decision, Record};
 use crate::novelty::Fingerprints;
 use crate::recorder::Recorder;
@@ -36,6 +37,8 @@ pub struct Shared {
     /// sizes within the memory one run may use ([`crate::config::Resources::per_run`]). Worked
     /// out once per campaign ([`crate::training::budget`] builds the stages' tasks).
     pub budget: Arc<lineage_arch::checks::Budget>,
+    /// The model the LLM roles ask, when the config names one.
+    pub llm: Option<Arc<Llm>>,
 }
 
 impl Shared {

@@ -142,6 +142,7 @@ impl Log {
             draw: RandomDraw { seed: 0, stream: format!("select/{n}").into(), values: Vec::new() },
             parent: arch(parent),
             references: Vec::new(),
+            proposer_draw: None,
         };
         self.commit(&format!("select/{n}"), selection)
     }
@@ -191,6 +192,7 @@ impl Log {
             program: patched.into(),
             program_hash: Hash::of(patched.as_bytes()),
             outcome,
+            exchange: None,
         };
         self.commit(&format!("repair/{id}/{attempt}"), repair);
         self.checked(id, attempt, failing);
@@ -259,6 +261,7 @@ impl Log {
             comparisons: Vec::new(),
             numbers: BTreeMap::new(),
             cites: Vec::new(),
+            exchange: None,
         };
         self.commit(&format!("analysis/{id}"), analysis);
         let fitness = FitnessAssigned {
@@ -273,6 +276,7 @@ impl Log {
                 innovation: 5.0,
                 complexity: 5.0,
                 rationale: String::new(),
+                exchange: None,
             },
             constants: self.state.config().fitness.clone(),
         };
@@ -303,5 +307,6 @@ pub fn proposal(id: &str, n: u32, parent: Option<&str>, text: &str, edits: &[&st
         edits: edits.iter().map(|e| Edit { kind: (*e).into(), detail: format!("{e} applied") }).collect(),
         evidence: Vec::new(),
         draw: None,
+        cognition: Vec::new(),
     }
 }

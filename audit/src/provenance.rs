@@ -227,6 +227,12 @@ fn event_lines(event: &RecordedEvent, line: &mut impl FnMut(String)) {
     let summary = payload.map_or_else(|| "(unknown event type)".into(), Payload::summary);
     let kind = payload.map_or("?", Payload::type_name);
     line(format!("  {:>6} {:<24} {} [{}]", event.seq.0, kind, summary, event.id));
+    if let Some(Payload::LlmExchanged(x)) = payload
+        && !x.reply.is_empty()
+    {
+        let reply: String = x.reply.chars().take(200).collect::<String>().replace('\n', " ");
+        line(format!("         reply: {reply}{}", if x.reply.chars().count() > 200 { "…" } else { "" }));
+    }
     if let Some(Payload::RepairAttempted(r)) = payload {
         line(format!("         diagnosis: {}", r.diagnosis));
     }

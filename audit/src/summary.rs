@@ -5,7 +5,7 @@
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use lineage_events::payload::Proposer;
+use lineage_events::payload::{LlmLedger, LlmSpend, Proposer};
 use lineage_events::{CampaignId, Head};
 use lineage_replay::{CampaignState, PastEnd, Phase};
 use serde::Serialize;
@@ -71,6 +71,20 @@ pub struct Summary<'a> {
     pub failed: usize,
     /// Insights recorded, by analyst (the campaign's own and attached ones).
     pub insights: BTreeMap<String, usize>,
+    /// What the campaign spent on a model; absent when it asked none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub llm: Option<LlmTotals>,
+}
+
+/// The LLM ledger of a campaign: spend per role and in all, and the fallbacks.
+#[derive(Clone, Debug, Serialize)]
+pub struct LlmTotals {
+    /// Per role.
+    pub roles: LlmLedger,
+    /// Every role together.
+    pub total: LlmSpend,
+    /// Decisions a role took with its built-in rules after the model gave no usable reply.
+    pub fallbacks: u32,
 }
 
 impl<'a> Summary<'a> {
@@ -98,6 +112,11 @@ impl<'a> Summary<'a> {
             insights: state.insights.iter().fold(BTreeMap::new(), |mut by, i| {
                 *by.entry(i.insight.analyst.to_string()).or_default() += 1;
                 by
+            }),
+            llm: (!state.llm.spent.is_empty() || state.llm.fallbacks > 0).then(|| LlmTotals {
+                roles: state.llm.spent.clone(),
+                total: state.llm.total(),
+                fallbacks: state.llm.fallbacks,
             }),
         }
     }
@@ -235,6 +254,19 @@ fn render(summary: &Summary) -> String {
     if !summary.insights.is_empty() {
         let by: Vec<String> = summary.insights.iter().map(|(analyst, n)| format!("{analyst} {n}")).collect();
         let _ = write!(out, "\ninsights by analyst: {}", by.join(", "));
+    }
+    if let Some(llm) = &summary.llm {
+        let spend = |s: &LlmSpend| {
+            format!(
+                "{} exchanges, {} + {} tokens, cost {:.4}",
+                s.exchanges, s.input_tokens, s.output_tokens, s.cost
+            )
+        };
+        let _ =
+            write!(out, "\nLLM spend: {}; {} fallbacks to built-in rules", spend(&llm.total), llm.fallbacks);
+        for (role, s) in &llm.roles {
+            let _ = write!(out, "\n  {role:<10} {}", spend(s));
+        }
     }
     out
 }

@@ -73,6 +73,7 @@ pub fn config() -> CampaignConfig {
         promote_top: 3,
         analysts: vec!["edit-stats".into()],
         baselines: Vec::new(),
+        llm: None,
     }
 }
 
@@ -136,6 +137,7 @@ pub fn one_of_each() -> Vec<Payload> {
             program: PROGRAM.into(),
             program_hash: Hash::of(PROGRAM.as_bytes()),
             outcome: RepairOutcome::Repaired,
+            exchange: None,
         }),
         Payload::ArchitectureAbandoned(ArchitectureAbandoned {
             arch: arch.clone(),
@@ -170,10 +172,26 @@ pub fn one_of_each() -> Vec<Payload> {
             cites: vec![EventId::random()],
         }),
         Payload::LlmExchanged(LlmExchanged {
+            role: LlmRole::Researcher,
+            subject: "e0001".into(),
+            attempt: 1,
+            try_number: 1,
             model: "local-model".into(),
-            purpose: "propose".into(),
-            prompt: "Improve this mixer...".into(),
-            reply: "Add a forget gate...".into(),
+            endpoint: "http://127.0.0.1:8080/v1".into(),
+            parameters: LlmParameters { temperature: 0.7, max_tokens: 1024, seed: 7, json_mode: true },
+            messages: vec![ChatMessage { role: "user".into(), content: "Improve this mixer...".into() }],
+            reply: "{\"motivation\": \"Add a forget gate\", \"program\": \"...\"}".into(),
+            outcome: LlmOutcome::Replied { status: 200, finish_reason: "stop".into() },
+            usage: LlmUsage { input_tokens: 812, output_tokens: 240, reported: true },
+            latency_ms: 2300,
+            cost: 0.0,
+            rejected: None,
+        }),
+        Payload::LlmFellBack(LlmFellBack {
+            role: LlmRole::Debugger,
+            subject: "e0001".into(),
+            reason: "3 replies did not parse".into(),
+            exchanges: vec![EventId::random()],
         }),
         Payload::CampaignPaused(CampaignPaused { reason: "interrupted (Ctrl-C)".into() }),
         Payload::CampaignResumed(CampaignResumed {
@@ -225,6 +243,7 @@ fn selection(i: u64, parent: &ArchId) -> Payload {
         },
         parent: parent.clone(),
         references: vec![id("a-0011"), id("a-0012")],
+        proposer_draw: None,
     })
 }
 
@@ -243,6 +262,7 @@ fn proposal(i: u64, arch: &ArchId, parent: &ArchId) -> Payload {
         edits: vec![Edit { kind: "add-gate".into(), detail: "silu gate on the output".into() }],
         evidence: vec![],
         draw: Some(RandomDraw { seed: i, stream: format!("propose/experiment-{i}").into(), values: vec![3] }),
+        cognition: Vec::new(),
     })
 }
 
@@ -342,6 +362,7 @@ fn assessment(i: u64, arch: ArchId, parent: ArchId) -> Vec<Payload> {
             }],
             numbers: BTreeMap::from([("attribution:add-gate".into(), 0.04)]),
             cites: vec![],
+            exchange: None,
         }),
         Payload::FitnessAssigned(FitnessAssigned {
             arch,
@@ -355,6 +376,7 @@ fn assessment(i: u64, arch: ArchId, parent: ArchId) -> Vec<Payload> {
                 innovation: 5.0,
                 complexity: 5.5,
                 rationale: "one extra gate; modest gain".into(),
+                exchange: None,
             },
             constants: fitness_constants(),
         }),
@@ -362,6 +384,7 @@ fn assessment(i: u64, arch: ArchId, parent: ArchId) -> Vec<Payload> {
             experiments: i as u32,
             compute_ms: i * 51_200,
             wall_ms: i * 53_000,
+            llm: Default::default(),
         }),
     ]
 }

@@ -29,7 +29,8 @@ impl CampaignState {
 }
 
 /// The state hash: SHA-256 of the digest's JSON — the object
-/// `{"seed":…,"archs":[…],"runs":[…],"insights":[…],"experiments_spent":…}`, compact, exactly as
+/// `{"seed":…,"archs":[…],"runs":[…],"insights":[…],"experiments_spent":…}` (and `"llm":[…]`, the
+/// ledger, when the campaign talked to a model), compact, exactly as
 /// serde_json writes it. A long campaign's digest is tens of megabytes: its items are serialised
 /// in parallel, a few chunks at a time, and hashed in order; it is never held whole.
 fn hash(state: &CampaignState) -> Hash {
@@ -49,8 +50,27 @@ fn hash(state: &CampaignState) -> Hash {
             i.insight.data.iter().map(|(k, v)| (k.as_str(), v.to_bits())).collect();
         (i.insight.analyst.as_str(), i.insight.kind.as_str(), data)
     });
-    write(&mut out, format!(",\"experiments_spent\":{}}}", state.experiments_spent).as_bytes());
+    write(&mut out, format!(",\"experiments_spent\":{}", state.experiments_spent).as_bytes());
+    // Only campaigns that talked to a model have a ledger; the others hash as they always did.
+    let ledger = ledger_digest(state);
+    if !ledger.is_empty() {
+        write(&mut out, b",\"llm\":");
+        serde_json::to_writer(&mut out, &ledger).expect("numbers serialise");
+    }
+    write(&mut out, b"}");
     out.finish()
+}
+
+/// The LLM ledger: per role, exchanges, prompt and reply tokens, and the cost's bits.
+type LedgerDigest = Vec<(&'static str, u32, u64, u64, u64)>;
+
+fn ledger_digest(state: &CampaignState) -> LedgerDigest {
+    state
+        .llm
+        .spent
+        .iter()
+        .map(|(role, s)| (role.name(), s.exchanges, s.input_tokens, s.output_tokens, s.cost.to_bits()))
+        .collect()
 }
 
 fn write(out: &mut HashWriter, bytes: &[u8]) {
@@ -206,6 +226,8 @@ mod tests {
         runs: Vec<RunDigest<'a>>,
         insights: Vec<(&'a str, &'a str, BTreeMap<&'a str, u64>)>,
         experiments_spent: u32,
+        #[serde(skip_serializing_if = "Vec::is_empty")]
+        llm: LedgerDigest,
     }
 
     #[test]
@@ -234,7 +256,9 @@ mod tests {
                 })
                 .collect(),
             experiments_spent: state.experiments_spent,
+            llm: ledger_digest(&state),
         };
+        assert!(!whole.llm.is_empty(), "the synthetic log has an exchange");
         assert_eq!(hash(&state), Hash::of(&serde_json::to_vec(&whole).unwrap()));
     }
 }

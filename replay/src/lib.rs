@@ -13,6 +13,7 @@ pub mod end;
 pub mod fitness;
 pub mod fold;
 pub mod lineage;
+pub mod llm;
 pub mod references;
 pub mod state;
 

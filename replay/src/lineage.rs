@@ -73,9 +73,23 @@ impl CampaignState {
                     || selection_matters
                         && matches!(event.payload.known(), Some(Payload::ParentSelected(p))
                             if p.experiment == proposal.experiment)
+                    || llm_subject(event.payload.known()).is_some_and(|s| is_about(s, arch))
             })
             .collect()
     }
+}
+
+/// What a model's exchange or fallback is about: `e0004`, or `e0004/repair-1` for a repair.
+fn llm_subject(payload: Option<&Payload>) -> Option<&str> {
+    match payload? {
+        Payload::LlmExchanged(p) => Some(&p.subject),
+        Payload::LlmFellBack(p) => Some(&p.subject),
+        _ => None,
+    }
+}
+
+fn is_about(subject: &str, arch: &ArchId) -> bool {
+    subject.strip_prefix(arch.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('/'))
 }
 
 #[cfg(test)]

@@ -5,7 +5,7 @@
 
 use std::fmt;
 
-use lineage_events::payload::Payload;
+use lineage_events::payload::{Payload, Proposer};
 use lineage_events::{ArchId, DecodedPayload, EventId, RunId};
 
 /// One thing an event refers to.
@@ -52,9 +52,22 @@ pub fn references(causation: Option<EventId>, payload: &DecodedPayload) -> Vec<R
         Payload::ArchitectureProposed(p) => p.evidence.as_slice(),
         Payload::AnalysisRecorded(p) => &p.cites,
         Payload::InsightRecorded(p) => &p.cites,
+        Payload::LlmFellBack(p) => &p.exchanges,
         _ => &[],
     };
     out.extend(cited.iter().map(Reference::Cited));
+    // The model's reply a decision used.
+    let exchange = match payload {
+        Payload::ArchitectureProposed(p) => match &p.proposer {
+            Proposer::Llm { exchange, .. } => Some(exchange),
+            _ => None,
+        },
+        Payload::RepairAttempted(p) => p.exchange.as_ref(),
+        Payload::AnalysisRecorded(p) => p.exchange.as_ref(),
+        Payload::FitnessAssigned(p) => p.judge.exchange.as_ref(),
+        _ => None,
+    };
+    out.extend(exchange.map(Reference::Cited));
     match payload {
         Payload::ArchitectureProposed(p) => {
             out.extend(p.parent.iter().chain(&p.references).map(Reference::Arch))

@@ -11,6 +11,7 @@ use lineage_events::{ArchId, DecodedPayload, EventId, Hash, RecordedEvent, RunId
 use serde::Serialize;
 
 use crate::end::{PastEnd, may_follow_finish};
+use crate::llm::LlmState;
 use crate::references::{self, Reference};
 
 /// Where an architecture is in its life, derived from the events about it.
@@ -186,6 +187,8 @@ pub struct CampaignState {
     pub runs: HashMap<RunId, Box<RunRecord>>,
     /// Insights in log order.
     pub insights: Vec<InsightRef>,
+    /// LLM exchanges: the ledger and the replies.
+    pub llm: LlmState,
     /// Compute spent on training (sum of `BudgetSpent`).
     pub compute_ms: u64,
     /// Wall time accounted in `BudgetSpent`.
@@ -377,8 +380,10 @@ impl CampaignState {
                 arch.verification = Some(p);
             }
             Payload::InsightRecorded(p) => self.insights.push(InsightRef { event: id, seq, insight: p }),
-            Payload::LlmExchanged(_) => {}
+            Payload::LlmExchanged(p) => self.llm.exchanged(id, p),
+            Payload::LlmFellBack(p) => self.llm.fell_back(&p),
             Payload::BudgetSpent(p) => {
+                self.llm.accounted(&p.llm);
                 self.experiments_spent += p.experiments;
                 self.compute_ms += p.compute_ms;
                 self.wall_ms += p.wall_ms;

@@ -31,6 +31,8 @@ pub async fn start(url: &str, args: &RunArgs) -> anyhow::Result<()> {
         experiments: args.experiments,
         wall_s: args.time.map(|t| t.as_secs()),
         trainers: args.trainers,
+        llm_url: args.llm.clone(),
+        llm_model: args.model.clone(),
     };
     let (config, resources) =
         config::resolve(&args.preset, file.as_ref().map(|(n, t)| (n.as_str(), t.as_str())), &overrides)?;

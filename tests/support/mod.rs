@@ -2,6 +2,7 @@
 //! `lineage` binary.
 #![allow(dead_code)] // each test file uses a different part of the harness
 
+pub mod chat_server;
 pub mod postgres;
 
 use std::path::{Path, PathBuf};

@@ -72,7 +72,7 @@ fn planted() -> Log {
 fn an_analysis_compares_with_the_parent_and_the_baselines_and_scores_against_the_reference() {
     let log = planted();
     let state = &log.state;
-    let decisions = analyse(state, &smoke(), &log.campaign, &arch("e0001"));
+    let decisions = analyse(state, &smoke(), &log.campaign, &arch("e0001"), None);
     let keys: Vec<&str> = decisions.iter().map(|d| d.key.as_str()).collect();
     assert_eq!(keys, ["analysis/e0001", "fitness/e0001", "insight/edit-stats/e0001"]);
     let finished = state.runs[&run("e0001-x")].finished.as_ref().unwrap().1;
@@ -127,7 +127,7 @@ fn a_baseline_is_analysed_without_parent_or_edit_statistics() {
     log.checked("gated_deltanet", 0, None);
     log.scheduled("gated_deltanet-x", "gated_deltanet", Stage::Exploration, 1);
     log.trained("gated_deltanet-x", metrics(0.6, 2.0, 100));
-    let decisions = analyse(&log.state, &smoke(), &log.campaign, &arch("gated_deltanet"));
+    let decisions = analyse(&log.state, &smoke(), &log.campaign, &arch("gated_deltanet"), None);
     assert_eq!(
         decisions.iter().map(|d| d.key.as_str()).collect::<Vec<_>>(),
         ["analysis/gated_deltanet", "fitness/gated_deltanet"]

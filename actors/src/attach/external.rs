@@ -166,6 +166,7 @@ impl External {
                     comparisons: Vec::new(),
                     numbers,
                     cites,
+                    exchange: None,
                 })))
             }
         }

@@ -63,7 +63,8 @@ impl InFlightKey {
             }
             // Not in the log yet when its scheduling is still being recorded.
             InFlightKey::Run(run) => state.runs.get(run).is_some_and(|r| r.is_done()),
-            InFlightKey::Propose(n) => state.selections.contains_key(n),
+            // A model's proposal records its selection first, and its proposal later.
+            InFlightKey::Propose(n) => !state.experiment_archs(*n).is_empty(),
             InFlightKey::Conclude => state.archs.values().any(|a| a.verification.is_some()),
             InFlightKey::Seed
             | InFlightKey::Schedule(_)
@@ -248,7 +249,15 @@ pub fn unfinished(state: &CampaignState) -> Vec<String> {
         .map(|(id, r)| (id, &r.scheduled.arch))
         .collect();
     runs.sort();
-    archs.chain(runs.into_iter().map(|(run, arch)| format!("{run}: verification run of {arch}"))).collect()
+    let unproposed = state
+        .selections
+        .keys()
+        .filter(|n| state.experiment_archs(**n).is_empty())
+        .map(|n| format!("experiment {n}: selected, not proposed"));
+    unproposed
+        .chain(archs)
+        .chain(runs.into_iter().map(|(run, arch)| format!("{run}: verification run of {arch}")))
+        .collect()
 }
 
 /// Why exploration stops starting experiments, if it does.
@@ -263,7 +272,7 @@ pub fn budget_exhausted(state: &CampaignState, config: &CampaignConfig, wall_ms:
     if b.compute_s_max.is_some_and(|s| state.compute_ms >= s * 1000) {
         return Some(format!("compute budget reached ({} s)", b.compute_s_max.unwrap_or(0)));
     }
-    None
+    config.llm.as_ref().and_then(|llm| crate::llm::exchange::budget_reason(llm, &state.llm.total()))
 }
 
 /// The reference baseline: every fitness is relative to it, so it trains and is scored first.
@@ -464,6 +473,7 @@ impl Planner<'_> {
                 edits: Vec::new(),
                 evidence: Vec::new(),
                 draw: None,
+                cognition: Vec::new(),
             };
             let judged = NoveltyJudged {
                 arch: arch.clone(),
@@ -498,6 +508,16 @@ impl Planner<'_> {
             self.budget(state.experiments_spent + 1);
             return;
         }
+        // An experiment whose selection was recorded but not its proposal (a model was asked
+        // when the campaign stopped): propose it again, which reads the recorded replies.
+        let unproposed = (state.experiments_spent + 1..=started)
+            .find(|n| state.selections.contains_key(n) && state.experiment_archs(*n).is_empty());
+        if let Some(n) = unproposed {
+            if !self.in_flight.contains(&InFlightKey::Propose(n)) {
+                self.push(Command::Propose(Propose { experiment: n }));
+            }
+            return;
+        }
         let running = started - done;
         let pool_empty = state.pool(config.selection.pool_capacity).is_empty();
         let exhausted = budget_exhausted(state, config, state.wall_ms + self.since_budget_ms);
@@ -529,7 +549,8 @@ impl Planner<'_> {
         let state = self.state;
         let compute_ms =
             state.experiment_archs(n).iter().filter_map(|a| state.metrics(a)).map(|m| m.wall_ms).sum();
-        let spent = BudgetSpent { experiments: 1, compute_ms, wall_ms: self.since_budget_ms };
+        let llm = state.llm.unaccounted();
+        let spent = BudgetSpent { experiments: 1, compute_ms, wall_ms: self.since_budget_ms, llm };
         self.record(key, vec![Decision::new(format!("budget/{n}"), NAME, spent)], None);
     }
 

@@ -275,7 +275,10 @@ fn each_finished_experiment_is_accounted_for_before_the_next_starts() {
     let budget = w.plan_after(1234);
     assert_eq!(lines(&budget), ["record budget/1"]);
     let Payload::BudgetSpent(spent) = decision(&budget[0], "budget/1") else { panic!() };
-    assert_eq!(*spent, BudgetSpent { experiments: 1, compute_ms: 250, wall_ms: 1234 });
+    assert_eq!(
+        *spent,
+        BudgetSpent { experiments: 1, compute_ms: 250, wall_ms: 1234, llm: Default::default() }
+    );
     assert!(w.then().is_empty(), "the account is in flight: recorded once");
     w.record(&budget[0]);
     assert_eq!(w.then(), ["propose experiment 2"]);
@@ -438,7 +441,10 @@ fn a_resumed_verification_trains_its_unfinished_runs_again() {
     }
     w.log.experiment(1, "gated_deltanet", "e0001", "gated_deltanet", &["toggle-conv"]);
     w.log.explored("e0001", metrics(0.7, 1.9, 250), 0.7);
-    w.log.commit("budget/1", BudgetSpent { experiments: 1, compute_ms: 250, wall_ms: 10 });
+    w.log.commit(
+        "budget/1",
+        BudgetSpent { experiments: 1, compute_ms: 250, wall_ms: 10, llm: Default::default() },
+    );
     let promote = w.plan();
     w.record(&promote[0]);
     w.log.trained("e0001-v0", metrics(0.8, 2.0, 100));
@@ -483,7 +489,10 @@ fn budgets_stop_exploration_in_the_order_they_are_checked() {
         budget_exhausted(&w.log.state, &config, 10_000).as_deref(),
         Some("wall-clock budget reached (10 s)")
     );
-    w.log.commit("budget/x", BudgetSpent { experiments: 0, compute_ms: 1000, wall_ms: 0 });
+    w.log.commit(
+        "budget/x",
+        BudgetSpent { experiments: 0, compute_ms: 1000, wall_ms: 0, llm: Default::default() },
+    );
     assert_eq!(budget_exhausted(&w.log.state, &config, 0).as_deref(), Some("compute budget reached (1 s)"));
     for n in 1..=3 {
         w.log.selected(n, "gated_deltanet");

@@ -9,11 +9,13 @@
 //!   as [`DecodedPayload::Unknown`], which readers skip. Never an error, so old analysts keep
 //!   working on logs written by new campaigns.
 
+mod llm;
 mod types;
 
 use std::collections::HashMap;
 use std::fmt;
 
+pub use llm::*;
 pub use types::*;
 
 use crate::ids::{ArchId, RunId, Seq};
@@ -160,7 +162,8 @@ payloads! {
     PromotedToVerification = 1,
     VerificationConcluded = 1,
     InsightRecorded = 1,
-    LlmExchanged = 1,
+    LlmExchanged = 2,
+    LlmFellBack = 1,
     BudgetSpent = 1,
     CampaignPaused = 1,
     CampaignResumed = 1,
@@ -206,8 +209,8 @@ impl Payload {
             PromotedToVerification(p) => Some(&p.arch),
             VerificationConcluded(p) => Some(&p.arch),
             CampaignStarted(_) | ParentSelected(_) | InsightRecorded(_) | LlmExchanged(_)
-            | BudgetSpent(_) | CampaignPaused(_) | CampaignResumed(_) | CampaignFinished(_)
-            | HeadSigned(_) => None,
+            | LlmFellBack(_) | BudgetSpent(_) | CampaignPaused(_) | CampaignResumed(_)
+            | CampaignFinished(_) | HeadSigned(_) => None,
         }
     }
 
@@ -260,7 +263,19 @@ impl Payload {
                 format!("{} gain {:.4} ± {:.4} discovery={}", p.arch, p.gain_mean, p.gain_std, p.discovery)
             }
             InsightRecorded(p) => format!("{} [{}]: {}", p.analyst, p.kind, first_line(&p.text)),
-            LlmExchanged(p) => format!("{} for {}", p.model, p.purpose),
+            LlmExchanged(p) => format!(
+                "{} for {} {} attempt {}.{}: {}{}",
+                p.model,
+                p.role,
+                p.subject,
+                p.attempt,
+                p.try_number,
+                p.outcome.summary(),
+                p.rejected.as_ref().map_or(String::new(), |r| format!(", rejected: {}", first_line(r)))
+            ),
+            LlmFellBack(p) => {
+                format!("{} {} fell back to built-in: {}", p.role, p.subject, first_line(&p.reason))
+            }
             BudgetSpent(p) => format!(
                 "experiments {} compute {} s wall {} s",
                 p.experiments,
@@ -358,6 +373,7 @@ impl Upcasters {
     pub fn standard() -> Self {
         let mut upcasters = Self::default();
         upcasters.register("ImplementationChecked", 1, implementation_checked_v1_to_v2);
+        upcasters.register("LlmExchanged", 1, llm::llm_exchanged_v1_to_v2);
         upcasters
     }
 

@@ -14,6 +14,8 @@ use serde::{Deserialize, Serialize};
 use crate::hash::Hash;
 use crate::ids::{ArchId, EventId, RunId};
 
+use super::llm::{LlmConfig, LlmLedger, ProposerDraw};
+
 // ---------------------------------------------------------------------------------------------
 // Campaign configuration, recorded in full in `CampaignStarted`.
 
@@ -47,6 +49,9 @@ pub struct CampaignConfig {
     /// Seed baselines trained first (names from `lineage arch baselines`); empty means all.
     #[serde(default)]
     pub baselines: Vec<String>,
+    /// The model the LLM roles talk to; none when every role is built in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub llm: Option<LlmConfig>,
 }
 
 /// Limits on a campaign; the first one reached ends it.
@@ -413,6 +418,9 @@ pub struct JudgeScore {
     pub complexity: f64,
     /// Why.
     pub rationale: String,
+    /// The `LlmExchanged` whose reply gave the sub-scores and rationale, when a model judged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<EventId>,
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -452,6 +460,9 @@ pub struct ParentSelected {
     pub parent: ArchId,
     /// Chosen references.
     pub references: Vec<ArchId>,
+    /// With a mixed researcher: whether this experiment's proposal is the model's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proposer_draw: Option<ProposerDraw>,
 }
 
 /// A new architecture was proposed.
@@ -479,6 +490,9 @@ pub struct ArchitectureProposed {
     pub evidence: Vec<EventId>,
     /// Randomness the proposer used.
     pub draw: Option<RandomDraw>,
+    /// The cognition-base entries (ids) the proposer's prompt included.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cognition: Vec<String>,
 }
 
 /// The duplicate check's verdict.
@@ -538,6 +552,9 @@ pub struct RepairAttempted {
     pub program_hash: Hash,
     /// Result.
     pub outcome: RepairOutcome,
+    /// The `LlmExchanged` whose reply made the patch, when the model made it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<EventId>,
 }
 
 /// An architecture was dropped; it will not be trained (further).
@@ -651,6 +668,9 @@ pub struct AnalysisRecorded {
     pub numbers: BTreeMap<String, f64>,
     /// Events this analysis is based on.
     pub cites: Vec<EventId>,
+    /// The `LlmExchanged` whose reply wrote the summary and findings, when a model wrote them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exchange: Option<EventId>,
 }
 
 /// Fitness of an architecture at a stage.
@@ -719,19 +739,6 @@ pub struct InsightRecorded {
     pub cites: Vec<EventId>,
 }
 
-/// A prompt sent to an LLM and its reply, so that replay never calls the LLM again.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct LlmExchanged {
-    /// Model name.
-    pub model: String,
-    /// What the exchange was for (`propose`, `repair`, `judge`).
-    pub purpose: String,
-    /// The prompt sent.
-    pub prompt: String,
-    /// The reply received.
-    pub reply: String,
-}
-
 /// Cumulative resources spent so far.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BudgetSpent {
@@ -741,6 +748,9 @@ pub struct BudgetSpent {
     pub compute_ms: u64,
     /// Campaign wall time.
     pub wall_ms: u64,
+    /// Tokens and money spent on each LLM role since the previous account.
+    #[serde(default, skip_serializing_if = "LlmLedger::is_empty")]
+    pub llm: LlmLedger,
 }
 
 /// The campaign was paused (Ctrl-C, or a budget awaiting a decision).
