@@ -243,6 +243,27 @@ async fn every_exchange_is_recorded_cited_and_replayed_without_the_model() {
     assert!(provenance.status.success(), "{}", String::from_utf8_lossy(&provenance.stderr));
     let provenance = String::from_utf8_lossy(&provenance.stdout);
     assert!(provenance.contains("Propose architecture e0001") && provenance.contains("forget gate"));
+    assert!(String::from_utf8_lossy(&verify.stdout).contains("ok   model programs: 2 programs"));
+
+    // A model's decision rewritten with the chain recomputed disagrees with its reply.
+    let forgeries: [(&str, &str, &str, &str); 3] = [
+        ("FitnessAssigned", "a sound gate", "an outstanding gate", "the judge's scores and rationale"),
+        ("AnalysisRecorded", "The gate helped recall.", "A breakthrough.", "the analysis text"),
+        ("ArchitectureProposed", "conv(proj(x, d), 4)", "conv(proj(x, d), 3)", "model programs"),
+    ];
+    for (i, (kind, from, to, caught)) in forgeries.into_iter().enumerate() {
+        let copy = campaign.dir.path().join(format!("forged-{i}.db"));
+        let conn = rusqlite::Connection::open(campaign.dir.path().join("lineage.db")).unwrap();
+        conn.execute("VACUUM INTO ?1", [copy.display().to_string()]).unwrap();
+        support::rewrite_first(&copy, "llm", |t, body| {
+            let model_made = kind != "ArchitectureProposed" || body.contains("\"kind\":\"llm\"");
+            (t == kind && model_made).then(|| body.replacen(from, to, 1)).filter(|b| b != body)
+        });
+        let out = lineage(&format!("sqlite://{}", copy.display())).args(["verify", "llm"]).output().unwrap();
+        let report = String::from_utf8_lossy(&out.stdout);
+        assert!(!out.status.success(), "{kind}: a forged decision verified:\n{report}");
+        assert!(report.contains(caught), "{kind}: {report}");
+    }
 }
 
 /// Per role, the steps to answer its requests with, in order; then good replies.
@@ -457,4 +478,30 @@ async fn a_campaign_killed_mid_request_asks_again_on_resume_and_only_then() {
     assert_eq!(of_type(&after, "LlmExchanged").len(), server.request_count() - 1);
     let resumed_event = &of_type(&after, "CampaignResumed")[0]["payload"];
     assert!(resumed_event["redispatched"].to_string().contains("experiment 2: selected, not proposed"));
+}
+
+#[tokio::test]
+async fn a_mixed_researcher_asks_the_model_for_the_drawn_share_and_records_each_draw() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let server = ChatServer::start(Vec::new()).with_responder(good);
+    let campaign = Campaign::new("mixed_share = 0.5\n[llm.roles]\nresearcher = \"mixed\"\n");
+    let out = campaign.run(&server, "mixed").args(["--experiments", "6"]).output().unwrap();
+    assert!(out.status.success(), "run: {}", String::from_utf8_lossy(&out.stderr));
+    let events = campaign.events("mixed");
+    let mut kinds = Vec::new();
+    for selection in of_type(&events, "ParentSelected") {
+        let draw = &selection["payload"]["proposer_draw"];
+        let value = draw["draw"]["values"][0].as_u64().unwrap();
+        assert_eq!(draw["share"], 0.5);
+        assert_eq!(draw["llm"].as_bool().unwrap(), value < 500_000, "the recorded verdict follows the value");
+        let experiment = &selection["payload"]["experiment"];
+        let proposal = of_type(&events, "ArchitectureProposed")
+            .into_iter()
+            .find(|p| &p["payload"]["experiment"] == experiment)
+            .unwrap();
+        let kind = proposal["payload"]["proposer"]["kind"].as_str().unwrap();
+        assert_eq!(kind == "llm", draw["llm"].as_bool().unwrap(), "experiment {experiment}: {kind}");
+        kinds.push(kind.to_owned());
+    }
+    assert!(kinds.contains(&"llm".into()) && kinds.contains(&"built_in".into()), "both drawn: {kinds:?}");
 }

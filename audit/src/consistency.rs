@@ -7,6 +7,7 @@
 //!   ([`Weights::total`], Eq. 2), and the judge term against the judge's score;
 //! - a verification verdict against the per-seed scores of the runs it names (the discovery
 //!   rule, [`lineage_replay::discovery::verdict`]);
+//! - a decision a model made against the recorded reply it cites ([`crate::replies`]);
 //! - each count against the events it counts: repair attempts, accounted experiments
 //!   (`BudgetSpent`) and their training time, promoted seeds, the experiments and the events
 //!   `CampaignFinished` reports, the position a resume or a signature names.
@@ -28,6 +29,8 @@ pub struct Consistency {
     pub verdicts: usize,
     /// Counts checked against the events they count.
     pub counts: usize,
+    /// Decisions re-read from the model replies they cite.
+    pub replies: usize,
     /// The first event that disagrees, described (position, id, what).
     pub first_failure: Option<String>,
 }
@@ -46,8 +49,12 @@ impl Consistency {
 
     /// The detail line of the check.
     pub fn summary(&self) -> String {
+        let replies = match self.replies {
+            0 => String::new(),
+            n => format!(", {}", plural(n as u64, "decision re-read from its model reply")),
+        };
         format!(
-            "{}, {} and {} re-derived from the events before them",
+            "{}, {} and {}{replies} re-derived from the events before them",
             plural(self.fitness as u64, "fitness total"),
             plural(self.verdicts as u64, "verification verdict"),
             plural(self.counts as u64, "count")
@@ -55,6 +62,7 @@ impl Consistency {
     }
 
     fn check_payload(&mut self, state: &CampaignState, seq: u64, payload: &Payload) -> Result<(), String> {
+        self.replies += crate::replies::check(state, payload)? as usize;
         match payload {
             Payload::FitnessAssigned(p) => {
                 self.fitness += 1;
@@ -209,6 +217,23 @@ fn expect(holds: bool, what: impl FnOnce() -> String) -> Result<bool, String> {
 /// An account of experiments: never more than were started in all, and the training time of
 /// the experiments it accounts for (their architectures' exploration runs).
 fn budget(state: &CampaignState, p: &BudgetSpent) -> Result<bool, String> {
+    for (role, spend) in &p.llm {
+        let mut accounted = state.llm.accounted.get(role).copied().unwrap_or_default();
+        accounted.add(spend);
+        let spent = state.llm.spent.get(role).copied().unwrap_or_default();
+        let over = accounted.exchanges > spent.exchanges
+            || accounted.input_tokens > spent.input_tokens
+            || accounted.output_tokens > spent.output_tokens;
+        if over {
+            return Err(format!(
+                "accounts for {} {role} exchanges and {} tokens in all, but only {} exchanges and {} tokens were recorded",
+                accounted.exchanges,
+                accounted.tokens(),
+                spent.exchanges,
+                spent.tokens()
+            ));
+        }
+    }
     let (spent, started) = (state.experiments_spent + p.experiments, state.experiments_started());
     if spent > started {
         return Err(format!("accounts for {spent} experiments in all, but only {started} were started"));

@@ -19,6 +19,7 @@ pub mod anchor;
 pub mod consistency;
 pub mod counterfactual;
 pub mod provenance;
+mod replies;
 pub mod summary;
 pub mod verify;
 

@@ -15,6 +15,7 @@ pub mod fold;
 pub mod lineage;
 pub mod llm;
 pub mod references;
+pub mod replies;
 pub mod state;
 
 pub use end::PastEnd;

@@ -5,11 +5,17 @@
 use foldhash::HashMap;
 
 use lineage_events::EventId;
-use lineage_events::payload::{LlmExchanged, LlmFellBack, LlmLedger, LlmOutcome, LlmSpend};
+use lineage_events::payload::{LlmExchanged, LlmFellBack, LlmLedger, LlmOutcome, LlmRole, LlmSpend};
 
 /// A recorded reply, as a resumed role needs it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RecordedReply {
+    /// The role that asked.
+    pub role: LlmRole,
+    /// What about.
+    pub subject: String,
+    /// Whether the reply was recorded as rejected (did not parse).
+    pub rejected: bool,
     /// What the request came to.
     pub outcome: LlmOutcome,
     /// The reply's text.
@@ -32,7 +38,14 @@ pub struct LlmState {
 impl LlmState {
     pub(crate) fn exchanged(&mut self, id: EventId, exchange: LlmExchanged) {
         self.spent.entry(exchange.role).or_default().add(&LlmSpend::of(&exchange));
-        self.replies.insert(id, RecordedReply { outcome: exchange.outcome, reply: exchange.reply });
+        let reply = RecordedReply {
+            role: exchange.role,
+            subject: exchange.subject,
+            rejected: exchange.rejected.is_some(),
+            outcome: exchange.outcome,
+            reply: exchange.reply,
+        };
+        self.replies.insert(id, reply);
     }
 
     pub(crate) fn fell_back(&mut self, _: &LlmFellBack) {

@@ -11,10 +11,12 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use anyhow::bail;
+use lineage_actors::llm::replies;
 use lineage_actors::training::{TrainingError, reproduce};
+use lineage_arch::lang::{self, Program};
 use lineage_audit::{AnchoredHead, Expected};
-use lineage_events::payload::TrainingMetrics;
-use lineage_events::{CampaignId, EventStore, PublicKey};
+use lineage_events::payload::{Proposer, TrainingMetrics};
+use lineage_events::{CampaignId, EventId, EventStore, PublicKey};
 use lineage_replay::CampaignState;
 
 /// Relative tolerance for metrics reproduced on a different backend or thread count.
@@ -29,6 +31,53 @@ impl Report {
         // A closed stdout does not change the verdict, which is the exit status.
         let _ = crate::output::print(&format!("{} {what}: {detail}", if ok { "ok  " } else { "FAIL" }));
         self.failures += !ok as usize;
+    }
+}
+
+/// Every program a model wrote is the one its cited reply holds: the reply's program, parsed,
+/// under the name and doc comment the campaign gave it, printed canonically, is the recorded
+/// program. (The rest of what a model decided is re-read from its reply by
+/// `lineage_audit`'s consistency check, which knows no language.) Shown only when a model wrote
+/// one.
+fn model_programs(state: &CampaignState, report: &mut Report) {
+    let mut checked = 0;
+    let mut first_failure = None;
+    let mut check =
+        |what: String, exchange: &EventId, recorded: &str, read: fn(&str) -> Result<Program, String>| {
+            checked += 1;
+            let Some(reply) = state.llm.replies.get(exchange) else { return };
+            let same = match (lang::parse(recorded), read(&reply.reply)) {
+                (Ok(recorded), Ok(mut written)) => {
+                    written.name = recorded.name.clone();
+                    written.doc = recorded.doc.clone();
+                    lang::print(&written) == lang::print(&recorded)
+                }
+                _ => false,
+            };
+            if !same {
+                first_failure
+                    .get_or_insert(format!("{what} is not the program of the reply it cites ({exchange})"));
+            }
+        };
+    for id in &state.order {
+        let record = &state.archs[id];
+        if let Proposer::Llm { exchange, .. } = &record.proposal.proposer {
+            check(format!("the program proposed as {id}"), exchange, &record.proposal.program, |r| {
+                replies::proposal(r).map(|(_, p)| p)
+            });
+        }
+        for (repair, _) in &record.repairs {
+            if let Some(exchange) = &repair.exchange {
+                let what = format!("the program of repair {} of {id}", repair.attempt);
+                check(what, exchange, &repair.program, |r| replies::patch(r).map(|(_, p)| p));
+            }
+        }
+    }
+    if checked > 0 {
+        let ok = first_failure.is_none();
+        let detail = first_failure
+            .unwrap_or_else(|| format!("{checked} programs are the ones in the replies they cite"));
+        report.line(ok, "model programs", detail);
     }
 }
 
@@ -69,6 +118,7 @@ pub async fn run(
     let Some(state) = &verification.state else {
         bail!("campaign {campaign} failed verification");
     };
+    model_programs(state, &mut report);
     for arch in reproduce {
         reproduce_one(state, arch, &mut report)?;
     }

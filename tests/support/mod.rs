@@ -138,3 +138,37 @@ pub fn lineage(store_url: &str) -> std::process::Command {
 pub fn file_digest(path: &Path) -> lineage_events::Hash {
     lineage_events::Hash::of(&std::fs::read(path).unwrap())
 }
+
+/// Rewrites the body of the first event of `campaign` for which `edit(type, body)` gives a new
+/// one, and recomputes every hash after it and the head with SQL and SHA-256 alone: what
+/// someone with write access to the database could do. Returns the position rewritten.
+pub fn rewrite_first(path: &Path, campaign: &str, edit: impl Fn(&str, &str) -> Option<String>) -> u64 {
+    let conn = rusqlite::Connection::open(path).unwrap();
+    let rows: Vec<(i64, String, String, String)> = conn
+        .prepare("SELECT seq, type, body, prev_hash FROM lineage_events WHERE campaign = ?1 ORDER BY seq")
+        .unwrap()
+        .query_map([campaign], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let (at, edited) = rows
+        .iter()
+        .enumerate()
+        .find_map(|(i, (_, kind, body, _))| edit(kind, body).map(|b| (i, b)))
+        .expect("an event to rewrite");
+    assert_ne!(edited, rows[at].2, "the edit changed nothing");
+    let mut prev: lineage_events::Hash = rows[at].3.parse().unwrap();
+    for (i, (seq, _, body, _)) in rows.iter().enumerate().skip(at) {
+        let body = if i == at { edited.clone() } else { body.clone() };
+        let hash = lineage_events::Hash::chain(&prev, body.as_bytes());
+        conn.execute(
+            "UPDATE lineage_events SET body = ?1, prev_hash = ?2, hash = ?3 WHERE campaign = ?4 AND seq = ?5",
+            (&body, prev.to_hex(), hash.to_hex(), campaign, seq),
+        )
+        .unwrap();
+        prev = hash;
+    }
+    conn.execute("UPDATE lineage_campaigns SET head_hash = ?1 WHERE id = ?2", (prev.to_hex(), campaign))
+        .unwrap();
+    at as u64
+}

@@ -1,5 +1,6 @@
 //! The model as the analyst's [`Voice`]: its judge scores the three sub-scores of ASI-Arch's
-//! judge prompt, combined with the prompt's weights here (by construction, not by the model),
+//! judge prompt, combined with the prompt's weights ([`crate::llm::replies::Scores::score`]: by construction, not by
+//! the model),
 //! and it writes the analysis text; each reply recorded, each failure a recorded fallback.
 
 use lineage_events::EventId;
@@ -10,9 +11,6 @@ use super::{Trained, Voice};
 use crate::llm::replies::{self, Written};
 use crate::llm::{Asked, Llm, Question, prompts};
 use crate::shared::Shared;
-
-/// The weights of performance, innovation and complexity in the judge's score (ASI-Arch).
-const JUDGE_WEIGHTS: (f64, f64, f64) = (0.3, 0.25, 0.45);
 
 /// The campaign's model, speaking for the analyst where the config gives it the role.
 pub struct Model<'a> {
@@ -52,9 +50,8 @@ impl Voice for Model<'_> {
             Ok(asked) => asked,
             Err(why) => return Some(Err(why)),
         };
-        let (wp, wi, wc) = JUDGE_WEIGHTS;
         Some(Ok(JudgeScore {
-            score: wp * scores.performance + wi * scores.innovation + wc * scores.complexity,
+            score: scores.score(),
             performance: scores.performance,
             innovation: scores.innovation,
             complexity: scores.complexity,

@@ -1,82 +1,10 @@
-//! Reading a model's reply, strictly: one JSON object with exactly the fields a role asks for
-//! (a ```json fence around it is taken off), every program parsed by the language's own parser,
-//! every score inside its range. Anything else is an error in one sentence, which goes back to
-//! the model. These are pure functions of the reply text, so replay and audit re-derive what a
-//! recorded reply meant.
+//! Reading a model's reply: the JSON object and its fields as `lineage_replay::replies` reads
+//! them (so `verify` re-derives what a recorded reply meant with the same functions), and every
+//! program in it parsed by the language's own parser. Anything else is an error in one
+//! sentence, which goes back to the model.
 
 use lineage_arch::lang::{self, Program};
-use serde::Deserialize;
-use serde::de::DeserializeOwned;
-
-/// The researcher's reply.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Proposal {
-    /// Why the change should help.
-    pub motivation: String,
-    /// The program text.
-    pub program: String,
-}
-
-/// The debugger's reply.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Patch {
-    /// What is wrong and what the patch changes.
-    pub diagnosis: String,
-    /// The patched program.
-    pub program: String,
-}
-
-/// The analyst's reply.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Written {
-    /// One paragraph.
-    pub summary: String,
-    /// Individual findings.
-    pub findings: Vec<String>,
-}
-
-/// The judge's reply: three sub-scores on 1-10 and why.
-#[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct Scores {
-    /// Performance against the reference.
-    pub performance: f64,
-    /// Novelty of the mechanism.
-    pub innovation: f64,
-    /// Simplicity (10: simplest).
-    pub complexity: f64,
-    /// Why.
-    pub rationale: String,
-}
-
-/// Longest motivation, diagnosis, summary or rationale kept, in characters.
-const TEXT_CHARS_MAX: usize = 4000;
-
-/// The JSON object of a reply: the whole text, or the one ```json block it consists of.
-fn object<T: DeserializeOwned>(reply: &str) -> Result<T, String> {
-    let text = reply.trim();
-    let text = match text.strip_prefix("```json").or_else(|| text.strip_prefix("```")) {
-        Some(fenced) => fenced.strip_suffix("```").ok_or("a code fence is not closed")?.trim(),
-        None => text,
-    };
-    if text.is_empty() {
-        return Err("the reply is empty".into());
-    }
-    serde_json::from_str(text).map_err(|e| format!("the reply is not the JSON object asked for: {e}"))
-}
-
-fn text_field(name: &str, value: &str) -> Result<(), String> {
-    if value.trim().is_empty() {
-        return Err(format!("the field `{name}` is empty"));
-    }
-    if value.chars().count() > TEXT_CHARS_MAX {
-        return Err(format!("the field `{name}` is longer than {TEXT_CHARS_MAX} characters"));
-    }
-    Ok(())
-}
+pub use lineage_replay::replies::{Patch, Proposal, Scores, Written, scores, written};
 
 /// A program of a reply, parsed; a syntax error is rendered with its line and column.
 pub fn program(text: &str) -> Result<Program, String> {
@@ -88,47 +16,16 @@ pub fn program(text: &str) -> Result<Program, String> {
 
 /// The researcher's reply and its program.
 pub fn proposal(reply: &str) -> Result<(Proposal, Program), String> {
-    let proposal: Proposal = object(reply)?;
-    text_field("motivation", &proposal.motivation)?;
+    let proposal = lineage_replay::replies::proposal(reply)?;
     let parsed = program(&proposal.program)?;
     Ok((proposal, parsed))
 }
 
 /// The debugger's reply and its program.
 pub fn patch(reply: &str) -> Result<(Patch, Program), String> {
-    let patch: Patch = object(reply)?;
-    text_field("diagnosis", &patch.diagnosis)?;
+    let patch = lineage_replay::replies::patch(reply)?;
     let parsed = program(&patch.program)?;
     Ok((patch, parsed))
-}
-
-/// The analyst's reply.
-pub fn written(reply: &str) -> Result<Written, String> {
-    let written: Written = object(reply)?;
-    text_field("summary", &written.summary)?;
-    if written.findings.len() > 20 {
-        return Err("more than 20 findings".into());
-    }
-    for finding in &written.findings {
-        text_field("findings", finding)?;
-    }
-    Ok(written)
-}
-
-/// The judge's reply, every sub-score a number in [1, 10].
-pub fn scores(reply: &str) -> Result<Scores, String> {
-    let scores: Scores = object(reply)?;
-    for (name, value) in [
-        ("performance", scores.performance),
-        ("innovation", scores.innovation),
-        ("complexity", scores.complexity),
-    ] {
-        if !(1.0..=10.0).contains(&value) {
-            return Err(format!("`{name}` is {value}; every score is a number from 1 to 10"));
-        }
-    }
-    text_field("rationale", &scores.rationale)?;
-    Ok(scores)
 }
 
 #[cfg(test)]

@@ -141,3 +141,27 @@ fn implementation_checked_v2_round_trips_with_its_typed_field() {
         assert_eq!(decoded, DecodedPayload::Known(payload));
     }
 }
+
+#[test]
+fn llm_exchanged_v1_upcasts_to_one_user_message_with_its_purpose_as_the_role() {
+    assert_eq!(Payload::current_version("LlmExchanged"), Some(2));
+    let v1 = r#"{"model":"m","purpose":"repair","prompt":"fix this","reply":"done"}"#;
+    let decoded = Upcasters::standard().decode("LlmExchanged", 1, v1).unwrap();
+    let DecodedPayload::Known(Payload::LlmExchanged(x)) = decoded else { panic!("{decoded:?}") };
+    assert_eq!((x.role, x.subject.as_str(), x.model.as_str()), (LlmRole::Debugger, "repair", "m"));
+    assert_eq!(x.messages, [ChatMessage { role: "user".into(), content: "fix this".into() }]);
+    assert_eq!(x.reply, "done");
+    assert!(!x.usage.reported && x.cost == 0.0, "v1 recorded no tokens and no cost");
+    let missing = r#"{"model":"m","purpose":"judge","reply":"9"}"#;
+    assert!(Upcasters::standard().decode("LlmExchanged", 1, missing).is_err(), "no prompt is malformed");
+}
+
+#[test]
+fn the_new_optional_fields_are_left_out_when_empty_so_old_bodies_are_written_unchanged() {
+    for payload in synthetic::one_of_each() {
+        let json = payload.encode().json;
+        for field in ["\"proposer_draw\"", "\"cognition\"", "\"exchange\"", "\"llm\""] {
+            assert!(!json.contains(field), "{}: {field} written while empty: {json}", payload.type_name());
+        }
+    }
+}

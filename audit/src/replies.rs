@@ -1,0 +1,87 @@
+//! Decisions a model made, re-read from the replies they cite: the reply must be an earlier
+//! `LlmExchanged` of the role and subject the decision is about, one the campaign used (it
+//! parsed; not rejected), and it must say what the decision records — the judge's sub-scores
+//! and rationale (and the score, their weighted sum), the analysis text, the motivation of a
+//! proposal, the diagnosis of a repair. A rewritten decision, or one citing another reply,
+//! disagrees. That a proposal's or repair's program is the reply's needs the language: `lineage
+//! verify` checks it in the binary.
+
+use lineage_events::EventId;
+use lineage_events::payload::{LlmRole, Payload, Proposer};
+use lineage_replay::CampaignState;
+use lineage_replay::llm::RecordedReply;
+use lineage_replay::replies;
+
+/// Checks the decision `payload` against the reply it cites; `Ok(true)` when it cites one.
+pub(crate) fn check(state: &CampaignState, payload: &Payload) -> Result<bool, String> {
+    match payload {
+        Payload::ArchitectureProposed(p) => {
+            let Proposer::Llm { exchange, .. } = &p.proposer else { return Ok(false) };
+            let reply = cited(state, exchange, LlmRole::Researcher, p.arch.as_str())?;
+            let proposal = replies::proposal(&reply.reply).map_err(|e| unreadable(exchange, e))?;
+            agree(p.motivation.ends_with(proposal.motivation.trim()), "the proposal's motivation", exchange)
+        }
+        Payload::RepairAttempted(p) => {
+            let Some(exchange) = &p.exchange else { return Ok(false) };
+            let subject = format!("{}/repair-{}", p.arch, p.attempt);
+            let reply = cited(state, exchange, LlmRole::Debugger, &subject)?;
+            let patch = replies::patch(&reply.reply).map_err(|e| unreadable(exchange, e))?;
+            agree(p.diagnosis == patch.diagnosis, "the repair's diagnosis", exchange)
+        }
+        Payload::AnalysisRecorded(p) => {
+            let Some(exchange) = &p.exchange else { return Ok(false) };
+            let reply = cited(state, exchange, LlmRole::Analyst, p.arch.as_str())?;
+            let written = replies::written(&reply.reply).map_err(|e| unreadable(exchange, e))?;
+            let same = p.summary == written.summary && p.findings == written.findings;
+            agree(same && p.cites.contains(exchange), "the analysis text", exchange)
+        }
+        Payload::FitnessAssigned(p) => {
+            let Some(exchange) = &p.judge.exchange else { return Ok(false) };
+            let reply = cited(state, exchange, LlmRole::Judge, p.arch.as_str())?;
+            let scores = replies::scores(&reply.reply).map_err(|e| unreadable(exchange, e))?;
+            let j = &p.judge;
+            let same = [
+                (j.performance, scores.performance),
+                (j.innovation, scores.innovation),
+                (j.complexity, scores.complexity),
+                (j.score, scores.score()),
+            ]
+            .iter()
+            .all(|(recorded, derived)| recorded.to_bits() == derived.to_bits());
+            agree(same && j.rationale == scores.rationale, "the judge's scores and rationale", exchange)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// The reply `exchange` names: an earlier exchange of `role` about `subject` that was used.
+fn cited<'s>(
+    state: &'s CampaignState,
+    exchange: &EventId,
+    role: LlmRole,
+    subject: &str,
+) -> Result<&'s RecordedReply, String> {
+    let reply = state
+        .llm
+        .replies
+        .get(exchange)
+        .ok_or_else(|| format!("cites {exchange}, which is no earlier LlmExchanged"))?;
+    if reply.role != role || reply.subject != subject {
+        return Err(format!(
+            "cites {exchange}, the {} exchange about {}, not a {role} exchange about {subject}",
+            reply.role, reply.subject
+        ));
+    }
+    if !reply.outcome.replied() || reply.rejected {
+        return Err(format!("cites {exchange}, a reply that was not used ({})", reply.outcome.summary()));
+    }
+    Ok(reply)
+}
+
+fn unreadable(exchange: &EventId, error: String) -> String {
+    format!("cites {exchange}, whose reply does not read as the role's answer: {error}")
+}
+
+fn agree(holds: bool, what: &str, exchange: &EventId) -> Result<bool, String> {
+    if holds { Ok(true) } else { Err(format!("{what} is not what the reply it cites ({exchange}) says")) }
+}
