@@ -505,3 +505,50 @@ async fn a_mixed_researcher_asks_the_model_for_the_drawn_share_and_records_each_
     }
     assert!(kinds.contains(&"llm".into()) && kinds.contains(&"built_in".into()), "both drawn: {kinds:?}");
 }
+
+#[tokio::test]
+async fn the_model_repairs_a_failing_program_and_an_already_tried_patch_is_sent_back() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    // The researcher's first program reads the next token (non-causal); the debugger first
+    // answers with that same program (refused: already tried), then a body too large to record,
+    // then a repair.
+    let looks_ahead = baseline("linear_attention").replace("v = proj(x, d)", "v = proj(shift(x, -1), d)");
+    assert_ne!(looks_ahead, baseline("linear_attention"));
+    let proposal =
+        json!({"motivation": "Let values see the next token.", "program": looks_ahead}).to_string();
+    let same = json!({"diagnosis": "looks fine", "program": looks_ahead}).to_string();
+    let huge = format!("{{\"choices\": [{{\"message\": {{\"content\": \"{}\"}}}}]}}", "x".repeat(2 << 20));
+    let server = ChatServer::start(Vec::new()).with_responder(scripted(vec![
+        ("researcher", Step::Reply(proposal)),
+        ("debugger", Step::Reply(same)),
+        ("debugger", Step::RawBody(200, huge)),
+    ]));
+    let campaign = Campaign::new("");
+    let out = campaign.run(&server, "repaired").args(["--experiments", "1"]).output().unwrap();
+    assert!(out.status.success(), "run: {}", String::from_utf8_lossy(&out.stderr));
+    let events = campaign.events("repaired");
+    let ids = by_id(&events);
+    let debugger: Vec<&Value> = of_type(&events, "LlmExchanged")
+        .into_iter()
+        .map(|e| &e["payload"])
+        .filter(|p| p["role"] == "debugger")
+        .collect();
+    assert_eq!(debugger[0]["subject"], "e0001/repair-1");
+    assert!(
+        debugger[0]["rejected"].as_str().unwrap().contains("already tried"),
+        "{}",
+        debugger[0]["rejected"]
+    );
+    assert_eq!(debugger[1]["outcome"]["kind"], "malformed");
+    assert!(debugger[1]["outcome"]["message"].as_str().unwrap().contains("larger than"));
+    assert!(debugger[1]["reply"].as_str().unwrap().is_empty(), "the oversized body is not recorded");
+    let repair = &of_type(&events, "RepairAttempted")[0]["payload"];
+    assert_eq!((repair["rule"].as_str(), repair["outcome"].as_str()), (Some("llm"), Some("repaired")));
+    let exchange = ids[repair["exchange"].as_str().unwrap()];
+    assert_eq!(exchange["payload"]["subject"], "e0001/repair-1");
+    assert_eq!(exchange["payload"]["attempt"], 2, "the second attempt, after the refused one");
+    assert!(!repair["program"].as_str().unwrap().contains("shift(x, -1)"), "the model's repair is in force");
+    let verify = campaign.lineage(&["verify", "repaired"]);
+    let report = String::from_utf8_lossy(&verify.stdout);
+    assert!(verify.status.success() && report.contains("ok   model programs"), "{report}");
+}

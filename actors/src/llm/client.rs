@@ -9,6 +9,10 @@ use serde_json::{Value, json};
 
 /// Longest error message kept from a server's answer.
 const MESSAGE_CHARS_MAX: usize = 300;
+/// Largest answer body read. A reply is recorded in an event, which a store holds to
+/// `lineage_events::limits::EVENT_BYTES_MAX` (4 MiB) with the prompt and earlier attempts; a
+/// completion of the largest `max_tokens` allowed is about a quarter of this.
+const BODY_BYTES_MAX: u64 = 1 << 20;
 
 /// A chat-completions server: where it is and how to authenticate.
 pub struct Endpoint {
@@ -101,7 +105,11 @@ impl Endpoint {
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.trim().parse::<f64>().ok())
                     .filter(|s| s.is_finite() && *s >= 0.0);
-                match response.body_mut().read_to_string() {
+                match response.body_mut().with_config().limit(BODY_BYTES_MAX).read_to_string() {
+                    Err(ureq::Error::BodyExceedsLimit(_)) => Answer::failed(LlmOutcome::Malformed {
+                        status,
+                        message: format!("the body is larger than {BODY_BYTES_MAX} bytes"),
+                    }),
                     Err(error) => {
                         let (failure, message) = transport_failure(&error);
                         Answer::failed(LlmOutcome::Transport { failure, message })

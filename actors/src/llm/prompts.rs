@@ -94,7 +94,14 @@ pub fn researcher(
 ) -> (Vec<ChatMessage>, Vec<&'static Entry>) {
     let parent_record = &state.archs[parent];
     let analysis = parent_record.analyses.last().map_or("", |(_, s)| s.as_str());
-    let entries = cognition::relevant(parent_record.program(), analysis, COGNITION_SHOWN);
+    // The parent's own mechanisms outweigh its analysis in a keyword count (a program names
+    // its operations many times), so the analysis gets a place of its own: what it found may
+    // point at a mechanism the parent lacks.
+    let mut ranked = cognition::relevant(parent_record.program(), analysis, COGNITION_SHOWN);
+    let mut entries: Vec<&Entry> = ranked.drain(..ranked.len().min(COGNITION_SHOWN - 1)).collect();
+    let from_analysis = cognition::relevant("", analysis, COGNITION_SHOWN);
+    let extra = from_analysis.into_iter().chain(ranked).find(|e| !entries.iter().any(|x| x.id == e.id));
+    entries.extend(extra);
     let mut user = String::new();
     user.push_str("## The architecture language\n\n");
     user.push_str(cognition::LANGUAGE_REFERENCE);
