@@ -410,6 +410,7 @@ impl ProposalContext<'_> {
             }
         );
         if let Some((event, summary)) = self.parent_record.analyses.last() {
+            let summary = summary.trim_end_matches('.');
             motivation.push_str(&format!(" The parent's analysis [{event}] found: {summary}."));
             evidence.push(*event);
         }

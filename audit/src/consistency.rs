@@ -51,7 +51,7 @@ impl Consistency {
     pub fn summary(&self) -> String {
         let replies = match self.replies {
             0 => String::new(),
-            n => format!(", {}", plural(n as u64, "decision re-read from its model reply")),
+            n => format!(" ({} re-read from the replies they cite)", plural(n as u64, "model decision")),
         };
         format!(
             "{}, {} and {}{replies} re-derived from the events before them",

@@ -305,6 +305,7 @@ mod tests {
             abandoned: 0,
             failed: 0,
             insights: BTreeMap::new(),
+            llm: None,
         }
     }
 

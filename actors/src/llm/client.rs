@@ -222,6 +222,44 @@ mod tests {
     }
 
     #[test]
+    fn no_listener_is_a_refused_connection_and_an_unknown_host_a_dns_failure() {
+        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let roles = lineage_events::payload::LlmRoles {
+            researcher: lineage_events::payload::RoleMode::Llm,
+            debugger: lineage_events::payload::RoleMode::Llm,
+            analyst: lineage_events::payload::RoleMode::Llm,
+            judge: lineage_events::payload::RoleMode::Llm,
+        };
+        let config = LlmConfig {
+            base_url: format!("http://127.0.0.1:{port}/v1"),
+            model: "m".into(),
+            api_key_env: "LINEAGE_NO_SUCH_KEY".into(),
+            temperature: 0.0,
+            max_tokens: 16,
+            timeout_s: 5,
+            retries: 0,
+            attempts: 1,
+            json_mode: true,
+            roles,
+            mixed_share: 0.5,
+            price_input_per_1k: None,
+            price_output_per_1k: None,
+            tokens_max: None,
+            cost_max: None,
+        };
+        let endpoint = Endpoint::new(&config);
+        let parameters = LlmParameters { temperature: 0.0, max_tokens: 16, seed: 1, json_mode: true };
+        let answer = endpoint.complete("m", &[], &parameters);
+        assert!(
+            matches!(&answer.outcome, LlmOutcome::Transport { failure: TransportFailure::Refused, .. }),
+            "{:?}",
+            answer.outcome
+        );
+        assert!(endpoint.probe().unwrap_err().contains("connection refused"));
+        assert_eq!(transport_failure(&ureq::Error::HostNotFound).0, TransportFailure::Dns);
+    }
+
+    #[test]
     fn error_bodies_give_their_message() {
         assert_eq!(error_message(r#"{"error":{"message":"rate limited"}}"#), "rate limited");
         assert_eq!(error_message("  plain text  "), "plain text");

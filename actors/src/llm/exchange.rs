@@ -174,7 +174,7 @@ impl Llm {
                     let result = (event.outcome.clone(), event.reply.clone());
                     self.spent.lock().expect("no panic holds the lock").add(&LlmSpend::of(&event));
                     record(vec![Decision::new(key, role.name(), event)]);
-                    if !result.0.replied() && try_number <= self.config.retries {
+                    if worth_retrying(&result.0) && try_number <= self.config.retries {
                         std::thread::sleep(backoff(&result.0, try_number));
                     }
                     result
@@ -223,6 +223,8 @@ impl Llm {
     ) -> LlmExchanged {
         let usage = match answer.usage {
             Some((input_tokens, output_tokens)) => LlmUsage { input_tokens, output_tokens, reported: true },
+            // No completion, nothing to charge: APIs bill the completions they return.
+            None if !answer.outcome.replied() => LlmUsage::default(),
             None => LlmUsage {
                 input_tokens: messages.iter().map(|m| estimate_tokens(&m.content)).sum(),
                 output_tokens: estimate_tokens(&answer.reply),

@@ -211,7 +211,8 @@ fn trained_brief(state: &CampaignState, t: &Trained<'_>) -> String {
         "## {arch}\n\nMotivation: {motivation}\n\n```\n{program}```\n\nResults: {results}.\n\n\
          Reference baseline {reference}: {reference_results}.\n\nStructural distance from the nearest seed \
          baseline: {distance:.2} (0 = the same structure, 1 = nothing shared).\n\n\
-         Differences (this architecture minus the other; accuracy deltas per task, loss lower is better):\n{compared}",
+         Differences (this architecture minus the other): held-out loss (lower is better), then per task \
+         the accuracy difference (higher is better; for lm, the loss difference: lower is better):\n{compared}",
         arch = t.arch,
         motivation = if record.is_baseline() { "a seed baseline" } else { &record.proposal.motivation },
         program = record.program(),

@@ -739,14 +739,15 @@ pub struct InsightRecorded {
     pub cites: Vec<EventId>,
 }
 
-/// Cumulative resources spent so far.
+/// An account of what was spent since the previous one (the orchestrator records one as each
+/// experiment ends); the campaign's totals are their sums.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct BudgetSpent {
-    /// Experiments proposed so far.
+    /// Experiments accounted for.
     pub experiments: u32,
-    /// Training time summed over trainers.
+    /// Their training time, summed over trainers.
     pub compute_ms: u64,
-    /// Campaign wall time.
+    /// Campaign wall time since the previous account.
     pub wall_ms: u64,
     /// Tokens and money spent on each LLM role since the previous account.
     #[serde(default, skip_serializing_if = "LlmLedger::is_empty")]
