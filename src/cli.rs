@@ -58,6 +58,10 @@ pub enum Command {
         /// Sign checkpoints of the head with this Ed25519 key (see `lineage run --signing-key`).
         #[arg(long, value_name = "FILE")]
         signing_key: Option<std::path::PathBuf>,
+        /// The model's server, where it is now (a campaign started with `--llm` whose server
+        /// moved); the model and every other setting stay as recorded.
+        #[arg(long, value_name = "URL")]
+        llm: Option<String>,
     },
     /// Rebuild a campaign's state from its log and print the leaderboard and the state hash
     /// (the one the live run printed at the same point). Trains nothing.

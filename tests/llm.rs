@@ -8,8 +8,7 @@ mod support;
 
 use std::collections::{BTreeMap, HashMap};
 use std::process::Stdio;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
@@ -429,14 +428,8 @@ async fn a_dead_endpoint_is_one_line_before_anything_is_recorded() {
 #[tokio::test]
 async fn a_campaign_killed_mid_request_asks_again_on_resume_and_only_then() {
     let _one = ONE_AT_A_TIME.lock().await;
-    let hang = Arc::new(AtomicBool::new(true));
-    let hanging = hang.clone();
     let server = ChatServer::start(Vec::new()).with_responder(move |body| {
-        if role(body) == "researcher" && proposing(body) == "e0002" && hanging.load(Ordering::SeqCst) {
-            Step::Hang
-        } else {
-            good(body)
-        }
+        if role(body) == "researcher" && proposing(body) == "e0002" { Step::Hang } else { good(body) }
     });
     let campaign = Campaign::new("");
     let mut child =
@@ -456,26 +449,37 @@ async fn a_campaign_killed_mid_request_asks_again_on_resume_and_only_then() {
     let recorded = of_type(&before, "LlmExchanged").len();
     let sent = server.request_count();
     assert_eq!(sent, recorded + 1, "the request in flight is the one not recorded");
-    hang.store(false, Ordering::SeqCst);
-    let resumed = lineage(&campaign.store())
-        .args(["resume", "killed", "--json"])
-        .env("LINEAGE_TEST_LLM_KEY", SECRET)
-        .output()
-        .unwrap();
+    // The server moved (a new port): the resume is told where it is now.
+    server.stop();
+    let moved = ChatServer::start(Vec::new()).with_responder(good);
+    let resume = |url: &str| {
+        lineage(&campaign.store())
+            .args(["resume", "killed", "--json", "--llm", url])
+            .env("LINEAGE_TEST_LLM_KEY", SECRET)
+            .output()
+            .unwrap()
+    };
+    let bad = resume("ftp://elsewhere");
+    assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("--llm:"));
+    let resumed = resume(&moved.base_url());
     assert!(resumed.status.success(), "resume: {}", String::from_utf8_lossy(&resumed.stderr));
     let after = campaign.events("killed");
     assert_eq!(of_type(&after, "CampaignFinished").len(), 1);
     // Every request after the kill is one the log did not answer: the e0002 proposal again,
     // then new work. None repeats a recorded exchange.
-    let requests = server.requests();
+    let requests = moved.requests();
     let recorded_prompts: Vec<String> =
         of_type(&before, "LlmExchanged").iter().map(|e| prompt(&e["payload"])).collect();
-    for request in &requests[sent..] {
+    for request in &requests {
         assert!(!recorded_prompts.contains(&prompt(&request.body)), "a recorded exchange was sent again");
     }
-    assert_eq!(role(&requests[sent].body), "researcher");
-    assert_eq!(proposing(&requests[sent].body), "e0002");
-    assert_eq!(of_type(&after, "LlmExchanged").len(), server.request_count() - 1);
+    assert_eq!(role(&requests[0].body), "researcher");
+    assert_eq!(proposing(&requests[0].body), "e0002");
+    let exchanges = of_type(&after, "LlmExchanged");
+    assert_eq!(exchanges.len(), recorded + requests.len());
+    for e in &exchanges[recorded..] {
+        assert_eq!(e["payload"]["endpoint"].as_str(), Some(moved.base_url().as_str()), "where it went");
+    }
     let resumed_event = &of_type(&after, "CampaignResumed")[0]["payload"];
     assert!(resumed_event["redispatched"].to_string().contains("experiment 2: selected, not proposed"));
 }

@@ -41,8 +41,12 @@ pub struct NewCampaign {
 pub enum Start {
     /// Record `CampaignStarted` and begin.
     New(Box<NewCampaign>),
-    /// Continue from the log.
-    Resume,
+    /// Continue from the log, with the config it started with.
+    Resume {
+        /// The model's base URL as this machine reaches it now, instead of the recorded one (a
+        /// local server moved). Every exchange records the endpoint it went to.
+        llm_url: Option<String>,
+    },
 }
 
 /// Why a campaign could not run.
@@ -121,15 +125,31 @@ fn config_and_seed(
             "campaign {campaign} already exists; resume it or pick another name"
         ))),
         (Start::New(new), None) => Ok((new.config.clone(), new.seed)),
-        (Start::Resume, None) => Err(CampaignError::Invalid(format!(
+        (Start::Resume { .. }, None) => Err(CampaignError::Invalid(format!(
             "campaign {campaign} has no CampaignStarted event to resume from"
         ))),
-        (Start::Resume, Some(started)) => match &existing.finished {
+        (Start::Resume { llm_url }, Some(started)) => match &existing.finished {
             Some(finished) => Err(CampaignError::Invalid(format!(
                 "campaign {campaign} already finished ({}); nothing to resume",
                 finished.reason
             ))),
-            None => Ok((CampaignConfig::clone(&started.config), started.seed)),
+            None => {
+                let mut config = CampaignConfig::clone(&started.config);
+                match (llm_url, &mut config.llm) {
+                    (None, _) => {}
+                    (Some(url), Some(llm)) => {
+                        llm.base_url = url.clone();
+                        crate::config::llm::validate(llm)
+                            .map_err(|e| CampaignError::Invalid(format!("--llm: {e}")))?;
+                    }
+                    (Some(_), None) => {
+                        return Err(CampaignError::Invalid(format!(
+                            "campaign {campaign} asks no model: --llm applies only to a campaign started with one"
+                        )));
+                    }
+                }
+                Ok((config, started.seed))
+            }
         },
     }
 }
@@ -201,7 +221,7 @@ fn first_decision(start: &Start, existing: &CampaignState, config: &CampaignConf
                 host: host(),
             },
         ),
-        Start::Resume => {
+        Start::Resume { .. } => {
             let redispatched = crate::planner::unfinished(existing);
             let resumed = CampaignResumed { from_seq: existing.events, redispatched, host: host() };
             Decision::new(format!("resume/{}", existing.resumes), "orchestrator", resumed)
@@ -231,7 +251,7 @@ pub fn run(
         let (config, seed) = config_and_seed(&start, &existing, &campaign)?;
         crate::config::validate(&config).map_err(|e| match start {
             Start::New(_) => CampaignError::Invalid(e.to_string()),
-            Start::Resume => CampaignError::Invalid(format!(
+            Start::Resume { .. } => CampaignError::Invalid(format!(
                 "campaign {campaign} was recorded with a config this version refuses ({e}); it cannot be resumed"
             )),
         })?;

@@ -2,7 +2,7 @@
 //! user's TOML file (any subset of the same keys), overlaid by command-line flags, validated,
 //! and resolved into the [`CampaignConfig`] recorded in `CampaignStarted`.
 
-mod llm;
+pub mod llm;
 
 use lineage_arch::baselines;
 use lineage_arch::limits::{self, LimitError, TrainSizes};

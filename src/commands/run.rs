@@ -50,14 +50,21 @@ pub async fn start(url: &str, args: &RunArgs) -> anyhow::Result<()> {
     drive(store, campaign, Start::New(Box::new(new)), resources, signing_key, args.json).await
 }
 
-pub async fn resume(url: &str, campaign: &str, json: bool, signing_key: Option<&Path>) -> anyhow::Result<()> {
+pub async fn resume(
+    url: &str,
+    campaign: &str,
+    json: bool,
+    signing_key: Option<&Path>,
+    llm_url: Option<&str>,
+) -> anyhow::Result<()> {
     let campaign = CampaignId::new(campaign)?;
     let signing_key = super::keygen::load(signing_key)?;
     let store = super::open_existing_for_writing(url).await?;
     if store.head(&campaign).await?.is_none() {
         bail!("unknown campaign {campaign} (see `lineage campaigns`)");
     }
-    drive(store, campaign, Start::Resume, Resources::of_machine(), signing_key, json).await
+    let start = Start::Resume { llm_url: llm_url.map(str::to_owned) };
+    drive(store, campaign, start, Resources::of_machine(), signing_key, json).await
 }
 
 async fn drive(
