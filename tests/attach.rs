@@ -36,7 +36,7 @@ fn wait_for(store: &str, what: &str, ready: impl Fn(&[Value]) -> bool) {
 }
 
 fn attach(store: &str, checkpoint: &Path) -> Child {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/operator_advice.py");
+    let script = support::repo().join("examples/operator_advice.py");
     lineage(store)
         .args(["attach", "live", "--name", LABEL, "--checkpoint"])
         .arg(checkpoint)

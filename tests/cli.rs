@@ -314,7 +314,7 @@ fn assert_only_file(dir: &Path, name: &str) {
 async fn the_python_verifier_accepts_a_clean_log_and_names_a_tampered_event() {
     let (dir, _url, campaign) = store_with_campaign(40).await;
     let db = dir.path().join("lineage.db");
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/verify_chain.py");
+    let script = &support::repo().join("examples/verify_chain.py");
     let verify = || {
         std::process::Command::new("python3").arg(script).arg(&db).arg(campaign.as_str()).output().unwrap()
     };
@@ -476,7 +476,7 @@ const RECORDED: &str = "recorded-v1";
 /// A copy of the recorded campaign's database in `dir`.
 fn recorded_copy(dir: &Path) -> PathBuf {
     let path = dir.join("lineage.db");
-    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recorded-v1/lineage.db");
+    let fixture = support::repo().join("tests/fixtures/recorded-v1/lineage.db");
     std::fs::copy(fixture, &path).unwrap();
     path
 }

@@ -11,7 +11,7 @@
 
 mod support;
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use support::lineage;
 use tempfile::TempDir;
@@ -23,7 +23,7 @@ const STATE_HASH: &str = "a99a77493a0b5de2e072130caf0174c3ebd2c5541ddb91ca6aafbe
 const HEAD_HASH: &str = "c2c9c0463bc566f0aa9db677597321a7b43cc6604580beb97c0b6e95f10c94ac";
 
 fn fixture() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/recorded-v1")
+    support::repo().join("tests/fixtures/recorded-v1")
 }
 
 /// A copy of the recorded database in a temporary directory: SQLite may create its WAL files

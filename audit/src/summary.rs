@@ -257,13 +257,11 @@ fn render(summary: &Summary) -> String {
     }
     if let Some(llm) = &summary.llm {
         let spend = |s: &LlmSpend| {
-            format!(
-                "{} exchanges, {} + {} tokens, cost {:.4}",
-                s.exchanges, s.input_tokens, s.output_tokens, s.cost
-            )
+            let exchanges = crate::consistency::plural(u64::from(s.exchanges), "exchange");
+            format!("{exchanges}, {} + {} tokens, cost {:.4}", s.input_tokens, s.output_tokens, s.cost)
         };
-        let _ =
-            write!(out, "\nLLM spend: {}; {} fallbacks to built-in rules", spend(&llm.total), llm.fallbacks);
+        let fallbacks = crate::consistency::plural(u64::from(llm.fallbacks), "fallback");
+        let _ = write!(out, "\nLLM spend: {}; {fallbacks} to built-in rules", spend(&llm.total));
         for (role, s) in &llm.roles {
             let _ = write!(out, "\n  {role:<10} {}", spend(s));
         }

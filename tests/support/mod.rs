@@ -123,6 +123,14 @@ pub async fn append_at_head(store: &dyn EventStore, campaign: &CampaignId, event
 }
 
 /// The `lineage` binary built for these tests.
+/// The repository root: where `cargo test` runs this test from (`CARGO_MANIFEST_DIR` at run
+/// time), not where it was compiled — cargo reuses a test binary built in a checkout at another
+/// path, whose compile-time path may no longer exist.
+pub fn repo() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+}
+
 pub fn lineage_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_lineage"))
 }
