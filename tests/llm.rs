@@ -263,6 +263,19 @@ async fn every_exchange_is_recorded_cited_and_replayed_without_the_model() {
         assert!(!out.status.success(), "{kind}: a forged decision verified:\n{report}");
         assert!(report.contains(caught), "{kind}: {report}");
     }
+    // A judged fitness whose citation of the model was dropped (the score left as the model
+    // gave it) is neither the model's nor a recorded fallback's.
+    let copy = campaign.dir.path().join("forged-unasked.db");
+    let conn = rusqlite::Connection::open(campaign.dir.path().join("lineage.db")).unwrap();
+    conn.execute("VACUUM INTO ?1", [copy.display().to_string()]).unwrap();
+    support::rewrite_first(&copy, "llm", |t, body| {
+        let at = body.find(",\"exchange\":\"")?;
+        let end = at + body[at + 13..].find('"')? + 14;
+        (t == "FitnessAssigned").then(|| format!("{}{}", &body[..at], &body[end..]))
+    });
+    let out = lineage(&format!("sqlite://{}", copy.display())).args(["verify", "llm"]).output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout);
+    assert!(!out.status.success() && report.contains("cites no reply and no fallback"), "{report}");
 }
 
 /// Per role, the steps to answer its requests with, in order; then good replies.

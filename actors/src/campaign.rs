@@ -155,12 +155,14 @@ fn config_and_seed(
 }
 
 /// The model the config's LLM roles ask, with the replies and spend the log already holds; a
-/// server that cannot be reached is an error in one line before anything is recorded.
+/// server that cannot be reached is an error in one line before anything is recorded (a
+/// warning on resume).
 fn model(
     config: &CampaignConfig,
     seed: u64,
     campaign: &CampaignId,
     existing: &CampaignState,
+    resuming: bool,
 ) -> Result<Option<Arc<Llm>>, CampaignError> {
     let Some(llm_config) = &config.llm else { return Ok(None) };
     if LlmRole::ALL.iter().all(|r| llm_config.roles.of(*r) == RoleMode::Builtin) {
@@ -173,7 +175,15 @@ fn model(
         existing.llm.replies.clone(),
         existing.llm.total(),
     );
-    llm.probe().map_err(CampaignError::Invalid)?;
+    match (llm.probe(), resuming) {
+        (Ok(()), _) => {}
+        (Err(dead), false) => return Err(CampaignError::Invalid(dead)),
+        // What is left may need no model (verification, a spent budget, replies already
+        // recorded); the roles that ask record their failures and fall back.
+        (Err(dead), true) => {
+            tracing::warn!("{dead}; the roles that ask it will fall back to their built-in rules")
+        }
+    }
     Ok(Some(Arc::new(llm)))
 }
 
@@ -255,7 +265,7 @@ pub fn run(
                 "campaign {campaign} was recorded with a config this version refuses ({e}); it cannot be resumed"
             )),
         })?;
-        let llm = model(&config, seed, &campaign, &existing)?;
+        let llm = model(&config, seed, &campaign, &existing, matches!(start, Start::Resume { .. }))?;
         let failure = FirstFailure::default();
         let ctx = Context::<Recorder>::new();
         let recorder_addr = ctx.address();

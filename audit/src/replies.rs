@@ -7,13 +7,25 @@
 //! verify` checks it in the binary.
 
 use lineage_events::EventId;
-use lineage_events::payload::{LlmRole, Payload, Proposer};
+use lineage_events::payload::{LlmRole, Payload, Proposer, RoleMode, Stage};
 use lineage_replay::CampaignState;
 use lineage_replay::llm::RecordedReply;
 use lineage_replay::replies;
 
-/// Checks the decision `payload` against the reply it cites; `Ok(true)` when it cites one.
+/// Checks the decision `payload` against the reply it cites; `Ok(true)` when it cites one. A
+/// decision of a role the config gives the model that cites no reply must follow that role's
+/// recorded fallback for it: the model was asked, or the log says why not.
 pub(crate) fn check(state: &CampaignState, payload: &Payload) -> Result<bool, String> {
+    if let Some((role, subject)) = unasked(state, payload) {
+        let fell_back = state.llm.fell_back.contains(&(role, subject.clone()));
+        return if fell_back {
+            Ok(false)
+        } else {
+            Err(format!(
+                "the {role} is the model's, but this decision about {subject} cites no reply and no fallback"
+            ))
+        };
+    }
     match payload {
         Payload::ArchitectureProposed(p) => {
             let Proposer::Llm { exchange, .. } = &p.proposer else { return Ok(false) };
@@ -51,6 +63,47 @@ pub(crate) fn check(state: &CampaignState, payload: &Payload) -> Result<bool, St
             agree(same && j.rationale == scores.rationale, "the judge's scores and rationale", exchange)
         }
         _ => Ok(false),
+    }
+}
+
+/// The role and subject of a decision the config gives the model that cites no reply: a
+/// proposal (when the researcher is the model's, or a mixed researcher drew it), a repair, the
+/// analyst's analysis, a judged fitness (not the reference's: it is never asked).
+fn unasked(state: &CampaignState, payload: &Payload) -> Option<(LlmRole, String)> {
+    let llm = state.started.as_ref()?.config.llm.as_ref()?;
+    let plays = |role: LlmRole| llm.roles.of(role) != RoleMode::Builtin;
+    match payload {
+        Payload::ArchitectureProposed(p)
+            if !matches!(p.proposer, Proposer::Llm { .. } | Proposer::Baseline { .. }) =>
+        {
+            let drawn = match llm.roles.researcher {
+                RoleMode::Builtin => false,
+                RoleMode::Llm => true,
+                RoleMode::Mixed => state
+                    .selections
+                    .get(&p.experiment)
+                    .and_then(|(s, _)| s.proposer_draw.as_ref())
+                    .is_some_and(|d| d.llm),
+            };
+            drawn.then(|| (LlmRole::Researcher, p.arch.to_string()))
+        }
+        Payload::RepairAttempted(p) if p.exchange.is_none() && plays(LlmRole::Debugger) => {
+            Some((LlmRole::Debugger, format!("{}/repair-{}", p.arch, p.attempt)))
+        }
+        Payload::AnalysisRecorded(p)
+            if p.exchange.is_none() && p.analyst == "analyst" && plays(LlmRole::Analyst) =>
+        {
+            Some((LlmRole::Analyst, p.arch.to_string()))
+        }
+        Payload::FitnessAssigned(p)
+            if p.judge.exchange.is_none()
+                && plays(LlmRole::Judge)
+                && p.arch != p.reference
+                && p.stage == Stage::Exploration =>
+        {
+            Some((LlmRole::Judge, p.arch.to_string()))
+        }
+        _ => None,
     }
 }
 

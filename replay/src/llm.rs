@@ -2,7 +2,7 @@
 //! `BudgetSpent` has accounted of it, the fallbacks, and each exchange's reply by event id — what
 //! a resumed role reads instead of asking the model again.
 
-use foldhash::HashMap;
+use foldhash::{HashMap, HashSet};
 
 use lineage_events::EventId;
 use lineage_events::payload::{LlmExchanged, LlmFellBack, LlmLedger, LlmOutcome, LlmRole, LlmSpend};
@@ -33,6 +33,8 @@ pub struct LlmState {
     pub replies: HashMap<EventId, RecordedReply>,
     /// Decisions whose role fell back to the built-in rules.
     pub fallbacks: u32,
+    /// The role and subject of each fallback.
+    pub fell_back: HashSet<(LlmRole, String)>,
 }
 
 impl LlmState {
@@ -48,8 +50,9 @@ impl LlmState {
         self.replies.insert(id, reply);
     }
 
-    pub(crate) fn fell_back(&mut self, _: &LlmFellBack) {
+    pub(crate) fn fell_back(&mut self, fallback: &LlmFellBack) {
         self.fallbacks += 1;
+        self.fell_back.insert((fallback.role, fallback.subject.clone()));
     }
 
     pub(crate) fn accounted(&mut self, ledger: &LlmLedger) {

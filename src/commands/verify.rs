@@ -45,8 +45,9 @@ fn model_programs(state: &CampaignState, report: &mut Report) {
     let mut check =
         |what: String, exchange: &EventId, recorded: &str, read: fn(&str) -> Result<Program, String>| {
             checked += 1;
-            let Some(reply) = state.llm.replies.get(exchange) else { return };
-            let same = match (lang::parse(recorded), read(&reply.reply)) {
+            // A reply missing from the log reads as no program: it fails.
+            let reply = state.llm.replies.get(exchange).map_or("", |r| r.reply.as_str());
+            let same = match (lang::parse(recorded), read(reply)) {
                 (Ok(recorded), Ok(mut written)) => {
                     written.name = recorded.name.clone();
                     written.doc = recorded.doc.clone();

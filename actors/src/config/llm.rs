@@ -107,6 +107,11 @@ fn base_url(url: &str) -> Result<(), ConfigError> {
     if !scheme_ok || parsed.host().is_none_or(str::is_empty) {
         return fail(format!("llm.base_url {url:?} must be an http:// or https:// URL with a host"));
     }
+    if parsed.authority().is_some_and(|a| a.as_str().contains('@')) {
+        return fail(
+            "llm.base_url must not carry a user or password (it is recorded); put the key in the variable named by llm.api_key_env",
+        );
+    }
     if parsed.query().is_some() {
         return fail(format!("llm.base_url {url:?} must not have a query"));
     }
@@ -163,6 +168,7 @@ mod tests {
             ),
             (Some("tokens_max = 0"), flags(Some("http://h/v1"), Some("m")), "tokens_max = 0"),
             (Some("api_key_env = \"MY KEY\""), flags(Some("http://h/v1"), Some("m")), "not an environment"),
+            (None, flags(Some("https://user:sk-1@h/v1"), Some("m")), "must not carry a user or password"),
         ];
         for (table, overrides, expected) in cases {
             let message = error(table, &overrides);

@@ -24,6 +24,8 @@ use crate::messages::Decision;
 
 /// First wait before retrying a failed request; it doubles with each try.
 const BACKOFF_FIRST: Duration = Duration::from_millis(500);
+/// Longest part of an unusable reply sent back to the model with the error.
+const ECHOED_CHARS_MAX: usize = 16 * 1024;
 /// Longest wait between tries, whatever a server's `Retry-After` asks.
 const BACKOFF_MAX: Duration = Duration::from_secs(60);
 
@@ -131,7 +133,13 @@ impl Llm {
             match parse(&reply) {
                 Ok(value) => return Asked::Used { value, exchange },
                 Err(problem) => {
-                    messages.push(ChatMessage { role: "assistant".into(), content: reply });
+                    // The reply goes back shortened: each attempt's event repeats the ones
+                    // before, and an event must stay within the store's size limit.
+                    let content = match reply.char_indices().nth(ECHOED_CHARS_MAX) {
+                        Some((end, _)) => format!("{}… (cut)", &reply[..end]),
+                        None => reply,
+                    };
+                    messages.push(ChatMessage { role: "assistant".into(), content });
                     messages.push(ChatMessage { role: "user".into(), content: retry_prompt(&problem) });
                     last_problem = problem;
                 }

@@ -8,9 +8,14 @@ pub use lineage_replay::replies::{Patch, Proposal, Scores, Written, scores, writ
 
 /// A program of a reply, parsed; a syntax error is rendered with its line and column.
 pub fn program(text: &str) -> Result<Program, String> {
-    lang::parse(text).map_err(|diagnostics| {
+    let parsed = lang::parse(text).map_err(|diagnostics| {
         let first = diagnostics.first().map(|d| d.render(text, "program")).unwrap_or_default();
         format!("the program does not parse:\n{first}")
+    })?;
+    // The campaign records the program printed canonically; one that does not read back
+    // (which would be a bug of the printer) is refused here rather than trusted later.
+    lang::parse(&lang::print(&parsed)).map_err(|_| {
+        "the program does not read back from its canonical layout; write it differently".to_owned()
     })
 }
 
