@@ -12,7 +12,7 @@ use std::process::{Output, Stdio};
 use std::time::{Duration, Instant};
 
 use lineage_events::payload::Payload;
-use lineage_events::{ActorRef, CampaignId, EventId, EventStore, Hash, NewEvent, SqliteStore};
+use lineage_events::{ActorRef, CampaignId, EventId, EventStore, NewEvent, SqliteStore};
 use serde_json::Value;
 use support::lineage;
 use tempfile::TempDir;
@@ -245,42 +245,9 @@ fn copy_of(dir: &TempDir, name: &str) -> std::path::PathBuf {
 /// Edits one byte of a run's throughput — which no state hash covers — in `campaign`'s log and
 /// recomputes every hash after it and the head, with SQL and SHA-256 alone.
 fn rewrite(path: &Path, campaign: &str) -> u64 {
-    let conn = rusqlite::Connection::open(path).unwrap();
-    let rows: Vec<(i64, String, String)> = conn
-        .prepare("SELECT seq, type, body FROM lineage_events WHERE campaign = ?1 ORDER BY seq")
-        .unwrap()
-        .query_map([campaign], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-        .unwrap()
-        .collect::<Result<_, _>>()
-        .unwrap();
-    let at = rows.iter().position(|(_, kind, _)| kind == "TrainingFinished").unwrap();
-    let mut prev = if at == 0 {
-        Hash::GENESIS
-    } else {
-        let hash: String = conn
-            .query_row(
-                "SELECT hash FROM lineage_events WHERE campaign = ?1 AND seq = ?2",
-                (campaign, at as i64 - 1),
-                |r| r.get(0),
-            )
-            .unwrap();
-        hash.parse().unwrap()
-    };
-    for (i, (seq, _, body)) in rows.iter().enumerate().skip(at) {
-        let body =
-            if i == at { body.replacen("\"tokens_per_s\":", "\"tokens_per_s\":1", 1) } else { body.clone() };
-        assert!(i != at || body != rows[at].2, "the edit changed nothing");
-        let hash = Hash::chain(&prev, body.as_bytes());
-        conn.execute(
-            "UPDATE lineage_events SET body = ?1, prev_hash = ?2, hash = ?3 WHERE campaign = ?4 AND seq = ?5",
-            (&body, prev.to_hex(), hash.to_hex(), campaign, seq),
-        )
-        .unwrap();
-        prev = hash;
-    }
-    conn.execute("UPDATE lineage_campaigns SET head_hash = ?1 WHERE id = ?2", (prev.to_hex(), campaign))
-        .unwrap();
-    at as u64
+    support::rewrite_first(path, campaign, |kind, body| {
+        (kind == "TrainingFinished").then(|| body.replacen("\"tokens_per_s\":", "\"tokens_per_s\":1", 1))
+    })
 }
 
 /// A log rewritten with its chain recomputed holds on its own; against the head published when

@@ -69,6 +69,14 @@ impl Campaign {
         command
     }
 
+    /// Runs campaign `name` to its end against `server` with `args` besides the usual ones, and
+    /// returns its events.
+    fn run_to_end(&self, server: &ChatServer, name: &str, args: &[&str]) -> Vec<Value> {
+        let out = self.run(server, name).args(args).output().unwrap();
+        assert!(out.status.success(), "run: {}", String::from_utf8_lossy(&out.stderr));
+        self.events(name)
+    }
+
     fn events(&self, campaign: &str) -> Vec<Value> {
         let out = lineage(&self.store()).args(["events", campaign, "--json"]).output().unwrap();
         assert!(out.status.success(), "events: {}", String::from_utf8_lossy(&out.stderr));
@@ -148,9 +156,7 @@ async fn every_exchange_is_recorded_cited_and_replayed_without_the_model() {
     let _one = ONE_AT_A_TIME.lock().await;
     let server = ChatServer::start(Vec::new()).with_responder(good);
     let campaign = Campaign::new("");
-    let out = campaign.run(&server, "llm").output().unwrap();
-    assert!(out.status.success(), "run: {}", String::from_utf8_lossy(&out.stderr));
-    let events = campaign.events("llm");
+    let events = campaign.run_to_end(&server, "llm", &[]);
     let ids = by_id(&events);
     let exchanges = of_type(&events, "LlmExchanged");
     assert_eq!(exchanges.len(), server.request_count(), "one event per request, no more, no less");
@@ -315,9 +321,7 @@ async fn failures_are_retried_sent_back_or_fallen_back_from_and_each_is_recorded
         ("analyst", Step::Unauthorized),
     ]));
     let campaign = Campaign::new("");
-    let out = campaign.run(&server, "faults").output().unwrap();
-    assert!(out.status.success(), "run: {}", String::from_utf8_lossy(&out.stderr));
-    let events = campaign.events("faults");
+    let events = campaign.run_to_end(&server, "faults", &[]);
     let ids = by_id(&events);
     let exchanges = of_type(&events, "LlmExchanged");
     assert_eq!(exchanges.len(), server.request_count(), "every try recorded");
@@ -385,27 +389,20 @@ async fn the_campaign_stops_cleanly_at_the_token_cap() {
     let _one = ONE_AT_A_TIME.lock().await;
     let server = ChatServer::start(Vec::new()).with_responder(good);
     let campaign = Campaign::new("tokens_max = 4000\n");
-    let out = campaign.run(&server, "capped").output().unwrap();
-    assert!(out.status.success(), "run: {}", String::from_utf8_lossy(&out.stderr));
-    let events = campaign.events("capped");
+    let events = campaign.run_to_end(&server, "capped", &[]);
     let finished = &of_type(&events, "CampaignFinished")[0]["payload"];
     assert!(finished["reason"].as_str().unwrap().contains("LLM token budget reached"), "{finished}");
     // Past the cap no request is sent: roles fall back, saying why.
-    let spent: u64 = of_type(&events, "LlmExchanged")
-        .iter()
-        .map(|e| {
-            e["payload"]["usage"]["input_tokens"].as_u64().unwrap()
-                + e["payload"]["usage"]["output_tokens"].as_u64().unwrap()
-        })
-        .sum();
+    // Prompt and reply tokens of the exchanges among `events`.
+    let tokens = |events: &[Value]| -> u64 {
+        let usage = |e: &&Value| -> u64 {
+            ["input_tokens", "output_tokens"].iter().map(|k| e["payload"]["usage"][k].as_u64().unwrap()).sum()
+        };
+        of_type(events, "LlmExchanged").iter().map(usage).sum()
+    };
+    let spent = tokens(&events);
     let last_exchange = events.iter().rposition(|e| e["type"] == "LlmExchanged").unwrap();
-    let before_last: u64 = of_type(&events[..last_exchange], "LlmExchanged")
-        .iter()
-        .map(|e| {
-            e["payload"]["usage"]["input_tokens"].as_u64().unwrap()
-                + e["payload"]["usage"]["output_tokens"].as_u64().unwrap()
-        })
-        .sum();
+    let before_last = tokens(&events[..last_exchange]);
     assert!(
         spent >= 4000 && before_last < 4000,
         "the last request was sent below the cap ({before_last}, {spent})"
@@ -502,9 +499,7 @@ async fn a_mixed_researcher_asks_the_model_for_the_drawn_share_and_records_each_
     let _one = ONE_AT_A_TIME.lock().await;
     let server = ChatServer::start(Vec::new()).with_responder(good);
     let campaign = Campaign::new("mixed_share = 0.5\n[llm.roles]\nresearcher = \"mixed\"\n");
-    let out = campaign.run(&server, "mixed").args(["--experiments", "6"]).output().unwrap();
-    assert!(out.status.success(), "run: {}", String::from_utf8_lossy(&out.stderr));
-    let events = campaign.events("mixed");
+    let events = campaign.run_to_end(&server, "mixed", &["--experiments", "6"]);
     let mut kinds = Vec::new();
     for selection in of_type(&events, "ParentSelected") {
         let draw = &selection["payload"]["proposer_draw"];
@@ -541,9 +536,7 @@ async fn the_model_repairs_a_failing_program_and_an_already_tried_patch_is_sent_
         ("debugger", Step::RawBody(200, huge)),
     ]));
     let campaign = Campaign::new("");
-    let out = campaign.run(&server, "repaired").args(["--experiments", "1"]).output().unwrap();
-    assert!(out.status.success(), "run: {}", String::from_utf8_lossy(&out.stderr));
-    let events = campaign.events("repaired");
+    let events = campaign.run_to_end(&server, "repaired", &["--experiments", "1"]);
     let ids = by_id(&events);
     let debugger: Vec<&Value> = of_type(&events, "LlmExchanged")
         .into_iter()

@@ -190,7 +190,11 @@ impl Researcher {
             None => self.select(experiment),
         };
         let mut decisions = vec![Decision::new(select_key, "researcher", selection.clone())];
-        let llm = self.shared.llm.as_deref().filter(|llm| model::proposes(llm, &selection));
+        let llm = self
+            .shared
+            .llm
+            .as_deref()
+            .filter(|llm| lineage_replay::llm::model_proposes(llm.config(), Some(&selection)));
         if llm.is_some() {
             // The prompts are built from the selection: it is recorded before the first request.
             self.shared.record_blocking(std::mem::take(&mut decisions));

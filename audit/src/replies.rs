@@ -9,7 +9,7 @@
 use lineage_events::EventId;
 use lineage_events::payload::{LlmRole, Payload, Proposer, RoleMode, Stage};
 use lineage_replay::CampaignState;
-use lineage_replay::llm::RecordedReply;
+use lineage_replay::llm::{RecordedReply, model_proposes};
 use lineage_replay::replies;
 
 /// Checks the decision `payload` against the reply it cites; `Ok(true)` when it cites one. A
@@ -76,16 +76,8 @@ fn unasked(state: &CampaignState, payload: &Payload) -> Option<(LlmRole, String)
         Payload::ArchitectureProposed(p)
             if !matches!(p.proposer, Proposer::Llm { .. } | Proposer::Baseline { .. }) =>
         {
-            let drawn = match llm.roles.researcher {
-                RoleMode::Builtin => false,
-                RoleMode::Llm => true,
-                RoleMode::Mixed => state
-                    .selections
-                    .get(&p.experiment)
-                    .and_then(|(s, _)| s.proposer_draw.as_ref())
-                    .is_some_and(|d| d.llm),
-            };
-            drawn.then(|| (LlmRole::Researcher, p.arch.to_string()))
+            let selection = state.selections.get(&p.experiment).map(|(s, _)| s);
+            model_proposes(llm, selection).then(|| (LlmRole::Researcher, p.arch.to_string()))
         }
         Payload::RepairAttempted(p) if p.exchange.is_none() && plays(LlmRole::Debugger) => {
             Some((LlmRole::Debugger, format!("{}/repair-{}", p.arch, p.attempt)))

@@ -113,10 +113,10 @@ impl<'a> Summary<'a> {
                 *by.entry(i.insight.analyst.to_string()).or_default() += 1;
                 by
             }),
-            llm: (!state.llm.spent.is_empty() || state.llm.fallbacks > 0).then(|| LlmTotals {
+            llm: (!state.llm.spent.is_empty() || !state.llm.fell_back.is_empty()).then(|| LlmTotals {
                 roles: state.llm.spent.clone(),
                 total: state.llm.total(),
-                fallbacks: state.llm.fallbacks,
+                fallbacks: state.llm.fell_back.len() as u32,
             }),
         }
     }

@@ -5,7 +5,9 @@
 use foldhash::{HashMap, HashSet};
 
 use lineage_events::EventId;
-use lineage_events::payload::{LlmExchanged, LlmFellBack, LlmLedger, LlmOutcome, LlmRole, LlmSpend};
+use lineage_events::payload::{
+    LlmConfig, LlmExchanged, LlmFellBack, LlmLedger, LlmOutcome, LlmRole, LlmSpend, ParentSelected, RoleMode,
+};
 
 /// A recorded reply, as a resumed role needs it.
 #[derive(Clone, Debug, PartialEq)]
@@ -31,9 +33,7 @@ pub struct LlmState {
     pub accounted: LlmLedger,
     /// Each exchange's outcome and reply, by event id.
     pub replies: HashMap<EventId, RecordedReply>,
-    /// Decisions whose role fell back to the built-in rules.
-    pub fallbacks: u32,
-    /// The role and subject of each fallback.
+    /// The role and subject of each decision whose role fell back to the built-in rules.
     pub fell_back: HashSet<(LlmRole, String)>,
 }
 
@@ -51,7 +51,6 @@ impl LlmState {
     }
 
     pub(crate) fn fell_back(&mut self, fallback: &LlmFellBack) {
-        self.fallbacks += 1;
         self.fell_back.insert((fallback.role, fallback.subject.clone()));
     }
 
@@ -77,5 +76,15 @@ impl LlmState {
             .map(|(role, spend)| (*role, spend.since(&self.accounted.get(role).copied().unwrap_or_default())))
             .filter(|(_, spend)| spend.exchanges > 0)
             .collect()
+    }
+}
+
+/// Whether the model proposes in the experiment of `selection`: always, never, or as a mixed
+/// researcher's recorded draw says. The researcher decides with it, and verify checks with it.
+pub fn model_proposes(config: &LlmConfig, selection: Option<&ParentSelected>) -> bool {
+    match config.roles.researcher {
+        RoleMode::Builtin => false,
+        RoleMode::Llm => true,
+        RoleMode::Mixed => selection.and_then(|s| s.proposer_draw.as_ref()).is_some_and(|d| d.llm),
     }
 }

@@ -4,9 +4,7 @@
 
 use lineage_arch::rng::Rng;
 use lineage_events::ArchId;
-use lineage_events::payload::{
-    CampaignConfig, Edit, LlmRole, ParentSelected, Proposer, ProposerDraw, RandomDraw, RoleMode,
-};
+use lineage_events::payload::{CampaignConfig, Edit, LlmRole, Proposer, ProposerDraw, RandomDraw, RoleMode};
 use lineage_replay::CampaignState;
 
 use super::{Draft, ProposalContext};
@@ -27,15 +25,6 @@ pub(super) fn draw(config: &CampaignConfig, seed: u64, experiment: u32) -> Optio
         share: llm.mixed_share,
         llm: (value as f64) < llm.mixed_share * DRAW_RANGE as f64,
     })
-}
-
-/// Whether the model proposes in the experiment of `selection`.
-pub(super) fn proposes(llm: &Llm, selection: &ParentSelected) -> bool {
-    match llm.config().roles.researcher {
-        RoleMode::Builtin => false,
-        RoleMode::Llm => true,
-        RoleMode::Mixed => selection.proposer_draw.as_ref().is_some_and(|d| d.llm),
-    }
 }
 
 /// The model's draft of `arch`; `duplicate` is an earlier proposal of the experiment and the
