@@ -140,6 +140,11 @@ pub enum Command {
     /// Attach an analyst to a campaign (running or not): it catches up, follows live, and
     /// records its analyses and insights, which the campaign's researcher reads.
     Attach(AttachArgs),
+    /// Train the runs of campaigns in a shared store, on this machine (docs/scale-out.md): claim
+    /// a scheduled run with a lease, keep it alive, record the result once. Start any number,
+    /// anywhere the store can be reached; start campaigns with --parallel N (and --trainers 0 to
+    /// leave them every run).
+    Worker(WorkerArgs),
     /// Figures as PNG and SVG: the discovery curve against experiments and against compute,
     /// the family tree coloured by fitness, and fitness against parameter count.
     Plot {
@@ -195,9 +200,14 @@ pub struct RunArgs {
     /// Wall-clock budget, e.g. 15m or 2h: no new experiment starts after it.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub time: Option<std::time::Duration>,
-    /// Concurrent training runs (1 = one deterministic sequence of decisions).
+    /// Training runs this process trains at once; 0 leaves every run to workers
+    /// (`lineage worker`).
     #[arg(long, value_name = "N")]
     pub trainers: Option<u32>,
+    /// Runs in flight at once, trained here or by workers [default: --trainers]. 1 makes the
+    /// campaign one deterministic sequence of decisions, whoever trains.
+    #[arg(long, value_name = "N")]
+    pub parallel: Option<u32>,
     /// Base URL of an OpenAI-compatible chat-completions server (e.g. http://127.0.0.1:8080/v1):
     /// the researcher, debugger, analyst and judge ask its model, falling back to the built-in
     /// rules when it gives no usable reply (docs/llm.md). The API key is read from the variable
@@ -427,6 +437,28 @@ pub struct ArchTrainArgs {
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Print the report as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `lineage worker`.
+#[derive(Args, Debug)]
+pub struct WorkerArgs {
+    /// Only this campaign (repeat for several); the worker ends when they have all finished.
+    /// Without it: every live campaign in the store, including ones started later, until
+    /// stopped.
+    #[arg(long = "campaign", value_name = "CAMPAIGN")]
+    pub campaigns: Vec<String>,
+    /// Runs trained at once (set RAYON_NUM_THREADS for the compute threads they share).
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub trainers: u32,
+    /// The worker's name in the log [default: HOST-PID].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// How long a claim holds without a sign of life before anyone may release it, e.g. 30s.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
+    pub lease: std::time::Duration,
+    /// Print the last line as JSON.
     #[arg(long)]
     pub json: bool,
 }

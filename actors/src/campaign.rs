@@ -187,12 +187,13 @@ fn model(
     Ok(Some(Arc::new(llm)))
 }
 
-/// Starts the worker actors, each on its own `SyncArbiter` threads.
+/// Starts the actors that do the work, each on its own `SyncArbiter` threads (one idle trainer
+/// thread when `trainers = 0`: the planner sends it nothing, workers train every run).
 fn start_team(shared: &Shared) -> Team {
     let trainers = {
         let s = shared.clone();
         let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
-        SyncArbiter::start(shared.config.trainers as usize, move || {
+        SyncArbiter::start(shared.config.trainers.max(1) as usize, move || {
             Trainer::new(s.clone(), counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
         })
     };

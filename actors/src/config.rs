@@ -32,6 +32,8 @@ pub struct Overrides {
     pub wall_s: Option<u64>,
     /// `--trainers`.
     pub trainers: Option<u32>,
+    /// `--parallel`.
+    pub parallel: Option<u32>,
     /// `--llm`: the base URL of an OpenAI-compatible server.
     pub llm_url: Option<String>,
     /// `--model`: the model to ask.
@@ -120,6 +122,10 @@ pub fn resolve(
             ConfigError(format!("{name}: {}", e.message().lines().next().unwrap_or("invalid TOML")))
         })?;
         llm_table = user.remove("llm");
+        // Optional, and in no preset: absent means `trainers`.
+        if let Some(parallel) = user.remove("parallel") {
+            merged.insert("parallel".into(), parallel);
+        }
         overlay(&mut merged, user, "").map_err(|key| ConfigError(format!("{name}: unknown key `{key}`")))?;
     }
     merged.insert("preset".into(), toml::Value::String(preset.into()));
@@ -135,6 +141,9 @@ pub fn resolve(
     }
     if let Some(t) = overrides.trainers {
         config.trainers = t;
+    }
+    if let Some(p) = overrides.parallel {
+        config.parallel = Some(p);
     }
     config.llm = llm::resolve(llm_table, overrides, file.map_or("the config", |(name, _)| name))?;
     validate(&config)?;
@@ -216,6 +225,20 @@ pub fn validate(config: &CampaignConfig) -> Result<(), ConfigError> {
         ));
     }
     limits::TRAINERS.check("trainers", config.trainers)?;
+    if config.parallel.is_none() && config.trainers == 0 {
+        return fail(
+            "trainers = 0 leaves every run to workers: set parallel, the runs in flight at once \
+             (e.g. --parallel 4 for four workers' runs)",
+        );
+    }
+    limits::PARALLEL.check("parallel", config.parallel())?;
+    if config.parallel() < config.trainers {
+        return fail(format!(
+            "parallel = {} is below trainers = {}: the extra trainers would never train",
+            config.parallel(),
+            config.trainers
+        ));
+    }
     limits::REPAIR_ATTEMPTS.check("repair_attempts_max", config.repair_attempts_max)?;
     limits::PROMOTE_TOP.check("promote_top", config.promote_top)?;
     let b = &config.budget;
@@ -326,7 +349,9 @@ mod tests {
             ("[exploration]\nlearning_rate = 5.0\n", "exploration.learning_rate = 5 is out of range"),
             ("[exploration]\nseeds = 0\n", "exploration.seeds = 0"),
             ("[exploration]\ntasks = []\n", "exploration.tasks = 0"),
-            ("trainers = 0\n", "trainers = 0 is out of range: allowed 1..=256"),
+            ("trainers = 0\n", "trainers = 0 leaves every run to workers: set parallel"),
+            ("trainers = 2\nparallel = 1\n", "parallel = 1 is below trainers = 2"),
+            ("parallel = 0\n", "parallel = 0 is out of range: allowed 1..=4096"),
             ("promote_top = 5000\n", "promote_top = 5000"),
             ("repair_attempts_max = 1000\n", "repair_attempts_max = 1000"),
             ("[budget]\nexperiments_max = 0\n", "budget.experiments_max = 0"),

@@ -31,7 +31,9 @@ pub enum ActorError {
 
 impl ActorError {
     /// The answer to a `Record` sent to the recorder: delivered and committed, or why not.
-    pub fn recorded(answer: Result<Result<(), ActorError>, actix::MailboxError>) -> Result<(), ActorError> {
+    pub fn recorded(
+        answer: Result<Result<crate::messages::Recorded, ActorError>, actix::MailboxError>,
+    ) -> Result<crate::messages::Recorded, ActorError> {
         answer.map_err(ActorError::from).and_then(|committed| committed)
     }
 }
@@ -74,7 +76,7 @@ mod tests {
 
     #[test]
     fn a_record_answer_flattens_to_the_first_error() {
-        assert!(ActorError::recorded(Ok(Ok(()))).is_ok());
+        assert!(ActorError::recorded(Ok(Ok(Default::default()))).is_ok());
         let closed = ActorError::recorded(Err(actix::MailboxError::Closed));
         assert!(matches!(closed, Err(ActorError::Mailbox(actix::MailboxError::Closed))));
         let store =

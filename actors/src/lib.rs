@@ -41,6 +41,7 @@ pub mod syntax;
 mod testkit;
 pub mod trainer;
 pub mod training;
+pub mod worker;
 
 pub use campaign::{CampaignError, NewCampaign, Outcome, Start, run};
 pub use error::ActorError;

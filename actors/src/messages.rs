@@ -45,8 +45,18 @@ impl Decision {
 
 /// Append decisions atomically; answers once they are committed and broadcast.
 #[derive(Message)]
-#[rtype(result = "Result<(), ActorError>")]
+#[rtype(result = "Result<Recorded, ActorError>")]
 pub struct Record(pub Vec<Decision>);
+
+/// What a [`Record`] came to: decisions appended, and decisions the log already held (the same
+/// decision recorded before a restart, or by another process first).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Recorded {
+    /// Appended by this record.
+    pub appended: usize,
+    /// Already in the log.
+    pub present: usize,
+}
 
 /// Researcher: select a parent and propose experiment `experiment`.
 #[derive(Message, Clone, Debug, PartialEq)]

@@ -5,8 +5,15 @@
 //! After a restart its in-flight set is empty, so everything unfinished in the log is
 //! dispatched again: that is resume. When the campaign signs its head, the orchestrator asks the
 //! recorder to sign it after the finish and after a pause, before the system stops.
+//!
+//! It also keeps workers' leases honest: it notes when it last saw a sign of life of each run a
+//! worker holds (the start, a renewal, progress) by its own clock, and records `LeaseExpired`
+//! for one silent longer than its lease, after which the run is dispatched again.
 
-use std::time::Instant;
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use lineage_events::RunId;
 
 use actix::prelude::*;
 use lineage_replay::CampaignState;
@@ -21,6 +28,7 @@ use crate::recorder::SignHead;
 use crate::researcher::Researcher;
 use crate::shared::Shared;
 use crate::trainer::Trainer;
+use crate::worker::claims;
 
 /// The addresses of the other actors.
 pub struct Team {
@@ -60,7 +68,12 @@ pub struct Orchestrator {
     signing: bool,
     /// When this process last accounted for an experiment (or started).
     last_budget: Instant,
+    /// When this process last saw a sign of life of each run (by its clock, not the writer's).
+    signs_of_life: HashMap<RunId, Instant>,
 }
+
+/// How often leases are looked at.
+const LEASE_CHECK: Duration = Duration::from_millis(500);
 
 impl Orchestrator {
     /// An orchestrator for one campaign.
@@ -75,6 +88,7 @@ impl Orchestrator {
             closing: false,
             signing: false,
             last_budget: Instant::now(),
+            signs_of_life: HashMap::new(),
         }
     }
 
@@ -88,12 +102,19 @@ impl Orchestrator {
 
 impl Actor for Orchestrator {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        ctx.run_interval(LEASE_CHECK, |me, _| me.expire_leases());
+    }
 }
 
 impl Handler<Committed> for Orchestrator {
     type Result = ();
 
     fn handle(&mut self, Committed(event, batch_end): Committed, ctx: &mut Self::Context) {
+        if let Some(run) = event.payload.known().and_then(claims::sign_of_life) {
+            self.signs_of_life.insert(run.clone(), Instant::now());
+        }
         self.state.apply(&event);
         // A pause stops the system itself once its event is recorded; stopping here on any
         // event committed meanwhile (a worker's, still in the recorder's queue) would end the
@@ -146,6 +167,31 @@ impl Handler<Pause> for Orchestrator {
 }
 
 impl Orchestrator {
+    /// Records `LeaseExpired` for every run a worker holds that this process has not seen
+    /// alive for longer than its lease (a run first seen now gets a whole lease from now). The
+    /// key is the run's start, so a worker recording the same expiry writes the same event.
+    fn expire_leases(&mut self) {
+        if !self.live || self.stopping {
+            return;
+        }
+        let now = Instant::now();
+        let seen = &mut self.signs_of_life;
+        let lapsed =
+            claims::lapsed(&self.state, now, |run| *seen.entry(run.clone()).or_insert(now), |_| false);
+        if lapsed.is_empty() {
+            return;
+        }
+        let decisions = lapsed
+            .into_iter()
+            .map(|expired| {
+                // Not again before the log answers.
+                self.signs_of_life.insert(expired.run.clone(), now);
+                Decision::new(claims::expiry_key(&expired), planner::NAME, expired)
+            })
+            .collect();
+        self.shared.recorder.do_send(Record(decisions));
+    }
+
     /// Stops the system — first signing the head, when the campaign signs (a failure to sign is
     /// the campaign's failure: the user asked for the signature). Once.
     fn close(&mut self, ctx: &mut Context<Self>) {
@@ -160,7 +206,7 @@ impl Orchestrator {
         ctx.spawn(
             async move {
                 match ActorError::recorded(shared.recorder.send(SignHead).await) {
-                    Ok(()) => System::current().stop(),
+                    Ok(_) => System::current().stop(),
                     Err(error) => shared.fail(error),
                 }
             }
@@ -220,7 +266,7 @@ impl Orchestrator {
         ctx.spawn(
             async move {
                 match ActorError::recorded(recorder.send(Record(decisions)).await) {
-                    Ok(()) => {
+                    Ok(_) => {
                         if let Some(train) = then {
                             trainers.do_send(train);
                         }

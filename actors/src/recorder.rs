@@ -18,7 +18,7 @@ use lineage_events::{
 use tokio::sync::Mutex;
 
 use crate::error::ActorError;
-use crate::messages::{Committed, Decision, Record};
+use crate::messages::{Committed, Decision, Record, Recorded};
 
 /// How often the recorder looks for events from other processes when it has nothing to write.
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
@@ -56,15 +56,17 @@ impl Log {
     }
 
     /// Appends the signed checkpoint of the head, after catching up.
-    async fn sign_head(&mut self, key: &SigningKey) -> Result<(), StoreError> {
+    async fn sign_head(&mut self, key: &SigningKey) -> Result<Recorded, StoreError> {
         self.catch_up().await?;
-        let Some(seq) = self.next.0.checked_sub(1) else { return Ok(()) };
+        let Some(seq) = self.next.0.checked_sub(1) else { return Ok(Recorded::default()) };
         let signed = key.sign_head(&self.campaign, Seq(seq), self.head_hash);
         self.append(vec![Decision::new(format!("sign/{seq}"), "recorder", signed)]).await
     }
 
-    async fn append(&mut self, decisions: Vec<Decision>) -> Result<(), StoreError> {
-        self.catch_up().await?;
+    /// Appends the decisions not in the log yet; how many it appended. Another process may
+    /// append the same decision first (a worker claiming the run a trainer here starts): after
+    /// each conflict the log is read again and what it now holds is dropped.
+    async fn append(&mut self, decisions: Vec<Decision>) -> Result<Recorded, StoreError> {
         let events: Vec<NewEvent> = decisions
             .into_iter()
             .map(|d| {
@@ -73,15 +75,21 @@ impl Log {
                 event.causation = d.cause;
                 event
             })
-            .filter(|e| !self.ids.contains(&e.id))
             .collect();
-        if events.is_empty() {
-            return Ok(());
-        }
+        let asked = events.len();
         loop {
-            match self.store.append(&self.campaign, self.next, events.clone()).await {
-                Ok(_) => return self.catch_up().await,
-                Err(StoreError::Conflict { .. }) => self.catch_up().await?,
+            self.catch_up().await?;
+            let fresh: Vec<NewEvent> = events.iter().filter(|e| !self.ids.contains(&e.id)).cloned().collect();
+            if fresh.is_empty() {
+                return Ok(Recorded { appended: 0, present: asked });
+            }
+            let appended = fresh.len();
+            match self.store.append(&self.campaign, self.next, fresh).await {
+                Ok(_) => {
+                    self.catch_up().await?;
+                    return Ok(Recorded { appended, present: asked - appended });
+                }
+                Err(StoreError::Conflict { .. }) => continue,
                 Err(other) => return Err(other),
             }
         }
@@ -152,7 +160,7 @@ impl Actor for Recorder {
 
 impl Handler<Record> for Recorder {
     // Atomic: one append at a time, in mailbox order, so a worker's events keep their order.
-    type Result = AtomicResponse<Self, Result<(), ActorError>>;
+    type Result = AtomicResponse<Self, Result<Recorded, ActorError>>;
 
     fn handle(&mut self, Record(decisions): Record, _: &mut Self::Context) -> Self::Result {
         let log = self.log.clone();
@@ -167,19 +175,19 @@ impl Handler<Record> for Recorder {
 /// event (id derived from the position signed, so asking twice for the same head records it
 /// once). Without a signing key, nothing.
 #[derive(Message)]
-#[rtype(result = "Result<(), ActorError>")]
+#[rtype(result = "Result<Recorded, ActorError>")]
 pub struct SignHead;
 
 impl Handler<SignHead> for Recorder {
     // Atomic, like `Record`: the head signed is the one after every decision sent before.
-    type Result = AtomicResponse<Self, Result<(), ActorError>>;
+    type Result = AtomicResponse<Self, Result<Recorded, ActorError>>;
 
     fn handle(&mut self, _: SignHead, _: &mut Self::Context) -> Self::Result {
         let log = self.log.clone();
         let key = self.signing_key.clone();
         AtomicResponse::new(Box::pin(
             async move {
-                let Some(key) = key else { return Ok(()) };
+                let Some(key) = key else { return Ok(Recorded::default()) };
                 log.lock().await.sign_head(&key).await.map_err(ActorError::from)
             }
             .into_actor(self),

@@ -54,9 +54,20 @@ impl Shared {
     /// A failure to write the log is fatal for the campaign: nothing may act on an unrecorded
     /// decision, so the process stops and `lineage resume` continues from what was committed.
     pub fn record_blocking(&self, decisions: Vec<Decision>) {
+        self.record_new_blocking(decisions);
+    }
+
+    /// [`Shared::record_blocking`], saying whether every decision was new: `false` when the log
+    /// already held one (a worker appended the same start first: the run is its) or the log
+    /// could not be written.
+    pub fn record_new_blocking(&self, decisions: Vec<Decision>) -> bool {
         let answer = futures_executor::block_on(self.recorder.send(Record(decisions)));
-        if let Err(error) = ActorError::recorded(answer) {
-            self.fail(error);
+        match ActorError::recorded(answer) {
+            Ok(recorded) => recorded.present == 0,
+            Err(error) => {
+                self.fail(error);
+                false
+            }
         }
     }
 

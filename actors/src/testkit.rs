@@ -212,21 +212,55 @@ impl Log {
 
     /// A trainer picked the run up (for the `n`-th time, from 0).
     pub fn run_started(&mut self, run_id: &str, n: u32) {
+        self.started_by(run_id, n, "trainer-0", None);
+    }
+
+    /// Worker `worker` claimed the run with a lease (its `n`-th start, from 0).
+    pub fn claimed(&mut self, run_id: &str, n: u32, worker: &str, lease_ms: u64) {
+        self.started_by(run_id, n, worker, Some(lease_ms));
+    }
+
+    fn started_by(&mut self, run_id: &str, n: u32, trainer: &str, lease_ms: Option<u64>) {
         let id = self.state.runs[&run(run_id)].scheduled.arch.clone();
         let started = TrainingStarted {
             run: run(run_id),
             arch: id,
-            trainer: "trainer-0".into(),
+            trainer: trainer.into(),
             backend: "flex".into(),
             threads: 1,
             host: HostInfo { hostname: "test".into(), platform: "test".into(), cpus: 1 },
+            lease_ms,
         };
         self.commit(&format!("start/{run_id}/{n}"), started);
+    }
+
+    /// Start `n` of the run lapsed.
+    pub fn lease_expired(&mut self, run_id: &str, n: u32) {
+        let r = &self.state.runs[&run(run_id)];
+        let claim = r.claim.clone().expect("a claim");
+        let expired = LeaseExpired {
+            run: run(run_id),
+            arch: r.scheduled.arch.clone(),
+            start: n,
+            worker: claim.holder,
+            lease_ms: claim.lease_ms.unwrap_or_default(),
+            silent_ms: claim.lease_ms.unwrap_or_default() + 1,
+        };
+        self.commit(&format!("expire/{run_id}/{n}"), expired);
     }
 
     /// The run started and finished with `metrics`.
     pub fn trained(&mut self, run_id: &str, metrics: TrainingMetrics) -> EventId {
         self.run_started(run_id, 0);
+        self.finished(run_id, metrics)
+    }
+
+    /// The run, already started, finished with made-up metrics.
+    pub fn trained_by_claim(&mut self, run_id: &str) -> EventId {
+        self.finished(run_id, metrics(0.5, 2.0, 1000))
+    }
+
+    fn finished(&mut self, run_id: &str, metrics: TrainingMetrics) -> EventId {
         let scheduled = self.state.runs[&run(run_id)].scheduled.clone();
         let finished = TrainingFinished {
             run: run(run_id),

@@ -6,7 +6,8 @@
 use actix::prelude::*;
 use lineage_arch::train::Stop;
 use lineage_events::payload::{
-    SanityConfig, Stage, TrainingFailed, TrainingFailure, TrainingFinished, TrainingProgress, TrainingStarted,
+    CampaignConfig, SanityConfig, Stage, TrainingFailed, TrainingFailure, TrainingFinished, TrainingProgress,
+    TrainingStarted,
 };
 
 use crate::messages::{Decision, Train};
@@ -95,58 +96,90 @@ impl Handler<Train> for Trainer {
             backend: lineage_arch::backend::name().into(),
             threads: lineage_arch::backend::threads(),
             host: crate::host::host(),
+            lease_ms: None,
         };
-        let start_key = format!("start/{}/{}", msg.run, msg.previous_starts);
-        shared.record_blocking(vec![Decision::new(start_key, &self.name, started).caused_by(cause)]);
-
-        let decision = match self.train(&msg) {
-            Ok(finished) => Decision::new(format!("finish/{}", msg.run), &self.name, finished),
-            Err(failure) => {
-                let failed = TrainingFailed {
-                    run: msg.run.clone(),
-                    arch: msg.arch.clone(),
-                    failure,
-                    attempt: msg.previous_starts,
-                };
-                Decision::new(format!("fail/{}", msg.run), &self.name, failed)
-            }
-        };
-        shared.record_blocking(vec![decision.caused_by(cause)]);
+        // The same key a worker claims the run with: whoever appends it first trains.
+        let start = Decision::new(start_key(&msg), &self.name, started).caused_by(cause);
+        if !shared.record_new_blocking(vec![start]) {
+            return;
+        }
+        let memory = shared.budget.memory_bytes;
+        let result = train_run(&msg, &shared.config, memory, &shared.device, |progress| {
+            let key = progress_key(&msg, progress.step);
+            shared.record_blocking(vec![Decision::new(key, &self.name, progress).caused_by(cause)]);
+        });
+        shared.record_blocking(vec![result_decision(&msg, &self.name, result).caused_by(cause)]);
     }
 }
 
-impl Trainer {
-    /// Trains the run, recording its progress; a panic is a failed run, not a stopped campaign.
-    fn train(&self, msg: &Train) -> Result<TrainingFinished, TrainingFailure> {
-        let shared = &self.shared;
-        let stage = shared.stage(msg.stage);
-        let every = (stage.steps / PROGRESS_POINTS).max(1);
-        let last = stage.steps - 1;
-        let trained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
-            let slow_limit_s = msg.slow_limit_ms.map(|l| l as f64 / 1000.0);
-            let memory = Some(shared.budget.memory_bytes);
-            train_program(&msg.program, stage, msg.seed, slow_limit_s, memory, &shared.device, |p| {
-                if p.step % every == every - 1 || p.step == last {
-                    let progress = TrainingProgress {
-                        run: msg.run.clone(),
-                        arch: msg.arch.clone(),
-                        step: p.step,
-                        loss: p.loss,
-                        learning_rate: p.learning_rate,
-                        tokens_seen: p.tokens_seen,
-                        wall_ms: p.wall_ms,
-                    };
-                    let key = format!("progress/{}/{}/{}", msg.run, msg.previous_starts, p.step);
-                    let decision = Decision::new(key, &self.name, progress).caused_by(Some(msg.cause));
-                    shared.record_blocking(vec![decision]);
-                }
-            })
-        }));
-        match trained {
-            Err(_) => Err(TrainingFailure::Error { message: "training panicked".into() }),
-            Ok(Err(error)) => Err(TrainingFailure::Error { message: error.to_string() }),
-            Ok(Ok(trained)) => outcome(msg, trained, &shared.config.sanity),
+/// The key of a run's start: its run and how many starts it had (a trainer here and a worker
+/// starting the same run at the same point write the same event, so one of them does).
+pub fn start_key(train: &Train) -> String {
+    format!("start/{}/{}", train.run, train.previous_starts)
+}
+
+/// The key of a progress sample of a run's current start.
+pub fn progress_key(train: &Train, step: u32) -> String {
+    format!("progress/{}/{}/{step}", train.run, train.previous_starts)
+}
+
+/// The decision recording a run's result: keyed by the run alone, so a run has one result
+/// whoever trained it.
+pub fn result_decision(
+    train: &Train,
+    actor: &str,
+    result: Result<TrainingFinished, TrainingFailure>,
+) -> Decision {
+    match result {
+        Ok(finished) => Decision::new(format!("finish/{}", train.run), actor, finished),
+        Err(failure) => {
+            let failed = TrainingFailed {
+                run: train.run.clone(),
+                arch: train.arch.clone(),
+                failure,
+                attempt: train.previous_starts,
+            };
+            Decision::new(format!("fail/{}", train.run), actor, failed)
         }
+    }
+}
+
+/// Trains a run as every trainer does (the campaign's own and workers'): the stage's size and
+/// tasks from `config`, within `memory_bytes`, reporting sampled progress to `progress`. A
+/// panic is a failed run, not a stopped campaign.
+pub fn train_run(
+    msg: &Train,
+    config: &CampaignConfig,
+    memory_bytes: u64,
+    device: &burn::tensor::Device,
+    mut progress: impl FnMut(TrainingProgress),
+) -> Result<TrainingFinished, TrainingFailure> {
+    let stage = match msg.stage {
+        Stage::Exploration => &config.exploration,
+        Stage::Verification => &config.verification,
+    };
+    let every = (stage.steps / PROGRESS_POINTS).max(1);
+    let last = stage.steps - 1;
+    let trained = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        let slow_limit_s = msg.slow_limit_ms.map(|l| l as f64 / 1000.0);
+        train_program(&msg.program, stage, msg.seed, slow_limit_s, Some(memory_bytes), device, |p| {
+            if p.step % every == every - 1 || p.step == last {
+                progress(TrainingProgress {
+                    run: msg.run.clone(),
+                    arch: msg.arch.clone(),
+                    step: p.step,
+                    loss: p.loss,
+                    learning_rate: p.learning_rate,
+                    tokens_seen: p.tokens_seen,
+                    wall_ms: p.wall_ms,
+                });
+            }
+        })
+    }));
+    match trained {
+        Err(_) => Err(TrainingFailure::Error { message: "training panicked".into() }),
+        Ok(Err(error)) => Err(TrainingFailure::Error { message: error.to_string() }),
+        Ok(Ok(trained)) => outcome(msg, trained, &config.sanity),
     }
 }
 

@@ -115,6 +115,28 @@ pub fn train_program(
     device: &Device,
     progress: impl FnMut(Progress),
 ) -> Result<Trained, TrainingError> {
+    let (program, graph, task_list) = prepare(program, stage, memory_bytes)?;
+    let mut config = train_config(stage, seed);
+    if let Some(limit) = slow_limit_s {
+        config.wall_s_max = config.wall_s_max.min(limit);
+    }
+    let report = train(&graph, &task_list, &config, device, progress);
+    Ok(Trained { report, wall_s_max: config.wall_s_max, program_hash: Hash(lang::program_hash(&program).0) })
+}
+
+/// Whether `program` can be trained at `stage`'s size within `memory_bytes` here: what
+/// [`train_program`] checks before it allocates anything. A worker asks before it claims a run.
+pub fn trainable(program: &str, stage: &StageConfig, memory_bytes: u64) -> Result<(), TrainingError> {
+    prepare(program, stage, Some(memory_bytes)).map(|_| ())
+}
+
+/// Parses and checks the program at the stage's size, builds the stage's tasks, and holds the
+/// estimated training memory to `memory_bytes`.
+fn prepare(
+    program: &str,
+    stage: &StageConfig,
+    memory_bytes: Option<u64>,
+) -> Result<(lang::ast::Program, lang::graph::Graph, Vec<Box<dyn Task>>), TrainingError> {
     let program = lang::parse(program).map_err(|_| TrainingError::Parse)?;
     let dims = Dims { d: stage.d_model, h: stage.heads };
     let graph = lang::check(&program, dims)
@@ -136,12 +158,7 @@ pub fn train_program(
             });
         }
     }
-    let mut config = train_config(stage, seed);
-    if let Some(limit) = slow_limit_s {
-        config.wall_s_max = config.wall_s_max.min(limit);
-    }
-    let report = train(&graph, &task_list, &config, device, progress);
-    Ok(Trained { report, wall_s_max: config.wall_s_max, program_hash: Hash(lang::program_hash(&program).0) })
+    Ok((program, graph, task_list))
 }
 
 /// Trains a recorded run again — its program text, its stage's config, its seed — and returns

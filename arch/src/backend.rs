@@ -40,7 +40,8 @@ pub fn device() -> Device {
     }
 }
 
-/// Compute threads available to the backend.
+/// Compute threads available to the backend: flex computes on rayon's global pool, whose size
+/// `RAYON_NUM_THREADS` sets (a worker started with `RAYON_NUM_THREADS=1` trains on one thread).
 pub fn threads() -> u32 {
-    std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+    rayon::current_num_threads() as u32
 }

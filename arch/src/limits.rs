@@ -136,8 +136,12 @@ pub const DIAGNOSTICS_MAX: usize = 100;
 pub const EXPERIMENTS: Range<u32> = Range::new(1, 100_000);
 /// Wall-clock or summed training time of a campaign, seconds: up to a year.
 pub const CAMPAIGN_S: Range<u64> = Range::new(1, 365 * 24 * 3600);
-/// Concurrent training runs: each is a thread training one model.
-pub const TRAINERS: Range<u32> = Range::new(1, 256);
+/// Training runs one process trains at once: each is a thread training one model (0: a
+/// campaign process that leaves all training to workers).
+pub const TRAINERS: Range<u32> = Range::new(0, 256);
+/// Runs in flight at once across a campaign's process and its workers: each holds a scheduled
+/// run and, for exploration, an experiment in progress.
+pub const PARALLEL: Range<u32> = Range::new(1, 4096);
 /// Candidates kept in the pool: at least one, or no parent can ever be drawn (a campaign with
 /// none would end claiming no baseline could be trained).
 pub const POOL_CAPACITY: Range<u32> = Range::new(1, 10_000);

@@ -8,6 +8,7 @@
 //! - a verification verdict against the per-seed scores of the runs it names (the discovery
 //!   rule, [`lineage_replay::discovery::verdict`]);
 //! - a decision a model made against the recorded reply it cites ([`crate::replies`]);
+//! - who held each run: starts, workers' leases and results ([`crate::leases`]);
 //! - each count against the events it counts: repair attempts, accounted experiments
 //!   (`BudgetSpent`) and their training time, promoted seeds, the experiments and the events
 //!   `CampaignFinished` reports, the position a resume or a signature names.
@@ -31,6 +32,8 @@ pub struct Consistency {
     pub counts: usize,
     /// Decisions re-read from the model replies they cite.
     pub replies: usize,
+    /// Workers' leases checked: leased starts, renewals, expiries ([`crate::leases`]).
+    pub leases: usize,
     /// The first event that disagrees, described (position, id, what).
     pub first_failure: Option<String>,
 }
@@ -53,8 +56,12 @@ impl Consistency {
             0 => String::new(),
             n => format!(" ({} re-read from the replies they cite)", plural(n as u64, "model decision")),
         };
+        let leases = match self.leases {
+            0 => String::new(),
+            n => format!("; {} checked against the runs' claims", plural(n as u64, "lease event")),
+        };
         format!(
-            "{}, {} and {}{replies} re-derived from the events before them",
+            "{}, {} and {}{replies} re-derived from the events before them{leases}",
             plural(self.fitness as u64, "fitness total"),
             plural(self.verdicts as u64, "verification verdict"),
             plural(self.counts as u64, "count")
@@ -63,6 +70,7 @@ impl Consistency {
 
     fn check_payload(&mut self, state: &CampaignState, seq: u64, payload: &Payload) -> Result<(), String> {
         self.replies += crate::replies::check(state, payload)? as usize;
+        self.leases += crate::leases::check(state, payload)? as usize;
         match payload {
             Payload::FitnessAssigned(p) => {
                 self.fitness += 1;

@@ -18,6 +18,7 @@
 pub mod anchor;
 pub mod consistency;
 pub mod counterfactual;
+mod leases;
 pub mod provenance;
 mod replies;
 pub mod summary;

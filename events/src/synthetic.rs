@@ -53,6 +53,7 @@ pub fn config() -> CampaignConfig {
         preset: Some("quick".into()),
         budget: Budget { experiments_max: 20, wall_s_max: Some(900), compute_s_max: None },
         trainers: 1,
+        parallel: None,
         selection: SelectionConfig {
             policy: "top-k-uniform".into(),
             pool_capacity: 50,
@@ -148,6 +149,20 @@ pub fn one_of_each() -> Vec<Payload> {
             arch: arch.clone(),
             failure: TrainingFailure::Leakage { loss: 0.1, reference_loss: 2.0 },
             attempt: 1,
+        }),
+        Payload::LeaseRenewed(LeaseRenewed {
+            run: run("r-0001-0"),
+            arch: arch.clone(),
+            start: 0,
+            worker: "gpu-node-3".into(),
+        }),
+        Payload::LeaseExpired(LeaseExpired {
+            run: run("r-0001-0"),
+            arch: arch.clone(),
+            start: 0,
+            worker: "gpu-node-3".into(),
+            lease_ms: 30_000,
+            silent_ms: 31_200,
         }),
         Payload::PromotedToVerification(PromotedToVerification {
             arch: arch.clone(),
@@ -320,6 +335,7 @@ fn training(i: u64, arch: &ArchId, run_id: RunId) -> Vec<Payload> {
             backend: "flex".into(),
             threads: 2,
             host: host(),
+            lease_ms: None,
         }),
     ];
     payloads.extend((1..=5).map(|s| {

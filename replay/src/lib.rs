@@ -22,4 +22,4 @@ pub use end::PastEnd;
 pub use fold::{Folded, fold_log, fold_log_to_head};
 pub use lineage::ResolveError;
 pub use references::Reference;
-pub use state::{ArchRecord, CampaignState, InsightRef, Phase, RunRecord, UnknownSubject};
+pub use state::{ArchRecord, CampaignState, Claim, InsightRef, Phase, RunRecord, UnknownSubject};

@@ -144,17 +144,56 @@ pub struct RunRecord {
     pub finished: Option<(TrainingFinished, EventId)>,
     /// The failure.
     pub failed: Option<TrainingFailed>,
+    /// Who holds the run: its latest start.
+    pub claim: Option<Claim>,
+    /// A result was recorded while the latest start's lease had expired (a worker's late
+    /// result after the run was released): no writer records one, so `verify` fails it.
+    pub lapsed_result: bool,
+}
+
+/// The latest start of a run: who picked it up, and whether a worker's lease on it lapsed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Claim {
+    /// Which start (0 for the run's first `TrainingStarted`).
+    pub start: u32,
+    /// The trainer or worker.
+    pub holder: compact_str::CompactString,
+    /// A worker's lease; `None` for a trainer of the campaign process.
+    pub lease_ms: Option<u64>,
+    /// A `LeaseExpired` for this start was recorded.
+    pub expired: bool,
 }
 
 impl RunRecord {
     /// The record of a scheduled run, before it started.
     fn scheduled(scheduled: TrainingScheduled, event: EventId) -> Self {
-        Self { scheduled, scheduled_event: event, starts: 0, progress: 0, finished: None, failed: None }
+        Self {
+            scheduled,
+            scheduled_event: event,
+            starts: 0,
+            progress: 0,
+            finished: None,
+            failed: None,
+            claim: None,
+            lapsed_result: false,
+        }
     }
 
     /// Finished or failed.
     pub fn is_done(&self) -> bool {
         self.finished.is_some() || self.failed.is_some()
+    }
+
+    /// The worker's claim that holds this unfinished run: a leased start not expired.
+    pub fn leased(&self) -> Option<&Claim> {
+        self.claim.as_ref().filter(|c| !self.is_done() && c.lease_ms.is_some() && !c.expired)
+    }
+
+    /// Whether a worker may claim the run: not done, and never started or its last lease
+    /// lapsed. A start by a campaign process's own trainer is that process's (a resumed
+    /// campaign starts it again).
+    pub fn claimable(&self) -> bool {
+        !self.is_done() && self.claim.as_ref().is_none_or(|c| c.expired)
     }
 }
 
@@ -353,15 +392,29 @@ impl CampaignState {
                 }
                 self.runs.insert(p.run.clone(), Box::new(RunRecord::scheduled(p, id)));
             }
-            Payload::TrainingStarted(p) => self.run(&p.run).starts += 1,
+            Payload::TrainingStarted(p) => {
+                let run = self.run(&p.run);
+                let claim =
+                    Claim { start: run.starts, holder: p.trainer, lease_ms: p.lease_ms, expired: false };
+                run.claim = Some(claim);
+                run.starts += 1;
+            }
             Payload::TrainingProgress(p) => self.run(&p.run).progress += 1,
             Payload::TrainingFinished(p) => {
                 let run = self.run(&p.run);
+                run.lapsed_result |= run.claim.as_ref().is_some_and(|c| c.expired);
                 run.finished = Some((p, id));
             }
             Payload::TrainingFailed(p) => {
                 let run = self.run(&p.run);
+                run.lapsed_result |= run.claim.as_ref().is_some_and(|c| c.expired);
                 run.failed = Some(p);
+            }
+            Payload::LeaseRenewed(_) => {}
+            Payload::LeaseExpired(p) => {
+                if let Some(claim) = self.run(&p.run).claim.as_mut().filter(|c| c.start == p.start) {
+                    claim.expired = true;
+                }
             }
             Payload::AnalysisRecorded(p) => self.arch(&p.arch).analyses.push((id, p.summary)),
             Payload::FitnessAssigned(p) => {

@@ -19,6 +19,7 @@ mod provenance;
 mod replay;
 mod run;
 mod verify;
+mod worker;
 
 use std::io::Write;
 use std::sync::Arc;
@@ -64,6 +65,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             export::run(open_existing(cli.store_url()).await?, campaign, *format).await
         }
         Command::Attach(args) => attach::run(open_existing_for_writing(cli.store_url()).await?, args).await,
+        Command::Worker(args) => worker::run(open_existing_for_writing(cli.store_url()).await?, args).await,
         Command::Plot { campaign, out } => {
             plot::run(open_existing(cli.store_url()).await?, campaign, out.as_deref()).await
         }

@@ -31,6 +31,7 @@ pub async fn start(url: &str, args: &RunArgs) -> anyhow::Result<()> {
         experiments: args.experiments,
         wall_s: args.time.map(|t| t.as_secs()),
         trainers: args.trainers,
+        parallel: args.parallel,
         llm_url: args.llm.clone(),
         llm_model: args.model.clone(),
     };

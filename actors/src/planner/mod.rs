@@ -5,9 +5,14 @@
 //! applies committed events, calls [`plan`], sends what it returns and tracks what is in
 //! flight ([`InFlight`]).
 //!
-//! With at most `trainers` commands in flight, one trainer makes the whole campaign one
-//! deterministic sequence. After a restart nothing is in flight, so everything unfinished in
-//! the log is planned again: that is resume.
+//! With at most `parallel` commands and runs in flight, `parallel = 1` makes the whole
+//! campaign one deterministic sequence, whoever trains. After a restart nothing is in flight,
+//! so everything unfinished in the log is planned again: that is resume.
+//!
+//! Runs are trained by the campaign process's own `trainers` or by workers (`lineage worker`)
+//! that claim scheduled runs from the log with a lease. The planner dispatches a run to a
+//! trainer of its own only while one is free and no worker's lease holds the run; a run
+//! waiting for either still counts against `parallel`.
 
 use lineage_arch::baselines;
 use lineage_arch::rng::Rng;
@@ -61,8 +66,9 @@ impl InFlightKey {
             InFlightKey::Arch { arch, phase, checks } => {
                 state.phase(arch) != *phase || state.archs[arch].checks.len() != *checks
             }
-            // Not in the log yet when its scheduling is still being recorded.
-            InFlightKey::Run(run) => state.runs.get(run).is_some_and(|r| r.is_done()),
+            // Not in the log yet when its scheduling is still being recorded. A worker that
+            // claimed the run first holds it: the trainer sent here found its start taken.
+            InFlightKey::Run(run) => state.runs.get(run).is_some_and(|r| r.is_done() || r.leased().is_some()),
             // A model's proposal records its selection first, and its proposal later.
             InFlightKey::Propose(n) => !state.experiment_archs(*n).is_empty(),
             InFlightKey::Conclude => state.archs.values().any(|a| a.verification.is_some()),
@@ -223,7 +229,13 @@ pub fn plan(
 ) -> Vec<Command> {
     let mut in_flight = in_flight.clone();
     in_flight.settle(state);
-    let mut planner = Planner { state, config, seed, since_budget_ms, in_flight, commands: Vec::new() };
+    let elsewhere = state
+        .runs
+        .iter()
+        .filter(|(id, r)| !r.is_done() && !in_flight.contains(&InFlightKey::Run((*id).clone())))
+        .count();
+    let mut planner =
+        Planner { state, config, seed, since_budget_ms, in_flight, elsewhere, commands: Vec::new() };
     planner.run();
     planner.commands
 }
@@ -290,12 +302,36 @@ struct Planner<'a> {
     seed: u64,
     since_budget_ms: u64,
     in_flight: InFlight,
+    /// Runs not done and not in flight here: held by a worker, or waiting for a trainer.
+    elsewhere: usize,
     commands: Vec<Command>,
 }
 
 impl Planner<'_> {
+    /// Room for more work: `parallel` less the commands in flight and the runs elsewhere.
     fn capacity(&self) -> usize {
-        (self.config.trainers as usize).saturating_sub(self.in_flight.len())
+        (self.config.parallel() as usize).saturating_sub(self.in_flight.len() + self.elsewhere)
+    }
+
+    /// Whether a trainer of this process is free.
+    fn trainer_free(&self) -> bool {
+        let training = self.in_flight.0.iter().filter(|k| matches!(k, InFlightKey::Run(_))).count();
+        training < self.config.trainers as usize
+    }
+
+    /// Sends an unfinished run to a trainer here, unless a worker's lease holds it or no
+    /// trainer is free (it waits, counted elsewhere, for a worker or a trainer). It needs no
+    /// capacity: it was counted when it was scheduled.
+    fn dispatch_run(&mut self, run: &RunId) {
+        let state = self.state;
+        let r = &state.runs[run];
+        let here = self.in_flight.contains(&InFlightKey::Run(run.clone()));
+        if here || r.leased().is_some() || !self.trainer_free() {
+            return;
+        }
+        let train = training_command(state, self.config, run);
+        self.elsewhere -= 1;
+        self.push(Command::Train(train));
     }
 
     fn push(&mut self, command: Command) {
@@ -331,24 +367,38 @@ impl Planner<'_> {
             self.finish(why);
             return;
         }
-        if !self.architectures(&reference) || self.capacity() == 0 {
+        if !self.architectures(&reference) {
             return;
         }
         self.experiments();
     }
 
-    /// Moves every architecture on, in proposal order, while there is capacity; `false` when
-    /// it ran out.
+    /// Moves every architecture on, in proposal order, while there is capacity (a scheduled
+    /// run needs none to be dispatched); `false` when it ran out.
     fn architectures(&mut self, reference: &Reference) -> bool {
         let state = self.state;
+        let mut ran_out = false;
         for arch in &state.order {
-            if self.capacity() == 0 {
-                return false;
-            }
             let record = &state.archs[arch];
             let phase = state.phase_of(record);
+            if phase == Phase::Training {
+                let run = record.exploration_run.clone().expect("scheduled");
+                self.dispatch_run(&run);
+                continue;
+            }
             let key = InFlightKey::Arch { arch: arch.clone(), phase, checks: record.checks.len() };
-            if self.in_flight.contains(&key) {
+            let actionable = match phase {
+                Phase::AwaitingCheck | Phase::AwaitingRepair => true,
+                // The reference trains and is scored first: every fitness is relative to it.
+                Phase::AwaitingTraining => arch == &reference.arch || reference.done,
+                Phase::AwaitingAnalysis => arch == &reference.arch || reference.scored,
+                _ => false,
+            };
+            if !actionable || self.in_flight.contains(&key) {
+                continue;
+            }
+            if self.capacity() == 0 {
+                ran_out = true;
                 continue;
             }
             match phase {
@@ -364,23 +414,14 @@ impl Planner<'_> {
                     let repair = self.repair(arch);
                     self.push(Command::Repair { key, repair });
                 }
-                // The reference trains first: every fitness is relative to it.
-                Phase::AwaitingTraining if arch == &reference.arch || reference.done => self.schedule(arch),
-                Phase::Training => {
-                    let run = record.exploration_run.clone().expect("scheduled");
-                    if !self.in_flight.contains(&InFlightKey::Run(run.clone())) {
-                        let r = &state.runs[&run];
-                        let train = self.train(arch, &run, Stage::Exploration, r.scheduled.seed, r.starts);
-                        self.push(Command::Train(train));
-                    }
-                }
-                Phase::AwaitingAnalysis if arch == &reference.arch || reference.scored => {
+                Phase::AwaitingTraining => self.schedule(arch),
+                Phase::AwaitingAnalysis => {
                     self.push(Command::Analyse { key, analyse: Analyse { arch: arch.clone() } });
                 }
                 _ => {}
             }
         }
-        true
+        !ran_out
     }
 
     fn repair(&self, arch: &ArchId) -> Repair {
@@ -413,42 +454,15 @@ impl Planner<'_> {
             seed,
             program_hash: self.state.archs[arch].program_hash(),
         };
-        let train = self.train(arch, &run, Stage::Exploration, seed, 0);
-        let decision = Decision::new(format!("schedule/{run}"), NAME, scheduled);
-        self.record(InFlightKey::Schedule(run), vec![decision], Some(train));
-    }
-
-    /// The training command of a run, with the sanity limits its peers give.
-    fn train(&self, arch: &ArchId, run: &RunId, stage: Stage, seed: u64, previous_starts: u32) -> Train {
-        let state = self.state;
-        let mut peers: Vec<u64> = state
-            .runs
-            .values()
-            .filter(|r| r.scheduled.stage == stage)
-            .filter_map(|r| r.finished.as_ref().map(|(f, _)| f.metrics.wall_ms))
-            .collect();
-        peers.sort_unstable();
-        let slow_limit_ms = (peers.len() >= 3)
-            .then(|| (peers[peers.len() / 2] as f64 * self.config.sanity.slow_factor) as u64);
-        let leakage_reference = state
-            .order
-            .iter()
-            .filter(|a| state.archs[*a].is_baseline() && *a != arch)
-            .filter_map(|a| state.metrics(a).map(|m| m.loss_val_final))
-            .reduce(f64::min);
-        let run_record = state.runs.get(run);
-        Train {
-            run: run.clone(),
-            arch: arch.clone(),
-            program: state.archs[arch].program().to_owned(),
-            stage,
-            seed,
-            previous_starts,
-            slow_limit_ms,
-            leakage_reference,
-            // A run not scheduled yet (it is, in the same record) answers its proposal.
-            cause: run_record.map_or(state.archs[arch].proposed_event, |r| r.scheduled_event),
+        let train = self.trainer_free().then(|| {
+            let cause = self.state.archs[arch].proposed_event;
+            train_command_for(self.state, self.config, arch, &run, Stage::Exploration, seed, 0, cause)
+        });
+        if train.is_none() {
+            self.elsewhere += 1;
         }
+        let decision = Decision::new(format!("schedule/{run}"), NAME, scheduled);
+        self.record(InFlightKey::Schedule(run), vec![decision], train);
     }
 
     fn seed_decisions(&self) -> Vec<Decision> {
@@ -505,7 +519,9 @@ impl Planner<'_> {
         let done = (1..=started).filter(|n| state.experiment_done(*n)).count() as u32;
         // Account for each finished experiment before starting the next.
         if state.experiments_spent < done {
-            self.budget(state.experiments_spent + 1);
+            if self.capacity() > 0 {
+                self.budget(state.experiments_spent + 1);
+            }
             return;
         }
         // An experiment whose selection was recorded but not its proposal (a model was asked
@@ -513,7 +529,7 @@ impl Planner<'_> {
         let unproposed = (state.experiments_spent + 1..=started)
             .find(|n| state.selections.contains_key(n) && state.experiment_archs(*n).is_empty());
         if let Some(n) = unproposed {
-            if !self.in_flight.contains(&InFlightKey::Propose(n)) {
+            if self.capacity() > 0 && !self.in_flight.contains(&InFlightKey::Propose(n)) {
                 self.push(Command::Propose(Propose { experiment: n }));
             }
             return;
@@ -523,7 +539,8 @@ impl Planner<'_> {
         let exhausted = budget_exhausted(state, config, state.wall_ms + self.since_budget_ms);
         if exhausted.is_none() && !pool_empty {
             let next = started + 1;
-            if running < config.trainers && !self.in_flight.contains(&InFlightKey::Propose(next)) {
+            let room = running < config.parallel() && self.capacity() > 0;
+            if room && !self.in_flight.contains(&InFlightKey::Propose(next)) {
                 self.push(Command::Propose(Propose { experiment: next }));
             }
             return;
@@ -558,7 +575,9 @@ impl Planner<'_> {
     fn verification(&mut self, reason: String) {
         let state = self.state;
         if !state.order.iter().any(|a| state.archs[a].promoted.is_some()) {
-            self.promote(reason);
+            if self.capacity() > 0 {
+                self.promote(reason);
+            }
             return;
         }
         if !self.verification_runs() || !self.in_flight.is_empty() {
@@ -618,29 +637,21 @@ impl Planner<'_> {
         self.record(InFlightKey::Promote, decisions, None);
     }
 
-    /// Trains the verification runs not done yet, in run-id order, while there is capacity;
-    /// `false` when it ran out.
+    /// Sends the verification runs not done yet to trainers here, in run-id order, while
+    /// one is free (the rest wait for a worker or a trainer); whether all are done.
     fn verification_runs(&mut self) -> bool {
         let state = self.state;
-        let mut pending: Vec<(&RunId, u32)> = state
+        let mut pending: Vec<&RunId> = state
             .runs
             .iter()
             .filter(|(_, r)| r.scheduled.stage == Stage::Verification && !r.is_done())
-            .map(|(id, r)| (id, r.starts))
+            .map(|(id, _)| id)
             .collect();
         pending.sort(); // runs are hashed: dispatch in id order, the same every time
-        for (run, starts) in pending {
-            if self.capacity() == 0 {
-                return false;
-            }
-            if self.in_flight.contains(&InFlightKey::Run(run.clone())) {
-                continue;
-            }
-            let r = &state.runs[run];
-            let train = self.train(&r.scheduled.arch, run, Stage::Verification, r.scheduled.seed, starts);
-            self.push(Command::Train(train));
+        for run in &pending {
+            self.dispatch_run(run);
         }
-        true
+        pending.is_empty()
     }
 
     fn finish(&mut self, reason: String) {
@@ -655,6 +666,56 @@ impl Planner<'_> {
             state_events: Some(state.events),
         };
         self.record(InFlightKey::Finish, vec![Decision::new("finish", NAME, finished)], None);
+    }
+}
+
+/// The training command of a scheduled run, as the planner sends it to a trainer here and a
+/// worker builds it when it claims the run: the program in force, the seed, the starts so far
+/// and the sanity limits its peers give.
+pub fn training_command(state: &CampaignState, config: &CampaignConfig, run: &RunId) -> Train {
+    let r = &state.runs[run];
+    let s = &r.scheduled;
+    train_command_for(state, config, &s.arch, run, s.stage, s.seed, r.starts, r.scheduled_event)
+}
+
+/// [`training_command`] of a run that may not be scheduled yet (it is, in the same record
+/// that sends it): `cause` is the event it answers.
+#[allow(clippy::too_many_arguments)]
+fn train_command_for(
+    state: &CampaignState,
+    config: &CampaignConfig,
+    arch: &ArchId,
+    run: &RunId,
+    stage: Stage,
+    seed: u64,
+    previous_starts: u32,
+    cause: lineage_events::EventId,
+) -> Train {
+    let mut peers: Vec<u64> = state
+        .runs
+        .values()
+        .filter(|r| r.scheduled.stage == stage)
+        .filter_map(|r| r.finished.as_ref().map(|(f, _)| f.metrics.wall_ms))
+        .collect();
+    peers.sort_unstable();
+    let slow_limit_ms =
+        (peers.len() >= 3).then(|| (peers[peers.len() / 2] as f64 * config.sanity.slow_factor) as u64);
+    let leakage_reference = state
+        .order
+        .iter()
+        .filter(|a| state.archs[*a].is_baseline() && *a != arch)
+        .filter_map(|a| state.metrics(a).map(|m| m.loss_val_final))
+        .reduce(f64::min);
+    Train {
+        run: run.clone(),
+        arch: arch.clone(),
+        program: state.archs[arch].program().to_owned(),
+        stage,
+        seed,
+        previous_starts,
+        slow_limit_ms,
+        leakage_reference,
+        cause,
     }
 }
 

@@ -499,3 +499,59 @@ fn budgets_stop_exploration_in_the_order_they_are_checked() {
     }
     assert_eq!(budget_exhausted(&w.log.state, &config, 0).as_deref(), Some("experiment budget reached (3)"));
 }
+
+/// The smoke preset with `trainers` here and `parallel` in flight, its baselines proposed and
+/// the reference checked, so its exploration run is the next thing to schedule.
+fn reference_checked(trainers: u32, parallel: u32) -> World {
+    let mut w = World::given(CampaignConfig { trainers, parallel: Some(parallel), ..smoke() });
+    let seed = w.plan();
+    w.record(&seed[0]);
+    w.in_flight = InFlight::new();
+    w.log.checked("deltanet", 0, None);
+    w
+}
+
+#[test]
+fn with_no_trainers_here_a_scheduled_run_waits_for_a_worker_and_fills_the_campaign() {
+    let mut w = reference_checked(0, 1);
+    let schedule = w.plan();
+    assert_eq!(lines(&schedule), ["record schedule/deltanet-x"], "no trainer here: nothing to send");
+    w.record(&schedule[0]);
+    assert!(w.then().is_empty(), "parallel = 1: the waiting run fills the campaign");
+    w.log.claimed("deltanet-x", 0, "w1", 30_000);
+    assert!(w.then().is_empty(), "a worker holds it");
+    w.log.lease_expired("deltanet-x", 0);
+    assert!(w.then().is_empty(), "released, it waits for another worker");
+    w.log.claimed("deltanet-x", 1, "w2", 30_000);
+    w.log.trained_by_claim("deltanet-x");
+    assert_eq!(w.then(), ["analyse deltanet"]);
+}
+
+#[test]
+fn a_trainer_here_takes_a_run_only_while_no_worker_holds_it() {
+    let mut w = reference_checked(1, 2);
+    let schedule = w.plan();
+    assert_eq!(lines(&schedule), ["record schedule/deltanet-x, then train deltanet-x"]);
+    w.record(&schedule[0]);
+    // A worker appended the start first: the trainer found it taken, the run is the worker's.
+    w.log.claimed("deltanet-x", 0, "w1", 30_000);
+    assert_eq!(w.then(), ["check linear_attention"], "the run no longer holds a trainer here");
+    w.log.lease_expired("deltanet-x", 0);
+    assert_eq!(w.then(), ["train deltanet-x (started 1×)"], "its lease lapsed: trained here, as a restart");
+}
+
+#[test]
+fn a_resumed_campaign_leaves_a_worker_its_run_and_restarts_its_own() {
+    let mut w = reference_checked(1, 2);
+    let schedule = w.plan();
+    w.record(&schedule[0]);
+    w.log.claimed("deltanet-x", 0, "w1", 30_000);
+    w.in_flight = InFlight::new();
+    assert_eq!(w.then(), ["check linear_attention"], "the worker keeps its run across the restart");
+    let mut w = reference_checked(1, 2);
+    let schedule = w.plan();
+    w.record(&schedule[0]);
+    w.log.run_started("deltanet-x", 0);
+    w.in_flight = InFlight::new();
+    assert_eq!(w.then(), ["train deltanet-x (started 1×)", "check linear_attention"]);
+}

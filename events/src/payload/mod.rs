@@ -11,12 +11,14 @@
 
 mod llm;
 mod types;
+mod workers;
 
 use std::collections::HashMap;
 use std::fmt;
 
 pub use llm::*;
 pub use types::*;
+pub use workers::*;
 
 use crate::ids::{ArchId, RunId, Seq};
 
@@ -157,6 +159,8 @@ payloads! {
     TrainingProgress = 1,
     TrainingFinished = 1,
     TrainingFailed = 1,
+    LeaseRenewed = 1,
+    LeaseExpired = 1,
     AnalysisRecorded = 1,
     FitnessAssigned = 1,
     PromotedToVerification = 1,
@@ -186,6 +190,8 @@ impl Payload {
             TrainingProgress(p) => Some(&p.run),
             TrainingFinished(p) => Some(&p.run),
             TrainingFailed(p) => Some(&p.run),
+            LeaseRenewed(p) => Some(&p.run),
+            LeaseExpired(p) => Some(&p.run),
             _ => None,
         }
     }
@@ -204,6 +210,8 @@ impl Payload {
             TrainingProgress(p) => Some(&p.arch),
             TrainingFinished(p) => Some(&p.arch),
             TrainingFailed(p) => Some(&p.arch),
+            LeaseRenewed(p) => Some(&p.arch),
+            LeaseExpired(p) => Some(&p.arch),
             AnalysisRecorded(p) => Some(&p.arch),
             FitnessAssigned(p) => Some(&p.arch),
             PromotedToVerification(p) => Some(&p.arch),
@@ -248,7 +256,9 @@ impl Payload {
             ArchitectureAbandoned(p) => format!("{}: {}", p.arch, p.reason),
             TrainingScheduled(p) => format!("{} run {} {:?} seed={}", p.arch, p.run, p.stage, p.seed),
             TrainingStarted(p) => {
-                format!("{} run {} on {} ({} threads)", p.arch, p.run, p.trainer, p.threads)
+                let lease =
+                    p.lease_ms.map_or(String::new(), |ms| format!(", lease {} s", ms as f64 / 1000.0));
+                format!("{} run {} on {} ({} threads{lease})", p.arch, p.run, p.trainer, p.threads)
             }
             TrainingProgress(p) => format!("{} run {} step {} loss {:.4}", p.arch, p.run, p.step, p.loss),
             TrainingFinished(p) => format!(
@@ -256,6 +266,18 @@ impl Payload {
                 p.arch, p.run, p.metrics.loss_val_final, p.metrics.benchmark_mean, p.metrics.wall_ms
             ),
             TrainingFailed(p) => format!("{} run {}: {:?}", p.arch, p.run, p.failure),
+            LeaseRenewed(p) => {
+                format!("{} run {} start {} still held by {}", p.arch, p.run, p.start, p.worker)
+            }
+            LeaseExpired(p) => format!(
+                "{} run {} start {}: {} silent {:.1} s, over its lease of {:.1} s",
+                p.arch,
+                p.run,
+                p.start,
+                p.worker,
+                p.silent_ms as f64 / 1000.0,
+                p.lease_ms as f64 / 1000.0
+            ),
             AnalysisRecorded(p) => format!("{} by {}: {}", p.arch, p.analyst, first_line(&p.summary)),
             FitnessAssigned(p) => format!("{} {:?} fitness {:.4}", p.arch, p.stage, p.total),
             PromotedToVerification(p) => format!("{} rank {} fitness {:.4}", p.arch, p.rank, p.fitness),

@@ -26,8 +26,12 @@ pub struct CampaignConfig {
     pub preset: Option<String>,
     /// When the campaign stops.
     pub budget: Budget,
-    /// Concurrent training runs.
+    /// Training runs the campaign process trains itself, at once (0: workers train them all).
     pub trainers: u32,
+    /// Runs in flight at once, trained by the campaign process or by workers
+    /// (`lineage worker`); absent means `trainers` ([`CampaignConfig::parallel`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub parallel: Option<u32>,
     /// How parents and references are drawn from the pool.
     pub selection: SelectionConfig,
     /// When a proposal counts as a duplicate.
@@ -52,6 +56,13 @@ pub struct CampaignConfig {
     /// The model the LLM roles talk to; none when every role is built in.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm: Option<LlmConfig>,
+}
+
+impl CampaignConfig {
+    /// Runs in flight at once: `parallel`, or `trainers` when it is absent.
+    pub fn parallel(&self) -> u32 {
+        self.parallel.unwrap_or(self.trainers)
+    }
 }
 
 /// Limits on a campaign; the first one reached ends it.
@@ -596,6 +607,12 @@ pub struct TrainingStarted {
     pub threads: u32,
     /// Machine.
     pub host: HostInfo,
+    /// The lease of a worker's claim (`lineage worker`): the run is the worker's while a sign of
+    /// life — this start, a `LeaseRenewed` or a `TrainingProgress` — is never older than this;
+    /// after that anyone may record `LeaseExpired` and the run may start again. Absent: a
+    /// trainer of the campaign process itself, which holds the run until that process stops.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lease_ms: Option<u64>,
 }
 
 /// A sample of a run's progress.
