@@ -327,6 +327,30 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Experiments per hour with 0, 1, 2, 4 … `lineage worker` processes on this machine (each
+    /// child process one compute thread), and the log's coordination cost per job (claim, lease
+    /// renewal, result as conditional appends) against plain appends. Use --store
+    /// postgres://… for the real measurement; without --store, a fresh SQLite file.
+    Workers {
+        /// The campaigns' preset.
+        #[arg(long, default_value = "smoke")]
+        preset: String,
+        /// Proposed experiments per campaign.
+        #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..))]
+        experiments: u32,
+        /// Worker counts to compare; 0 (the campaign training alone) is the anchor.
+        #[arg(long, value_delimiter = ',', default_value = "0,1,2,4", value_name = "N,N,…")]
+        workers: Vec<u32>,
+        /// Campaigns per worker count (interleaved across counts).
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
+        repeat: u32,
+        /// Scheduled runs claimed, renewed and finished to time the coordination cost.
+        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=9999))]
+        jobs: u32,
+        /// Print the results as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
     /// Where a recorded campaign's wall time went: training versus everything around it
     /// (proposals, checks, repairs, analysis, scheduling, the log), from the event timestamps.
     Campaign {

@@ -625,11 +625,11 @@ fn an_empty_file_is_not_a_store_for_reading_commands_and_stays_empty() {
     assert_only_file(dir.path(), "lineage.db");
 }
 
-/// A campaign whose PostgreSQL sessions the server ends (what a restart does) stops with one
-/// line that says the store connection was lost, names the store without a password and says
-/// how to continue; `lineage resume` then finishes it, and the log verifies.
+/// A campaign whose PostgreSQL sessions the server ends (what a restart does) reconnects and
+/// carries on: it finishes by itself, says once on stderr that it lost and regained the
+/// connection (naming the store without a password), and the log verifies.
 #[tokio::test(flavor = "multi_thread")]
-async fn a_lost_postgres_connection_stops_a_campaign_with_one_clear_line_and_resume_finishes_it() {
+async fn a_campaign_whose_postgres_sessions_are_ended_reconnects_and_finishes() {
     let url = support::postgres::fresh_database().await;
     let database = url.rsplit('/').next().unwrap().to_owned();
     let name = "pg-lost";
@@ -670,23 +670,14 @@ async fn a_lost_postgres_connection_stops_a_campaign_with_one_clear_line_and_res
     assert!(terminated >= 1, "no session of the campaign was found");
     let output = tokio::task::spawn_blocking(move || child.wait_with_output()).await.unwrap().unwrap();
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success(), "the campaign went on without its store: {stderr}");
-    let last = stderr.trim_end().lines().last().unwrap_or_default();
-    assert!(last.starts_with("lineage: error: "), "{stderr}");
-    assert!(last.contains("lost the connection to the event store postgres://"), "{stderr}");
-    assert!(last.contains(&format!("/{database}")), "the line names the store: {stderr}");
-    assert!(last.contains(&format!("continue with `lineage resume {name}`")), "{stderr}");
-    assert!(!stderr.contains("Non-zero exit code"), "{stderr}");
+    assert!(output.status.success(), "the campaign stopped at a lost connection: {stderr}");
+    assert!(stderr.contains("postgres://"), "the reconnect is said, naming the store: {stderr}");
+    assert!(stderr.contains(&format!("/{database}")), "{stderr}");
     if let Some((_, password)) =
         url.split_once("://").and_then(|(_, rest)| rest.split_once('@')?.0.split_once(':'))
     {
         assert!(!stderr.contains(password), "the password is printed: {stderr}");
     }
-
-    let resumed = lineage(&url).args(["resume", name, "--json"]).output().unwrap();
-    assert!(resumed.status.success(), "resume failed: {}", String::from_utf8_lossy(&resumed.stderr));
-    let summary: serde_json::Value = serde_json::from_slice(&resumed.stdout).unwrap();
-    assert_eq!(summary["finished"], true, "{summary}");
     let verify = lineage(&url).args(["verify", name]).output().unwrap();
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
 }

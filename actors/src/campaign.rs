@@ -281,6 +281,7 @@ pub fn run(
             system: System::current(),
             budget: Arc::new(crate::training::budget(&config, resources.per_run(config.trainers))),
             llm,
+            stalls: Default::default(),
         };
         let team = start_team(&shared);
         let (researcher, analyst) = (team.researcher.clone(), team.analyst.clone());
@@ -293,7 +294,9 @@ pub fn run(
             analyst.recipient(),
             monitor.recipient(),
         ];
-        let recorder = Recorder::new(store.clone(), campaign.clone(), subscribers).signing(signing_key);
+        let recorder = Recorder::new(store.clone(), campaign.clone(), subscribers)
+            .signing(signing_key)
+            .stalls(shared.stalls.clone());
         recorder.replay_existing().await?;
         ctx.run(recorder);
 

@@ -48,6 +48,13 @@ impl Decision {
 #[rtype(result = "Result<Recorded, ActorError>")]
 pub struct Record(pub Vec<Decision>);
 
+/// Append decisions atomically only if the log's head is still at this position — the one the
+/// decision was made at; answers whether they were appended. For decisions that hold only of
+/// that state (a lease judged expired): anything appended since may have answered them.
+#[derive(Message)]
+#[rtype(result = "Result<bool, ActorError>")]
+pub struct RecordAt(pub Vec<Decision>, pub lineage_events::Seq);
+
 /// What a [`Record`] came to: decisions appended, and decisions the log already held (the same
 /// decision recorded before a restart, or by another process first).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]

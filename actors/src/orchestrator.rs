@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
-use lineage_events::RunId;
+use lineage_events::{RunId, Seq};
 
 use actix::prelude::*;
 use lineage_replay::CampaignState;
@@ -176,8 +176,12 @@ impl Orchestrator {
         }
         let now = Instant::now();
         let seen = &mut self.signs_of_life;
-        let lapsed =
-            claims::lapsed(&self.state, now, |run| *seen.entry(run.clone()).or_insert(now), |_| false);
+        let stalled = self.shared.stalls.last();
+        let last_seen = |run: &RunId| {
+            let seen = *seen.entry(run.clone()).or_insert(now);
+            stalled.map_or(seen, |s| s.max(seen))
+        };
+        let lapsed = claims::lapsed(&self.state, now, last_seen, |_| false);
         if lapsed.is_empty() {
             return;
         }
@@ -189,7 +193,8 @@ impl Orchestrator {
                 Decision::new(claims::expiry_key(&expired), planner::NAME, expired)
             })
             .collect();
-        self.shared.recorder.do_send(Record(decisions));
+        // Only onto the state it was judged on: a renewal or result since answers it.
+        self.shared.recorder.do_send(RecordAt(decisions, Seq(self.state.events)));
     }
 
     /// Stops the system — first signing the head, when the campaign signs (a failure to sign is

@@ -18,7 +18,9 @@ use lineage_events::{
 use tokio::sync::Mutex;
 
 use crate::error::ActorError;
-use crate::messages::{Committed, Decision, Record, Recorded};
+use crate::messages::{Committed, Decision, Record, RecordAt, Recorded};
+use crate::worker::claims::Stalls;
+use crate::worker::log::ours;
 
 /// How often the recorder looks for events from other processes when it has nothing to write.
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
@@ -32,13 +34,17 @@ struct Log {
     ids: HashSet<EventId>,
     upcasters: Upcasters,
     subscribers: Vec<Recipient<Committed>>,
+    stalls: Stalls,
 }
 
 impl Log {
     /// Reads and broadcasts everything after `next`.
     async fn catch_up(&mut self) -> Result<(), StoreError> {
         loop {
-            let batch = self.store.read(&self.campaign, self.next, READ_BATCH_EVENTS).await?;
+            let started = std::time::Instant::now();
+            let batch = self.store.read(&self.campaign, self.next, READ_BATCH_EVENTS).await;
+            self.stalls.read(started, batch.is_ok());
+            let batch = batch?;
             if batch.is_empty() {
                 return Ok(());
             }
@@ -63,19 +69,36 @@ impl Log {
         self.append(vec![Decision::new(format!("sign/{seq}"), "recorder", signed)]).await
     }
 
+    /// Appends the decisions if the log's head is still `expected` (the position the decision
+    /// was made at); whether it did.
+    async fn append_at(&mut self, decisions: Vec<Decision>, expected: Seq) -> Result<bool, StoreError> {
+        self.catch_up().await?;
+        if self.next != expected {
+            return Ok(false);
+        }
+        let events: Vec<NewEvent> = decisions.into_iter().map(|d| self.event(d)).collect();
+        match self.store.append(&self.campaign, expected, events.clone()).await {
+            Ok(done) => {
+                let ours = ours(&*self.store, &self.campaign, &self.upcasters, done, &events).await?;
+                self.catch_up().await.map(|()| ours)
+            }
+            Err(StoreError::Conflict { .. }) => Ok(false),
+            Err(other) => Err(other),
+        }
+    }
+
+    fn event(&self, d: Decision) -> NewEvent {
+        let id = EventId::derive(&self.campaign, &d.key);
+        let mut event = NewEvent::new(id, d.actor, &d.payload);
+        event.causation = d.cause;
+        event
+    }
+
     /// Appends the decisions not in the log yet; how many it appended. Another process may
     /// append the same decision first (a worker claiming the run a trainer here starts): after
     /// each conflict the log is read again and what it now holds is dropped.
     async fn append(&mut self, decisions: Vec<Decision>) -> Result<Recorded, StoreError> {
-        let events: Vec<NewEvent> = decisions
-            .into_iter()
-            .map(|d| {
-                let id = EventId::derive(&self.campaign, &d.key);
-                let mut event = NewEvent::new(id, d.actor, &d.payload);
-                event.causation = d.cause;
-                event
-            })
-            .collect();
+        let events: Vec<NewEvent> = decisions.into_iter().map(|d| self.event(d)).collect();
         let asked = events.len();
         loop {
             self.catch_up().await?;
@@ -83,10 +106,14 @@ impl Log {
             if fresh.is_empty() {
                 return Ok(Recorded { appended: 0, present: asked });
             }
-            let appended = fresh.len();
-            match self.store.append(&self.campaign, self.next, fresh).await {
-                Ok(_) => {
+            match self.store.append(&self.campaign, self.next, fresh.clone()).await {
+                // Those already present were appended by another writer at this very position
+                // (a worker's claim of the start a trainer here makes), taken for a retry.
+                Ok(done) => {
+                    let ours = ours(&*self.store, &self.campaign, &self.upcasters, done, &fresh).await?;
                     self.catch_up().await?;
+                    let appended =
+                        if ours { fresh.len() } else { fresh.len() - done.already_present as usize };
                     return Ok(Recorded { appended, present: asked - appended });
                 }
                 Err(StoreError::Conflict { .. }) => continue,
@@ -119,8 +146,15 @@ impl Recorder {
             ids: HashSet::new(),
             upcasters: Upcasters::standard(),
             subscribers,
+            stalls: Stalls::default(),
         };
         Self { log: Arc::new(Mutex::new(log)), signing_key: None }
+    }
+
+    /// Notes its slow and failed reads in `stalls` (the orchestrator judges leases by them).
+    pub fn stalls(self, stalls: Stalls) -> Self {
+        self.log.try_lock().expect("not shared yet").stalls = stalls;
+        self
     }
 
     /// Signs checkpoints of the head with `key`, when given ([`SignHead`]).
@@ -166,6 +200,19 @@ impl Handler<Record> for Recorder {
         let log = self.log.clone();
         AtomicResponse::new(Box::pin(
             async move { log.lock().await.append(decisions).await.map_err(ActorError::from) }
+                .into_actor(self),
+        ))
+    }
+}
+
+impl Handler<RecordAt> for Recorder {
+    // Atomic, like `Record`.
+    type Result = AtomicResponse<Self, Result<bool, ActorError>>;
+
+    fn handle(&mut self, RecordAt(decisions, expected): RecordAt, _: &mut Self::Context) -> Self::Result {
+        let log = self.log.clone();
+        AtomicResponse::new(Box::pin(
+            async move { log.lock().await.append_at(decisions, expected).await.map_err(ActorError::from) }
                 .into_actor(self),
         ))
     }

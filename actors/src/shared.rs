@@ -39,6 +39,8 @@ pub struct Shared {
     pub budget: Arc<lineage_arch::checks::Budget>,
     /// The model the LLM roles ask, when the config names one.
     pub llm: Option<Arc<Llm>>,
+    /// When the recorder's reads of the store last stalled (leases are judged from then).
+    pub stalls: crate::worker::claims::Stalls,
 }
 
 impl Shared {

@@ -130,13 +130,12 @@ pub fn trainable(program: &str, stage: &StageConfig, memory_bytes: u64) -> Resul
     prepare(program, stage, Some(memory_bytes)).map(|_| ())
 }
 
+/// A program ready to train: parsed, its graph at the stage's size, the stage's tasks.
+type Prepared = (lang::ast::Program, lang::graph::Graph, Vec<Box<dyn Task>>);
+
 /// Parses and checks the program at the stage's size, builds the stage's tasks, and holds the
 /// estimated training memory to `memory_bytes`.
-fn prepare(
-    program: &str,
-    stage: &StageConfig,
-    memory_bytes: Option<u64>,
-) -> Result<(lang::ast::Program, lang::graph::Graph, Vec<Box<dyn Task>>), TrainingError> {
+fn prepare(program: &str, stage: &StageConfig, memory_bytes: Option<u64>) -> Result<Prepared, TrainingError> {
     let program = lang::parse(program).map_err(|_| TrainingError::Parse)?;
     let dims = Dims { d: stage.d_model, h: stage.heads };
     let graph = lang::check(&program, dims)

@@ -37,5 +37,23 @@ pub const POSTGRES_SAFETY_POLL_MS: u64 = 1_000;
 /// How long to wait for a PostgreSQL server before reporting it unreachable.
 pub const POSTGRES_CONNECT_TIMEOUT_S: u64 = 5;
 
+/// How long an operation on a PostgreSQL store keeps reconnecting after its connection was lost
+/// before it fails with `StoreError::ConnectionLost`. A restart, crash recovery or a managed
+/// server's failover takes seconds to a minute; two minutes rides through those without
+/// stopping a campaign, yet a server that is really gone is still reported within minutes.
+pub const POSTGRES_RECONNECT_WINDOW_S: u64 = 120;
+
+/// The wait before the second reconnect attempt; it doubles after each failed attempt. Short,
+/// because a fast restart is back in well under a second.
+pub const POSTGRES_RECONNECT_FIRST_DELAY_MS: u64 = 100;
+
+/// The longest wait between reconnect attempts: a process that lost its server retries at
+/// least this often, so it is back within about this long once the server is, while many
+/// processes retrying together stay far from flooding a server that is starting up.
+pub const POSTGRES_RECONNECT_MAX_DELAY_MS: u64 = 2_000;
+
 const _: () = assert!(READ_BATCH_EVENTS as usize <= APPEND_EVENTS_MAX);
 const _: () = assert!(SQLITE_POLL_INTERVAL_MS < POSTGRES_SAFETY_POLL_MS);
+const _: () = assert!(POSTGRES_RECONNECT_FIRST_DELAY_MS <= POSTGRES_RECONNECT_MAX_DELAY_MS);
+const _: () = assert!(POSTGRES_RECONNECT_MAX_DELAY_MS < POSTGRES_RECONNECT_WINDOW_S * 1_000);
+const _: () = assert!(POSTGRES_CONNECT_TIMEOUT_S < POSTGRES_RECONNECT_WINDOW_S);

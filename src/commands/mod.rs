@@ -9,6 +9,7 @@ mod bench_recur;
 mod bench_replay;
 mod bench_store;
 mod bench_train;
+mod bench_workers;
 mod charts;
 mod counterfactual;
 mod events;
@@ -88,6 +89,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Bench(BenchCommand::Campaign { campaign, json }) => {
             bench_campaign::run(open_existing(cli.store_url()).await?, campaign, *json).await
+        }
+        Command::Bench(BenchCommand::Workers { preset, experiments, workers, repeat, jobs, json }) => {
+            let options = bench_workers::Options {
+                preset,
+                experiments: *experiments,
+                workers,
+                repeat: *repeat,
+                jobs: *jobs,
+                json: *json,
+            };
+            bench_workers::run(cli.store.as_deref(), &options).await
         }
         Command::Arch(command) => arch::run(command),
     }

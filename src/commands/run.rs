@@ -43,6 +43,13 @@ pub async fn start(url: &str, args: &RunArgs) -> anyhow::Result<()> {
     };
     let signing_key = super::keygen::load(args.signing_key.as_deref())?;
     let store = super::open(url).await?;
+    if config.trainers == 0 && !args.json {
+        eprintln!(
+            "lineage run: {campaign} trains nothing itself ({} runs in flight for workers): start them with `lineage worker --store {} --campaign {campaign}` (docs/scale-out.md)",
+            config.parallel(),
+            store.location()
+        );
+    }
     let new = NewCampaign {
         name: args.name.clone().unwrap_or_else(|| campaign.to_string()),
         seed: args.seed,

@@ -1,8 +1,11 @@
 //! `lineage worker`: trains the runs of the campaigns in a shared store on this machine until
-//! stopped (Ctrl-C or SIGTERM release its runs at once) or, with `--campaign`, until those
-//! campaigns finish. The work is `lineage_actors::worker`'s; this parses, names and reports.
+//! stopped (Ctrl-C or SIGTERM release its runs at once, and it exits 130 or 143, so a cluster
+//! manager does not take a stopped worker for a finished one) or, with `--campaign`, until
+//! those campaigns finish (exit 0). The work is `lineage_actors::worker`'s; this parses, names
+//! and reports.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI32, Ordering};
 
 use anyhow::bail;
 use lineage_actors::config::Resources;
@@ -48,19 +51,28 @@ pub async fn run(store: Arc<dyn EventStore>, args: &WorkerArgs) -> anyhow::Resul
     }
     let report = Worker::new(store, options).run(stopped()).await?;
     if args.json {
-        return crate::output::print(&serde_json::to_string(&report)?);
+        crate::output::print(&serde_json::to_string(&report)?)?;
+    } else {
+        crate::output::print(&format!(
+            "worker {name}: {} runs claimed, {} results recorded, {} runs lost to an expired lease, {} late results dropped, {} leases renewed, {} expired leases recorded, {} runs released, {} store failures waited out",
+            report.claimed,
+            report.results,
+            report.lost,
+            report.discarded,
+            report.renewals,
+            report.expired,
+            report.released,
+            report.store_retries
+        ))?;
     }
-    crate::output::print(&format!(
-        "worker {name}: {} runs claimed, {} results recorded, {} late results dropped, {} leases renewed, {} expired leases recorded, {} runs released, {} store failures waited out",
-        report.claimed,
-        report.results,
-        report.discarded,
-        report.renewals,
-        report.expired,
-        report.released,
-        report.store_retries
-    ))
+    match STOPPED_BY.load(Ordering::Relaxed) {
+        0 => Ok(()),
+        code => std::process::exit(code),
+    }
 }
+
+/// The exit status of a worker stopped by a signal (128 + its number); 0 while not stopped.
+static STOPPED_BY: AtomicI32 = AtomicI32::new(0);
 
 /// Completes on Ctrl-C or SIGTERM (a cluster manager's stop).
 async fn stopped() {
@@ -73,8 +85,9 @@ async fn stopped() {
             None => std::future::pending().await,
         }
     };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        () = term => {}
-    }
+    let code = tokio::select! {
+        _ = tokio::signal::ctrl_c() => 128 + 2,
+        () = term => 128 + 15,
+    };
+    STOPPED_BY.store(code, Ordering::Relaxed);
 }

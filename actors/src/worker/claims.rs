@@ -8,6 +8,31 @@ use lineage_events::RunId;
 use lineage_events::payload::{LeaseExpired, Payload, Stage};
 use lineage_replay::CampaignState;
 
+/// A read of the store slower than this is an outage (the store reconnecting, a server
+/// restarting): no one could renew meanwhile, so silence is counted from its end.
+pub const STALL: Duration = Duration::from_secs(1);
+
+/// When the observer's last outage ended: leases are judged by silence since the later of a
+/// run's last sign of life and this. Shared by the thread that reads the store and the one that
+/// judges.
+#[derive(Clone, Debug, Default)]
+pub struct Stalls(std::sync::Arc<std::sync::Mutex<Option<Instant>>>);
+
+impl Stalls {
+    /// Notes a read that started at `started` and just returned (successfully or not: a failed
+    /// read is an outage too).
+    pub fn read(&self, started: Instant, ok: bool) {
+        if !ok || started.elapsed() > STALL {
+            *self.0.lock().expect("never poisoned") = Some(Instant::now());
+        }
+    }
+
+    /// When the last outage ended.
+    pub fn last(&self) -> Option<Instant> {
+        *self.0.lock().expect("never poisoned")
+    }
+}
+
 /// The run an event shows alive: a start, a renewal or progress.
 pub fn sign_of_life(payload: &Payload) -> Option<&RunId> {
     match payload {

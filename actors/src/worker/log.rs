@@ -13,11 +13,37 @@ use std::time::Instant;
 
 use foldhash::HashMap;
 use lineage_events::limits::READ_BATCH_EVENTS;
-use lineage_events::{CampaignId, EventId, EventStore, NewEvent, RunId, Seq, StoreError, Upcasters};
+use lineage_events::{
+    Appended, CampaignId, EventId, EventStore, NewEvent, RunId, Seq, StoreError, Upcasters,
+};
 use lineage_replay::CampaignState;
 
-use super::claims::sign_of_life;
+use super::claims::{Stalls, sign_of_life};
 use crate::messages::Decision;
+
+/// Whether the events an append returned were written by this writer: the store takes events
+/// already present at the expected position for a retry, which they are when this writer's
+/// earlier try committed unacknowledged (the server restarted) — or not, when another writer
+/// appended the same decision there first (two workers claiming one start, by the same key).
+/// The writer tells them apart: an event is ours if its actor is.
+pub(crate) async fn ours(
+    store: &dyn EventStore,
+    campaign: &CampaignId,
+    upcasters: &Upcasters,
+    done: Appended,
+    events: &[NewEvent],
+) -> Result<bool, StoreError> {
+    if done.already_present == 0 {
+        return Ok(true);
+    }
+    let present = store.read(campaign, done.first, done.already_present).await?;
+    for (stored, event) in present.iter().zip(events) {
+        if stored.decode(upcasters)?.actor != event.actor {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
 
 /// One campaign as a worker follows it.
 pub struct CampaignLog {
@@ -33,6 +59,8 @@ pub struct CampaignLog {
     /// its own clock: a lease is judged by how long its holder has been silent to the observer,
     /// never by comparing two machines' clocks.
     pub seen: HashMap<RunId, Instant>,
+    /// When this worker's reads of the store last stalled.
+    pub stalls: Stalls,
 }
 
 impl CampaignLog {
@@ -46,13 +74,17 @@ impl CampaignLog {
             upcasters: Upcasters::standard(),
             state: CampaignState::default(),
             seen: HashMap::default(),
+            stalls: Stalls::default(),
         }
     }
 
     /// Reads and folds everything appended since the last read.
     pub async fn catch_up(&mut self) -> Result<(), StoreError> {
         loop {
-            let batch = self.store.read(&self.campaign, self.next, READ_BATCH_EVENTS).await?;
+            let started = Instant::now();
+            let batch = self.store.read(&self.campaign, self.next, READ_BATCH_EVENTS).await;
+            self.stalls.read(started, batch.is_ok());
+            let batch = batch?;
             if batch.is_empty() {
                 return Ok(());
             }
@@ -91,9 +123,12 @@ impl CampaignLog {
                 return Ok(false);
             }
             match self.store.append(&self.campaign, self.next, events.clone()).await {
-                Ok(_) => {
+                // Present already: another writer appended the same decision at this position
+                // first (two workers claiming one start), which the store takes for a retry.
+                Ok(done) => {
+                    let ours = ours(&*self.store, &self.campaign, &self.upcasters, done, &events).await?;
                     self.catch_up().await?;
-                    return Ok(true);
+                    return Ok(ours);
                 }
                 Err(StoreError::Conflict { .. }) => continue,
                 Err(other) => return Err(other),

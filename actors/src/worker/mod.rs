@@ -61,6 +61,8 @@ pub struct WorkerReport {
     pub results: u32,
     /// Results it dropped: its lease had lapsed and the run was released.
     pub discarded: u32,
+    /// Runs it stopped training: its lease lapsed while it was silent (stopped, cut off).
+    pub lost: u32,
     /// Leases it renewed.
     pub renewals: u32,
     /// Other holders' leases it recorded as expired.
@@ -271,15 +273,19 @@ impl Worker {
             let jobs = &self.jobs;
             let log = &mut self.followed[i].log;
             let seen = &mut log.seen;
+            let stalled = log.stalls.last();
+            let last_seen = |run: &RunId| {
+                let seen = *seen.entry(run.clone()).or_insert(now);
+                stalled.map_or(seen, |s| s.max(seen))
+            };
             let mine = |run: &RunId| jobs.contains_key(&(i, run.clone()));
-            let lapsed = claims::lapsed(&log.state, now, |run| *seen.entry(run.clone()).or_insert(now), mine);
+            let lapsed = claims::lapsed(&log.state, now, last_seen, mine);
+            // Judged on the state as read: only onto that state (a renewal since answers it).
+            let judged_at = log.state.events;
             for expired in lapsed {
                 let (run, start) = (expired.run.clone(), expired.start);
                 let decision = Decision::new(claims::expiry_key(&expired), &self.options.name, expired);
-                let still = |s: &lineage_replay::CampaignState| {
-                    s.runs.get(&run).and_then(|r| r.leased()).is_some_and(|c| c.start == start)
-                };
-                if log.append_if(vec![decision], still).await? {
+                if log.append_if(vec![decision], |s| s.events == judged_at).await? {
                     self.report.expired += 1;
                     tracing::info!("worker {}: lease of {run} start {start} expired", self.options.name);
                 }
@@ -341,6 +347,7 @@ impl Worker {
             );
             if let Some(job) = self.jobs.remove(key) {
                 job.cancel.store(true, Ordering::Relaxed);
+                self.report.lost += 1;
             }
         }
         Ok(appended)

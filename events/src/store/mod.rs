@@ -1,6 +1,8 @@
 //! The [`EventStore`] trait, its errors, and what every store shares: turning new events into
 //! hashed rows, subscriptions, whole-log verification and opening a store from a URL.
 
+#[cfg(feature = "kurrentdb")]
+mod kurrentdb;
 mod memory;
 mod postgres;
 mod sqlite;
@@ -12,6 +14,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, SecondsFormat, Utc};
 use tokio::sync::watch;
 
+#[cfg(feature = "kurrentdb")]
+pub use self::kurrentdb::KurrentDbStore;
 pub use memory::MemoryStore;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
@@ -82,11 +86,11 @@ pub enum StoreError {
         /// The underlying error.
         message: String,
     },
-    /// The connection to the store broke during an operation (the server restarted, or the
-    /// connection was terminated). Whether an append in flight committed is unknown, and this
-    /// handle stays unusable. Tell the user; once the server is back, open the store again and
-    /// re-read the log: an append retried at the position it expected is recognised if it did
-    /// commit.
+    /// The connection broke and could not be re-established within the store's reconnect
+    /// window (PostgreSQL: `POSTGRES_RECONNECT_WINDOW_S` in `limits.rs`). Whether an append in
+    /// flight committed is unknown; the handle tries again on its next call. Tell the user, or
+    /// retry later: re-read the log, and an append retried at the position it expected is
+    /// recognised if it did commit.
     #[error("lost the connection to the event store {location} ({message})")]
     ConnectionLost {
         /// Where (never includes a password).
@@ -251,9 +255,11 @@ pub(crate) enum Access {
     ReadOnly,
 }
 
-/// Opens the store a URL names: `sqlite://PATH`, `postgres://…` (or `postgresql://…`), or
-/// `memory://` (in-process, for tests). A missing SQLite file or missing PostgreSQL tables are
-/// created.
+/// Opens the store a URL names: `sqlite://PATH`, `postgres://…` (or `postgresql://…`),
+/// `memory://` (in-process, for tests), or — in a build with the `kurrentdb` feature —
+/// `kurrentdb://…` (also `kurrentdb+discover://`, `esdb://`, `esdb+discover://`; see
+/// docs/kurrentdb.md). A missing SQLite file or missing PostgreSQL tables are created, as is a
+/// KurrentDB server's campaign index.
 pub async fn open_store(url: &str) -> Result<Arc<dyn EventStore>, StoreError> {
     open_store_with(url, Access::ReadWrite).await
 }
@@ -272,6 +278,8 @@ pub async fn open_store(url: &str) -> Result<Arc<dyn EventStore>, StoreError> {
 /// - PostgreSQL runs every session with `default_transaction_read_only = on`, and does not
 ///   create tables: a database without lineage's tables is [`StoreError::Missing`].
 /// - `memory://` gives an empty store that refuses appends.
+/// - KurrentDB (with the `kurrentdb` feature) writes nothing; a server without lineage's
+///   campaign index is [`StoreError::Missing`].
 pub async fn open_store_read_only(url: &str) -> Result<Arc<dyn EventStore>, StoreError> {
     open_store_with(url, Access::ReadOnly).await
 }
@@ -299,8 +307,15 @@ async fn open_store_with(url: &str, access: Access) -> Result<Arc<dyn EventStore
             Access::ReadWrite => Ok(Arc::new(MemoryStore::new())),
             Access::ReadOnly => Ok(read_only(Arc::new(MemoryStore::new()))),
         },
-        "kurrentdb" | "esdb" | "esdb+discover" => Err(invalid(
-            "KurrentDB / EventStoreDB stores are not available in this build; use sqlite:// or postgres://",
+        #[cfg(feature = "kurrentdb")]
+        "kurrentdb" | "kurrentdb+discover" | "esdb" | "esdb+discover" => Ok(Arc::new(match access {
+            Access::ReadWrite => KurrentDbStore::connect(url).await?,
+            Access::ReadOnly => KurrentDbStore::connect_read_only(url).await?,
+        })),
+        #[cfg(not(feature = "kurrentdb"))]
+        "kurrentdb" | "kurrentdb+discover" | "esdb" | "esdb+discover" => Err(invalid(
+            "KurrentDB / EventStoreDB stores are not available in this build (build with \
+             `--features kurrentdb`, see docs/kurrentdb.md); use sqlite:// or postgres://",
         )),
         other => {
             Err(invalid(&format!("unknown scheme {other:?}; use sqlite://PATH, postgres://… or memory://")))
