@@ -22,7 +22,8 @@ use crate::messages::{Committed, Decision, Record, RecordAt, Recorded};
 use crate::worker::claims::Stalls;
 use crate::worker::log::ours;
 
-/// How often the recorder looks for events from other processes when it has nothing to write.
+/// How often the recorder looks for events from other processes when no change notification
+/// wakes it (a notification can be lost; the store's own safety poll is slower).
 const FOLLOW_INTERVAL: Duration = Duration::from_millis(200);
 
 struct Log {
@@ -174,20 +175,32 @@ impl Recorder {
 impl Actor for Recorder {
     type Context = Context<Self>;
 
-    fn started(&mut self, ctx: &mut Self::Context) {
-        // Events other processes append (attached analysts) reach the actors even while this
-        // process writes nothing.
+    fn started(&mut self, _: &mut Self::Context) {
+        // Events other processes append (workers, attached analysts) reach the actors even
+        // while this process writes nothing. Woken by the store's change notifications (a
+        // worker's result is acted on at once, not at the next tick), and every
+        // FOLLOW_INTERVAL anyway.
+        let log = self.log.clone();
         // Spawned outside the actor's context: an append (atomic, it blocks the context) may
         // be waiting for the lock this holds.
-        ctx.run_interval(FOLLOW_INTERVAL, |recorder, _| {
-            let log = recorder.log.clone();
-            actix::spawn(async move {
+        actix::spawn(async move {
+            let mut changes = log.lock().await.store.changes();
+            let mut notified = true;
+            loop {
+                if notified {
+                    tokio::select! {
+                        changed = changes.changed() => notified = changed.is_ok(),
+                        () = tokio::time::sleep(FOLLOW_INTERVAL) => {}
+                    }
+                } else {
+                    tokio::time::sleep(FOLLOW_INTERVAL).await;
+                }
                 if let Ok(mut log) = log.try_lock()
                     && let Err(error) = log.catch_up().await
                 {
                     tracing::warn!("following the log: {error}");
                 }
-            });
+            }
         });
     }
 }

@@ -25,7 +25,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use lineage_events::payload::{
-    HostInfo, LeaseExpired, LeaseRenewed, TrainingFailure, TrainingFinished, TrainingProgress,
+    HostInfo, LeaseExpired, LeaseRenewed, Payload, TrainingFailure, TrainingFinished, TrainingProgress,
     TrainingStarted,
 };
 use lineage_events::{CampaignId, EventStore, RunId, StoreError};
@@ -109,10 +109,14 @@ struct Job {
 }
 
 /// What a training thread reports.
+#[derive(Clone)]
 enum Report {
-    Progress(RunId, TrainingProgress),
-    Done(RunId, Result<TrainingFinished, TrainingFailure>),
+    Progress(JobKey, TrainingProgress),
+    Done(JobKey, Result<TrainingFinished, TrainingFailure>),
 }
+
+/// A job: the followed campaign's index and the run (run ids repeat across campaigns).
+type JobKey = (usize, RunId);
 
 /// A followed campaign: its log, and whether this worker can train it (`None`: not read yet).
 struct Followed {
@@ -134,8 +138,10 @@ pub struct Worker {
     store: Arc<dyn EventStore>,
     options: WorkerOptions,
     followed: Vec<Followed>,
-    jobs: BTreeMap<(usize, RunId), Job>,
+    jobs: BTreeMap<JobKey, Job>,
     reports: (mpsc::UnboundedSender<Report>, mpsc::UnboundedReceiver<Report>),
+    /// Reports received and not recorded yet.
+    pending: std::collections::VecDeque<Report>,
     report: WorkerReport,
     backend: &'static str,
     host: HostInfo,
@@ -150,6 +156,7 @@ impl Worker {
             followed: Vec::new(),
             jobs: BTreeMap::new(),
             reports: mpsc::unbounded_channel(),
+            pending: Default::default(),
             report: WorkerReport::default(),
             backend: lineage_arch::backend::name(),
             host: crate::host::host(),
@@ -200,7 +207,7 @@ impl Worker {
             tokio::select! {
                 () = &mut stop => break,
                 _ = changes.changed() => {}
-                Some(report) = self.reports.1.recv() => self.handle(report).await?,
+                Some(report) = self.reports.1.recv() => self.pending.push_back(report),
                 () = tokio::time::sleep(tick) => {}
             }
         }
@@ -211,6 +218,11 @@ impl Worker {
     /// One round: read every campaign, record what lapsed, renew, claim.
     async fn step(&mut self) -> Result<(), WorkerError> {
         for i in 0..self.followed.len() {
+            // A finished campaign, or one on another backend, has nothing more for it.
+            let f = &self.followed[i];
+            if f.log.state.finished.is_some() || f.usable == Some(false) {
+                continue;
+            }
             self.followed[i].log.catch_up().await?;
             if self.followed[i].usable.is_none() && self.followed[i].log.state.started.is_some() {
                 let usable = self.check_backend(i)?;
@@ -218,7 +230,12 @@ impl Worker {
             }
         }
         while let Ok(report) = self.reports.1.try_recv() {
+            self.pending.push_back(report);
+        }
+        // Each report is forgotten only once recorded: a store failure meanwhile retries it.
+        while let Some(report) = self.pending.front().cloned() {
             self.handle(report).await?;
+            self.pending.pop_front();
         }
         self.expire_others().await?;
         self.renew().await?;
@@ -297,7 +314,7 @@ impl Worker {
     /// Renews each of its leases a third of a lease after it last showed a sign of life; drops
     /// a job whose start no longer holds its run.
     async fn renew(&mut self) -> Result<(), WorkerError> {
-        let due: Vec<(usize, RunId)> = self
+        let due: Vec<JobKey> = self
             .jobs
             .iter()
             .filter(|(_, job)| job.shown.elapsed() >= self.options.lease / 3)
@@ -327,12 +344,10 @@ impl Worker {
     }
 
     /// Appends a decision of a job while its start holds the run; when it no longer does, the
-    /// job is cancelled and forgotten (another may hold the run now).
-    async fn append_for_job(
-        &mut self,
-        key: &(usize, RunId),
-        decision: Decision,
-    ) -> Result<bool, WorkerError> {
+    /// job is cancelled and forgotten (another may hold the run now), counted as a run lost or,
+    /// for its result, a late result dropped.
+    async fn append_for_job(&mut self, key: &JobKey, decision: Decision) -> Result<bool, WorkerError> {
+        let result = matches!(decision.payload, Payload::TrainingFinished(_) | Payload::TrainingFailed(_));
         let Some(job) = self.jobs.get(key) else { return Ok(false) };
         let (run, start, name) = (job.train.run.clone(), job.start, self.options.name.clone());
         let log = &mut self.followed[key.0].log;
@@ -347,7 +362,11 @@ impl Worker {
             );
             if let Some(job) = self.jobs.remove(key) {
                 job.cancel.store(true, Ordering::Relaxed);
-                self.report.lost += 1;
+                if result {
+                    self.report.discarded += 1;
+                } else {
+                    self.report.lost += 1;
+                }
             }
         }
         Ok(appended)
@@ -357,33 +376,25 @@ impl Worker {
     /// recorded if the start still holds the run, else discarded.
     async fn handle(&mut self, report: Report) -> Result<(), WorkerError> {
         match report {
-            Report::Progress(run, progress) => {
-                let Some(key) = self.key_of(&run) else { return Ok(()) };
-                let job = &self.jobs[&key];
+            Report::Progress(key, progress) => {
+                let Some(job) = self.jobs.get(&key) else { return Ok(()) };
                 let decision =
                     Decision::new(progress_key(&job.train, progress.step), &self.options.name, progress)
                         .caused_by(Some(job.train.cause));
                 self.append_for_job(&key, decision).await?;
             }
-            Report::Done(run, result) => {
-                let Some(key) = self.key_of(&run) else { return Ok(()) };
-                let job = &self.jobs[&key];
+            Report::Done(key, result) => {
+                let Some(job) = self.jobs.get(&key) else { return Ok(()) };
                 let decision =
                     result_decision(&job.train, &self.options.name, result).caused_by(Some(job.train.cause));
                 if self.append_for_job(&key, decision).await? {
                     self.report.results += 1;
-                    tracing::info!("worker {}: recorded the result of {run}", self.options.name);
-                } else {
-                    self.report.discarded += 1;
+                    tracing::info!("worker {}: recorded the result of {}", self.options.name, key.1);
                 }
                 self.jobs.remove(&key);
             }
         }
         Ok(())
-    }
-
-    fn key_of(&self, run: &RunId) -> Option<(usize, RunId)> {
-        self.jobs.keys().find(|(_, r)| r == run).cloned()
     }
 
     /// Claims runs while a trainer is free: the first claimable run of any usable campaign that
@@ -453,18 +464,18 @@ impl Worker {
         let config = self.followed[campaign].log.state.config().clone();
         let memory = self.options.memory_per_run;
         let reports = self.reports.0.clone();
+        let key = (campaign, train.run.clone());
         std::thread::spawn(move || {
             let device = lineage_arch::backend::device();
-            let run = train.run.clone();
             let result = train_run(&train, &config, memory, &device, |progress| {
                 if cancel.load(Ordering::Relaxed) {
                     // Out of the training loop, caught by `train_run`; no panic message.
                     std::panic::resume_unwind(Box::new("cancelled"));
                 }
-                let _ = reports.send(Report::Progress(run.clone(), progress));
+                let _ = reports.send(Report::Progress(key.clone(), progress));
             });
             if !cancel.load(Ordering::Relaxed) {
-                let _ = reports.send(Report::Done(run, result));
+                let _ = reports.send(Report::Done(key, result));
             }
         });
     }
