@@ -527,7 +527,15 @@ fn bad_input_is_one_clear_line_and_touches_nothing() {
         (vec!["run", "--preset", "smoke", "--config", "/no/such/file.toml"], "cannot read"),
         (
             vec!["run", "--preset", "smoke", "--trainers", "0"],
-            "trainers = 0 is out of range: allowed 1..=256",
+            "trainers = 0 leaves every run to workers: set parallel",
+        ),
+        (
+            vec!["run", "--preset", "smoke", "--trainers", "257"],
+            "trainers = 257 is out of range: allowed 0..=256",
+        ),
+        (
+            vec!["run", "--preset", "smoke", "--trainers", "2", "--parallel", "1"],
+            "parallel = 1 is below trainers = 2",
         ),
         (vec!["run", "--preset", "smoke", "--name", "bad name"], "invalid campaign id"),
         (
@@ -543,6 +551,7 @@ fn bad_input_is_one_clear_line_and_touches_nothing() {
             "selection.pool_capacity = 0 is out of range",
         ),
         (vec!["resume", "nothing-here"], "no event store"),
+        (vec!["worker", "--campaign", "nothing-here"], "no event store"),
     ];
     for (args, expected) in cases {
         let out = lineage(&store).args(&args).output().unwrap();

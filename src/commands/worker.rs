@@ -17,10 +17,10 @@ use crate::cli::WorkerArgs;
 
 pub async fn run(store: Arc<dyn EventStore>, args: &WorkerArgs) -> anyhow::Result<()> {
     let campaigns = args.campaigns.iter().map(CampaignId::new).collect::<Result<Vec<_>, _>>()?;
-    if args.trainers == 0 {
-        bail!("--trainers 0: a worker needs at least one trainer");
+    let most = limits::TRAINERS.max;
+    if args.trainers == 0 || args.trainers > most {
+        bail!("--trainers {} is out of range: allowed 1..={most}", args.trainers);
     }
-    limits::TRAINERS.check("--trainers", args.trainers)?;
     let name = args
         .name
         .clone()
@@ -30,7 +30,12 @@ pub async fn run(store: Arc<dyn EventStore>, args: &WorkerArgs) -> anyhow::Resul
         bail!("worker name {name:?}: use up to 64 letters, digits, '-', '_' and '.'");
     }
     if args.lease < std::time::Duration::from_secs(1) || args.lease > std::time::Duration::from_secs(3600) {
-        bail!("--lease {:?} is out of range: allowed 1s..=1h", args.lease);
+        bail!("--lease {} is out of range: allowed 1s..=1h", humantime::format_duration(args.lease));
+    }
+    for campaign in &campaigns {
+        if store.head(campaign).await?.is_none() {
+            bail!("unknown campaign {campaign} (see `lineage campaigns`)");
+        }
     }
     let options = WorkerOptions {
         name: name.clone(),
