@@ -31,9 +31,7 @@ pub enum ActorError {
 
 impl ActorError {
     /// The answer to a `Record` sent to the recorder: delivered and committed, or why not.
-    pub fn recorded(
-        answer: Result<Result<crate::messages::Recorded, ActorError>, actix::MailboxError>,
-    ) -> Result<crate::messages::Recorded, ActorError> {
+    pub fn recorded<T>(answer: Result<Result<T, ActorError>, actix::MailboxError>) -> Result<T, ActorError> {
         answer.map_err(ActorError::from).and_then(|committed| committed)
     }
 }
@@ -76,11 +74,13 @@ mod tests {
 
     #[test]
     fn a_record_answer_flattens_to_the_first_error() {
-        assert!(ActorError::recorded(Ok(Ok(Default::default()))).is_ok());
-        let closed = ActorError::recorded(Err(actix::MailboxError::Closed));
+        assert!(ActorError::recorded(Ok(Ok(()))).is_ok());
+        let closed = ActorError::recorded::<()>(Err(actix::MailboxError::Closed));
         assert!(matches!(closed, Err(ActorError::Mailbox(actix::MailboxError::Closed))));
-        let store =
-            ActorError::recorded(Ok(Err(ActorError::Panicked { actor: "x".into(), message: String::new() })));
+        let store = ActorError::recorded::<()>(Ok(Err(ActorError::Panicked {
+            actor: "x".into(),
+            message: String::new(),
+        })));
         assert!(matches!(store, Err(ActorError::Panicked { .. })));
     }
 }
