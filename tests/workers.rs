@@ -88,6 +88,25 @@ fn held_by(events: &[Value], worker: &str) -> Option<String> {
     holder.into_iter().find(|(_, h)| h.as_deref() == Some(worker)).map(|(run, _)| run)
 }
 
+/// Stops `worker` (SIGSTOP) at a moment it holds a run, and returns that run: the log read
+/// after the stop — once anything it sent has landed — must still show the run as its, or it
+/// is let go on and caught again (its result may have landed between the read and the stop).
+fn stop_while_holding(store: &str, campaign: &str, child: &Child, worker: &str) -> String {
+    for _ in 0..20 {
+        let log = wait_for(store, campaign, Duration::from_secs(180), "a worker to train a run", |e| {
+            held_by(e, worker).is_some()
+        });
+        let run = held_by(&log, worker).unwrap();
+        signal(child, libc::SIGSTOP);
+        std::thread::sleep(Duration::from_millis(500));
+        if held_by(&events(store, campaign), worker).as_deref() == Some(run.as_str()) {
+            return run;
+        }
+        signal(child, libc::SIGCONT);
+    }
+    panic!("{worker} was never caught holding a run");
+}
+
 fn worker(store: &str, campaign: &str, name: &str, lease: &str) -> Child {
     lineage(store)
         .args(["worker", "--campaign", campaign, "--name", name, "--lease", lease, "--json"])
@@ -203,7 +222,7 @@ fn a_campaign_trained_by_a_worker_ends_in_the_state_it_reaches_training_itself()
 /// Runs long enough to be caught mid-training: the smoke campaign with more steps.
 const CHAOS_CONFIG: &str = "\
 [budget]
-experiments_max = 4
+experiments_max = 6
 [exploration]
 steps = 240
 [verification]
@@ -237,14 +256,11 @@ async fn chaos_three_workers_a_kill_a_stop_a_server_restart_and_a_resume_count_e
     let minute = Duration::from_secs(60);
 
     // SIGKILL w1 while it trains.
-    let log = wait_for(&store, campaign, 3 * minute, "w1 to train a run", |e| held_by(e, "w1").is_some());
-    let killed_run = held_by(&log, "w1").unwrap();
+    let killed_run = stop_while_holding(&store, campaign, &workers.0[0], "w1");
     signal(&workers.0[0], libc::SIGKILL);
 
     // SIGSTOP w2 while it trains, past its lease: someone records the expiry; then SIGCONT.
-    let log = wait_for(&store, campaign, 3 * minute, "w2 to train a run", |e| held_by(e, "w2").is_some());
-    let stopped_run = held_by(&log, "w2").unwrap();
-    signal(&workers.0[1], libc::SIGSTOP);
+    let stopped_run = stop_while_holding(&store, campaign, &workers.0[1], "w2");
     let expired = |e: &[Value], worker: &str| {
         of_type(e, "LeaseExpired")
             .any(|x| x["payload"]["worker"] == worker && x["payload"]["silent_ms"].as_u64() > Some(0))
@@ -264,10 +280,14 @@ async fn chaos_three_workers_a_kill_a_stop_a_server_restart_and_a_resume_count_e
         cluster
     });
     let cluster = cluster_restart.await.unwrap();
-    wait_for(&store, campaign, 2 * minute, "progress after the restart", |e| {
-        of_type(e, "TrainingFinished").count() + of_type(e, "TrainingFailed").count() >= 6
-    });
+    let results = |e: &[Value]| of_type(e, "TrainingFinished").count() + of_type(e, "TrainingFailed").count();
+    let before = results(&events(&store, campaign));
+    wait_for(&store, campaign, 2 * minute, "progress after the restart", |e| results(e) > before);
     let mut first = campaign_process.take().unwrap();
+    assert!(
+        first.try_wait().unwrap().is_none(),
+        "the campaign ended before it could be killed: make it longer"
+    );
     let _ = first.kill();
     let _ = first.wait();
     let resumed = start_campaign("resume");

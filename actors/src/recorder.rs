@@ -42,7 +42,7 @@ impl Log {
     /// Reads and broadcasts everything after `next`.
     async fn catch_up(&mut self) -> Result<(), StoreError> {
         loop {
-            let started = std::time::Instant::now();
+            let started = self.stalls.begin();
             let batch = self.store.read(&self.campaign, self.next, READ_BATCH_EVENTS).await;
             self.stalls.read(started, batch.is_ok());
             let batch = batch?;

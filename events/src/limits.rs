@@ -37,6 +37,14 @@ pub const POSTGRES_SAFETY_POLL_MS: u64 = 1_000;
 /// How long to wait for a PostgreSQL server before reporting it unreachable.
 pub const POSTGRES_CONNECT_TIMEOUT_S: u64 = 5;
 
+/// How long a PostgreSQL session may sit idle inside a transaction before the server ends it
+/// (`idle_in_transaction_session_timeout`). An append holds its campaign's row lock, so a
+/// client stopped mid-append (SIGSTOP, a network partition) would otherwise stop every writer
+/// of that campaign, and with it the expiry of its own lease, until it woke. An append's
+/// statements follow each other within milliseconds; ten seconds is never reached by a live one,
+/// and the ended session's append is retried and recognised if it had committed.
+pub const POSTGRES_IDLE_IN_TRANSACTION_S: u64 = 10;
+
 /// How long an operation on a PostgreSQL store keeps reconnecting after its connection was lost
 /// before it fails with `StoreError::ConnectionLost`. A restart, crash recovery or a managed
 /// server's failover takes seconds to a minute; two minutes rides through those without

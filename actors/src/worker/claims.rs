@@ -12,24 +12,45 @@ use lineage_replay::CampaignState;
 /// restarting): no one could renew meanwhile, so silence is counted from its end.
 pub const STALL: Duration = Duration::from_secs(1);
 
-/// When the observer's last outage ended: leases are judged by silence since the later of a
-/// run's last sign of life and this. Shared by the thread that reads the store and the one that
-/// judges.
+/// When the observer's last outage ended — or now, while a read has been waiting longer than
+/// [`STALL`]: leases are judged by silence since the later of a run's last sign of life and
+/// this. Shared by the task that reads the store and the one that judges.
 #[derive(Clone, Debug, Default)]
-pub struct Stalls(std::sync::Arc<std::sync::Mutex<Option<Instant>>>);
+pub struct Stalls(std::sync::Arc<std::sync::Mutex<StallState>>);
+
+#[derive(Debug, Default)]
+struct StallState {
+    /// When the last slow or failed read returned.
+    ended: Option<Instant>,
+    /// When the read in progress started.
+    reading_since: Option<Instant>,
+}
 
 impl Stalls {
+    /// Notes that a read starts; pass what it returns to [`Stalls::read`].
+    pub fn begin(&self) -> Instant {
+        let now = Instant::now();
+        self.0.lock().expect("never poisoned").reading_since = Some(now);
+        now
+    }
+
     /// Notes a read that started at `started` and just returned (successfully or not: a failed
     /// read is an outage too).
     pub fn read(&self, started: Instant, ok: bool) {
+        let mut state = self.0.lock().expect("never poisoned");
+        state.reading_since = None;
         if !ok || started.elapsed() > STALL {
-            *self.0.lock().expect("never poisoned") = Some(Instant::now());
+            state.ended = Some(Instant::now());
         }
     }
 
-    /// When the last outage ended.
+    /// When the last outage ended; now, during one.
     pub fn last(&self) -> Option<Instant> {
-        *self.0.lock().expect("never poisoned")
+        let state = self.0.lock().expect("never poisoned");
+        match state.reading_since {
+            Some(since) if since.elapsed() > STALL => Some(Instant::now()),
+            _ => state.ended,
+        }
     }
 }
 

@@ -81,7 +81,7 @@ impl CampaignLog {
     /// Reads and folds everything appended since the last read.
     pub async fn catch_up(&mut self) -> Result<(), StoreError> {
         loop {
-            let started = Instant::now();
+            let started = self.stalls.begin();
             let batch = self.store.read(&self.campaign, self.next, READ_BATCH_EVENTS).await;
             self.stalls.read(started, batch.is_ok());
             let batch = batch?;

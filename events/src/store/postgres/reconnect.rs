@@ -9,7 +9,8 @@ use tokio_postgres::{Client, Config, NoTls};
 use super::errors::{OpenError, message};
 use super::{Access, ReaderSession, StoreError, prepare_reader};
 use crate::limits::{
-    POSTGRES_RECONNECT_FIRST_DELAY_MS, POSTGRES_RECONNECT_MAX_DELAY_MS, POSTGRES_RECONNECT_WINDOW_S,
+    POSTGRES_IDLE_IN_TRANSACTION_S, POSTGRES_RECONNECT_FIRST_DELAY_MS, POSTGRES_RECONNECT_MAX_DELAY_MS,
+    POSTGRES_RECONNECT_WINDOW_S,
 };
 
 /// How to open a session: what the store and its listener task share.
@@ -113,6 +114,11 @@ impl Link {
             }
         });
         self.restrict(&client).await?;
+        // A client stopped mid-append (SIGSTOP, a partition) must not hold the campaign's row
+        // lock, and with it every writer, for longer than this.
+        let timeout =
+            format!("SET idle_in_transaction_session_timeout = '{POSTGRES_IDLE_IN_TRANSACTION_S}s'");
+        client.batch_execute(&timeout).await.map_err(OpenError::Session)?;
         Ok(client)
     }
 
