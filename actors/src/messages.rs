@@ -41,6 +41,15 @@ impl Decision {
         self.cause = cause;
         self
     }
+
+    /// The event that records it in `campaign`: its id derived from the campaign and the key,
+    /// so every writer recording the same decision writes the same event.
+    pub fn into_event(self, campaign: &lineage_events::CampaignId) -> lineage_events::NewEvent {
+        let mut event =
+            lineage_events::NewEvent::new(EventId::derive(campaign, &self.key), self.actor, &self.payload);
+        event.causation = self.cause;
+        event
+    }
 }
 
 /// Append decisions atomically; answers once they are committed and broadcast.

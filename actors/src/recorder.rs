@@ -77,7 +77,7 @@ impl Log {
         if self.next != expected {
             return Ok(false);
         }
-        let events: Vec<NewEvent> = decisions.into_iter().map(|d| self.event(d)).collect();
+        let events: Vec<NewEvent> = decisions.into_iter().map(|d| d.into_event(&self.campaign)).collect();
         match self.store.append(&self.campaign, expected, events.clone()).await {
             Ok(done) => {
                 let ours = ours(&*self.store, &self.campaign, &self.upcasters, done, &events).await?;
@@ -88,18 +88,11 @@ impl Log {
         }
     }
 
-    fn event(&self, d: Decision) -> NewEvent {
-        let id = EventId::derive(&self.campaign, &d.key);
-        let mut event = NewEvent::new(id, d.actor, &d.payload);
-        event.causation = d.cause;
-        event
-    }
-
     /// Appends the decisions not in the log yet; how many it appended. Another process may
     /// append the same decision first (a worker claiming the run a trainer here starts): after
     /// each conflict the log is read again and what it now holds is dropped.
     async fn append(&mut self, decisions: Vec<Decision>) -> Result<Recorded, StoreError> {
-        let events: Vec<NewEvent> = decisions.into_iter().map(|d| self.event(d)).collect();
+        let events: Vec<NewEvent> = decisions.into_iter().map(|d| d.into_event(&self.campaign)).collect();
         let asked = events.len();
         loop {
             self.catch_up().await?;

@@ -109,14 +109,7 @@ impl CampaignLog {
         decisions: Vec<Decision>,
         holds: impl Fn(&CampaignState) -> bool,
     ) -> Result<bool, StoreError> {
-        let events: Vec<NewEvent> = decisions
-            .into_iter()
-            .map(|d| {
-                let mut event = NewEvent::new(EventId::derive(&self.campaign, &d.key), d.actor, &d.payload);
-                event.causation = d.cause;
-                event
-            })
-            .collect();
+        let events: Vec<NewEvent> = decisions.into_iter().map(|d| d.into_event(&self.campaign)).collect();
         loop {
             self.catch_up().await?;
             if !holds(&self.state) || events.iter().any(|e| self.ids.contains(&e.id)) {
