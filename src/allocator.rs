@@ -11,11 +11,21 @@
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 const TOP_PAD_BYTES: libc::c_int = 64 << 20;
 
+/// Allocations from this size up get pages of their own (`mmap`), returned at `free`.
+///
+/// Setting the pad above turns off glibc's adaptive threshold, leaving it at 128 KiB. Training
+/// allocates and frees tensors of 100 KiB to a few MiB thousands of times a step; below the
+/// threshold they reuse the heap instead of faulting in fresh zeroed pages every time
+/// (docs/performance.md, "Where a training step's time goes"). 32 MiB is glibc's largest.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+const MMAP_THRESHOLD_BYTES: libc::c_int = 32 << 20;
+
 /// Applies the settings (glibc only; other allocators keep their own defaults).
 pub fn tune() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: `mallopt` only sets a malloc parameter; it is called before any other thread.
     unsafe {
         libc::mallopt(libc::M_TOP_PAD, TOP_PAD_BYTES);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES);
     }
 }

@@ -1,0 +1,71 @@
+//! The CPU backend's vectorised `exp` and `sigmoid` (lineage's patch of burn-flex,
+//! vendor/burn-flex/PATCHES.md) return the same bits as the scalar kernels they replaced, on
+//! every `f32`: training on this build reproduces runs recorded before it bit for bit.
+
+use burn::tensor::activation::sigmoid;
+use burn::tensor::{Device, Tensor, TensorData};
+
+/// The scalar sigmoid burn-flex 0.22.1 computed, element by element.
+fn scalar_sigmoid(x: f32) -> f32 {
+    if x >= 0.0 {
+        1.0 / (1.0 + (-x).exp())
+    } else {
+        let e = x.exp();
+        e / (1.0 + e)
+    }
+}
+
+fn same(a: f32, b: f32) -> bool {
+    a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan())
+}
+
+#[test]
+fn exp_and_sigmoid_match_the_scalar_kernels_on_every_f32() {
+    let supported = cfg!(all(target_arch = "x86_64", target_env = "gnu"))
+        && std::arch::is_x86_feature_detected!("avx2")
+        && std::arch::is_x86_feature_detected!("fma");
+    if !supported {
+        // The kernel is glibc's x86-64 FMA `expf`; elsewhere the C library's differs anyway.
+        eprintln!("skipped: needs x86-64 with AVX2 and FMA and glibc");
+        return;
+    }
+    let device = Device::flex();
+    const BLOCK: u32 = 1 << 22;
+    let mut mismatches = Vec::new();
+    for block in 0..(1u64 << 32) / BLOCK as u64 {
+        let first = block as u32 * BLOCK;
+        // An odd length, so the last lanes go through the scalar remainder too.
+        let len = BLOCK as usize - (block % 3) as usize;
+        let values: Vec<f32> = (0..len as u32).map(|i| f32::from_bits(first + i)).collect();
+        let input = Tensor::<1>::from_data(TensorData::new(values.clone(), [len]), &device);
+        let exps = input.clone().exp().into_data().try_into_vec::<f32>().unwrap();
+        let sigmoids = sigmoid(input).into_data().try_into_vec::<f32>().unwrap();
+        for ((x, e), s) in values.iter().zip(&exps).zip(&sigmoids) {
+            let expected = x.exp();
+            // The scalar sigmoid's `e^x` below zero is `expected`: one C call fewer.
+            let expected_sigmoid = if *x >= 0.0 { scalar_sigmoid(*x) } else { expected / (1.0 + expected) };
+            if (!same(*e, expected) || !same(*s, expected_sigmoid)) && mismatches.len() < 10 {
+                mismatches.push((x.to_bits(), *e, expected, *s, expected_sigmoid));
+            }
+        }
+    }
+    assert!(mismatches.is_empty(), "(x bits, exp, scalar exp, sigmoid, scalar sigmoid): {mismatches:?}");
+}
+
+#[test]
+fn strided_and_shared_tensors_take_the_same_values() {
+    let device = Device::flex();
+    let values: Vec<f32> = (0..96).map(|i| (i as f32 - 48.0) / 7.0).collect();
+    let matrix = Tensor::<2>::from_data(TensorData::new(values, [8, 12]), &device);
+    // A transposed view (not contiguous), a narrowed one (an offset), and a shared one.
+    for view in [matrix.clone().transpose(), matrix.clone().narrow(0, 2, 3), matrix.clone()] {
+        let expected: Vec<f32> = view.clone().into_data().try_into_vec::<f32>().unwrap();
+        let exps = view.clone().exp().into_data().try_into_vec::<f32>().unwrap();
+        let sigmoids = sigmoid(view).into_data().try_into_vec::<f32>().unwrap();
+        for ((x, e), s) in expected.iter().zip(&exps).zip(&sigmoids) {
+            assert!(same(*e, x.exp()) && same(*s, scalar_sigmoid(*x)), "{x}: {e} {s}");
+        }
+    }
+    // The shared input is unchanged by the in-place kernels.
+    assert_eq!(matrix.into_data().try_into_vec::<f32>().unwrap()[0], -48.0 / 7.0);
+}
