@@ -368,9 +368,19 @@ pub struct BenchTrainArgs {
     /// Training steps timed per baseline (MQAR and language modelling, alternating).
     #[arg(long, default_value_t = 40)]
     pub steps: u32,
-    /// Only these baselines (default: all).
+    /// Only these baselines (default: all; with --pytorch, deltanet, gla and linear_attention).
     #[arg(long = "baseline")]
     pub baselines: Vec<String>,
+    /// Compare with the same models trained by PyTorch (bench/pytorch/train.py, run from the
+    /// repository's root) through this Python, interleaved, and print the ratio.
+    #[arg(long, value_name = "PYTHON")]
+    pub pytorch: Option<std::path::PathBuf>,
+    /// With --pytorch: also at 4× the exploration size (d 128, 4 blocks, 256 tokens).
+    #[arg(long, requires = "pytorch")]
+    pub large: bool,
+    /// With --pytorch: rounds of lineage then PyTorch per baseline and size (medians reported).
+    #[arg(long, default_value_t = 3, requires = "pytorch", value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub rounds: u32,
     /// Print the results as JSON.
     #[arg(long)]
     pub json: bool,

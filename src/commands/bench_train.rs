@@ -57,6 +57,9 @@ fn matmul_peak(device: &Device) -> f64 {
 }
 
 pub fn run(args: &BenchTrainArgs) -> anyhow::Result<()> {
+    if let Some(python) = &args.pytorch {
+        return super::bench_pytorch::run(args, python);
+    }
     let device = lineage_arch::backend::device();
     let chosen: Vec<&baselines::Baseline> = if args.baselines.is_empty() {
         baselines::ALL.iter().collect()

@@ -8,6 +8,7 @@ mod bench_campaign;
 mod bench_recur;
 mod bench_replay;
 mod bench_store;
+mod bench_pytorch;
 mod bench_train;
 mod bench_workers;
 mod charts;
