@@ -187,7 +187,7 @@ pub enum ExportFormat {
 /// Arguments of `lineage run`.
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Preset to start from: smoke (minutes, for CI), quick (10-15 minutes on 2 cores),
+    /// Preset to start from: smoke (seconds, for CI), quick (2-3 minutes on 2 cores),
     /// standard (hours).
     #[arg(long, default_value = "quick")]
     pub preset: String,
@@ -200,12 +200,12 @@ pub struct RunArgs {
     /// Wall-clock budget, e.g. 15m or 2h: no new experiment starts after it.
     #[arg(long, value_name = "DURATION", value_parser = humantime::parse_duration)]
     pub time: Option<std::time::Duration>,
-    /// Training runs this process trains at once; 0 leaves every run to workers
-    /// (`lineage worker`).
+    /// Training runs this process trains at once, each on its share of the machine's threads;
+    /// 0 leaves every run to workers (`lineage worker`).
     #[arg(long, value_name = "N")]
     pub trainers: Option<u32>,
-    /// Runs in flight at once, trained here or by workers [default: --trainers]. 1 makes the
-    /// campaign one deterministic sequence of decisions, whoever trains.
+    /// Runs in flight at once, trained here or by workers [default: --trainers]. Any value
+    /// decides the same things on every run of a seed, whoever trains; 1 is one sequence.
     #[arg(long, value_name = "N")]
     pub parallel: Option<u32>,
     /// Base URL of an OpenAI-compatible chat-completions server (e.g. http://127.0.0.1:8080/v1):
@@ -483,7 +483,8 @@ pub struct WorkerArgs {
     /// stopped.
     #[arg(long = "campaign", value_name = "CAMPAIGN")]
     pub campaigns: Vec<String>,
-    /// Runs trained at once (set RAYON_NUM_THREADS for the compute threads they share).
+    /// Runs trained at once, each on its share of the compute threads (RAYON_NUM_THREADS sets
+    /// them; default: the cores).
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub trainers: u32,
     /// The worker's name in the log [default: HOST-PID].

@@ -1,7 +1,9 @@
-//! Campaigns end to end through the real binary on a real SQLite file: the `smoke` preset runs
-//! to the end, the same seed gives the same decisions and state hash, and a campaign killed
-//! (SIGKILL) at several points — and paused once with Ctrl-C — and resumed each time finishes
-//! with no duplicated and no lost work, in the same final state as an uninterrupted run.
+//! Campaigns end to end through the real binary on a real SQLite file: the `smoke` preset (two
+//! trainers, two runs in flight) runs to the end, the same seed gives the same decisions and
+//! state hash whichever run finishes first — and with one run in flight, the same decisions in
+//! the same order — and a campaign killed (SIGKILL) at several points — and paused once with
+//! Ctrl-C — and resumed each time finishes with no duplicated and no lost work, in the same
+//! final state as an uninterrupted run.
 
 mod support;
 
@@ -27,8 +29,13 @@ fn store(dir: &TempDir) -> String {
 }
 
 fn run_smoke(store: &str, name: &str) -> Value {
+    run_smoke_with(store, name, &[])
+}
+
+fn run_smoke_with(store: &str, name: &str, extra: &[&str]) -> Value {
     let out = lineage(store)
         .args(["run", "--preset", "smoke", "--seed", SEED, "--name", name, "--json"])
+        .args(extra)
         .output()
         .unwrap();
     assert!(out.status.success(), "run failed: {}", String::from_utf8_lossy(&out.stderr));
@@ -54,7 +61,8 @@ async fn chain_is_valid(store: &str, campaign: &str) {
 }
 
 /// An event as a decision: its type and payload without what depends on the clock, the
-/// machine or the campaign id (event ids, which derive from it).
+/// machine, the campaign id (event ids, which derive from it) or which of the campaign's
+/// trainers happened to be free.
 fn decision(event: &Value) -> Value {
     fn clean(v: &Value) -> Value {
         match v {
@@ -62,7 +70,7 @@ fn decision(event: &Value) -> Value {
                 map.iter()
                     .filter(|(k, _)| {
                         let clocked = ["time", "wall", "per_s", "_ms"].iter().any(|w| k.contains(w));
-                        let varying = ["host", "evidence", "cites"].contains(&k.as_str());
+                        let varying = ["host", "evidence", "cites", "trainer"].contains(&k.as_str());
                         !clocked && !varying
                     })
                     .map(|(k, v)| (k.clone(), clean(v)))
@@ -148,15 +156,48 @@ async fn smoke_campaign_runs_end_to_end_and_repeats_exactly() {
     assert_eq!(finished.len(), 1);
     assert_eq!(finished[0]["payload"]["state_hash"], first["state_hash"]);
 
-    // Determinism: the same seed and config (one trainer) decide the same things.
+    // Determinism: the same seed and config decide the same things, with two runs in flight on
+    // two trainers, whichever finishes first: the same decisions (in an
+    // order that may differ) and the same state hash.
+    let started = &of_type(&log, "CampaignStarted")[0]["payload"]["config"];
+    assert_eq!((started["trainers"].as_u64(), started["parallel"].as_u64()), (Some(2), None));
+    let trainers: BTreeSet<&str> =
+        of_type(&log, "TrainingStarted").iter().map(|e| e["payload"]["trainer"].as_str().unwrap()).collect();
+    assert_eq!(trainers, BTreeSet::from(["trainer-0", "trainer-1"]), "both trainers trained");
+    // Each on its share of the machine's threads (one each on two cores), the count recorded.
+    let threads: BTreeSet<u64> =
+        of_type(&log, "TrainingFinished").iter().map(|e| e["payload"]["threads"].as_u64().unwrap()).collect();
+    let cores = std::env::var("RAYON_NUM_THREADS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| std::thread::available_parallelism().unwrap().get() as u64);
+    assert_eq!(threads, BTreeSet::from([(cores / 2).max(1)]), "every run on its trainer's threads");
     let second = run_smoke(&store, "smoke-b");
     assert_eq!(first["state_hash"], second["state_hash"], "same seed, different final state");
     let again = events(&store, "smoke-b");
-    let (a, b): (Vec<Value>, Vec<Value>) =
-        (log.iter().map(decision).collect(), again.iter().map(decision).collect());
+    let sorted = |events: &[Value]| {
+        let mut decisions: Vec<String> = events.iter().map(|e| decision(e).to_string()).collect();
+        decisions.sort();
+        decisions
+    };
+    let (a, b) = (sorted(&log), sorted(&again));
     assert_eq!(a.len(), b.len(), "different number of events");
-    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
-        assert_eq!(x, y, "event {i} differs");
+    for (x, y) in a.iter().zip(&b) {
+        assert_eq!(x, y, "a decision differs");
+    }
+    // What the order of results could change is in the same order: proposals, analyses (with
+    // their fitness and edit statistics) and accounts each follow the experiments' numbers,
+    // whatever finished first.
+    for kinds in [
+        &["ArchitectureProposed"][..],
+        &["AnalysisRecorded", "FitnessAssigned", "InsightRecorded"],
+        &["BudgetSpent"],
+    ] {
+        let in_order = |events: &[Value]| -> Vec<Value> {
+            events.iter().filter(|e| kinds.contains(&e["type"].as_str().unwrap())).map(decision).collect()
+        };
+        assert_eq!(in_order(&log), in_order(&again), "{kinds:?} in another order");
     }
 
     // What cannot be done with a finished campaign says so, and changes nothing.
@@ -177,6 +218,26 @@ async fn smoke_campaign_runs_end_to_end_and_repeats_exactly() {
     exports(&store, &log);
     plots(&dir, &store, &first);
     provenance_of_the_best(&store, &first, &log);
+}
+
+/// With one run in flight, a campaign is one sequence: two runs of a seed record the same
+/// decisions in the same order, event for event.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_run_in_flight_repeats_event_for_event() {
+    let _one = ONE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = store(&dir);
+    let one = ["--trainers", "1", "--parallel", "1"];
+    let first = run_smoke_with(&store, "one-a", &one);
+    let second = run_smoke_with(&store, "one-b", &one);
+    assert_eq!(first["state_hash"], second["state_hash"], "same seed, different final state");
+    let (log, again) = (events(&store, "one-a"), events(&store, "one-b"));
+    let (a, b): (Vec<Value>, Vec<Value>) =
+        (log.iter().map(decision).collect(), again.iter().map(decision).collect());
+    assert_eq!(a.len(), b.len(), "different number of events");
+    for (i, (x, y)) in a.iter().zip(&b).enumerate() {
+        assert_eq!(x, y, "event {i} differs");
+    }
 }
 
 /// `plot` writes the four figures as PNG and SVG; the SVGs carry the campaign's own labels.

@@ -175,12 +175,21 @@ fn a_campaign_trained_by_a_worker_ends_in_the_state_it_reaches_training_itself()
     assert!(status.success(), "{err}");
     let here: Value = serde_json::from_str(&out).unwrap();
 
-    let campaign = run("there", &["--trainers", "0", "--parallel", "1"]);
+    // As the smoke preset trains itself: two runs in flight, each worker on as many threads as
+    // one of the campaign's own trainers had (the same count, the same numbers).
+    let campaign = run("there", &["--trainers", "0", "--parallel", "2"]);
     wait_for(&store, "there", Duration::from_secs(60), "the campaign to start", |e| !e.is_empty());
-    // Two workers race for every run (one in flight at a time): each run is claimed once.
+    // Two workers race for every run (two in flight, whichever ends first): each run is
+    // claimed once.
+    let here_threads =
+        of_type(&events(&store, "here"), "TrainingFinished").next().unwrap()["payload"]["threads"]
+            .as_u64()
+            .unwrap()
+            .to_string();
     let spawn = |name: &str| {
         lineage(&store)
             .args(["worker", "--campaign", "there", "--name", name, "--json"])
+            .env("RAYON_NUM_THREADS", &here_threads)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -108,11 +108,17 @@ fn finished_event(state: &CampaignState, id: &ArchId) -> Option<EventId> {
 }
 
 /// Compares `id` (trained) with its parent, grandparent, its two best-ranked siblings and every
-/// seed baseline that is trained, in that order.
+/// seed baseline that is trained, in that order — each only if proposed before `id`: it is
+/// analysed once those have all reached their end, while what was proposed after it may or may
+/// not have results yet ([`crate::horizon`]).
 fn compare_all(state: &CampaignState, id: &ArchId, mine: &TrainingMetrics, finished: EventId) -> Compared {
+    let earlier = crate::horizon::earlier(state, id);
     let mut compared =
         Compared { comparisons: Vec::new(), cites: vec![finished], vs_parent: None, baselines: Vec::new() };
     let mut compare = |other: &ArchId, relation: Relation| {
+        if !earlier.contains(other) {
+            return None;
+        }
         let theirs = state.metrics(other)?;
         compared.cites.extend(finished_event(state, other));
         let c = Comparison {
@@ -133,7 +139,7 @@ fn compare_all(state: &CampaignState, id: &ArchId, mine: &TrainingMetrics, finis
         let siblings = state
             .ranked()
             .into_iter()
-            .filter(|(a, _)| *a != id && state.archs[*a].proposal.parent.as_ref() == Some(p))
+            .filter(|(a, _)| earlier.contains(a) && state.archs[*a].proposal.parent.as_ref() == Some(p))
             .take(2);
         for (s, _) in siblings {
             compare(s, Relation::Sibling);

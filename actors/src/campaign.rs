@@ -188,13 +188,15 @@ fn model(
 }
 
 /// Starts the actors that do the work, each on its own `SyncArbiter` threads (one idle trainer
-/// thread when `trainers = 0`: the planner sends it nothing, workers train every run).
+/// thread when `trainers = 0`: the planner sends it nothing, workers train every run). Each
+/// trainer computes on a pool of its own, this machine's threads shared evenly among them.
 fn start_team(shared: &Shared) -> Team {
     let trainers = {
         let s = shared.clone();
         let counter = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let threads = crate::training::threads_per_trainer(shared.config.trainers);
         SyncArbiter::start(shared.config.trainers.max(1) as usize, move || {
-            Trainer::new(s.clone(), counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed))
+            Trainer::new(s.clone(), counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed), threads)
         })
     };
     let engineer = {

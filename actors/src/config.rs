@@ -12,7 +12,7 @@ use lineage_events::payload::{CampaignConfig, StageConfig};
 /// The built-in presets: name, what it is for, TOML.
 pub const PRESETS: &[(&str, &str, &str)] = &[
     ("smoke", "a handful of experiments in a few minutes (CI)", include_str!("../presets/smoke.toml")),
-    ("quick", "about 10-15 minutes on 2 cores: the README's campaign", include_str!("../presets/quick.toml")),
+    ("quick", "2-3 minutes on 2 cores: the README's campaign", include_str!("../presets/quick.toml")),
     (
         "standard",
         "hours on a workstation; bigger models and budgets",

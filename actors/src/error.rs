@@ -1,5 +1,6 @@
 //! What goes wrong inside a running campaign's actors, as one typed error.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use lineage_events::StoreError;
@@ -37,14 +38,23 @@ impl ActorError {
 }
 
 /// The first fatal error of a campaign, kept for whoever waits for the campaign to end; later
-/// ones are consequences of the first (the system is already stopping) and are dropped.
+/// ones are consequences of the first (the system is already stopping) and are dropped. So is a
+/// message that finds the system gone after the campaign stopped on purpose (paused or
+/// finished): work that was in flight then, whose decision resume makes again.
 #[derive(Clone, Debug, Default)]
-pub struct FirstFailure(Arc<Mutex<Option<ActorError>>>);
+pub struct FirstFailure {
+    first: Arc<Mutex<Option<ActorError>>>,
+    closing: Arc<AtomicBool>,
+}
 
 impl FirstFailure {
     /// Keeps `error` if it is the first; says whether it was.
     pub fn set(&self, error: ActorError) -> bool {
-        let mut slot = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        if matches!(error, ActorError::Mailbox(_)) && self.closing.load(Ordering::SeqCst) {
+            tracing::debug!("after the campaign stopped: {error}");
+            return false;
+        }
+        let mut slot = self.first.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         if slot.is_some() {
             return false;
         }
@@ -54,7 +64,13 @@ impl FirstFailure {
 
     /// Takes the first error out, if there was one.
     pub fn take(&self) -> Option<ActorError> {
-        self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take()
+        self.first.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take()
+    }
+
+    /// The campaign is being stopped on purpose (a pause or the finish is recorded): from now on
+    /// a message that cannot reach its actor is no failure.
+    pub fn closing(&self) {
+        self.closing.store(true, Ordering::SeqCst);
     }
 }
 
@@ -70,6 +86,15 @@ mod tests {
         let first = failure.take().expect("kept");
         assert_eq!(first.to_string(), "the analyst failed: boom");
         assert!(failure.take().is_none());
+    }
+
+    #[test]
+    fn after_a_deliberate_stop_a_closed_mailbox_is_no_failure() {
+        let failure = FirstFailure::default();
+        failure.closing();
+        assert!(!failure.set(ActorError::Mailbox(actix::MailboxError::Closed)), "work in flight at a pause");
+        assert!(failure.take().is_none());
+        assert!(failure.set(ActorError::Panicked { actor: "analyst".into(), message: "boom".into() }));
     }
 
     #[test]

@@ -23,6 +23,7 @@ pub mod debugger;
 pub mod engineer;
 pub mod error;
 pub mod fitness;
+pub mod horizon;
 pub mod host;
 pub mod insights;
 pub mod llm;

@@ -203,6 +203,8 @@ impl Orchestrator {
         if std::mem::replace(&mut self.closing, true) {
             return;
         }
+        // What is still in flight may find the recorder gone: dropped, and done again on resume.
+        self.shared.failure.closing();
         if !self.signing {
             System::current().stop();
             return;

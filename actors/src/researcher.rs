@@ -12,6 +12,7 @@ use lineage_events::payload::*;
 use lineage_events::{ArchId, EventId, Hash};
 use lineage_replay::{ArchRecord, CampaignState, InsightRef};
 
+use crate::horizon::Seen;
 use crate::insights::{InsightKind, OpKey, StagnationKey};
 use crate::messages::{Committed, Decision, Propose};
 use crate::mutate::OPERATORS;
@@ -56,9 +57,9 @@ impl Handler<Committed> for Researcher {
 /// the analysts that report one, as `exp(10 · gain)`, so an operator that raised fitness by 0.05
 /// is tried about 1.6× as often as an untried one) and `op:NAME:weight` (a direct multiplier).
 /// Each weight is clamped to [0.25, 4]. Returns the weights and the insights they came from.
-fn operator_weights(state: &CampaignState) -> (Vec<f64>, Vec<Steer>) {
+fn operator_weights(insights: &[InsightRef]) -> (Vec<f64>, Vec<Steer>) {
     let mut latest: Vec<&InsightRef> = Vec::new();
-    for insight in state.insights.iter().rev() {
+    for insight in insights.iter().rev() {
         let speaks = OpKey::speaks_of_operators(&insight.insight);
         if speaks && !latest.iter().any(|l| l.insight.analyst == insight.insight.analyst) {
             latest.push(insight);
@@ -94,16 +95,18 @@ struct Steer {
     analyst: String,
 }
 
-/// The latest stagnation insight, if the plateau it reported is still the current one (no new
-/// best since): the researcher then makes a second edit far more often.
-fn stagnation(state: &CampaignState) -> Option<Steer> {
-    let insight = state.insights.iter().rev().find(|i| InsightKind::Stagnation.is(&i.insight))?;
+/// The latest stagnation insight seen, if the plateau it reported is still the current one (no
+/// new best among the results seen): the researcher then makes a second edit far more often.
+fn stagnation(seen: &Seen) -> Option<Steer> {
+    let insight = seen.insights.iter().rev().find(|i| InsightKind::Stagnation.is(&i.insight))?;
     let plateau = StagnationKey::BestFitness.of(&insight.insight)?;
+    let state = seen.state;
     let best = state
         .order
         .iter()
-        .filter(|a| !state.archs[*a].is_baseline())
-        .filter_map(|a| state.archs[a].fitness.as_ref().map(|(f, _)| f.total))
+        .map(|a| &state.archs[a])
+        .filter(|a| !a.is_baseline())
+        .filter_map(|a| seen.fitness(a))
         .fold(f64::NEG_INFINITY, f64::max);
     (best <= plateau).then(|| Steer { event: insight.event, analyst: insight.insight.analyst.to_string() })
 }
@@ -142,9 +145,14 @@ impl Handler<Propose> for Researcher {
 }
 
 impl Researcher {
+    /// What experiment `experiment` is proposed from ([`crate::horizon`]).
+    fn seen(&self, experiment: u32) -> Seen<'_> {
+        Seen::of(&self.state, experiment, self.shared.config.parallel())
+    }
+
     fn select(&self, experiment: u32) -> ParentSelected {
         let s = &self.shared.config.selection;
-        let pool = self.state.pool(s.pool_capacity);
+        let pool = self.seen(experiment).pool(s.pool_capacity);
         let stream = format!("select/{experiment}");
         let mut rng = Rng::stream(self.shared.seed, &stream);
         let in_ranks = |(lo, hi): (u32, u32)| -> Vec<&PoolEntry> {
@@ -207,8 +215,10 @@ impl Researcher {
             .iter()
             .filter_map(|id| parse(&self.state.archs[id].proposal.program).ok().map(|p| (id.clone(), p)))
             .collect();
-        let (weights, steering) = operator_weights(&self.state);
-        let stagnant = stagnation(&self.state);
+        // Operator weights and a plateau from what this experiment sees, whatever finished since.
+        let seen = self.seen(experiment);
+        let (weights, steering) = operator_weights(seen.insights);
+        let stagnant = stagnation(&seen);
         let second_edit =
             if stagnant.is_some() { SECOND_EDIT_STAGNANT_PER_MILLE } else { SECOND_EDIT_PER_MILLE };
         let context = ProposalContext {
@@ -258,7 +268,7 @@ impl Researcher {
             };
             let draft = match llm {
                 Some(llm) => {
-                    model::draft(llm, &self.shared, &self.state, &context, &arch, duplicate.as_ref(), builtin)
+                    model::draft(llm, &self.shared, &seen, &context, &arch, duplicate.as_ref(), builtin)
                 }
                 None => builtin(),
             };
@@ -475,7 +485,7 @@ mod tests {
     #[test]
     fn every_analysts_latest_operator_insight_weights_the_draw() {
         let mut state = CampaignState::default();
-        let (weights, steering) = operator_weights(&state);
+        let (weights, steering) = operator_weights(&state.insights);
         assert!(weights.iter().all(|w| *w == 1.0) && steering.is_empty());
 
         insight(&mut state, "edit-stats", "edit-statistics", &[("op:toggle-conv:gain", 0.2)]);
@@ -488,7 +498,7 @@ mod tests {
         );
         insight(&mut state, "pareto", "pareto", &[("front:e0001:fitness", 0.8)]);
         insight(&mut state, "other", "edit-statistics", &[("op:toggle-conv:gain", 0.0)]);
-        let (weights, steering) = operator_weights(&state);
+        let (weights, steering) = operator_weights(&state.insights);
         // Gains are averaged over analysts (0.04 and 0.0: the older 0.2 is superseded), then the
         // suggested weight multiplies in; weights are clamped to [0.25, 4].
         let expected = (10.0_f64 * 0.02).exp() * 1.5;
@@ -503,7 +513,7 @@ mod tests {
     #[test]
     fn a_stagnation_insight_counts_while_its_plateau_lasts() {
         let mut state = CampaignState::default();
-        assert!(stagnation(&state).is_none());
+        assert!(stagnation(&Seen::everything(&state)).is_none());
         // One scored candidate (fitness 0.543, from the synthetic experiment).
         for (seq, payload) in lineage_events::synthetic::experiment(1).into_iter().enumerate() {
             state.apply(&lineage_events::RecordedEvent {
@@ -521,8 +531,12 @@ mod tests {
         }
         let event =
             insight(&mut state, "stagnation", "stagnation", &[("best_fitness", 0.543), ("explore", 1.0)]);
-        assert_eq!(stagnation(&state).map(|s| s.event), Some(event), "no candidate beat 0.543 yet");
+        assert_eq!(
+            stagnation(&Seen::everything(&state)).map(|s| s.event),
+            Some(event),
+            "no candidate beat 0.543 yet"
+        );
         insight(&mut state, "stagnation", "stagnation", &[("best_fitness", 0.5)]);
-        assert!(stagnation(&state).is_none(), "a candidate beat the reported plateau");
+        assert!(stagnation(&Seen::everything(&state)).is_none(), "a candidate beat the reported plateau");
     }
 }

@@ -10,7 +10,7 @@ use lineage_replay::CampaignState;
 
 use crate::messages::Decision;
 
-/// The `smoke` preset: four baselines (the reference `deltanet` first), one trainer, three
+/// The `smoke` preset: four baselines (the reference `deltanet` first), two trainers, three
 /// repair attempts, six experiments, two verification seeds.
 pub fn smoke() -> CampaignConfig {
     crate::config::resolve("smoke", None, &Default::default()).expect("the smoke preset resolves").0

@@ -1,7 +1,9 @@
 //! A Trainer: trains one scheduled run with burn, records its start, a sampled loss curve as
 //! progress events, and the result — or the failure, including the training-sanity stops: a
 //! loss implausibly far below the baselines' (information leakage) and a run much slower than
-//! its peers. A pool of them runs on a `SyncArbiter`, one run per thread.
+//! its peers. A pool of them runs on a `SyncArbiter`, one run per thread, each computing on a
+//! rayon pool of its own ([`crate::training::pool`]): two trainers on two cores train on one
+//! thread each instead of contending for both.
 
 use actix::prelude::*;
 use lineage_arch::train::Stop;
@@ -22,12 +24,15 @@ const PROGRESS_POINTS: u32 = 10;
 pub struct Trainer {
     shared: Shared,
     name: String,
+    /// The compute threads it trains on.
+    pool: rayon::ThreadPool,
 }
 
 impl Trainer {
-    /// Trainer number `index` of the pool.
-    pub fn new(shared: Shared, index: usize) -> Self {
-        Self { shared, name: format!("trainer-{index}") }
+    /// Trainer number `index` of the pool, training on `threads` compute threads of its own
+    /// ([`crate::training::threads_per_trainer`]).
+    pub fn new(shared: Shared, index: usize, threads: u32) -> Self {
+        Self { shared, name: format!("trainer-{index}"), pool: crate::training::pool(threads) }
     }
 }
 
@@ -94,7 +99,7 @@ impl Handler<Train> for Trainer {
             arch: msg.arch.clone(),
             trainer: self.name.as_str().into(),
             backend: lineage_arch::backend::name().into(),
-            threads: lineage_arch::backend::threads(),
+            threads: self.pool.current_num_threads() as u32,
             host: crate::host::host(),
             lease_ms: None,
         };
@@ -104,9 +109,13 @@ impl Handler<Train> for Trainer {
             return;
         }
         let memory = shared.budget.memory_bytes;
-        let result = train_run(&msg, &shared.config, memory, &shared.device, |progress| {
-            let key = progress_key(&msg, progress.step);
-            shared.record_blocking(vec![Decision::new(key, &self.name, progress).caused_by(cause)]);
+        let name = &self.name;
+        // On this trainer's threads: what it computes, and the thread count its result records.
+        let result = self.pool.install(|| {
+            train_run(&msg, &shared.config, memory, &shared.device, |progress| {
+                let key = progress_key(&msg, progress.step);
+                shared.record_blocking(vec![Decision::new(key, name, progress).caused_by(cause)]);
+            })
         });
         shared.record_blocking(vec![result_decision(&msg, &self.name, result).caused_by(cause)]);
     }
@@ -145,8 +154,9 @@ pub fn result_decision(
 }
 
 /// Trains a run as every trainer does (the campaign's own and workers'): the stage's size and
-/// tasks from `config`, within `memory_bytes`, reporting sampled progress to `progress`. A
-/// panic is a failed run, not a stopped campaign.
+/// tasks from `config`, within `memory_bytes`, reporting sampled progress to `progress`, on
+/// rayon's current pool (a trainer's own, [`crate::training::pool`]), whose size the result
+/// records. A panic is a failed run, not a stopped campaign.
 pub fn train_run(
     msg: &Train,
     config: &CampaignConfig,

@@ -67,6 +67,25 @@ pub struct Trained {
     pub program_hash: Hash,
 }
 
+/// The compute threads each of `trainers` runs trained at once by one process gets: the threads
+/// of rayon's global pool — the machine's cores, or `RAYON_NUM_THREADS` — shared evenly, at
+/// least one each. Ask from outside any pool (inside one, rayon counts that pool's).
+pub fn threads_per_trainer(trainers: u32) -> u32 {
+    (lineage_arch::backend::threads() / trainers.max(1)).max(1)
+}
+
+/// A pool of `threads` compute threads for one trainer. The `flex` backend computes on rayon's
+/// current pool, so a run trained inside [`rayon::ThreadPool::install`] uses these threads and
+/// no others, and [`lineage_arch::backend::threads`] there — the count a run records — is
+/// `threads`: the same count gives the same results bit for bit.
+pub fn pool(threads: u32) -> rayon::ThreadPool {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads.max(1) as usize)
+        .thread_name(|i| format!("train-{i}"))
+        .build()
+        .expect("a thread pool starts")
+}
+
 /// The training configuration a stage implies: its sizes and schedule, the shared constants of
 /// [`TrainConfig::for_stage`].
 pub fn train_config(stage: &StageConfig, seed: u64) -> TrainConfig {
@@ -160,16 +179,20 @@ fn prepare(program: &str, stage: &StageConfig, memory_bytes: Option<u64>) -> Res
     Ok((program, graph, task_list))
 }
 
-/// Trains a recorded run again — its program text, its stage's config, its seed — and returns
-/// what it measures, to compare with what was recorded (bit for bit on the same backend and
-/// thread count).
+/// Trains a recorded run again — its program text, its stage's config, its seed — on `threads`
+/// compute threads (the count it was recorded with), and returns what it measures, to compare
+/// with what was recorded (bit for bit on the same backend).
 pub fn reproduce(
     program: &str,
     stage: &StageConfig,
     seed: u64,
+    threads: u32,
     device: &Device,
 ) -> Result<TrainingMetrics, TrainingError> {
-    train_program(program, stage, seed, None, None, device, |_| {}).map(|trained| metrics(&trained.report))
+    pool(threads).install(|| {
+        train_program(program, stage, seed, None, None, device, |_| {})
+            .map(|trained| metrics(&trained.report))
+    })
 }
 
 /// The metrics recorded for a report: `loss_val_final` is the language-modelling held-out loss

@@ -21,8 +21,11 @@ use crate::state::{CampaignState, Phase, RunRecord};
 
 impl CampaignState {
     /// A hash of everything the campaign decided and measured, without timestamps, durations,
-    /// event ids or the campaign id: two runs with the same seed and config (one trainer) hash
-    /// the same, and replaying a log gives the hash the live run printed.
+    /// event ids or the campaign id: two runs with the same seed and config hash the same, and
+    /// replaying a log gives the hash the live run printed. Architectures are taken in proposal
+    /// order, runs by id and insights in log order, so independent events (two runs' results)
+    /// may interleave in any order; the actors record proposals, and analyses with their
+    /// insights, in one order whatever finishes first.
     pub fn state_hash(&self) -> Hash {
         hash(self)
     }

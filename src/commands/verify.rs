@@ -138,14 +138,17 @@ fn reproduce_one(state: &CampaignState, arch: &str, report: &mut Report) -> anyh
     };
     let stage = &state.config().exploration;
     let device = lineage_arch::backend::device();
-    let again = reproduce(state.archs[id].program(), stage, recorded.seed, &device).map_err(|e| match e {
+    // On as many compute threads as it was recorded with: the same count, the same numbers (a
+    // count no machine has is a damaged record: capped, and compared with the tolerance).
+    let threads = recorded.threads.clamp(1, 1024);
+    let program = state.archs[id].program();
+    let again = reproduce(program, stage, recorded.seed, threads, &device).map_err(|e| match e {
         TrainingError::Parse => anyhow::anyhow!("{id}: the recorded program does not parse"),
         TrainingError::TypeCheck { .. } => anyhow::anyhow!("{id}: the recorded program does not type-check"),
         TrainingError::Task { task, message } => anyhow::anyhow!("{task}: {message}"),
         other => anyhow::anyhow!("{id}: {other}"),
     })?;
-    let same_setup = recorded.backend == lineage_arch::backend::name()
-        && recorded.threads == lineage_arch::backend::threads();
+    let same_setup = recorded.backend == lineage_arch::backend::name() && threads == recorded.threads;
     let compared = compare(&recorded.metrics, &again);
     let worst = compared.values().copied().fold(0.0, f64::max);
     let ok = if same_setup { worst == 0.0 } else { worst <= TOLERANCE };
@@ -153,7 +156,7 @@ fn reproduce_one(state: &CampaignState, arch: &str, report: &mut Report) -> anyh
         "{} on {} with {} threads (recorded on {} with {}); {}",
         id,
         lineage_arch::backend::name(),
-        lineage_arch::backend::threads(),
+        threads,
         recorded.backend,
         recorded.threads,
         compared.iter().map(|(k, v)| format!("{k} {v:.1e}")).collect::<Vec<_>>().join(", ")

@@ -7,7 +7,7 @@ use lineage_events::ArchId;
 use lineage_events::payload::{
     ChatMessage, CheckOutcome, Comparison, FitnessComponents, InsightRecorded, TrainingMetrics,
 };
-use lineage_replay::CampaignState;
+use lineage_replay::{CampaignState, InsightRef};
 
 use super::cognition::{self, Entry};
 
@@ -82,11 +82,13 @@ fn insight_line(insight: &InsightRecorded) -> String {
     format!("- {} ({}): {}", insight.analyst, insight.kind, insight.text)
 }
 
-/// The researcher's prompt for proposal `arch` from `parent`, with `references`; `duplicate`
-/// names an earlier proposal of this experiment that duplicated another architecture. Returns
-/// the messages and the cognition entries they include.
+/// The researcher's prompt for proposal `arch` from `parent`, with `references` and the latest
+/// of `insights` (those the experiment sees, in log order); `duplicate` names an earlier
+/// proposal of this experiment that duplicated another architecture. Returns the messages and
+/// the cognition entries they include.
 pub fn researcher(
     state: &CampaignState,
+    insights: &[InsightRef],
     arch: &ArchId,
     parent: &ArchId,
     references: &[ArchId],
@@ -114,7 +116,7 @@ pub fn researcher(
         }
     }
     let insights: Vec<String> =
-        state.insights.iter().rev().take(INSIGHTS_SHOWN).map(|i| insight_line(&i.insight)).collect();
+        insights.iter().rev().take(INSIGHTS_SHOWN).map(|i| insight_line(&i.insight)).collect();
     if !insights.is_empty() {
         user.push_str("\n## What the campaign's analysts found (latest first)\n\n");
         user.push_str(&insights.join("\n"));

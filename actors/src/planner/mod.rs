@@ -5,9 +5,13 @@
 //! applies committed events, calls [`plan`], sends what it returns and tracks what is in
 //! flight ([`InFlight`]).
 //!
-//! With at most `parallel` commands and runs in flight, `parallel = 1` makes the whole
-//! campaign one deterministic sequence, whoever trains. After a restart nothing is in flight,
-//! so everything unfinished in the log is planned again: that is resume.
+//! At most `parallel` commands and runs are in flight. Whatever finishes first, each decision
+//! reads the same results ([`crate::horizon`]): experiment `n` is proposed only once experiments
+//! `1..=n − parallel` are done and accounted for, and from their results only; experiments are
+//! accounted for in number order, each once it is done; an architecture is analysed only once
+//! every architecture proposed before it has reached its end. So a campaign is deterministic
+//! for any `parallel`, whoever trains, and `parallel = 1` is one sequence. After a restart
+//! nothing is in flight, so everything unfinished in the log is planned again: that is resume.
 //!
 //! Runs are trained by the campaign process's own `trainers` or by workers (`lineage worker`)
 //! that claim scheduled runs from the log with a lease. The planner dispatches a run to a
@@ -81,7 +85,7 @@ impl InFlightKey {
     }
 }
 
-/// The commands in flight. Never more than a handful (at most `trainers` and a record or
+/// The commands in flight. Never more than a handful (at most `parallel` and a record or
 /// two), so a list.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct InFlight(Vec<InFlightKey>);
@@ -218,7 +222,7 @@ impl std::fmt::Display for Command {
 /// (answered ones may still be listed: they are settled first), the config, the campaign seed
 /// and the wall time since this process last accounted for an experiment (or started):
 /// `since_budget_ms` counts towards the wall-clock budget and is what the next `BudgetSpent`
-/// records. Commands are in the order they are to be sent; never more than `trainers` in
+/// records. Commands are in the order they are to be sent; never more than `parallel` in
 /// flight after them.
 pub fn plan(
     state: &CampaignState,
@@ -353,13 +357,19 @@ impl Planner<'_> {
     }
 
     /// Moves every architecture on, in proposal order, while there is capacity (a scheduled
-    /// run needs none to be dispatched); `false` when it ran out.
+    /// run needs none to be dispatched); `false` when it ran out. An architecture is analysed
+    /// only once every one proposed before it has reached its end: analyses, fitness and edit
+    /// statistics then follow proposal order whichever run finished first, and each reads the
+    /// same results ([`crate::horizon`]).
     fn architectures(&mut self, reference: &Reference) -> bool {
         let state = self.state;
         let mut ran_out = false;
+        let mut earlier_ended = true;
         for arch in &state.order {
             let record = &state.archs[arch];
             let phase = state.phase_of(record);
+            let all_before_ended = earlier_ended;
+            earlier_ended &= phase.is_terminal();
             if phase == Phase::Training {
                 let run = record.exploration_run.clone().expect("scheduled");
                 self.dispatch_run(&run);
@@ -370,7 +380,7 @@ impl Planner<'_> {
                 Phase::AwaitingCheck | Phase::AwaitingRepair => true,
                 // The reference trains and is scored first: every fitness is relative to it.
                 Phase::AwaitingTraining => arch == &reference.arch || reference.done,
-                Phase::AwaitingAnalysis => arch == &reference.arch || reference.scored,
+                Phase::AwaitingAnalysis => all_before_ended && (arch == &reference.arch || reference.scored),
                 _ => false,
             };
             if !actionable || self.in_flight.contains(&key) {
@@ -456,8 +466,10 @@ impl Planner<'_> {
         decisions
     }
 
-    /// Once the baselines are done: account for each finished experiment, start the next one
-    /// while the budget lasts, and when it is spent and nothing runs, go to verification.
+    /// Once the baselines are done: account for the experiments in number order, each once it
+    /// is done; start experiment `n` while the budget lasts once experiments `1..=n − parallel`
+    /// are accounted for (it is proposed from their results: [`crate::horizon`]); and when the
+    /// budget is spent and every experiment is accounted for, go to verification.
     fn experiments(&mut self) {
         let state = self.state;
         let config = self.config;
@@ -470,17 +482,16 @@ impl Planner<'_> {
             return;
         }
         let started = state.experiments_started();
-        let done = (1..=started).filter(|n| state.experiment_done(*n)).count() as u32;
-        // Account for each finished experiment before starting the next.
-        if state.experiments_spent < done {
-            if self.capacity() > 0 {
-                self.budget(state.experiments_spent + 1);
-            }
-            return;
+        let spent = state.experiments_spent;
+        // The next experiment in number order is accounted for once it is done (a later one
+        // that finished first waits for it): the accounts, and what each proposal may read,
+        // follow the experiments' numbers, not the order they finished in.
+        if spent < started && state.experiment_done(spent + 1) && self.capacity() > 0 {
+            self.budget(spent + 1);
         }
         // An experiment whose selection was recorded but not its proposal (a model was asked
         // when the campaign stopped): propose it again, which reads the recorded replies.
-        let unproposed = (state.experiments_spent + 1..=started)
+        let unproposed = (spent + 1..=started)
             .find(|n| state.selections.contains_key(n) && state.experiment_archs(*n).is_empty());
         if let Some(n) = unproposed {
             if self.capacity() > 0 && !self.in_flight.contains(&InFlightKey::Propose(n)) {
@@ -488,18 +499,19 @@ impl Planner<'_> {
             }
             return;
         }
-        let running = started - done;
         let pool_empty = state.pool(config.selection.pool_capacity).is_empty();
         let exhausted = budget_exhausted(state, config, state.wall_ms + self.since_budget_ms);
         if exhausted.is_none() && !pool_empty {
             let next = started + 1;
-            let room = running < config.parallel() && self.capacity() > 0;
-            if room && !self.in_flight.contains(&InFlightKey::Propose(next)) {
+            // Its results are in: at most `parallel` experiments are unaccounted for.
+            let ready = crate::horizon::horizon(next, config.parallel()) <= spent;
+            if ready && self.capacity() > 0 && !self.in_flight.contains(&InFlightKey::Propose(next)) {
                 self.push(Command::Propose(Propose { experiment: next }));
             }
             return;
         }
-        if running > 0 {
+        // Every experiment started is accounted for (its account recorded, not only sent).
+        if spent < started {
             return;
         }
         let reason = if pool_empty {

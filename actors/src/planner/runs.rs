@@ -107,10 +107,15 @@ fn train_command_for(
     peers.sort_unstable();
     let slow_limit_ms =
         (peers.len() >= 3).then(|| (peers[peers.len() / 2] as f64 * config.sanity.slow_factor) as u64);
+    // A candidate's loss is held to every baseline's (all have ended before any experiment
+    // starts); a baseline's to the reference's alone, which is trained first: which other
+    // baselines have finished by the time one starts depends on timing when several train.
+    let reference = config.fitness.reference_arch.as_str();
     let leakage_reference = state
         .order
         .iter()
         .filter(|a| state.archs[*a].is_baseline() && *a != arch)
+        .filter(|a| !state.archs[arch].is_baseline() || a.as_str() == reference)
         .filter_map(|a| state.metrics(a).map(|m| m.loss_val_final))
         .reduce(f64::min);
     Train {

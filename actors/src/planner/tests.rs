@@ -90,7 +90,7 @@ fn exploration_seed() -> u64 {
 
 #[test]
 fn an_empty_campaign_seeds_its_baselines_reference_first_once() {
-    let mut w = World::given(smoke());
+    let mut w = World::given(CampaignConfig { trainers: 1, ..smoke() });
     let seed = w.plan();
     assert_eq!(
         lines(&seed),
@@ -326,7 +326,8 @@ fn a_budget_reached_mid_experiment_lets_running_experiments_finish_first() {
 
 #[test]
 fn when_the_budget_is_spent_the_best_candidate_and_baseline_are_promoted_and_verified() {
-    let config = CampaignConfig { budget: Budget { experiments_max: 1, ..smoke().budget }, ..smoke() };
+    let budget = Budget { experiments_max: 1, ..smoke().budget };
+    let config = CampaignConfig { trainers: 1, budget, ..smoke() };
     let mut w = World::given(config);
     let seed = w.plan();
     w.record(&seed[0]);
@@ -554,4 +555,116 @@ fn a_resumed_campaign_leaves_a_worker_its_run_and_restarts_its_own() {
     w.log.run_started("deltanet-x", 0);
     w.in_flight = InFlight::new();
     assert_eq!(w.then(), ["train deltanet-x (started 1×)", "check linear_attention"]);
+}
+
+/// Experiments 1 and 2 proposed side by side (two in flight), both checked and their runs
+/// sent to the two trainers.
+fn two_experiments_training() -> World {
+    let mut w = World::scored(2, [0.4, 0.6, 0.3]);
+    assert_eq!(w.then(), ["propose experiment 1"]);
+    w.log.experiment(1, "gated_deltanet", "e0001", "gated_deltanet", &["toggle-conv"]);
+    assert_eq!(w.then(), ["check e0001", "propose experiment 2"], "experiment 2 reads the baselines only");
+    w.log.experiment(2, "gated_deltanet", "e0002", "short_conv", &["add-skip"]);
+    w.log.checked("e0001", 0, None);
+    let schedule = w.plan();
+    assert_eq!(lines(&schedule), ["record schedule/e0001-x, then train e0001-x"]);
+    w.record(&schedule[0]);
+    assert_eq!(w.then(), ["check e0002"]);
+    w.log.checked("e0002", 0, None);
+    let schedule = w.plan();
+    assert_eq!(lines(&schedule), ["record schedule/e0002-x, then train e0002-x"]);
+    w.record(&schedule[0]);
+    w
+}
+
+#[test]
+fn results_are_taken_in_experiment_order_whichever_run_finishes_first() {
+    let mut w = two_experiments_training();
+    // Experiment 2's run finishes first: it is not analysed before experiment 1 has ended, and
+    // experiment 3 — proposed from experiment 1's results — waits for experiment 1's account.
+    w.log.trained("e0002-x", metrics(0.9, 1.5, 300));
+    assert!(w.then().is_empty(), "e0002 waits for e0001; experiment 3 for experiment 1");
+    w.log.trained("e0001-x", metrics(0.7, 1.9, 250));
+    assert_eq!(w.then(), ["analyse e0001"], "analysed in proposal order");
+    w.log.scored("e0001", 0.7);
+    let next = w.plan();
+    assert_eq!(lines(&next), ["analyse e0002", "record budget/1"]);
+    let Payload::BudgetSpent(spent) = decision(&next[1], "budget/1") else { panic!() };
+    assert_eq!(spent.compute_ms, 250, "experiment 1's training, not experiment 2's");
+    w.record(&next[1]);
+    assert_eq!(w.then(), ["propose experiment 3"], "experiment 1 is accounted for: experiment 3 may start");
+
+    // Experiment 3 sees the baselines and experiment 1, not experiment 2, even once it is
+    // scored: in another run of the seed it may not be yet.
+    w.log.scored("e0002", 0.9);
+    let seen = crate::horizon::Seen::of(&w.log.state, 3, w.config.parallel());
+    let pool: Vec<String> = seen.pool(50).into_iter().map(|e| e.arch.to_string()).collect();
+    assert_eq!(pool, ["e0001", "gated_deltanet", "deltanet", "linear_attention", "short_conv"]);
+    assert_eq!(w.then(), ["record budget/2"]);
+}
+
+#[test]
+fn an_experiment_is_accounted_for_once_it_is_done_and_never_before_an_earlier_one() {
+    let mut w = two_experiments_training();
+    // Experiment 2 ends first, its run failed: its account waits for experiment 1's.
+    w.log.failed("e0002-x", TrainingFailure::Diverged { step: 3 });
+    assert!(w.log.state.experiment_done(2) && !w.log.state.experiment_done(1));
+    assert!(w.then().is_empty(), "experiment 1 is not done: nothing is accounted for");
+    w.log.trained("e0001-x", metrics(0.7, 1.9, 250));
+    assert_eq!(w.then(), ["analyse e0001"]);
+    w.log.scored("e0001", 0.7);
+    let budget = w.plan();
+    assert_eq!(lines(&budget), ["record budget/1"]);
+    w.record(&budget[0]);
+    let next = w.plan();
+    assert_eq!(lines(&next), ["record budget/2", "propose experiment 3"]);
+    let Payload::BudgetSpent(spent) = decision(&next[0], "budget/2") else { panic!() };
+    assert_eq!(spent.compute_ms, 0, "a failed run's time is not in its metrics");
+    w.record(&next[0]);
+    assert_eq!(w.log.state.experiments_spent, 2);
+    w.log.experiment(3, "e0001", "e0003", "gated_deltanet", &["add-skip"]);
+    assert_eq!(w.then(), ["check e0003", "propose experiment 4"], "experiment 4 reads up to experiment 2");
+}
+
+#[test]
+fn baselines_are_analysed_in_order_and_held_to_the_reference_whichever_trains_first() {
+    let mut w = World::seeded(4);
+    assert_eq!(w.plan().len(), 4);
+    for name in ["deltanet", "linear_attention", "gated_deltanet", "short_conv"] {
+        w.log.checked(name, 0, None);
+    }
+    let schedule = w.plan();
+    w.record(&schedule[0]);
+    w.log.trained("deltanet-x", metrics(0.5, 2.0, 100));
+    assert_eq!(w.then(), ["analyse deltanet"]);
+    w.log.scored("deltanet", 0.5);
+    let schedules = w.plan();
+    assert_eq!(schedules.len(), 2, "linear_attention and gated_deltanet");
+    for schedule in &schedules {
+        let Command::Record { then: Some(train), .. } = schedule else { panic!() };
+        assert_eq!(train.leakage_reference, Some(2.0), "the reference's held-out loss");
+        w.record(schedule);
+    }
+    // gated_deltanet finishes first, with a lower loss than the reference's.
+    w.log.trained("gated_deltanet-x", metrics(0.6, 1.5, 100));
+    let next = w.plan();
+    assert_eq!(lines(&next), ["record schedule/short_conv-x, then train short_conv-x"], "not analysed yet");
+    let Command::Record { then: Some(train), .. } = &next[0] else { panic!() };
+    assert_eq!(train.leakage_reference, Some(2.0), "still the reference's alone, not gated_deltanet's");
+    w.record(&next[0]);
+    w.log.trained("linear_attention-x", metrics(0.4, 2.5, 100));
+    assert_eq!(w.then(), ["analyse linear_attention"]);
+    w.log.scored("linear_attention", 0.4);
+    assert_eq!(w.then(), ["analyse gated_deltanet"]);
+
+    // A candidate is held to the lowest of every baseline's.
+    w.log.trained("short_conv-x", metrics(0.3, 3.0, 100));
+    w.log.scored("gated_deltanet", 0.6);
+    w.log.scored("short_conv", 0.3);
+    w.log.experiment(1, "gated_deltanet", "e0001", "gated_deltanet", &["toggle-conv"]);
+    w.log.checked("e0001", 0, None);
+    w.in_flight = InFlight::new();
+    let schedule = w.plan();
+    let Command::Record { then: Some(train), .. } = &schedule[0] else { panic!("{}", schedule[0]) };
+    assert_eq!(train.leakage_reference, Some(1.5));
 }

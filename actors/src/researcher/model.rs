@@ -2,14 +2,13 @@
 //! when the researcher is `mixed`), and the draft it gives — or the built-in one, when it gives
 //! none it could use.
 
+use super::{Draft, ProposalContext};
+use crate::horizon::Seen;
+use crate::llm::{Asked, Llm, Question, prompts, replies};
+use crate::shared::Shared;
 use lineage_arch::rng::Rng;
 use lineage_events::ArchId;
 use lineage_events::payload::{CampaignConfig, Edit, LlmRole, Proposer, ProposerDraw, RandomDraw, RoleMode};
-use lineage_replay::CampaignState;
-
-use super::{Draft, ProposalContext};
-use crate::llm::{Asked, Llm, Question, prompts, replies};
-use crate::shared::Shared;
 
 /// The draw of a mixed researcher is one value below this.
 const DRAW_RANGE: u64 = 1_000_000;
@@ -28,12 +27,12 @@ pub(super) fn draw(config: &CampaignConfig, seed: u64, experiment: u32) -> Optio
 }
 
 /// The model's draft of `arch`; `duplicate` is an earlier proposal of the experiment and the
-/// architecture it duplicated. Without a usable reply, the built-in draft, whose motivation
-/// says so and cites the recorded fallback.
+/// architecture it duplicated; the prompt shows what the experiment sees (`seen`). Without a
+/// usable reply, the built-in draft, whose motivation says so and cites the recorded fallback.
 pub(super) fn draft(
     llm: &Llm,
     shared: &Shared,
-    state: &CampaignState,
+    seen: &Seen<'_>,
     context: &ProposalContext<'_>,
     arch: &ArchId,
     duplicate: Option<&(ArchId, ArchId)>,
@@ -41,7 +40,8 @@ pub(super) fn draft(
 ) -> Draft {
     let selection = context.selection;
     let (messages, entries) = prompts::researcher(
-        state,
+        seen.state,
+        seen.insights,
         arch,
         &selection.parent,
         &selection.references,
@@ -54,7 +54,7 @@ pub(super) fn draft(
         Asked::Used { value: (proposal, program), exchange } => {
             let (mut motivation, mut evidence) = context.preamble(&shared.config.selection);
             motivation.push_str(&format!(" {model} proposed [{exchange}]: {}", proposal.motivation.trim()));
-            let shown = state.insights.iter().rev().take(prompts::INSIGHTS_SHOWN).map(|i| i.event);
+            let shown = seen.insights.iter().rev().take(prompts::INSIGHTS_SHOWN).map(|i| i.event);
             evidence.extend(shown);
             evidence.dedup();
             Draft {

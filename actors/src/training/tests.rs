@@ -108,7 +108,9 @@ fn reproducing_a_run_gives_its_metrics_bit_for_bit() {
     assert_eq!(trained.wall_s_max, 120.0, "no peers' limit: the stage's");
     let parsed = lineage_arch::lang::parse(&program("deltanet")).unwrap();
     assert_eq!(trained.program_hash, Hash(lang::program_hash(&parsed).0));
-    let again = reproduce(&program("deltanet"), &tiny(), 5, &device).unwrap();
+    // Trained above on the test's own threads (rayon's global pool): reproduced on as many.
+    let threads = lineage_arch::backend::threads();
+    let again = reproduce(&program("deltanet"), &tiny(), 5, threads, &device).unwrap();
     // Everything measured; wall time and throughput are the clock's.
     let measured = |m: &TrainingMetrics| {
         (
@@ -124,8 +126,28 @@ fn reproducing_a_run_gives_its_metrics_bit_for_bit() {
     let first = metrics(&trained.report);
     assert_eq!(measured(&again), measured(&first));
     assert_eq!(again.loss_curve, first.loss_curve);
-    let other_seed = reproduce(&program("deltanet"), &tiny(), 6, &device).unwrap();
+    let other_seed = reproduce(&program("deltanet"), &tiny(), 6, threads, &device).unwrap();
     assert_ne!(other_seed.loss_train_final, again.loss_train_final, "the seed matters");
+}
+
+#[test]
+fn a_trainer_computes_on_a_pool_of_its_own_and_the_same_count_reproduces_it() {
+    let all = lineage_arch::backend::threads();
+    assert_eq!(threads_per_trainer(1), all, "one trainer: every thread");
+    assert_eq!(threads_per_trainer(0), all, "no trainers here: as one");
+    assert_eq!(threads_per_trainer(all * 2), 1, "more trainers than threads: one each");
+    let one = pool(1);
+    assert_eq!(one.install(lineage_arch::backend::threads), 1, "what a run trained there records");
+    let device = lineage_arch::backend::device();
+    let trained =
+        one.install(|| train_program(&program("deltanet"), &tiny(), 5, None, None, &device, |_| {})).unwrap();
+    let again = reproduce(&program("deltanet"), &tiny(), 5, 1, &device).unwrap();
+    let first = metrics(&trained.report);
+    assert_eq!(
+        (again.loss_train_final, again.loss_val_final),
+        (first.loss_train_final, first.loss_val_final)
+    );
+    assert_eq!(again.loss_curve, first.loss_curve);
 }
 
 #[test]

@@ -145,6 +145,8 @@ pub struct Worker {
     report: WorkerReport,
     backend: &'static str,
     host: HostInfo,
+    /// Compute threads per trainer: this machine's shared evenly.
+    threads: u32,
 }
 
 impl Worker {
@@ -152,7 +154,6 @@ impl Worker {
     pub fn new(store: Arc<dyn EventStore>, options: WorkerOptions) -> Self {
         Self {
             store,
-            options,
             followed: Vec::new(),
             jobs: BTreeMap::new(),
             reports: mpsc::unbounded_channel(),
@@ -160,6 +161,8 @@ impl Worker {
             report: WorkerReport::default(),
             backend: lineage_arch::backend::name(),
             host: crate::host::host(),
+            threads: crate::training::threads_per_trainer(options.trainers),
+            options,
         }
     }
 
@@ -407,7 +410,7 @@ impl Worker {
                 arch: train.arch.clone(),
                 trainer: self.options.name.as_str().into(),
                 backend: self.backend.into(),
-                threads: lineage_arch::backend::threads(),
+                threads: self.threads,
                 host: self.host.clone(),
                 lease_ms: Some(self.options.lease.as_millis() as u64),
             };
@@ -450,7 +453,8 @@ impl Worker {
         None
     }
 
-    /// Trains on a thread of its own, reporting progress and the result.
+    /// Trains on a thread of its own computing on a pool of its own, reporting progress and the
+    /// result.
     fn spawn(&mut self, campaign: usize, train: Train) {
         let cancel = Arc::new(AtomicBool::new(false));
         let job = Job {
@@ -465,14 +469,17 @@ impl Worker {
         let memory = self.options.memory_per_run;
         let reports = self.reports.0.clone();
         let key = (campaign, train.run.clone());
+        let threads = self.threads;
         std::thread::spawn(move || {
             let device = lineage_arch::backend::device();
-            let result = train_run(&train, &config, memory, &device, |progress| {
-                if cancel.load(Ordering::Relaxed) {
-                    // Out of the training loop, caught by `train_run`; no panic message.
-                    std::panic::resume_unwind(Box::new("cancelled"));
-                }
-                let _ = reports.send(Report::Progress(key.clone(), progress));
+            let result = crate::training::pool(threads).install(|| {
+                train_run(&train, &config, memory, &device, |progress| {
+                    if cancel.load(Ordering::Relaxed) {
+                        // Out of the training loop, caught by `train_run`; no panic message.
+                        std::panic::resume_unwind(Box::new("cancelled"));
+                    }
+                    let _ = reports.send(Report::Progress(key.clone(), progress));
+                })
             });
             if !cancel.load(Ordering::Relaxed) {
                 let _ = reports.send(Report::Done(key, result));
