@@ -86,23 +86,35 @@ fn batch_of(inputs: &RecurInputs) -> usize {
     b
 }
 
+/// `[batch, steps, h, m]` → the value at each time as a column `[batch, h, m, 1]`.
+///
+/// In two levels, groups of about √steps positions and then single positions, because the
+/// gradient of a slice is a zero tensor the size of what was sliced: slicing every position out
+/// of the whole sequence costs `steps²` in the backward pass, this `2·steps·√steps`. Each position
+/// still receives its one gradient plus zeros, so the values are the same bits.
+fn columns(x: Tensor<4>) -> Vec<Tensor<4>> {
+    let [batch, steps, h, m] = x.dims();
+    let group = steps.isqrt().max(1);
+    x.split(group, 1)
+        .into_iter()
+        .flat_map(|g| g.split(1, 1))
+        .map(|x| x.reshape([batch, h, m, 1]))
+        .collect()
+}
+
 /// The step-by-step form.
 pub fn stepwise(inputs: RecurInputs) -> Tensor<3> {
     let (h, steps, batch) = (inputs.h, inputs.steps, batch_of(&inputs));
-    let split = |x: Tensor<3>| heads(x, h, batch, steps);
+    let split = |x: Tensor<3>| columns(heads(x, h, batch, steps));
     let (q, k, v) = (split(inputs.q), split(inputs.k), split(inputs.v));
-    let (dk, dv) = (q.dims()[3], v.dims()[3]);
+    let (dk, dv) = (q[0].dims()[2], v[0].dims()[2]);
     let decay = inputs.decay.map(|d| match d {
         Decay::Number(s) => Err(s),
         Decay::Tensor(t) => Ok(split(t)),
     });
     let erase = inputs.erase.map(|(e, a)| (split(e), split(a)));
-    // The value at time `i` as a column `[b, h, m, 1]`.
-    let at = |x: &Tensor<4>, i: usize| {
-        let m = x.dims()[3];
-        x.clone().narrow(1, i, 1).reshape([batch, h, m, 1])
-    };
-    let mut state = Tensor::<4>::zeros([batch, h, dk, dv], &q.device());
+    let at = |x: &[Tensor<4>], i: usize| x[i].clone();
+    let mut state = Tensor::<4>::zeros([batch, h, dk, dv], &q[0].device());
     let mut outputs = Vec::with_capacity(steps);
     for i in 0..steps {
         let write = at(&k, i) * at(&v, i).reshape([batch, h, 1, dv]);
