@@ -95,11 +95,7 @@ fn batch_of(inputs: &RecurInputs) -> usize {
 fn columns(x: Tensor<4>) -> Vec<Tensor<4>> {
     let [batch, steps, h, m] = x.dims();
     let group = steps.isqrt().max(1);
-    x.split(group, 1)
-        .into_iter()
-        .flat_map(|g| g.split(1, 1))
-        .map(|x| x.reshape([batch, h, m, 1]))
-        .collect()
+    x.split(group, 1).into_iter().flat_map(|g| g.split(1, 1)).map(|x| x.reshape([batch, h, m, 1])).collect()
 }
 
 /// The step-by-step form.
