@@ -71,7 +71,9 @@ pub enum Command {
         /// Stop after this event number, or at this RFC 3339 time: the campaign as it stood then.
         #[arg(long, value_name = "SEQ|TIME")]
         until: Option<String>,
-        /// Counterfactual: re-rank under other fitness weights, e.g. 'loss=0.5,bench=0.5,judge=0'.
+        /// Counterfactual: re-rank under other fitness weights, e.g. 'loss=0.5,bench=0.5,judge=0',
+        /// or under a named fitness ('calibrated', 'asi-arch'), its terms recomputed from the
+        /// recorded metrics.
         #[arg(long, value_name = "WEIGHTS")]
         fitness: Option<String>,
         /// Counterfactual: other selection rules, e.g. 'pool=20,parents=1-5'.
@@ -347,6 +349,41 @@ pub enum BenchCommand {
         /// Scheduled runs claimed, renewed and finished to time the coordination cost.
         #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=9999))]
         jobs: u32,
+        /// Print the results as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// How much of a fitness value is seed noise: every baseline of a preset trained at its
+    /// exploration stage under several campaign seeds (as those campaigns train them), with the
+    /// spread of the loss, the benchmark score and the fitness terms.
+    Fitness {
+        /// The preset whose exploration stage and fitness constants are measured.
+        #[arg(long, default_value = "quick")]
+        preset: String,
+        /// Campaign seeds 1..=N.
+        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(2..=100))]
+        seeds: u32,
+        /// Print the results as one JSON object.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Whether the proposer's policy beats chance: campaigns under the preset's policy and under
+    /// the random-search control (`selection.policy = "random"`), same seeds and budgets, each a
+    /// `lineage run` process; best fitness against experiments, verified gains, discoveries and
+    /// a figure. Without --store, a fresh SQLite file.
+    Discovery {
+        /// The campaigns' preset.
+        #[arg(long, default_value = "quick")]
+        preset: String,
+        /// Campaigns per policy, seeds 1..=N.
+        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+        seeds: u32,
+        /// Proposed experiments per campaign (default: the preset's budget).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
+        experiments: Option<u32>,
+        /// Folder for the figure (SVG and PNG).
+        #[arg(long, default_value = "plots/bench-discovery")]
+        out: std::path::PathBuf,
         /// Print the results as one JSON object.
         #[arg(long)]
         json: bool,

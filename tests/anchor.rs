@@ -198,6 +198,18 @@ fn tail_forgery(dir: &TempDir, store: &str) {
         gain_std: 0.01,
         discovery: true,
         runs: Vec::new(),
+        test: Some(lineage_events::payload::GainTest {
+            name: "paired-t-one-sided".into(),
+            alpha: 0.05,
+            pairs: 3,
+            df: 2,
+            t: Some(34.6),
+            p_value: 0.0004,
+            correction: "holm".into(),
+            family: 1,
+            p_adjusted: 0.0004,
+            lower_bound: Some(0.17),
+        }),
     };
     let at = tokio::runtime::Runtime::new().unwrap().block_on(async {
         let sqlite = SqliteStore::open(&copy).await.unwrap();

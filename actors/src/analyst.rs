@@ -2,7 +2,7 @@
 //! baselines task by task, attributes the change to the edits that made it, assigns the fitness
 //! (with the built-in judge's rationale), and keeps the edit statistics — which operators raised
 //! fitness and task scores, with counts — as an insight the researcher steers by. It also
-//! concludes the verification stage (the discovery rule itself is [`verdict`], defined in
+//! concludes the verification stage (the discovery rule itself is [`verdicts`], defined in
 //! `lineage-replay`, where `verify` re-derives each verdict with it). Runs on a `SyncArbiter`
 //! thread with the campaign projection.
 
@@ -12,12 +12,12 @@ use actix::prelude::*;
 use lineage_arch::baselines;
 use lineage_arch::lang::parse;
 use lineage_events::payload::*;
-use lineage_events::{ArchId, CampaignId, EventId};
+use lineage_events::{ArchId, CampaignId, EventId, RunId};
 use lineage_replay::CampaignState;
-use lineage_replay::discovery::verification_scores;
+use lineage_replay::discovery::{self, verification_scores};
 /// The discovery rule, defined in `lineage-replay` so that `verify` re-derives every verdict
 /// with the same function.
-pub use lineage_replay::discovery::{Verdict, verdict};
+pub use lineage_replay::discovery::{Verdict, verdicts};
 
 use crate::fitness::{JudgeInputs, fitness, judge};
 use crate::insights::{edit_statistics, task_deltas};
@@ -157,7 +157,7 @@ fn compare_all(state: &CampaignState, id: &ArchId, mine: &TrainingMetrics, finis
 
 /// What the judge looks at besides the metrics: how far the program is from the nearest seed
 /// baseline, and its parameters against the reference's.
-fn judge_inputs(program: &str, mine: &TrainingMetrics, reference: &TrainingMetrics) -> JudgeInputs {
+pub fn judge_inputs(program: &str, mine: &TrainingMetrics, reference: &TrainingMetrics) -> JudgeInputs {
     let lines = Lines::of(&parse(program).expect("a trained program parses"));
     let distance =
         baselines::ALL.iter().map(|b| lines.distance(&Lines::of(&b.program()))).fold(f64::INFINITY, f64::min);
@@ -210,11 +210,11 @@ pub fn analyse(
     let judged = match voice.filter(|_| *id != reference_id).and_then(|v| v.judge(state, &trained)) {
         Some(Ok(score)) => score,
         Some(Err(why)) => {
-            let mut builtin = judge(mine, reference, inputs);
+            let mut builtin = judge(mine, reference, inputs, &config.fitness);
             builtin.rationale = format!("{why}; the built-in judge instead: {}", builtin.rationale);
             builtin
         }
-        None => judge(mine, reference, inputs),
+        None => judge(mine, reference, inputs, &config.fitness),
     };
     let (components, total) = fitness(mine, reference, &judged, &config.fitness);
     let written = voice.and_then(|v| v.write(state, &trained, (total, &components)));
@@ -309,28 +309,34 @@ fn analysis(
 }
 
 /// The conclusion of the verification stage: a verdict for every promoted candidate against
-/// the promoted baseline (nothing without one).
+/// the promoted baseline (nothing without one), all at once — they are the family the discovery
+/// rule corrects over.
 pub fn conclude(state: &CampaignState) -> Vec<Decision> {
-    let promoted: Vec<&ArchId> = state.order.iter().filter(|a| state.archs[*a].promoted.is_some()).collect();
-    let Some(baseline) = promoted.iter().find(|a| state.archs[**a].is_baseline()) else {
+    let Some(baseline) = discovery::baseline(state) else {
         return Vec::new();
     };
     let base = verification_scores(state, baseline);
-    let base_scores: BTreeMap<u64, f64> = base.iter().map(|(seed, (b, _))| (*seed, *b)).collect();
+    let plain = |scores: &BTreeMap<u64, (f64, RunId)>| -> BTreeMap<u64, f64> {
+        scores.iter().map(|(seed, (b, _))| (*seed, *b)).collect()
+    };
+    let candidates = discovery::candidates(state);
+    let mine: Vec<_> = candidates.iter().map(|arch| verification_scores(state, arch)).collect();
+    let family: Vec<_> = mine.iter().map(plain).collect();
+    let verdicts = verdicts(&family, &plain(&base));
     let mut decisions = Vec::new();
-    for arch in promoted.iter().filter(|a| !state.archs[**a].is_baseline()) {
-        let mine = verification_scores(state, arch);
-        let scores: BTreeMap<u64, f64> = mine.iter().map(|(seed, (b, _))| (*seed, *b)).collect();
-        let Verdict { gain_mean, gain_std, discovery } = verdict(&scores, &base_scores);
+    for ((arch, mine), Verdict { gain_mean, gain_std, discovery, test }) in
+        candidates.iter().zip(&mine).zip(verdicts)
+    {
         let runs =
             mine.values().map(|(_, r)| r.clone()).chain(base.values().map(|(_, r)| r.clone())).collect();
         let concluded = VerificationConcluded {
             arch: (*arch).clone(),
-            best_baseline: (*baseline).clone(),
+            best_baseline: baseline.clone(),
             gain_mean,
             gain_std,
             discovery,
             runs,
+            test: Some(test),
         };
         decisions.push(Decision::new(format!("verify/{arch}"), NAME, concluded));
     }

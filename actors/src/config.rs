@@ -7,7 +7,10 @@ pub mod llm;
 use lineage_arch::baselines;
 use lineage_arch::limits::{self, LimitError, TrainSizes};
 use lineage_arch::tasks;
-use lineage_events::payload::{CampaignConfig, StageConfig};
+use lineage_events::payload::{CampaignConfig, RoleMode, StageConfig};
+use lineage_replay::policy::Policy;
+
+use crate::fitness::FitnessKind;
 
 /// The built-in presets: name, what it is for, TOML.
 pub const PRESETS: &[(&str, &str, &str)] = &[
@@ -202,6 +205,7 @@ fn validate_stage(name: &str, stage: &StageConfig) -> Result<(), ConfigError> {
     limits::check_train(&sizes, key)?;
     limits::RUN_WALL_S.check(&key("run_wall_s_max"), stage.run_wall_s_max)?;
     limits::STAGE_SEEDS.check(&key("seeds"), stage.seeds)?;
+    limits::EVAL_BATCHES.check(&key("eval_batches"), stage.eval_batches)?;
     limits::STAGE_TASKS.check(&format!("the number of {name}.tasks"), stage.tasks.len())?;
     for task in &stage.tasks {
         tasks::build(&task.name, &task.settings)
@@ -222,6 +226,14 @@ pub fn validate(config: &CampaignConfig) -> Result<(), ConfigError> {
         return fail(format!(
             "fitness.reference_arch {:?} must be one of the seed baselines",
             config.fitness.reference_arch
+        ));
+    }
+    if FitnessKind::named(&config.fitness.name).is_none() {
+        let names: Vec<String> = FitnessKind::ALL.iter().map(|(n, _)| format!("{n:?}")).collect();
+        return fail(format!(
+            "fitness.name {:?} is not known; choose from {}",
+            config.fitness.name,
+            names.join(", ")
         ));
     }
     limits::TRAINERS.check("trainers", config.trainers)?;
@@ -286,11 +298,22 @@ pub fn validate(config: &CampaignConfig) -> Result<(), ConfigError> {
 
 fn validate_selection(config: &CampaignConfig) -> Result<(), ConfigError> {
     let s = &config.selection;
-    if s.policy != "top-k-uniform" {
+    let Some(policy) = Policy::named(&s.policy) else {
+        let names: Vec<String> = Policy::ALL.iter().map(|(n, _)| format!("{n:?}")).collect();
         return fail(format!(
-            "selection.policy {:?} is not known; the one policy is \"top-k-uniform\"",
-            s.policy
+            "selection.policy {:?} is not known; choose from {}",
+            s.policy,
+            names.join(", ")
         ));
+    };
+    // The control proposes with the built-in operators: a model would read the campaign's
+    // insights and its own judgement into every proposal.
+    if policy == Policy::Random
+        && config.llm.as_ref().is_some_and(|l| l.roles.researcher != RoleMode::Builtin)
+    {
+        return fail(
+            "selection.policy \"random\" is the random-search control: it proposes with the built-in operators, so the researcher role must be \"builtin\"",
+        );
     }
     limits::POOL_CAPACITY.check("selection.pool_capacity", s.pool_capacity)?;
     limits::REFERENCES.check("selection.references_count", s.references_count)?;

@@ -4,12 +4,16 @@
 //! acted on. Operators are weighted by the edit statistics the analysts record, so what helped
 //! before is tried more often. Each proposal is judged for novelty; duplicates are re-proposed
 //! up to the configured limit. Everything one experiment decides is recorded as one batch.
+//! Under the `random` policy (the control, `lineage_replay::policy`) parent and references come
+//! uniformly from the whole pool and every operator is equally likely; the draws use the same
+//! streams, so a control campaign and a campaign of the same seed differ only by the policy.
 
 use actix::prelude::*;
 use lineage_arch::lang::{Program, parse, print, program_hash};
 use lineage_arch::rng::Rng;
 use lineage_events::payload::*;
 use lineage_events::{ArchId, EventId, Hash};
+use lineage_replay::policy::Policy;
 use lineage_replay::{ArchRecord, CampaignState, InsightRef};
 
 use crate::horizon::Seen;
@@ -158,12 +162,16 @@ impl Researcher {
         let in_ranks = |(lo, hi): (u32, u32)| -> Vec<&PoolEntry> {
             pool.iter().filter(|e| e.rank >= lo && e.rank <= hi).collect()
         };
-        let parents = in_ranks(s.parent_ranks);
+        let policy = Policy::of(s);
+        let parents = in_ranks(policy.parent_ranks(s));
         let parents = if parents.is_empty() { pool.iter().collect() } else { parents };
         let pick = rng.below(parents.len() as u64);
         let parent = parents[pick as usize].arch.clone();
         // A young pool has nothing at ranks 11-50: references then come from the rest of it.
-        let mut candidates: Vec<&PoolEntry> = in_ranks(s.reference_ranks);
+        let mut candidates: Vec<&PoolEntry> = in_ranks(policy.reference_ranks(s));
+        if policy == Policy::Random {
+            candidates.retain(|e| e.arch != parent);
+        }
         if candidates.is_empty() {
             candidates = pool.iter().filter(|e| e.arch != parent).collect();
         }
@@ -217,8 +225,11 @@ impl Researcher {
             .collect();
         // Operator weights and a plateau from what this experiment sees, whatever finished since.
         let seen = self.seen(experiment);
-        let (weights, steering) = operator_weights(seen.insights);
-        let stagnant = stagnation(&seen);
+        // The random-search control reads no insight: every operator equally likely.
+        let steered = Policy::of(&self.shared.config.selection).steered();
+        let (weights, steering) =
+            if steered { operator_weights(seen.insights) } else { (vec![1.0; OPERATORS.len()], Vec::new()) };
+        let stagnant = if steered { stagnation(&seen) } else { None };
         let second_edit =
             if stagnant.is_some() { SECOND_EDIT_STAGNANT_PER_MILLE } else { SECOND_EDIT_PER_MILLE };
         let context = ProposalContext {
@@ -414,8 +425,8 @@ impl ProposalContext<'_> {
              references {}.",
             self.experiment,
             selection.parent,
-            rules.parent_ranks.0,
-            rules.parent_ranks.1,
+            Policy::of(rules).parent_ranks(rules).0,
+            Policy::of(rules).parent_ranks(rules).1,
             selection.pool.len(),
             if selection.references.is_empty() {
                 "none".to_owned()

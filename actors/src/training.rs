@@ -89,14 +89,15 @@ pub fn pool(threads: u32) -> rayon::ThreadPool {
 /// The training configuration a stage implies: its sizes and schedule, the shared constants of
 /// [`TrainConfig::for_stage`].
 pub fn train_config(stage: &StageConfig, seed: u64) -> TrainConfig {
-    TrainConfig::for_stage(
+    let config = TrainConfig::for_stage(
         stage.layers,
         stage.steps,
         stage.batch,
         stage.learning_rate,
         stage.run_wall_s_max as f64,
         seed,
-    )
+    );
+    TrainConfig { eval_batches: stage.eval_batches, ..config }
 }
 
 /// The training run a stage implies, for the memory and compute estimate: its sizes, and the

@@ -86,6 +86,9 @@ pub const LEARNING_RATE: Range<f64> = Range::new(1e-9, 1.0);
 pub const RUN_WALL_S: Range<u64> = Range::new(1, 7 * 24 * 3600);
 /// Seeds each candidate is trained with in a stage: each is a full run.
 pub const STAGE_SEEDS: Range<u32> = Range::new(1, 64);
+/// Held-out batches per task a run is evaluated on: forward passes only, but each one more is
+/// a training step's forward half.
+pub const EVAL_BATCHES: Range<u32> = Range::new(1, 1024);
 /// Tasks of a stage: trained round-robin, so each one more dilutes the others.
 pub const STAGE_TASKS: Range<usize> = Range::new(1, 16);
 /// Token vocabulary of a generated task (byte-level language modelling uses 256).

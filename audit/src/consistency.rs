@@ -5,8 +5,10 @@
 //!
 //! - a fitness total against its components and the constants of the recorded config
 //!   ([`Weights::total`], Eq. 2), and the judge term against the judge's score;
-//! - a verification verdict against the per-seed scores of the runs it names (the discovery
-//!   rule, [`lineage_replay::discovery::verdict`]);
+//! - a verification verdict against the per-seed scores of the runs it names and of the other
+//!   candidates concluded with it (the discovery rule, [`lineage_replay::discovery::verdicts`];
+//!   a version-1 verdict, which records no test, with the version-1 rule it was decided by,
+//!   [`lineage_replay::discovery::verdict_v1`]);
 //! - a decision a model made against the recorded reply it cites ([`crate::replies`]);
 //! - who held each run: starts, workers' leases and results ([`crate::leases`]);
 //! - each count against the events it counts: repair attempts, accounted experiments
@@ -18,7 +20,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use lineage_events::payload::*;
 use lineage_events::{RecordedEvent, RunId};
 use lineage_replay::CampaignState;
-use lineage_replay::discovery::{verdict, verification_scores};
+use lineage_replay::discovery::{self, verdict_v1, verdicts, verification_scores};
 use lineage_replay::fitness::Weights;
 
 /// What the consistency check re-derived, and the first event that disagreed.
@@ -165,16 +167,50 @@ fn verification(state: &CampaignState, p: &VerificationConcluded) -> Result<(), 
             list(&mut expected.iter())
         ));
     }
-    let derived = verdict(&candidate, &baseline);
+    let Some(test) = &p.test else {
+        // Version 1: no test; the rule it was decided by.
+        let derived = verdict_v1(&candidate, &baseline);
+        if !derived.matches(p) {
+            return Err(format!(
+                "the verdict on {} (gain {} ± {}, discovery {}) does not follow from its runs: the version-1 discovery rule gives gain {} ± {}, discovery {}",
+                p.arch,
+                p.gain_mean,
+                p.gain_std,
+                p.discovery,
+                derived.gain_mean,
+                derived.gain_std,
+                derived.discovery
+            ));
+        }
+        return Ok(());
+    };
+    // The family it was corrected over: every candidate concluded with it, each with all its
+    // finished verification runs, against the same baseline.
+    let family = discovery::candidates(state);
+    let scores = discovery::family_scores(state, &family);
+    let Some(at) = family.iter().position(|a| *a == &p.arch) else {
+        return Err(format!("concludes the verification of {}, a baseline, not a candidate", p.arch));
+    };
+    let derived = verdicts(&scores, &baseline).swap_remove(at);
+    debug_assert_eq!(scores[at], candidate, "the runs it names are the candidate's, checked above");
     if !derived.matches(p) {
+        let d = &derived.test;
         return Err(format!(
-            "the verdict on {} (gain {} ± {}, discovery {}) does not follow from its runs: the discovery rule gives gain {} ± {}, discovery {}",
+            "the verdict on {} (gain {} ± {}, p {}, Holm-adjusted {} over {}, bound {:?}, discovery {}) does not follow from its runs: the discovery rule gives gain {} ± {}, p {}, Holm-adjusted {} over {}, bound {:?}, discovery {}",
             p.arch,
             p.gain_mean,
             p.gain_std,
+            test.p_value,
+            test.p_adjusted,
+            test.family,
+            test.lower_bound,
             p.discovery,
             derived.gain_mean,
             derived.gain_std,
+            d.p_value,
+            d.p_adjusted,
+            d.family,
+            d.lower_bound,
             derived.discovery
         ));
     }

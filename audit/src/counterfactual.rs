@@ -1,5 +1,7 @@
 //! Counterfactual replay: the recorded campaign re-ranked under other fitness weights or
-//! selection rules, without training anything.
+//! selection rules, without training anything — or under another fitness altogether
+//! ([`Counterfactual::rescored`]), its components recomputed by the caller from the recorded
+//! metrics (audit does not know the fitness functions, which live with the analyst).
 //!
 //! What it can know: every scored architecture's fitness components are in the log, so any
 //! re-weighting ranks them exactly (with the one fitness total, [`Weights::total`], and the one
@@ -11,9 +13,13 @@
 
 use std::fmt::Write as _;
 
+use std::collections::BTreeMap;
+
 use lineage_events::ArchId;
+use lineage_events::payload::FitnessComponents;
 use lineage_replay::CampaignState;
 use lineage_replay::fitness::Weights;
+use lineage_replay::policy::Policy as SelectionPolicy;
 use serde::Serialize;
 
 /// Selection rules to test; `None` keeps the recorded one.
@@ -70,7 +76,14 @@ pub struct Counterfactual {
     pub parent_ranks: (u32, u32),
     /// Where selection would first have gone otherwise (none: every recorded parent allowed).
     pub divergence: Option<Divergence>,
+    /// The other fitness the components were recomputed under, described (none: the recorded
+    /// components, re-weighted).
+    pub rescored: Option<String>,
 }
+
+/// Components recomputed under another fitness, by architecture; one missing keeps its
+/// recorded components.
+pub type Components = BTreeMap<ArchId, FitnessComponents>;
 
 /// The weights the campaign recorded (panics before `CampaignStarted`).
 pub fn recorded_weights(state: &CampaignState) -> Weights {
@@ -79,11 +92,17 @@ pub fn recorded_weights(state: &CampaignState) -> Weights {
 
 /// Scored architectures under `weights`, best first, counting only fitness recorded before
 /// position `until_seq` when given.
-fn ranked(state: &CampaignState, weights: Weights, until_seq: Option<u64>) -> Vec<(&ArchId, f64)> {
+fn ranked<'a>(
+    state: &'a CampaignState,
+    weights: Weights,
+    components: &Components,
+    until_seq: Option<u64>,
+) -> Vec<(&'a ArchId, f64)> {
     state.ranked_by(|arch| {
         let (fitness, event) = arch.fitness.as_ref()?;
         let seq = state.event_seq(event)?;
-        until_seq.is_none_or(|until| seq < until).then(|| weights.total(&fitness.components))
+        let components = components.get(&arch.proposal.arch).unwrap_or(&fitness.components);
+        until_seq.is_none_or(|until| seq < until).then(|| weights.total(components))
     })
 }
 
@@ -91,9 +110,22 @@ impl Counterfactual {
     /// Re-ranks `state` (which must have started: see [`recorded_weights`]) under `weights`
     /// and `policy`.
     pub fn of(state: &CampaignState, weights: Weights, policy: Policy) -> Self {
+        Self::rescored(state, weights, policy, &Components::new(), None)
+    }
+
+    /// Re-ranks `state` under another fitness: `components` recomputed for each architecture
+    /// (those missing keep their recorded ones) and totalled with `weights`; `described` says
+    /// which fitness, for the report.
+    pub fn rescored(
+        state: &CampaignState,
+        weights: Weights,
+        policy: Policy,
+        components: &Components,
+        described: Option<String>,
+    ) -> Self {
         let recorded = recorded_weights(state);
-        let before = ranked(state, recorded, None);
-        let after = ranked(state, weights, None);
+        let before = ranked(state, recorded, &Components::new(), None);
+        let after = ranked(state, weights, components, None);
         let ranking = after
             .iter()
             .map(|(arch, fitness)| {
@@ -122,7 +154,9 @@ impl Counterfactual {
             })
             .collect();
         let pool_capacity = policy.pool.unwrap_or(state.config().selection.pool_capacity);
-        let parent_ranks = policy.parent_ranks.unwrap_or(state.config().selection.parent_ranks);
+        let selection = &state.config().selection;
+        let parent_ranks =
+            policy.parent_ranks.unwrap_or(SelectionPolicy::of(selection).parent_ranks(selection));
         Self {
             weights,
             recorded,
@@ -131,7 +165,8 @@ impl Counterfactual {
             promoted,
             pool_capacity,
             parent_ranks,
-            divergence: divergence(state, weights, pool_capacity, parent_ranks),
+            divergence: divergence(state, weights, components, pool_capacity, parent_ranks),
+            rescored: described,
         }
     }
 
@@ -139,9 +174,10 @@ impl Counterfactual {
     pub fn text(&self) -> String {
         let mut out = String::new();
         let (w, r) = (self.weights, self.recorded);
+        let rescored = self.rescored.as_ref().map_or(String::new(), |d| format!("{d}; weights "));
         let _ = writeln!(
             out,
-            "counterfactual fitness: loss {:.3}, bench {:.3}, judge {:.3} (recorded {:.3}, {:.3}, {:.3})",
+            "counterfactual fitness: {rescored}loss {:.3}, bench {:.3}, judge {:.3} (recorded {:.3}, {:.3}, {:.3})",
             w.loss, w.benchmark, w.judge, r.loss, r.benchmark, r.judge
         );
         // As wide as the longest name, as the leaderboard is: ids do not pad themselves.
@@ -199,12 +235,13 @@ impl Counterfactual {
 fn divergence(
     state: &CampaignState,
     weights: Weights,
+    components: &Components,
     capacity: u32,
     parent_ranks: (u32, u32),
 ) -> Option<Divergence> {
     state.selections.iter().find_map(|(experiment, (selection, event))| {
         let seq = state.event_seq(event)?;
-        let pool = state.pool_of(ranked(state, weights, Some(seq)), capacity);
+        let pool = state.pool_of(ranked(state, weights, components, Some(seq)), capacity);
         let rank = pool.iter().find(|entry| entry.arch == selection.parent).map(|entry| entry.rank);
         let allowed = rank.is_some_and(|r| r >= parent_ranks.0 && r <= parent_ranks.1);
         (!allowed).then(|| Divergence { experiment: *experiment, parent: selection.parent.clone(), rank })

@@ -27,7 +27,7 @@ pub mod verify;
 pub use anchor::{Anchor, AnchorError};
 pub use counterfactual::{Counterfactual, Policy};
 pub use provenance::{Log, Provenance};
-pub use summary::{Row, Summary, proposer_label};
+pub use summary::{Row, RowTest, Summary, proposer_label};
 pub use verify::{AnchoredHead, Check, Expected, InvalidHead, Verification, verify, verify_against};
 
 use lineage_events::{DecodeError, StoreError};

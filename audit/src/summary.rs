@@ -31,6 +31,27 @@ pub struct Row<'a> {
     pub proposer: Cow<'a, str>,
     /// The verification verdict, once verified.
     pub discovery: Option<bool>,
+    /// The test behind the verdict: absent before verification, and for a verdict recorded as
+    /// version 1, which ran none.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub test: Option<RowTest>,
+}
+
+/// The numbers of a verdict's test, as the leaderboard shows them.
+#[derive(Clone, Copy, Debug, Serialize)]
+pub struct RowTest {
+    /// Mean gain over the baseline, paired by seed.
+    pub gain_mean: f64,
+    /// One-sided p-value of the paired t-test.
+    pub p_value: f64,
+    /// Holm-adjusted over the candidates concluded together.
+    pub p_adjusted: f64,
+    /// How many were concluded together.
+    pub family: u32,
+    /// One-sided lower confidence bound of the mean gain, at `1 − alpha`.
+    pub lower_bound: Option<f64>,
+    /// The family-wise error rate the verdict is held to.
+    pub alpha: f64,
 }
 
 /// A campaign at one point: the leaderboard, counts and the state hash.
@@ -170,6 +191,16 @@ fn leaderboard(state: &CampaignState) -> Vec<Row<'_>> {
                 parent: record.proposal.parent.as_ref().map(|p| p.as_str()),
                 proposer: proposer_label(&record.proposal.proposer),
                 discovery: record.verification.as_ref().map(|v| v.discovery),
+                test: record.verification.as_ref().and_then(|v| {
+                    v.test.as_ref().map(|t| RowTest {
+                        gain_mean: v.gain_mean,
+                        p_value: t.p_value,
+                        p_adjusted: t.p_adjusted,
+                        family: t.family,
+                        lower_bound: t.lower_bound,
+                        alpha: t.alpha,
+                    })
+                }),
             }
         })
         .collect()
@@ -225,10 +256,21 @@ fn render(summary: &Summary) -> String {
             let _ = writeln!(out, "   …");
         }
         next_rank = row.rank + 1;
-        let verdict = match row.discovery {
-            Some(true) => " [discovery]",
-            Some(false) => " [verified: no gain beyond seed variation]",
-            None => "",
+        let verdict = match (row.discovery, &row.test) {
+            (Some(discovery), Some(t)) => {
+                let what = if discovery { "discovery" } else { "verified: not a discovery" };
+                let bound = t
+                    .lower_bound
+                    .map_or(String::new(), |b| format!(", ≥ {b:+.3} at {}%", 100.0 - 100.0 * t.alpha));
+                format!(
+                    " [{what}: gain {:+.3}{bound}; p {:.4}, Holm {:.4} of {}]",
+                    t.gain_mean, t.p_value, t.p_adjusted, t.family
+                )
+            }
+            // A version-1 verdict, decided by the version-1 rule.
+            (Some(true), None) => " [discovery]".to_owned(),
+            (Some(false), None) => " [verified: no gain beyond seed variation]".to_owned(),
+            (None, _) => String::new(),
         };
         let _ = writeln!(
             out,
@@ -286,6 +328,7 @@ mod tests {
             parent: None,
             proposer: if baselines_at.contains(&rank) { "baseline" } else { "mutate" }.into(),
             discovery: None,
+            test: None,
         };
         Summary {
             campaign: "c".into(),
@@ -334,6 +377,42 @@ mod tests {
         let gaps = text.lines().filter(|l| l.trim() == "…").count();
         assert_eq!(gaps, 2, "{text}");
         assert!(text.contains("… 500 ranked in all; `--json` lists every one"), "{text}");
+    }
+
+    #[test]
+    fn a_verdict_shows_its_test_and_an_old_one_its_rule() {
+        let names = names(3);
+        let mut board = summary(&names, &[3]);
+        let test = |p_value, lower_bound| RowTest {
+            gain_mean: 0.206,
+            p_value,
+            p_adjusted: 2.0 * p_value,
+            family: 2,
+            lower_bound,
+            alpha: 0.05,
+        };
+        board.leaderboard[0].discovery = Some(true);
+        board.leaderboard[0].test = Some(test(0.0021, Some(0.1932)));
+        board.leaderboard[1].discovery = Some(false);
+        board.leaderboard[1].test = Some(test(0.4, None));
+        board.leaderboard[2].discovery = Some(false);
+        let text = render(&board);
+        let lines: Vec<&str> = text.lines().skip(1).take(3).collect();
+        assert!(
+            lines[0].ends_with(" [discovery: gain +0.206, ≥ +0.193 at 95%; p 0.0021, Holm 0.0042 of 2]"),
+            "{text}"
+        );
+        assert!(
+            lines[1].ends_with(" [verified: not a discovery: gain +0.206; p 0.4000, Holm 0.8000 of 2]"),
+            "{text}"
+        );
+        assert!(
+            lines[2].ends_with(" [verified: no gain beyond seed variation]"),
+            "a version-1 verdict: {text}"
+        );
+        let json = serde_json::to_value(&board).unwrap();
+        assert_eq!(json["leaderboard"][0]["test"]["p_adjusted"], 0.0042);
+        assert!(json["leaderboard"][2].get("test").is_none(), "absent, as version 1 wrote none");
     }
 
     #[test]

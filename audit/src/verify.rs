@@ -13,7 +13,8 @@ use std::str::FromStr;
 
 use lineage_events::payload::{HeadSigned, Payload};
 use lineage_events::{
-    CampaignId, DecodedPayload, EventStore, Hash, Head, PublicKey, RecordedEvent, Seq, StoredEvent, Upcasters,
+    CampaignId, DecodedPayload, EventBody, EventStore, Hash, Head, PublicKey, RecordedEvent, Seq,
+    StoredEvent, Upcasters,
 };
 use lineage_replay::CampaignState;
 use serde::Serialize;
@@ -208,7 +209,7 @@ fn decode(stored: &[StoredEvent]) -> (Vec<RecordedEvent>, Check) {
     let mut events = Vec::with_capacity(stored.len());
     let (mut first_error, mut unknown) = (None, 0);
     for event in stored {
-        match event.decode(&upcasters) {
+        match event.decode(&upcasters).map_err(|e| e.to_string()).and_then(|e| untested(event, e)) {
             Ok(event) => {
                 unknown += matches!(event.payload, DecodedPayload::Unknown(_)) as usize;
                 events.push(event);
@@ -225,6 +226,23 @@ fn decode(stored: &[StoredEvent]) -> (Vec<RecordedEvent>, Check) {
         ),
     };
     (events, check)
+}
+
+/// A verdict without a test is one decided by the version-1 rule, which is re-derived as
+/// such; only a version-1 event may be one, or a rewritten log could have a version-2 verdict
+/// judged by the older rule, which states no error rate.
+fn untested(stored: &StoredEvent, event: RecordedEvent) -> Result<RecordedEvent, String> {
+    let Some(Payload::VerificationConcluded(v)) = event.payload.known() else { return Ok(event) };
+    if v.test.is_some() {
+        return Ok(event);
+    }
+    let version = EventBody::parse(&stored.body).map_err(|e| e.to_string())?.version;
+    if version >= 2 {
+        return Err(format!(
+            "payload of type VerificationConcluded version {version} records no test; only version 1 may"
+        ));
+    }
+    Ok(event)
 }
 
 /// Folds the events, checking each one's references against what came before it, up to the

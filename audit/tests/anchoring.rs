@@ -175,7 +175,14 @@ async fn a_fitness_total_that_does_not_follow_from_its_components_is_named() {
 
 #[tokio::test]
 async fn a_verdict_that_does_not_follow_from_its_runs_is_named() {
-    let forgeries: [fn(&mut VerificationConcluded); 2] = [|v| v.discovery = false, |v| v.gain_mean += 1e-9];
+    let forgeries: [fn(&mut VerificationConcluded); 5] = [
+        |v| v.discovery = false,
+        |v| v.gain_mean += 1e-9,
+        // The test's numbers are derived too: a p-value, its correction or the bound.
+        |v| v.test.as_mut().unwrap().p_value *= 2.0,
+        |v| v.test.as_mut().unwrap().family = 3,
+        |v| v.test.as_mut().unwrap().lower_bound = Some(0.3),
+    ];
     for forge in forgeries {
         let (at, id, detail) = forged_verdict(forge).await;
         let prefix = format!("event {at} ({id}, VerificationConcluded): the verdict on a-0002 (gain ");
@@ -193,6 +200,26 @@ async fn a_verdict_that_does_not_follow_from_its_runs_is_named() {
     assert!(
         detail.ends_with("names run r-a-0001, which is no finished verification run of a-0002 or deltanet"),
         "{detail}"
+    );
+}
+
+/// A verdict without its test would be re-derived by the version-1 rule: only a
+/// version-1 event may be one.
+#[tokio::test]
+async fn a_new_verdict_stripped_of_its_test_is_named() {
+    let (mut events, _) = support::campaign(None);
+    let at = position(&events, |p| matches!(p, Payload::VerificationConcluded(_)));
+    let Payload::VerificationConcluded(verdict) = &mut events[at].1 else { unreachable!() };
+    verdict.test = None;
+    refinish(&mut events);
+    let (store, campaign) = store_of(&events, None).await;
+    let verification = verify(&store, &campaign).await;
+    let detail = failed(&verification, "schema");
+    assert_eq!(
+        detail,
+        format!(
+            "event {at}: payload of type VerificationConcluded version 2 records no test; only version 1 may"
+        )
     );
 }
 
@@ -478,9 +505,9 @@ async fn a_verdict_that_leaves_out_a_seed_is_named_even_when_recomputed() {
             v.runs.retain(|r| !r.as_str().ends_with("-v2"));
             let candidate = BTreeMap::from([(11, 0.81), (12, 0.83)]);
             let baseline = BTreeMap::from([(11, 0.60), (12, 0.61)]);
-            let recomputed = lineage_replay::discovery::verdict(&candidate, &baseline);
-            (v.gain_mean, v.gain_std, v.discovery) =
-                (recomputed.gain_mean, recomputed.gain_std, recomputed.discovery);
+            let recomputed = lineage_replay::discovery::verdicts(&[candidate], &baseline).remove(0);
+            (v.gain_mean, v.gain_std, v.discovery, v.test) =
+                (recomputed.gain_mean, recomputed.gain_std, recomputed.discovery, Some(recomputed.test));
         },
     ];
     for forge in forgeries {

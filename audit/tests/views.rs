@@ -187,7 +187,14 @@ async fn the_summary_lists_the_leaderboard_and_counts() {
     assert_eq!(json["leaderboard"][1]["parent"], "gated-deltanet");
     assert_eq!(json["leaderboard"][3]["parent"], Value::Null);
     let table = summary.table();
-    assert!(table.lines().nth(1).unwrap().ends_with("mutate:add-gate [discovery]"), "{table}");
+    // Gains 0.21, 0.22, 0.23 on three seeds: t ≈ 38 on two degrees of freedom.
+    assert!(
+        table.lines().nth(1).unwrap().ends_with(
+            "mutate:add-gate [discovery: gain +0.220, ≥ +0.203 at 95%; p 0.0003, Holm 0.0003 of 1]"
+        ),
+        "{table}"
+    );
+    assert_eq!(json["leaderboard"][0]["test"]["family"], 1);
     assert!(
         table.ends_with(
             "2 experiments; 0 rejected as duplicates, 0 abandoned after repair, 0 failed training"

@@ -41,6 +41,7 @@ pub fn config() -> CampaignConfig {
         learning_rate: 3e-3,
         run_wall_s_max: 300,
         seeds,
+        eval_batches: 4,
         tasks: vec![
             TaskSpec {
                 name: "mqar".into(),
@@ -80,6 +81,7 @@ pub fn config() -> CampaignConfig {
 
 fn fitness_constants() -> FitnessConstants {
     FitnessConstants {
+        name: "asi-arch".into(),
         reference_arch: "deltanet".into(),
         loss_scale: 0.1,
         benchmark_scale: 0.1,
@@ -177,6 +179,18 @@ pub fn one_of_each() -> Vec<Payload> {
             gain_std: 0.008,
             discovery: true,
             runs: vec![run("r-0001-v11"), run("r-0001-v12"), run("r-0001-v13")],
+            test: Some(GainTest {
+                name: "paired-t-one-sided".into(),
+                alpha: 0.05,
+                pairs: 3,
+                df: 2,
+                t: Some(6.711_696_879_329_4),
+                p_value: 0.010_743_112_914_142_8,
+                correction: "holm".into(),
+                family: 1,
+                p_adjusted: 0.010_743_112_914_142_8,
+                lower_bound: Some(0.017_513_164_313_223_6),
+            }),
         }),
         Payload::InsightRecorded(InsightRecorded {
             analyst: "edit-stats".into(),

@@ -129,7 +129,15 @@ struct ArchDigest<'a> {
     fitness: Option<[u64; 4]>,
     promoted: bool,
     discovery: Option<(bool, u64, u64)>,
+    /// The test behind the verdict (version 2): left out for a version-1 verdict, which has
+    /// none, so an old log hashes as it always did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test: Option<TestDigest>,
 }
+
+/// A verdict's test: pairs, family, and the bits of α, p, the adjusted p and the bound (t
+/// follows from the gains, which are in `discovery`).
+type TestDigest = (u32, u32, u64, u64, u64, Option<u64>);
 
 #[derive(Serialize)]
 struct RunDigest<'a> {
@@ -184,6 +192,10 @@ fn arch_digest<'a>(state: &'a CampaignState, id: &'a ArchId) -> ArchDigest<'a> {
             .verification
             .as_ref()
             .map(|v| (v.discovery, v.gain_mean.to_bits(), v.gain_std.to_bits())),
+        test: a.verification.as_ref().and_then(|v| v.test.as_ref()).map(|t| {
+            let bound = t.lower_bound.map(f64::to_bits);
+            (t.pairs, t.family, t.alpha.to_bits(), t.p_value.to_bits(), t.p_adjusted.to_bits(), bound)
+        }),
     }
 }
 

@@ -14,6 +14,7 @@ pub mod fitness;
 pub mod fold;
 pub mod lineage;
 pub mod llm;
+pub mod policy;
 pub mod references;
 pub mod replies;
 pub mod state;

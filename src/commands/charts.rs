@@ -292,3 +292,76 @@ fn steps(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
     }
     out
 }
+
+/// One policy's best-fitness curves, one per campaign: `runs[c][n]` after experiment `n + 1`.
+pub struct PolicyCurve {
+    pub label: String,
+    pub runs: Vec<Vec<Option<f64>>>,
+}
+
+/// Best exploration fitness against experiments for several policies: the mean over campaigns
+/// as a line, the range from the worst to the best campaign as a band.
+pub fn policies(path: &Path, title: &str, curves: &[PolicyCurve]) -> anyhow::Result<()> {
+    save(path, &Policies { title, curves })
+}
+
+struct Policies<'a> {
+    title: &'a str,
+    curves: &'a [PolicyCurve],
+}
+
+/// Per experiment where every campaign has a value: (experiment, mean, min, max).
+fn spread(runs: &[Vec<Option<f64>>]) -> Vec<(f64, f64, f64, f64)> {
+    let len = runs.iter().map(Vec::len).min().unwrap_or(0);
+    (0..len)
+        .filter_map(|n| {
+            let values: Option<Vec<f64>> = runs.iter().map(|r| r[n]).collect();
+            let values = values.filter(|v| !v.is_empty())?;
+            let mean = values.iter().sum::<f64>() / values.len() as f64;
+            let (lo, hi) =
+                values.iter().fold((f64::INFINITY, f64::NEG_INFINITY), |(a, b), v| (a.min(*v), b.max(*v)));
+            Some(((n + 1) as f64, mean, lo, hi))
+        })
+        .collect()
+}
+
+impl Figure for Policies<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn<DB> {
+        const COLOURS: [RGBColor; 3] = [CANDIDATE, RGBColor(255, 127, 14), BASELINE];
+        root.fill(&WHITE)?;
+        let spreads: Vec<_> = self.curves.iter().map(|c| spread(&c.runs)).collect();
+        let values: Vec<f64> = spreads.iter().flatten().flat_map(|&(_, _, lo, hi)| [lo, hi]).collect();
+        let (y_min, y_max) = padded_range(&values);
+        let x_max = spreads.iter().flatten().map(|p| p.0).fold(1.0, f64::max);
+        let mut chart = ChartBuilder::on(root)
+            .caption(format!("{}: best exploration fitness by policy", self.title), (FONT, 24))
+            .margin(18)
+            .x_label_area_size(48)
+            .y_label_area_size(64)
+            .build_cartesian_2d(0.5..x_max + 0.5, y_min..y_max)?;
+        chart
+            .configure_mesh()
+            .x_desc("experiments")
+            .y_desc("best fitness (mean; band: min to max over seeds)")
+            .x_label_formatter(&|x| format!("{x:.0}"))
+            .label_style((FONT, 15))
+            .draw()?;
+        for (i, (curve, points)) in self.curves.iter().zip(&spreads).enumerate() {
+            let colour = COLOURS[i % COLOURS.len()];
+            let band: Vec<(f64, f64)> =
+                points.iter().map(|p| (p.0, p.3)).chain(points.iter().rev().map(|p| (p.0, p.2))).collect();
+            chart.draw_series(std::iter::once(Polygon::new(band, colour.mix(0.18))))?;
+            chart
+                .draw_series(LineSeries::new(points.iter().map(|p| (p.0, p.1)), colour.stroke_width(3)))?
+                .label(format!("{} ({} seeds)", curve.label, curve.runs.len()))
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(3)));
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerRight)
+            .label_font((FONT, 15))
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+    }
+}

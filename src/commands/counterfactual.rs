@@ -4,7 +4,12 @@
 use std::collections::BTreeMap;
 
 use anyhow::{Context, bail};
+use lineage_actors::config::{self, Overrides};
+use lineage_actors::fitness::{self, FitnessKind};
 use lineage_audit::Policy;
+use lineage_audit::counterfactual::Components;
+use lineage_events::payload::{FitnessConstants, Stage, TrainingMetrics};
+use lineage_replay::CampaignState;
 use lineage_replay::fitness::Weights;
 
 fn pairs(text: &str, what: &str) -> anyhow::Result<BTreeMap<String, String>> {
@@ -56,4 +61,62 @@ pub fn parse_policy(text: &str) -> anyhow::Result<Policy> {
         }
     }
     Ok(p)
+}
+
+/// A named fitness (`asi-arch`, `calibrated`) for `--fitness NAME`: its constants — this
+/// build's for the campaign's preset (`quick` for a campaign without one), with ASI-Arch's
+/// scales of 0.1 for `asi-arch` — and every scored architecture's components recomputed from
+/// its recorded exploration metrics. The built-in judge scores again; a model's judge score is
+/// kept as recorded (a counterfactual asks no model). `None` when `text` names no fitness.
+pub fn named_fitness(
+    state: &CampaignState,
+    text: &str,
+) -> anyhow::Result<Option<(Weights, Components, String)>> {
+    let Some(kind) = FitnessKind::named(text.trim()) else { return Ok(None) };
+    let preset = state.config().preset.as_deref().unwrap_or("quick");
+    let preset = if config::PRESETS.iter().any(|p| p.0 == preset) { preset } else { "quick" };
+    let (resolved, _) = config::resolve(preset, None, &Overrides::default())?;
+    let mut constants = FitnessConstants { name: text.trim().into(), ..resolved.fitness };
+    if kind == FitnessKind::AsiArch {
+        (constants.loss_scale, constants.benchmark_scale) = (0.1, 0.1);
+    }
+    constants.reference_arch = state.config().fitness.reference_arch.clone();
+    let metrics_of = |arch: &lineage_replay::ArchRecord| -> Option<&TrainingMetrics> {
+        let run = arch.exploration_run.as_ref()?;
+        state.runs.get(run)?.finished.as_ref().map(|(f, _)| &f.metrics)
+    };
+    let reference = state
+        .archs
+        .values()
+        .find(|a| a.proposal.arch.as_str() == constants.reference_arch.as_str())
+        .and_then(|a| metrics_of(a))
+        .with_context(|| {
+            format!("the reference {} has no exploration result to score against", constants.reference_arch)
+        })?;
+    let (mut components, mut judged_again) = (Components::new(), 0);
+    for arch in state.archs.values() {
+        let (Some((recorded, _)), Some(mine)) = (arch.fitness.as_ref(), metrics_of(arch)) else { continue };
+        if recorded.stage != Stage::Exploration {
+            continue;
+        }
+        let judge = if recorded.judge.exchange.is_none() {
+            judged_again += 1;
+            let inputs = lineage_actors::analyst::judge_inputs(arch.program(), mine, reference);
+            fitness::judge(mine, reference, inputs, &constants)
+        } else {
+            recorded.judge.clone()
+        };
+        let (c, _) = fitness::fitness(mine, reference, &judge, &constants);
+        components.insert(arch.proposal.arch.clone(), c);
+    }
+    let described = format!(
+        "{} (loss scale {}, benchmark scale {}, steepness {}; {} architectures' terms recomputed from their recorded metrics, {} judged again by the built-in judge)",
+        constants.name,
+        constants.loss_scale,
+        constants.benchmark_scale,
+        constants.steepness,
+        components.len(),
+        judged_again
+    );
+    Ok(Some((Weights::of(&constants), components, described)))
 }

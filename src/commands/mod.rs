@@ -5,6 +5,8 @@ mod arch;
 mod attach;
 mod bench_attach;
 mod bench_campaign;
+mod bench_discovery;
+mod bench_fitness;
 mod bench_pytorch;
 mod bench_recur;
 mod bench_replay;
@@ -101,6 +103,19 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
                 json: *json,
             };
             bench_workers::run(cli.store.as_deref(), &options).await
+        }
+        Command::Bench(BenchCommand::Fitness { preset, seeds, json }) => {
+            bench_fitness::run(preset, *seeds, *json)
+        }
+        Command::Bench(BenchCommand::Discovery { preset, seeds, experiments, out, json }) => {
+            let options = bench_discovery::Options {
+                preset,
+                seeds: *seeds,
+                experiments: *experiments,
+                out,
+                json: *json,
+            };
+            bench_discovery::run(cli.store.as_deref(), &options).await
         }
         Command::Arch(command) => arch::run(command),
     }

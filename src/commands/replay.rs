@@ -61,8 +61,20 @@ pub async fn run(
             bail!("campaign {campaign} has no CampaignStarted event: nothing to re-rank");
         }
         let recorded = lineage_audit::counterfactual::recorded_weights(&state);
-        let weights = asked.fitness.map_or(Ok(recorded), |f| counterfactual::parse_weights(f, recorded))?;
         let policy = asked.policy.map(counterfactual::parse_policy).transpose()?.unwrap_or_default();
+        if let Some((weights, components, described)) =
+            asked.fitness.map(|f| counterfactual::named_fitness(&state, f)).transpose()?.flatten()
+        {
+            let rescored = lineage_audit::Counterfactual::rescored(
+                &state,
+                weights,
+                policy,
+                &components,
+                Some(described),
+            );
+            return crate::output::print(&rescored.text());
+        }
+        let weights = asked.fitness.map_or(Ok(recorded), |f| counterfactual::parse_weights(f, recorded))?;
         return crate::output::print(&lineage_audit::Counterfactual::of(&state, weights, policy).text());
     }
     let summary = Summary::of(&campaign, &state).at_head(folded.head);

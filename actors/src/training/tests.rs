@@ -37,7 +37,7 @@ fn a_stage_sets_the_sizes_and_the_shared_constants_the_rest() {
             grad_norm_max: 1.0,
             seed: 17,
             wall_s_max: 120.0,
-            eval_batches: 4,
+            eval_batches: 8, // the stage's own (the preset's `eval_batches`)
             curve_points: 20,
         }
     );

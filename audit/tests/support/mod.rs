@@ -13,7 +13,7 @@ use lineage_events::{
     ActorRef, ArchId, CampaignId, EventId, EventStore, Hash, MemoryStore, NewEvent, RunId, Seq, synthetic,
 };
 use lineage_replay::CampaignState;
-use lineage_replay::discovery::verdict;
+use lineage_replay::discovery::verdicts;
 use lineage_replay::fitness::Weights;
 
 pub fn id(text: &str) -> ArchId {
@@ -140,7 +140,8 @@ impl Builder {
                 runs.push(run);
             }
         }
-        let v = verdict(&by_seed[0], &by_seed[1]);
+        // The only candidate promoted: a family of one.
+        let v = verdicts(std::slice::from_ref(&by_seed[0]), &by_seed[1]).remove(0);
         let concluded = VerificationConcluded {
             arch: id(arch),
             best_baseline: id(baseline),
@@ -148,6 +149,7 @@ impl Builder {
             gain_std: v.gain_std,
             discovery: v.discovery,
             runs,
+            test: Some(v.test),
         };
         self.push(Payload::VerificationConcluded(concluded));
     }

@@ -164,7 +164,7 @@ payloads! {
     AnalysisRecorded = 1,
     FitnessAssigned = 1,
     PromotedToVerification = 1,
-    VerificationConcluded = 1,
+    VerificationConcluded = 2,
     InsightRecorded = 1,
     LlmExchanged = 2,
     LlmFellBack = 1,
@@ -282,7 +282,14 @@ impl Payload {
             FitnessAssigned(p) => format!("{} {:?} fitness {:.4}", p.arch, p.stage, p.total),
             PromotedToVerification(p) => format!("{} rank {} fitness {:.4}", p.arch, p.rank, p.fitness),
             VerificationConcluded(p) => {
-                format!("{} gain {:.4} ± {:.4} discovery={}", p.arch, p.gain_mean, p.gain_std, p.discovery)
+                let test = p.test.as_ref().map_or(String::new(), |t| {
+                    let bound = t.lower_bound.map_or("-".to_owned(), |b| format!("{b:+.4}"));
+                    format!(" p={:.4} (Holm {:.4} of {}) bound {bound}", t.p_value, t.p_adjusted, t.family)
+                });
+                format!(
+                    "{} gain {:.4} ± {:.4}{test} discovery={}",
+                    p.arch, p.gain_mean, p.gain_std, p.discovery
+                )
             }
             InsightRecorded(p) => format!("{} [{}]: {}", p.analyst, p.kind, first_line(&p.text)),
             LlmExchanged(p) => format!(
@@ -396,6 +403,7 @@ impl Upcasters {
         let mut upcasters = Self::default();
         upcasters.register("ImplementationChecked", 1, implementation_checked_v1_to_v2);
         upcasters.register("LlmExchanged", 1, llm::llm_exchanged_v1_to_v2);
+        upcasters.register("VerificationConcluded", 1, verification_concluded_v1_to_v2);
         upcasters
     }
 
@@ -453,6 +461,19 @@ fn implementation_checked_v1_to_v2(mut value: serde_json::Value) -> Result<serde
         })
     });
     payload.insert("quadratic_allowed".into(), serde_json::Value::Bool(allowed));
+    Ok(value)
+}
+
+/// `VerificationConcluded` 1 → 2: version 2 records the test that decided the verdict. Version
+/// 1 ran none — its rule was the mean gain above the spread of the gains and of the baseline's
+/// scores — so `test` is `null`, never invented numbers; its own fields stay as recorded, and
+/// `verify` re-derives it with that version-1 rule.
+fn verification_concluded_v1_to_v2(mut value: serde_json::Value) -> Result<serde_json::Value, String> {
+    let payload = value.as_object_mut().ok_or("the payload is not a JSON object")?;
+    if payload.contains_key("test") {
+        return Err("version 1 has no field `test`".into());
+    }
+    payload.insert("test".into(), serde_json::Value::Null);
     Ok(value)
 }
 

@@ -165,3 +165,50 @@ fn the_new_optional_fields_are_left_out_when_empty_so_old_bodies_are_written_unc
         }
     }
 }
+
+/// A `VerificationConcluded` as version 1 wrote it (the recorded-v1 fixture's verdict).
+const CONCLUDED_V1: &str = r#"{"arch":"e0001","best_baseline":"deltanet","gain_mean":-0.0859375,"gain_std":0.09943689110435824,"discovery":false,"runs":["e0001-v1","e0001-v0","deltanet-v1","deltanet-v0"]}"#;
+
+fn concluded(decoded: DecodedPayload) -> VerificationConcluded {
+    match decoded {
+        DecodedPayload::Known(Payload::VerificationConcluded(p)) => p,
+        other => panic!("expected VerificationConcluded, got {other:?}"),
+    }
+}
+
+#[test]
+fn verification_concluded_v1_upcasts_without_a_test() {
+    assert_eq!(Payload::current_version("VerificationConcluded"), Some(2));
+    let upcasters = Upcasters::standard();
+    let v = concluded(upcasters.decode("VerificationConcluded", 1, CONCLUDED_V1).unwrap());
+    // Its own numbers as recorded, bit for bit; no test numbers invented.
+    assert_eq!(v.gain_mean.to_bits(), (-0.0859375_f64).to_bits());
+    assert_eq!(v.gain_std.to_bits(), 0.09943689110435824_f64.to_bits());
+    assert_eq!((v.arch.as_str(), v.best_baseline.as_str(), v.discovery), ("e0001", "deltanet", false));
+    assert_eq!(v.runs.len(), 4);
+    assert_eq!(v.test, None);
+    // The summary of an old verdict reads as it did.
+    assert_eq!(Payload::VerificationConcluded(v).summary(), "e0001 gain -0.0859 ± 0.0994 discovery=false");
+    // Version 2 requires the field: a version-2 payload without it is malformed.
+    assert!(upcasters.decode("VerificationConcluded", 2, CONCLUDED_V1).is_err());
+    // A version-1 payload that already has one is not version 1.
+    let with_test = CONCLUDED_V1.replace(r#""discovery":false"#, r#""discovery":false,"test":null"#);
+    assert!(upcasters.decode("VerificationConcluded", 1, &with_test).is_err());
+}
+
+#[test]
+fn verification_concluded_v2_records_its_test_and_prints_it() {
+    let payload = synthetic::one_of_each()
+        .into_iter()
+        .find(|p| matches!(p, Payload::VerificationConcluded(_)))
+        .unwrap();
+    let encoded = payload.encode();
+    assert_eq!(encoded.version, 2);
+    assert!(
+        encoded.json.contains(r#""test":{"name":"paired-t-one-sided","alpha":0.05,"pairs":3"#),
+        "{}",
+        encoded.json
+    );
+    let summary = payload.summary();
+    assert!(summary.contains("p=0.0107 (Holm 0.0107 of 1) bound +0.0175 discovery=true"), "{summary}");
+}

@@ -106,6 +106,12 @@ pub struct NoveltyConfig {
 /// Constants of the fitness `(σ(s·clamp(ΔL/(a·L_ref))) + σ(s·clamp(ΔB/(b·B_ref))) + (J−1)/9) / 3`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FitnessConstants {
+    /// Which fitness: `asi-arch` (the paper's Eq. 2 with its judge, whose innovation term
+    /// rewards distance from the baselines alone) or `calibrated` (the same terms, with a judge
+    /// that credits distance only in proportion to measured benefit; docs/discovery.md). Absent
+    /// in logs written before there was a choice, which used `asi-arch`.
+    #[serde(default = "asi_arch", skip_serializing_if = "is_asi_arch")]
+    pub name: CompactString,
     /// The baseline every candidate is compared with (ASI-Arch: DeltaNet).
     pub reference_arch: CompactString,
     /// Relative loss change that saturates the loss term (paper: 0.1).
@@ -120,6 +126,14 @@ pub struct FitnessConstants {
     pub benchmark_weight: f64,
     /// Weight of the judge term.
     pub judge_weight: f64,
+}
+
+fn asi_arch() -> CompactString {
+    "asi-arch".into()
+}
+
+fn is_asi_arch(name: &CompactString) -> bool {
+    name == "asi-arch"
 }
 
 /// Training-sanity stops.
@@ -152,6 +166,18 @@ pub struct StageConfig {
     pub seeds: u32,
     /// Tasks trained and evaluated.
     pub tasks: Vec<TaskSpec>,
+    /// Held-out batches per task each run is evaluated on. Absent in logs written before it
+    /// was configurable, which evaluated on 4.
+    #[serde(default = "eval_batches_before", skip_serializing_if = "is_eval_batches_before")]
+    pub eval_batches: u32,
+}
+
+fn eval_batches_before() -> u32 {
+    4
+}
+
+fn is_eval_batches_before(n: &u32) -> bool {
+    *n == 4
 }
 
 /// A generated task and its settings (interpreted by `lineage-arch`).
@@ -722,21 +748,61 @@ pub struct PromotedToVerification {
     pub seeds: Vec<u64>,
 }
 
-/// Verification finished: is it a discovery?
+/// Verification finished: is it a discovery? (Version 2: with the test the verdict rests on.)
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VerificationConcluded {
     /// The architecture.
     pub arch: ArchId,
     /// The best baseline at verification scale.
     pub best_baseline: ArchId,
-    /// Mean gain in benchmark score over that baseline across seeds.
+    /// Mean gain in benchmark score over that baseline, over the seeds both were trained with.
     pub gain_mean: f64,
-    /// Seed-to-seed standard deviation of the gain.
+    /// Sample standard deviation of those gains (0 for fewer than two).
     pub gain_std: f64,
-    /// Claimed only if the gain exceeds seed-to-seed variation.
+    /// Whether it is a discovery: by the test (`test`), or for a version-1 verdict by the
+    /// version-1 rule (`test` is `None`).
     pub discovery: bool,
     /// The verification runs.
     pub runs: Vec<RunId>,
+    /// The statistical test that decided `discovery` (`lineage_replay::discovery`). `None` only
+    /// for a verdict recorded as version 1, which ran no test: it was decided by the version-1
+    /// rule (mean gain positive and above both the standard deviation of the gains and the
+    /// baseline's own seed-to-seed standard deviation, over at least two paired seeds), which
+    /// states no error rate; no test numbers exist for it. Version 2 always writes the field
+    /// (the key is required), and `verify` fails a version-2 verdict without a test.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub test: Option<GainTest>,
+}
+
+/// The test behind a verdict: is the candidate's mean gain over the baseline, paired by seed,
+/// above zero beyond chance, with the error rate controlled over every candidate concluded
+/// together? Every number is finite (JSON holds no NaN or infinity): where a statistic is
+/// undefined or infinite it is `None`, and the docs of `lineage_replay::discovery` say why.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct GainTest {
+    /// The test: `paired-t-one-sided` (Student's t on the per-seed gains; H0: mean gain ≤ 0,
+    /// H1: mean gain > 0).
+    pub name: CompactString,
+    /// The family-wise error rate the conclusion is held to.
+    pub alpha: f64,
+    /// Paired seeds: seeds both the candidate and the baseline have a result for.
+    pub pairs: u32,
+    /// Degrees of freedom, `pairs − 1` (0 for fewer than two pairs).
+    pub df: u32,
+    /// The t statistic, `gain_mean / (gain_std / √pairs)`; `None` when it is undefined or
+    /// infinite (fewer than two pairs, or gains with no spread).
+    pub t: Option<f64>,
+    /// One-sided p-value of this candidate alone.
+    pub p_value: f64,
+    /// The correction for testing several candidates at once: `holm` (Holm–Bonferroni).
+    pub correction: CompactString,
+    /// Candidates concluded together: the family the correction is over.
+    pub family: u32,
+    /// The Holm-adjusted p-value: the null is rejected when it is at most `alpha`.
+    pub p_adjusted: f64,
+    /// One-sided `1 − alpha` lower confidence bound of the mean gain (t-based, for this
+    /// candidate alone: not adjusted for the family); `None` for fewer than two pairs.
+    pub lower_bound: Option<f64>,
 }
 
 /// A campaign-level lesson an analyst drew; steers the researcher.

@@ -1,0 +1,84 @@
+//! The proposer's selection policies, by the name a campaign's config records
+//! (`selection.policy`). Defined here because the researcher that draws with a policy and the
+//! counterfactual that re-ranks under one must read the recorded name the same way.
+
+use lineage_events::payload::SelectionConfig;
+
+/// How a proposal's parent, references and operators are drawn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Policy {
+    /// ASI-Arch's: parent uniformly from the configured top ranks of the pool, references from
+    /// the next ranks, operators weighted by the analysts' insights, more second edits on a
+    /// plateau a stagnation analyst reported.
+    TopKUniform,
+    /// The random-search control: parent and references uniformly from the whole pool, every
+    /// operator equally likely, no insight read. What the proposer's policy must beat.
+    Random,
+}
+
+impl Policy {
+    /// Every policy, by its recorded name.
+    pub const ALL: [(&str, Policy); 2] = [("top-k-uniform", Policy::TopKUniform), ("random", Policy::Random)];
+
+    /// The policy a recorded name means; `None` for a name this build does not know.
+    pub fn named(name: &str) -> Option<Policy> {
+        Self::ALL.iter().find(|(n, _)| *n == name).map(|(_, p)| *p)
+    }
+
+    /// The policy of a campaign's selection config. Configs are validated before they are
+    /// recorded, so an unknown name is a log from a newer build: read as the paper's policy.
+    pub fn of(selection: &SelectionConfig) -> Policy {
+        Self::named(&selection.policy).unwrap_or(Policy::TopKUniform)
+    }
+
+    /// The recorded name.
+    pub fn name(self) -> &'static str {
+        Self::ALL.iter().find(|(_, p)| *p == self).map(|(n, _)| *n).expect("every policy is named")
+    }
+
+    /// The ranks (1-based, inclusive) the parent is drawn from.
+    pub fn parent_ranks(self, selection: &SelectionConfig) -> (u32, u32) {
+        match self {
+            Policy::TopKUniform => selection.parent_ranks,
+            Policy::Random => (1, selection.pool_capacity),
+        }
+    }
+
+    /// The ranks references are drawn from: the whole pool but the parent for the control.
+    pub fn reference_ranks(self, selection: &SelectionConfig) -> (u32, u32) {
+        match self {
+            Policy::TopKUniform => selection.reference_ranks,
+            Policy::Random => (1, selection.pool_capacity),
+        }
+    }
+
+    /// Whether the analysts' insights steer proposals (operator weights, plateaus).
+    pub fn steered(self) -> bool {
+        self == Policy::TopKUniform
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_the_control_draws_from_the_whole_pool() {
+        for (name, policy) in Policy::ALL {
+            assert_eq!(Policy::named(name), Some(policy));
+            assert_eq!(policy.name(), name);
+        }
+        assert_eq!(Policy::named("best-first"), None);
+        let selection = SelectionConfig {
+            policy: "random".into(),
+            pool_capacity: 50,
+            parent_ranks: (1, 10),
+            reference_ranks: (11, 50),
+            references_count: 4,
+        };
+        assert_eq!(Policy::of(&selection), Policy::Random);
+        assert_eq!(Policy::Random.parent_ranks(&selection), (1, 50));
+        assert_eq!(Policy::TopKUniform.parent_ranks(&selection), (1, 10));
+        assert!(!Policy::Random.steered() && Policy::TopKUniform.steered());
+    }
+}

@@ -1,0 +1,268 @@
+//! `lineage bench discovery`: does the proposer's policy find better architectures than chance?
+//! Runs campaigns of one preset under the configured policy and under the random-search control
+//! (`selection.policy = "random"`), with the same seeds and budgets, each a `lineage run` child
+//! process into one store, and reports per policy the best exploration fitness against
+//! experiments (spread over seeds), the best verified gain over the best baseline and the
+//! discoveries, with a figure. Campaigns are deterministic, so the comparison is exact per seed.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Arc;
+
+use anyhow::{Context, bail};
+use lineage_events::payload::Stage;
+use lineage_events::{CampaignId, EventStore};
+use lineage_replay::policy::Policy;
+use lineage_replay::{CampaignState, fold_log};
+use serde::Serialize;
+
+use super::charts::{self, PolicyCurve};
+use crate::machine::Machine;
+
+/// What to compare.
+pub struct Options<'a> {
+    pub preset: &'a str,
+    pub seeds: u32,
+    pub experiments: Option<u32>,
+    pub out: &'a Path,
+    pub json: bool,
+}
+
+/// One campaign's outcome.
+#[derive(Serialize)]
+struct Outcome {
+    campaign: String,
+    seed: u64,
+    /// Best exploration fitness of a candidate after experiments 1, 2, … (none before the first).
+    best_by_experiment: Vec<Option<f64>>,
+    best_baseline_fitness: Option<f64>,
+    /// Best exploration benchmark score of a candidate minus the best baseline's.
+    best_benchmark_gain: Option<f64>,
+    /// Best mean verified gain over the best baseline among the promoted candidates.
+    best_verified_gain: Option<f64>,
+    discoveries: u32,
+    state_hash: String,
+}
+
+#[derive(Serialize)]
+struct PolicyReport {
+    policy: &'static str,
+    campaigns: Vec<Outcome>,
+    final_best_mean: f64,
+    final_best_std: f64,
+    verified_gain_mean: Option<f64>,
+    discoveries_total: u32,
+}
+
+#[derive(Serialize)]
+struct Report {
+    machine: Machine,
+    preset: String,
+    experiments: u32,
+    seeds: Vec<u64>,
+    policies: Vec<PolicyReport>,
+    /// Per seed: the policy's final best fitness minus the control's.
+    paired_differences: Vec<f64>,
+    figure: Vec<String>,
+}
+
+pub async fn run(store_url: Option<&str>, options: &Options<'_>) -> anyhow::Result<()> {
+    if options.seeds == 0 {
+        bail!("--seeds must be at least 1");
+    }
+    let (url, _dir) = match store_url {
+        Some(url) => (url.to_owned(), None),
+        None => {
+            let dir = tempfile::tempdir().context("cannot create a temporary directory")?;
+            (format!("sqlite://{}", dir.path().join("discovery.db").display()), Some(dir))
+        }
+    };
+    let exe = std::env::current_exe().context("cannot find this program's path")?;
+    let overlay = tempfile::NamedTempFile::new().context("cannot create a temporary file")?;
+    std::fs::write(overlay.path(), "[selection]\npolicy = \"random\"\n")?;
+    let tag = chrono::Utc::now().format("%Y%m%d%H%M%S");
+    let seeds: Vec<u64> = (1..=u64::from(options.seeds)).collect();
+    let policies = [Policy::TopKUniform, Policy::Random];
+    let mut outcomes: Vec<Vec<Outcome>> = policies.iter().map(|_| Vec::new()).collect();
+    let mut store: Option<Arc<dyn EventStore>> = None;
+    for (n, seed) in seeds.iter().enumerate() {
+        for (p, policy) in policies.iter().enumerate() {
+            let name = format!("disc-{tag}-{}-s{seed}", policy.name());
+            eprintln!("lineage bench discovery: {name} ({} of {})", n * 2 + p + 1, seeds.len() * 2);
+            let mut command = tokio::process::Command::new(&exe);
+            command.args(["--store", &url, "run", "--preset", options.preset, "--name", &name, "--json"]);
+            command.args(["--seed", &seed.to_string()]);
+            if let Some(n) = options.experiments {
+                command.args(["--experiments", &n.to_string()]);
+            }
+            if *policy == Policy::Random {
+                command.arg("--config").arg(overlay.path());
+            }
+            command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
+            let output = command.output().await.with_context(|| format!("cannot start {}", exe.display()))?;
+            if !output.status.success() {
+                let text = String::from_utf8_lossy(&output.stderr);
+                bail!("campaign {name} failed: {}", text.lines().last().unwrap_or("no message"));
+            }
+            let store = match &store {
+                Some(store) => store.clone(),
+                None => store.insert(super::open_existing(&url).await?).clone(),
+            };
+            let campaign = CampaignId::new(name)?;
+            let state = fold_log(store.as_ref(), &campaign, |_| true).await?;
+            outcomes[p].push(outcome(&campaign, *seed, &state));
+        }
+    }
+    let experiments = outcomes[0].first().map_or(0, |o| o.best_by_experiment.len() as u32);
+    let reports: Vec<PolicyReport> =
+        policies.iter().zip(outcomes).map(|(policy, campaigns)| summarise(*policy, campaigns)).collect();
+    let last = |o: &Outcome| o.best_by_experiment.last().copied().flatten().unwrap_or(f64::NAN);
+    let paired_differences =
+        reports[0].campaigns.iter().zip(&reports[1].campaigns).map(|(a, b)| last(a) - last(b)).collect();
+    std::fs::create_dir_all(options.out)
+        .with_context(|| format!("cannot create {}", options.out.display()))?;
+    charts::register_font();
+    let curves: Vec<PolicyCurve> = reports
+        .iter()
+        .map(|r| PolicyCurve {
+            label: r.policy.to_owned(),
+            runs: r.campaigns.iter().map(|c| c.best_by_experiment.clone()).collect(),
+        })
+        .collect();
+    let mut figure = Vec::new();
+    for extension in ["svg", "png"] {
+        let path: PathBuf = options.out.join(format!("discovery-{}.{extension}", options.preset));
+        let title = format!("{} preset, {} seeds", options.preset, seeds.len());
+        charts::policies(&path, &title, &curves)?;
+        figure.push(path.display().to_string());
+    }
+    let report = Report {
+        machine: Machine::detect(),
+        preset: options.preset.to_owned(),
+        experiments,
+        seeds,
+        policies: reports,
+        paired_differences,
+        figure,
+    };
+    if options.json {
+        return crate::output::print(&serde_json::to_string_pretty(&report)?);
+    }
+    crate::output::print(&text(&report))
+}
+
+/// What one campaign found, from its folded log.
+fn outcome(campaign: &CampaignId, seed: u64, state: &CampaignState) -> Outcome {
+    let experiments = state.config().budget.experiments_max as usize;
+    let mut best_by_experiment: Vec<Option<f64>> = vec![None; experiments];
+    let mut best_baseline_fitness: Option<f64> = None;
+    let (mut best_candidate_bench, mut best_baseline_bench) = (None::<f64>, None::<f64>);
+    let mut best_verified_gain: Option<f64> = None;
+    let mut discoveries = 0;
+    let max = |slot: &mut Option<f64>, value: f64| *slot = Some(slot.map_or(value, |v| v.max(value)));
+    for arch in state.archs.values() {
+        let benchmark = arch
+            .exploration_run
+            .as_ref()
+            .and_then(|r| state.runs[r].finished.as_ref())
+            .map(|(f, _)| f.metrics.benchmark_mean);
+        let fitness =
+            arch.fitness.as_ref().filter(|(f, _)| f.stage == Stage::Exploration).map(|(f, _)| f.total);
+        if arch.is_baseline() {
+            fitness.into_iter().for_each(|f| max(&mut best_baseline_fitness, f));
+            benchmark.into_iter().for_each(|b| max(&mut best_baseline_bench, b));
+            continue;
+        }
+        benchmark.into_iter().for_each(|b| max(&mut best_candidate_bench, b));
+        if let (Some(f), experiment) = (fitness, arch.proposal.experiment as usize) {
+            for slot in best_by_experiment.iter_mut().skip(experiment.saturating_sub(1)) {
+                max(slot, f);
+            }
+        }
+        if let Some(v) = &arch.verification {
+            max(&mut best_verified_gain, v.gain_mean);
+            discoveries += v.discovery as u32;
+        }
+    }
+    Outcome {
+        campaign: campaign.to_string(),
+        seed,
+        best_by_experiment,
+        best_baseline_fitness,
+        best_benchmark_gain: best_candidate_bench.zip(best_baseline_bench).map(|(c, b)| c - b),
+        best_verified_gain,
+        discoveries,
+        state_hash: state.state_hash().to_string(),
+    }
+}
+
+fn summarise(policy: Policy, campaigns: Vec<Outcome>) -> PolicyReport {
+    let finals: Vec<f64> =
+        campaigns.iter().filter_map(|c| c.best_by_experiment.last().copied().flatten()).collect();
+    let gains: Vec<f64> = campaigns.iter().filter_map(|c| c.best_verified_gain).collect();
+    let (final_best_mean, final_best_std) = mean_std(&finals);
+    PolicyReport {
+        policy: policy.name(),
+        final_best_mean,
+        final_best_std,
+        verified_gain_mean: (!gains.is_empty()).then(|| mean_std(&gains).0),
+        discoveries_total: campaigns.iter().map(|c| c.discoveries).sum(),
+        campaigns,
+    }
+}
+
+/// Mean and sample standard deviation (0 for fewer than two values).
+fn mean_std(values: &[f64]) -> (f64, f64) {
+    let n = values.len() as f64;
+    let mean = values.iter().sum::<f64>() / n.max(1.0);
+    let var = if values.len() < 2 {
+        0.0
+    } else {
+        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
+    };
+    (mean, var.sqrt())
+}
+
+fn text(report: &Report) -> String {
+    let show = |v: Option<f64>| v.map_or("-".to_owned(), |v| format!("{v:+.3}"));
+    let mut out = format!(
+        "machine: {}\npreset {}, {} experiments, seeds {:?}\n\n",
+        report.machine, report.preset, report.experiments, report.seeds
+    );
+    out += "policy         seed  best fitness  best baseline  bench gain  verified gain  discoveries\n";
+    for policy in &report.policies {
+        for c in &policy.campaigns {
+            out += &format!(
+                "{:<14} {:>4}  {:>12}  {:>13}  {:>10}  {:>13}  {:>11}\n",
+                policy.policy,
+                c.seed,
+                c.best_by_experiment.last().copied().flatten().map_or("-".into(), |f| format!("{f:.3}")),
+                c.best_baseline_fitness.map_or("-".into(), |f| format!("{f:.3}")),
+                show(c.best_benchmark_gain),
+                show(c.best_verified_gain),
+                c.discoveries
+            );
+        }
+    }
+    out += "\n";
+    for policy in &report.policies {
+        out += &format!(
+            "{:<14} final best fitness {:.3} ± {:.3}; mean best verified gain {}; {} discoveries\n",
+            policy.policy,
+            policy.final_best_mean,
+            policy.final_best_std,
+            show(policy.verified_gain_mean),
+            policy.discoveries_total
+        );
+    }
+    let wins = report.paired_differences.iter().filter(|d| **d > 0.0).count();
+    out += &format!(
+        "{} over random, paired by seed: {} of {} seeds better, mean difference {:+.3}\nfigure: {}",
+        report.policies[0].policy,
+        wins,
+        report.paired_differences.len(),
+        mean_std(&report.paired_differences).0,
+        report.figure.join(", ")
+    );
+    out
+}
