@@ -82,8 +82,14 @@ pub fn judge(
             (clamp(5.0 + 5.0 * (2.0 * (gain_b + gain_l)).tanh()), clamp(5.0 + 5.0 * distance), String::new())
         }
         FitnessKind::Calibrated => {
-            // Gains in units of the scales, which are many times the seed noise.
-            let measured = gain_b / constants.benchmark_scale + gain_l / constants.loss_scale;
+            // Gains in units of the scales, which are many times the seed noise, relative to the
+            // reference exactly as the terms take them.
+            let relative = |delta: f64, base: f64| delta / base.abs().max(1e-6);
+            let measured =
+                relative(candidate.benchmark_mean - reference.benchmark_mean, reference.benchmark_mean)
+                    / constants.benchmark_scale
+                    + relative(reference.loss_val_final - candidate.loss_val_final, reference.loss_val_final)
+                        / constants.loss_scale;
             let benefit = (measured / 2.0).clamp(0.0, 1.0);
             (
                 clamp(5.0 + 5.0 * measured.tanh()),

@@ -5,7 +5,7 @@
 //! before is tried more often. Each proposal is judged for novelty; duplicates are re-proposed
 //! up to the configured limit. Everything one experiment decides is recorded as one batch.
 //! Under the `random` policy (the control, `lineage_replay::policy`) parent and references come
-//! uniformly from the whole pool and every operator is equally likely; the draws use the same
+//! uniformly from every scored architecture and every operator is equally likely; the draws use the same
 //! streams, so a control campaign and a campaign of the same seed differ only by the policy.
 
 use actix::prelude::*;
@@ -156,13 +156,13 @@ impl Researcher {
 
     fn select(&self, experiment: u32) -> ParentSelected {
         let s = &self.shared.config.selection;
-        let pool = self.seen(experiment).pool(s.pool_capacity);
+        let policy = Policy::of(s);
+        let pool = self.seen(experiment).pool(policy.pool_capacity(s));
         let stream = format!("select/{experiment}");
         let mut rng = Rng::stream(self.shared.seed, &stream);
         let in_ranks = |(lo, hi): (u32, u32)| -> Vec<&PoolEntry> {
             pool.iter().filter(|e| e.rank >= lo && e.rank <= hi).collect()
         };
-        let policy = Policy::of(s);
         let parents = in_ranks(policy.parent_ranks(s));
         let parents = if parents.is_empty() { pool.iter().collect() } else { parents };
         let pick = rng.below(parents.len() as u64);
@@ -420,14 +420,21 @@ impl ProposalContext<'_> {
         let selection = self.selection;
         let parent_fitness = self.parent_record.fitness.as_ref().map_or(f64::NAN, |(f, _)| f.total);
         let mut evidence: Vec<EventId> = vec![self.selection_event];
+        let drawn = match Policy::of(rules) {
+            Policy::TopKUniform => format!(
+                "ranks {}-{} of a pool of {}",
+                rules.parent_ranks.0,
+                rules.parent_ranks.1,
+                selection.pool.len()
+            ),
+            Policy::Random => {
+                format!("all {} scored architectures (the random-search control)", selection.pool.len())
+            }
+        };
         let mut motivation = format!(
-            "Experiment {}: parent {} (fitness {parent_fitness:.3}), drawn from ranks {}-{} of a pool of {}; \
-             references {}.",
+            "Experiment {}: parent {} (fitness {parent_fitness:.3}), drawn from {drawn}; references {}.",
             self.experiment,
             selection.parent,
-            Policy::of(rules).parent_ranks(rules).0,
-            Policy::of(rules).parent_ranks(rules).1,
-            selection.pool.len(),
             if selection.references.is_empty() {
                 "none".to_owned()
             } else {

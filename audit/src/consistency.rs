@@ -131,6 +131,13 @@ fn verification(state: &CampaignState, p: &VerificationConcluded) -> Result<(), 
             p.arch, p.best_baseline
         ));
     }
+    // The analyst compares with the first baseline promoted, and always did.
+    if let Some(first) = lineage_replay::discovery::baseline(state).filter(|b| **b != p.best_baseline) {
+        return Err(format!(
+            "compares {} with {}, but the baseline promoted first is {first}",
+            p.arch, p.best_baseline
+        ));
+    }
     let (mut candidate, mut baseline) = (BTreeMap::new(), BTreeMap::new());
     for run in &p.runs {
         let record = state.runs.get(run).filter(|r| r.scheduled.stage == Stage::Verification);

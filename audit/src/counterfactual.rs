@@ -153,10 +153,10 @@ impl Counterfactual {
                 (arch, verdict)
             })
             .collect();
-        let pool_capacity = policy.pool.unwrap_or(state.config().selection.pool_capacity);
         let selection = &state.config().selection;
-        let parent_ranks =
-            policy.parent_ranks.unwrap_or(SelectionPolicy::of(selection).parent_ranks(selection));
+        let recorded_policy = SelectionPolicy::of(selection);
+        let pool_capacity = policy.pool.unwrap_or(recorded_policy.pool_capacity(selection));
+        let parent_ranks = policy.parent_ranks.unwrap_or(recorded_policy.parent_ranks(selection));
         Self {
             weights,
             recorded,

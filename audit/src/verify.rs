@@ -208,8 +208,13 @@ fn decode(stored: &[StoredEvent]) -> (Vec<RecordedEvent>, Check) {
     let upcasters = Upcasters::standard();
     let mut events = Vec::with_capacity(stored.len());
     let (mut first_error, mut unknown) = (None, 0);
+    let mut tests_verdicts = false;
     for event in stored {
-        match event.decode(&upcasters).map_err(|e| e.to_string()).and_then(|e| untested(event, e)) {
+        match event
+            .decode(&upcasters)
+            .map_err(|e| e.to_string())
+            .and_then(|e| untested(event, e, &mut tests_verdicts))
+        {
             Ok(event) => {
                 unknown += matches!(event.payload, DecodedPayload::Unknown(_)) as usize;
                 events.push(event);
@@ -229,18 +234,32 @@ fn decode(stored: &[StoredEvent]) -> (Vec<RecordedEvent>, Check) {
 }
 
 /// A verdict without a test is one decided by the version-1 rule, which is re-derived as
-/// such; only a version-1 event may be one, or a rewritten log could have a version-2 verdict
-/// judged by the older rule, which states no error rate.
-fn untested(stored: &StoredEvent, event: RecordedEvent) -> Result<RecordedEvent, String> {
-    let Some(Payload::VerificationConcluded(v)) = event.payload.known() else { return Ok(event) };
-    if v.test.is_some() {
-        return Ok(event);
-    }
-    let version = EventBody::parse(&stored.body).map_err(|e| e.to_string())?.version;
-    if version >= 2 {
-        return Err(format!(
-            "payload of type VerificationConcluded version {version} records no test; only version 1 may"
-        ));
+/// such; only a version-1 event of a campaign started before verdicts were tested
+/// (`CampaignStarted` version 1) may be one, or a rewritten log could have a verdict judged by
+/// the older rule, which states no error rate. `tests_verdicts` remembers the campaign's start.
+fn untested(
+    stored: &StoredEvent,
+    event: RecordedEvent,
+    tests_verdicts: &mut bool,
+) -> Result<RecordedEvent, String> {
+    let version = || EventBody::parse(&stored.body).map(|b| b.version).map_err(|e| e.to_string());
+    match event.payload.known() {
+        Some(Payload::CampaignStarted(_)) => *tests_verdicts = version()? >= 2,
+        Some(Payload::VerificationConcluded(v)) if v.test.is_none() => {
+            let version = version()?;
+            if version >= 2 {
+                return Err(format!(
+                    "payload of type VerificationConcluded version {version} records no test; only version 1 may"
+                ));
+            }
+            if *tests_verdicts {
+                return Err(
+                    "a VerificationConcluded records no test in a campaign started by a build that tests every verdict (CampaignStarted version 2)"
+                        .into(),
+                );
+            }
+        }
+        _ => {}
     }
     Ok(event)
 }

@@ -182,29 +182,35 @@ pub fn verdict_v1(candidate: &BTreeMap<u64, f64>, baseline: &BTreeMap<u64, f64>)
 }
 
 /// Verification scores of `arch` by seed (benchmark mean, and the run), finished runs only:
-/// what the analyst concludes from.
+/// what the analyst concludes from. A seed trained twice (only a rewritten log has that)
+/// counts its run with the smallest id, whatever order the runs are held in.
 pub fn verification_scores(state: &CampaignState, arch: &ArchId) -> BTreeMap<u64, (f64, RunId)> {
-    state
-        .runs
-        .iter()
-        .filter(|(_, r)| &r.scheduled.arch == arch && r.scheduled.stage == Stage::Verification)
-        .filter_map(|(id, r)| {
-            r.finished.as_ref().map(|(f, _)| (r.scheduled.seed, (f.metrics.benchmark_mean, id.clone())))
-        })
-        .collect()
+    let mut scores: BTreeMap<u64, (f64, RunId)> = BTreeMap::new();
+    for (id, r) in state.runs.iter().filter(|(_, r)| &r.scheduled.arch == arch) {
+        if let (Stage::Verification, Some((f, _))) = (r.scheduled.stage, &r.finished) {
+            let entry = scores.entry(r.scheduled.seed).or_insert((f.metrics.benchmark_mean, id.clone()));
+            if *id < entry.1 {
+                *entry = (f.metrics.benchmark_mean, id.clone());
+            }
+        }
+    }
+    scores
 }
 
 /// The verification scores by seed of each architecture of `family` (benchmark mean, finished
 /// runs only): [`verification_scores`] of each, in one pass over the runs.
 pub fn family_scores(state: &CampaignState, family: &[&ArchId]) -> Vec<BTreeMap<u64, f64>> {
     let index: HashMap<&ArchId, usize> = family.iter().enumerate().map(|(i, a)| (*a, i)).collect();
-    let mut scores = vec![BTreeMap::new(); family.len()];
-    for r in state.runs.values().filter(|r| r.scheduled.stage == Stage::Verification) {
+    let mut scores: Vec<BTreeMap<u64, (f64, &RunId)>> = vec![BTreeMap::new(); family.len()];
+    for (id, r) in state.runs.iter().filter(|(_, r)| r.scheduled.stage == Stage::Verification) {
         if let (Some(&i), Some((f, _))) = (index.get(&r.scheduled.arch), &r.finished) {
-            scores[i].insert(r.scheduled.seed, f.metrics.benchmark_mean);
+            let entry = scores[i].entry(r.scheduled.seed).or_insert((f.metrics.benchmark_mean, id));
+            if id < entry.1 {
+                *entry = (f.metrics.benchmark_mean, id);
+            }
         }
     }
-    scores
+    scores.into_iter().map(|s| s.into_iter().map(|(seed, (score, _))| (seed, score)).collect()).collect()
 }
 
 /// One candidate's test, before the correction.

@@ -11,8 +11,9 @@ pub enum Policy {
     /// the next ranks, operators weighted by the analysts' insights, more second edits on a
     /// plateau a stagnation analyst reported.
     TopKUniform,
-    /// The random-search control: parent and references uniformly from the whole pool, every
-    /// operator equally likely, no insight read. What the proposer's policy must beat.
+    /// The random-search control: parent and references uniformly from every scored
+    /// architecture, every operator equally likely, no insight read. What the proposer's policy
+    /// must beat.
     Random,
 }
 
@@ -36,19 +37,28 @@ impl Policy {
         Self::ALL.iter().find(|(_, p)| *p == self).map(|(n, _)| *n).expect("every policy is named")
     }
 
+    /// The candidates a draw is from, best first: the configured pool, or for the control
+    /// every scored architecture (a pool cut by fitness would be selection by fitness).
+    pub fn pool_capacity(self, selection: &SelectionConfig) -> u32 {
+        match self {
+            Policy::TopKUniform => selection.pool_capacity,
+            Policy::Random => u32::MAX,
+        }
+    }
+
     /// The ranks (1-based, inclusive) the parent is drawn from.
     pub fn parent_ranks(self, selection: &SelectionConfig) -> (u32, u32) {
         match self {
             Policy::TopKUniform => selection.parent_ranks,
-            Policy::Random => (1, selection.pool_capacity),
+            Policy::Random => (1, u32::MAX),
         }
     }
 
-    /// The ranks references are drawn from: the whole pool but the parent for the control.
+    /// The ranks references are drawn from: everything but the parent for the control.
     pub fn reference_ranks(self, selection: &SelectionConfig) -> (u32, u32) {
         match self {
             Policy::TopKUniform => selection.reference_ranks,
-            Policy::Random => (1, selection.pool_capacity),
+            Policy::Random => (1, u32::MAX),
         }
     }
 
@@ -77,7 +87,8 @@ mod tests {
             references_count: 4,
         };
         assert_eq!(Policy::of(&selection), Policy::Random);
-        assert_eq!(Policy::Random.parent_ranks(&selection), (1, 50));
+        assert_eq!(Policy::Random.parent_ranks(&selection), (1, u32::MAX));
+        assert_eq!(Policy::Random.pool_capacity(&selection), u32::MAX);
         assert_eq!(Policy::TopKUniform.parent_ranks(&selection), (1, 10));
         assert!(!Policy::Random.steered() && Policy::TopKUniform.steered());
     }

@@ -1,6 +1,7 @@
 //! `lineage bench fitness`: how much of a fitness value is seed noise. Trains every baseline at
 //! a preset's exploration stage under several campaign seeds — each run exactly as a campaign of
-//! that seed trains it (the same run seed, one compute thread per run, two runs at once) — and
+//! that seed trains it on this machine (the same run seed, as many runs at once as the preset
+//! has trainers, each on a trainer's share of the compute threads) — and
 //! reports per baseline the seed-to-seed spread of the held-out loss and the benchmark score,
 //! and of the fitness terms they give against the reference trained with the same seed.
 //! docs/discovery.md chooses the fitness scales from these numbers.
@@ -10,7 +11,7 @@ use std::sync::Mutex;
 use anyhow::Context;
 use lineage_actors::config::{self, Overrides};
 use lineage_actors::fitness;
-use lineage_actors::training::reproduce;
+use lineage_actors::training::{reproduce, threads_per_trainer};
 use lineage_arch::baselines;
 use lineage_arch::rng::Rng;
 use lineage_events::payload::{FitnessConstants, TrainingMetrics};
@@ -82,7 +83,9 @@ pub fn run(preset: &str, seeds: u32, json: bool) -> anyhow::Result<()> {
         config.baselines.iter().map(String::as_str).collect()
     };
     let seeds: Vec<u64> = (1..=u64::from(seeds)).collect();
-    // Jobs (baseline, seed), trained two at a time, one compute thread each.
+    // Jobs (baseline, seed), trained as the campaign's trainers would: as many at once, each on
+    // its share of the threads (the count that decides the bits).
+    let (trainers, threads) = (config.trainers.max(1), threads_per_trainer(config.trainers));
     let jobs: Vec<(usize, usize)> =
         (0..names.len()).flat_map(|b| (0..seeds.len()).map(move |s| (b, s))).collect();
     let next = Mutex::new(0usize);
@@ -90,7 +93,7 @@ pub fn run(preset: &str, seeds: u32, json: bool) -> anyhow::Result<()> {
         Mutex::new((0..jobs.len()).map(|_| None).collect());
     let device = lineage_arch::backend::device();
     std::thread::scope(|scope| {
-        for _ in 0..2 {
+        for _ in 0..trainers {
             scope.spawn(|| {
                 loop {
                     let job = {
@@ -110,7 +113,7 @@ pub fn run(preset: &str, seeds: u32, json: bool) -> anyhow::Result<()> {
                         job + 1,
                         jobs.len()
                     );
-                    let trained = reproduce(baseline.source, &stage, seed, 1, &device)
+                    let trained = reproduce(baseline.source, &stage, seed, threads, &device)
                         .map_err(|e| anyhow::anyhow!("{}: {e}", names[b]));
                     results.lock().expect("not poisoned")[job] = Some(trained);
                 }
@@ -139,11 +142,11 @@ pub fn run(preset: &str, seeds: u32, json: bool) -> anyhow::Result<()> {
                 runs.iter().zip(&metrics[reference]).collect();
             let loss_gain: Vec<f64> = paired
                 .iter()
-                .map(|(m, r)| (r.loss_val_final - m.loss_val_final) / r.loss_val_final)
+                .map(|(m, r)| (r.loss_val_final - m.loss_val_final) / r.loss_val_final.max(1e-6))
                 .collect();
             let benchmark_gain: Vec<f64> = paired
                 .iter()
-                .map(|(m, r)| (m.benchmark_mean - r.benchmark_mean) / r.benchmark_mean)
+                .map(|(m, r)| (m.benchmark_mean - r.benchmark_mean) / r.benchmark_mean.max(1e-6))
                 .collect();
             Row {
                 baseline: (*name).to_owned(),
@@ -160,7 +163,7 @@ pub fn run(preset: &str, seeds: u32, json: bool) -> anyhow::Result<()> {
     let others: Vec<&Row> = rows.iter().filter(|r| r.baseline != names[reference]).collect();
     let median = |mut v: Vec<f64>| {
         v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
+        v.get(v.len() / 2).copied().unwrap_or(0.0)
     };
     let report = Report {
         machine: Machine::detect(),

@@ -295,7 +295,9 @@ fn steps(points: &[(f64, f64)]) -> Vec<(f64, f64)> {
 
 /// One policy's best-fitness curves, one per campaign: `runs[c][n]` after experiment `n + 1`.
 pub struct PolicyCurve {
+    /// The policy's name.
     pub label: String,
+    /// One curve per campaign.
     pub runs: Vec<Vec<Option<f64>>>,
 }
 

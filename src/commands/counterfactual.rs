@@ -63,24 +63,31 @@ pub fn parse_policy(text: &str) -> anyhow::Result<Policy> {
     Ok(p)
 }
 
-/// A named fitness (`asi-arch`, `calibrated`) for `--fitness NAME`: its constants — this
-/// build's for the campaign's preset (`quick` for a campaign without one), with ASI-Arch's
-/// scales of 0.1 for `asi-arch` — and every scored architecture's components recomputed from
-/// its recorded exploration metrics. The built-in judge scores again; a model's judge score is
-/// kept as recorded (a counterfactual asks no model). `None` when `text` names no fitness.
+/// A named fitness (`asi-arch`, `calibrated`) for `--fitness NAME`: the campaign's recorded
+/// constants (reference, steepness, weights) under that name — with the recorded scales when it
+/// is the fitness the campaign used, else ASI-Arch's 0.1 for `asi-arch` and this build's preset's
+/// (`quick` for a campaign without one) for `calibrated` — and every scored architecture's
+/// components recomputed from its recorded exploration metrics. The built-in judge scores
+/// again; a model's judge score is kept as recorded (a counterfactual asks no model). `None`
+/// when `text` names no fitness.
 pub fn named_fitness(
     state: &CampaignState,
     text: &str,
 ) -> anyhow::Result<Option<(Weights, Components, String)>> {
     let Some(kind) = FitnessKind::named(text.trim()) else { return Ok(None) };
-    let preset = state.config().preset.as_deref().unwrap_or("quick");
-    let preset = if config::PRESETS.iter().any(|p| p.0 == preset) { preset } else { "quick" };
-    let (resolved, _) = config::resolve(preset, None, &Overrides::default())?;
-    let mut constants = FitnessConstants { name: text.trim().into(), ..resolved.fitness };
-    if kind == FitnessKind::AsiArch {
-        (constants.loss_scale, constants.benchmark_scale) = (0.1, 0.1);
+    let recorded = &state.config().fitness;
+    let mut constants = FitnessConstants { name: text.trim().into(), ..recorded.clone() };
+    if FitnessKind::of(recorded) != kind {
+        (constants.loss_scale, constants.benchmark_scale) = match kind {
+            FitnessKind::AsiArch => (0.1, 0.1),
+            FitnessKind::Calibrated => {
+                let preset = state.config().preset.as_deref().unwrap_or("quick");
+                let preset = if config::PRESETS.iter().any(|p| p.0 == preset) { preset } else { "quick" };
+                let (resolved, _) = config::resolve(preset, None, &Overrides::default())?;
+                (resolved.fitness.loss_scale, resolved.fitness.benchmark_scale)
+            }
+        };
     }
-    constants.reference_arch = state.config().fitness.reference_arch.clone();
     let metrics_of = |arch: &lineage_replay::ArchRecord| -> Option<&TrainingMetrics> {
         let run = arch.exploration_run.as_ref()?;
         state.runs.get(run)?.finished.as_ref().map(|(f, _)| &f.metrics)

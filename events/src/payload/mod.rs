@@ -147,7 +147,7 @@ macro_rules! payloads {
 }
 
 payloads! {
-    CampaignStarted = 1,
+    CampaignStarted = 2,
     ParentSelected = 1,
     ArchitectureProposed = 1,
     NoveltyJudged = 1,
@@ -404,6 +404,7 @@ impl Upcasters {
         upcasters.register("ImplementationChecked", 1, implementation_checked_v1_to_v2);
         upcasters.register("LlmExchanged", 1, llm::llm_exchanged_v1_to_v2);
         upcasters.register("VerificationConcluded", 1, verification_concluded_v1_to_v2);
+        upcasters.register("CampaignStarted", 1, campaign_started_v1_to_v2);
         upcasters
     }
 
@@ -461,6 +462,15 @@ fn implementation_checked_v1_to_v2(mut value: serde_json::Value) -> Result<serde
         })
     });
     payload.insert("quadratic_allowed".into(), serde_json::Value::Bool(allowed));
+    Ok(value)
+}
+
+/// `CampaignStarted` 1 → 2: version 2 may name its fitness (`fitness.name`), its stages'
+/// held-out batches (`eval_batches`) and the `random` selection policy, and its verdicts record
+/// their test. A version-1 config has none of these, and serde's defaults (`asi-arch`, 4) are
+/// what it meant, so the JSON is unchanged. The version exists so that a build that predates
+/// them reads a newer campaign as one it does not know, rather than misjudging it.
+fn campaign_started_v1_to_v2(value: serde_json::Value) -> Result<serde_json::Value, String> {
     Ok(value)
 }
 
