@@ -10,12 +10,14 @@ use std::process::Stdio;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
+use lineage_actors::config::{self, Overrides};
 use lineage_events::payload::Stage;
 use lineage_events::{CampaignId, EventStore};
 use lineage_replay::policy::Policy;
 use lineage_replay::{CampaignState, fold_log};
 use serde::Serialize;
 
+use super::bench_fitness::Spread;
 use super::charts::{self, PolicyCurve};
 use crate::machine::Machine;
 
@@ -70,6 +72,8 @@ pub async fn run(store_url: Option<&str>, options: &Options<'_>) -> anyhow::Resu
     if options.seeds == 0 {
         bail!("--seeds must be at least 1");
     }
+    // A bad preset is one line here, not a failed child campaign.
+    config::resolve(options.preset, None, &Overrides::default())?;
     let (url, _dir) = match store_url {
         Some(url) => (url.to_owned(), None),
         None => {
@@ -216,14 +220,8 @@ fn summarise(policy: Policy, campaigns: Vec<Outcome>) -> PolicyReport {
 
 /// Mean and sample standard deviation (0 for fewer than two values).
 fn mean_std(values: &[f64]) -> (f64, f64) {
-    let n = values.len() as f64;
-    let mean = values.iter().sum::<f64>() / n.max(1.0);
-    let var = if values.len() < 2 {
-        0.0
-    } else {
-        values.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0)
-    };
-    (mean, var.sqrt())
+    let spread = Spread::of(values);
+    (spread.mean, spread.std)
 }
 
 fn text(report: &Report) -> String {

@@ -19,16 +19,18 @@ use serde::Serialize;
 
 use crate::machine::Machine;
 
+/// Mean and sample standard deviation of some measurements.
 #[derive(Serialize)]
-struct Spread {
-    mean: f64,
-    std: f64,
+pub(super) struct Spread {
+    pub(super) mean: f64,
+    pub(super) std: f64,
     /// `std / |mean|`.
     relative: f64,
 }
 
 impl Spread {
-    fn of(values: &[f64]) -> Self {
+    /// Over `values` (a standard deviation of 0 for fewer than two).
+    pub(super) fn of(values: &[f64]) -> Self {
         let n = values.len() as f64;
         let mean = values.iter().sum::<f64>() / n.max(1.0);
         let var = if values.len() < 2 {

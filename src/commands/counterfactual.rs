@@ -25,7 +25,11 @@ fn pairs(text: &str, what: &str) -> anyhow::Result<BTreeMap<String, String>> {
 /// Parses `loss=W,bench=W,judge=W` (missing keys keep the recorded weight).
 pub fn parse_weights(text: &str, recorded: Weights) -> anyhow::Result<Weights> {
     let mut w = recorded;
-    for (key, value) in pairs(text, "--fitness")? {
+    let names: Vec<&str> = FitnessKind::ALL.iter().map(|(n, _)| *n).collect();
+    let expected =
+        format!("--fitness: expected weights (loss=W,bench=W,judge=W) or a fitness ({})", names.join(", "));
+    let pairs = pairs(text, "--fitness").map_err(|_| anyhow::anyhow!("{expected}, got {text:?}"))?;
+    for (key, value) in pairs {
         let x: f64 = value.parse().with_context(|| format!("--fitness: {key}={value:?} is not a number"))?;
         if !(x.is_finite() && x >= 0.0) {
             bail!("--fitness: weights must be non-negative numbers");
