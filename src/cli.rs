@@ -367,14 +367,19 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Whether the proposer's policy beats chance: campaigns under the preset's policy and under
-    /// the random-search control (`selection.policy = "random"`), same seeds and budgets, each a
-    /// `lineage run` process; best fitness against experiments, verified gains, discoveries and
-    /// a figure. Without --store, a fresh SQLite file.
+    /// Whether the proposer's policy beats chance: campaigns under the preset's policy (or the
+    /// policies named) and under the random-search control (`selection.policy = "random"`), same
+    /// seeds and budgets, each a `lineage run` process; best fitness against experiments,
+    /// verified gains, discoveries, a paired t-test per policy against the control, and a
+    /// figure. Without --store, a fresh SQLite file.
     Discovery {
         /// The campaigns' preset.
         #[arg(long, default_value = "quick")]
         preset: String,
+        /// The policies to run, the control `random` among them (default: the preset's policy
+        /// and `random`).
+        #[arg(long, value_delimiter = ',', value_name = "P,P,…")]
+        policies: Vec<String>,
         /// Campaigns per policy, seeds 1..=N.
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
         seeds: u32,
@@ -388,6 +393,11 @@ pub enum BenchCommand {
         #[arg(long)]
         json: bool,
     },
+    /// Associative recall against state size, as Zoology measures it: each program trained on
+    /// MQAR alone, every pair count at the middle head count and every head count (state d²/h)
+    /// at the middle pair count, several seeds; mean, spread and seeds solved per cell, and
+    /// two figures.
+    Recall(RecallArgs),
     /// Where a recorded campaign's wall time went: training versus everything around it
     /// (proposals, checks, repairs, analysis, scheduling, the log), from the event timestamps.
     Campaign {
@@ -531,6 +541,55 @@ pub struct WorkerArgs {
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub lease: std::time::Duration,
     /// Print the last line as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// The grid of `lineage bench recall`.
+#[derive(Args, Debug)]
+pub struct RecallArgs {
+    /// Programs: baseline names or `.arch` files.
+    #[arg(
+        long,
+        value_delimiter = ',',
+        value_name = "P,P,…",
+        default_value = "deltanet,gated_deltanet,gla,mamba2,retnet,rwkv7,linear_attention,softmax_attention"
+    )]
+    pub programs: Vec<String>,
+    /// Key-value pairs per sequence.
+    #[arg(long, value_delimiter = ',', value_name = "N,N,…", default_value = "4,8,16")]
+    pub pairs: Vec<u32>,
+    /// Head counts (state per layer d²/h).
+    #[arg(long, value_delimiter = ',', value_name = "H,H,…", default_value = "2,4,8")]
+    pub heads: Vec<u32>,
+    /// Seeds 0..N per cell.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub seeds: u32,
+    /// Optimiser steps per run (batch 16).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=100_000))]
+    pub steps: u32,
+    /// Sequence length.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(8..=4096))]
+    pub len: u32,
+    /// Vocabulary (keys and values each take half).
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(8..=65_536))]
+    pub vocab: u32,
+    /// Model width.
+    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(8..=1024))]
+    pub d_model: u32,
+    /// Peak learning rate.
+    #[arg(long, default_value_t = 1e-2)]
+    pub lr: f64,
+    /// Runs at once, each on its share of the compute threads.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub workers: u32,
+    /// Folder for the figures (SVG and PNG).
+    #[arg(long, default_value = "plots/bench-recall")]
+    pub out: std::path::PathBuf,
+    /// Draw the figures and print the table of a saved `--json` report instead of training.
+    #[arg(long, value_name = "REPORT.json")]
+    pub from: Option<std::path::PathBuf>,
+    /// Print the results as one JSON object.
     #[arg(long)]
     pub json: bool,
 }

@@ -1,9 +1,9 @@
 //! What machine a benchmark ran on, so its numbers can be read in context.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// CPU, cores, memory and OS of this machine.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Machine {
     pub cpu: String,
     pub cores: u32,

@@ -82,7 +82,7 @@ fn the_random_control_draws_from_the_whole_pool_and_reads_no_insight() {
         String::from_utf8(out.stdout).unwrap()
     };
     let same = rescore("calibrated");
-    assert!(same.starts_with("counterfactual fitness: calibrated (loss scale 0.45"), "{same}");
+    assert!(same.starts_with("counterfactual fitness: calibrated (loss scale 0.37"), "{same}");
     let rows: Vec<Vec<&str>> = same
         .lines()
         .skip(2)
@@ -166,7 +166,7 @@ fn bench_discovery_reports_what_its_campaigns_recorded() {
     let policies = report["policies"].as_array().unwrap();
     assert_eq!(
         policies.iter().map(|p| p["policy"].as_str().unwrap()).collect::<Vec<_>>(),
-        ["top-k-uniform", "random"]
+        ["rank-weighted", "random"]
     );
     for policy in policies {
         let campaigns = policy["campaigns"].as_array().unwrap();
@@ -196,7 +196,84 @@ fn bench_discovery_reports_what_its_campaigns_recorded() {
             assert_eq!(c["best_by_experiment"][2].as_f64().unwrap(), best, "{name}");
         }
     }
+    // The policy against the control, seed by seed, with the test's p-value.
+    let against = report["against_control"].as_array().unwrap();
+    assert_eq!(against.len(), 1);
+    let last = |p: usize, s: usize| policies[p]["campaigns"][s]["best_by_experiment"][2].as_f64().unwrap();
+    let differences: Vec<f64> =
+        against[0]["differences"].as_array().unwrap().iter().map(|d| d.as_f64().unwrap()).collect();
+    assert_eq!(differences, [last(0, 0) - last(1, 0), last(0, 1) - last(1, 1)]);
+    assert!((0.0..=1.0).contains(&against[0]["p_value"].as_f64().unwrap()));
     for figure in report["figure"].as_array().unwrap() {
+        assert!(std::fs::metadata(figure.as_str().unwrap()).unwrap().len() > 1000, "{figure}");
+    }
+}
+
+#[test]
+fn bench_recall_measures_every_cell_of_its_cross_and_repeats_bit_for_bit() {
+    let dir = TempDir::new().unwrap();
+    let store = store(&dir, "unused.db");
+    let run = |out: &str| {
+        let out = dir.path().join(out);
+        json(
+            lineage(&store)
+                .args([
+                    "bench",
+                    "recall",
+                    "--programs",
+                    "deltanet,short_conv",
+                    "--pairs",
+                    "1,2",
+                    "--heads",
+                    "2,4",
+                ])
+                .args(["--seeds", "2", "--steps", "6", "--len", "16", "--vocab", "16", "--json", "--out"])
+                .arg(out),
+        )
+    };
+    let (first, again) = (run("a"), run("b"));
+    // The cross: pairs 1 and 2 at the middle head count (4), and heads 2 at the middle pairs (2).
+    let cells = first["cells"].as_array().unwrap();
+    let settings: Vec<(String, u64, u64)> = cells
+        .iter()
+        .map(|c| {
+            (
+                c["program"].as_str().unwrap().to_owned(),
+                c["pairs"].as_u64().unwrap(),
+                c["heads"].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let expected: Vec<(String, u64, u64)> = ["deltanet", "short_conv"]
+        .iter()
+        .flat_map(|p| [(1, 4), (2, 4), (2, 2)].map(|(n, h)| ((*p).to_owned(), n, h)))
+        .collect();
+    assert_eq!(settings, expected);
+    for c in cells {
+        let by_seed: Vec<f64> =
+            c["by_seed"].as_array().unwrap().iter().map(|a| a.as_f64().unwrap()).collect();
+        assert_eq!(by_seed.len(), 2);
+        assert!(by_seed.iter().all(|a| (0.0..=1.0).contains(a)));
+        assert_eq!(c["accuracy"]["mean"].as_f64().unwrap(), (by_seed[0] + by_seed[1]) / 2.0);
+        assert_eq!(c["solved"].as_u64().unwrap(), by_seed.iter().filter(|a| **a > 0.9).count() as u64);
+        assert_eq!(c["state"].as_u64().unwrap(), 64 * 64 / c["heads"].as_u64().unwrap());
+    }
+    assert_eq!(
+        first["cells"], again["cells"],
+        "the same grid gives the same numbers, whichever run ends first"
+    );
+    // A saved report is drawn and printed again without training.
+    let saved = dir.path().join("report.json");
+    std::fs::write(&saved, first.to_string()).unwrap();
+    let redrawn = json(
+        lineage(&store)
+            .args(["bench", "recall", "--json", "--from"])
+            .arg(&saved)
+            .arg("--out")
+            .arg(dir.path().join("c")),
+    );
+    assert_eq!(redrawn["cells"], first["cells"]);
+    for figure in first["figures"].as_array().unwrap() {
         assert!(std::fs::metadata(figure.as_str().unwrap()).unwrap().len() > 1000, "{figure}");
     }
 }

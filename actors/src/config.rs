@@ -430,9 +430,12 @@ mod tests {
                     lineage_arch::checks::resources(&baseline.program(), &budget).expect("it checks");
                 assert!(verdict.passed, "{name}/{}: {:?}", baseline.name, verdict.diagnostics);
                 for stage in ["exploration", "verification"] {
+                    // The estimate is an upper bound, 2.3-2.8 times the measured peak
+                    // (docs/performance.md); three times it leaves about seven in fact. (The
+                    // largest, RWKV-7 at `standard`'s verification size, needs 1.8 of 6.4 GB.)
                     let needed = verdict.numbers[&format!("{stage}_memory_bytes")];
                     assert!(
-                        needed * 5.0 < per_run as f64,
+                        needed * 3.0 < per_run as f64,
                         "{name}/{}/{stage}: {needed} of {per_run}",
                         baseline.name
                     );

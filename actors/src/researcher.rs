@@ -4,6 +4,8 @@
 //! acted on. Operators are weighted by the edit statistics the analysts record, so what helped
 //! before is tried more often. Each proposal is judged for novelty; duplicates are re-proposed
 //! up to the configured limit. Everything one experiment decides is recorded as one batch.
+//! Under `rank-weighted` the parent is drawn from the whole pool, the weight halving every two
+//! ranks (every four on a reported plateau).
 //! Under the `random` policy (the control, `lineage_replay::policy`) parent and references come
 //! uniformly from every scored architecture and every operator is equally likely; the draws use the same
 //! streams, so a control campaign and a campaign of the same seed differ only by the policy.
@@ -13,7 +15,7 @@ use lineage_arch::lang::{Program, parse, print, program_hash};
 use lineage_arch::rng::Rng;
 use lineage_events::payload::*;
 use lineage_events::{ArchId, EventId, Hash};
-use lineage_replay::policy::Policy;
+use lineage_replay::policy::{HALF_RANK, Policy};
 use lineage_replay::{ArchRecord, CampaignState, InsightRef};
 
 use crate::horizon::Seen;
@@ -115,6 +117,18 @@ fn stagnation(seen: &Seen) -> Option<Steer> {
     (best <= plateau).then(|| Steer { event: insight.event, analyst: insight.insight.analyst.to_string() })
 }
 
+/// The index of the parent drawn among `parents` (best first). The uniform policies keep
+/// their one `below` draw, so their recorded campaigns replay as they were drawn.
+fn draw_parent(policy: Policy, parents: &[&PoolEntry], plateau: bool, rng: &mut Rng) -> u64 {
+    match policy {
+        Policy::RankWeighted => {
+            let weights: Vec<f64> = parents.iter().map(|e| policy.parent_weight(e.rank, plateau)).collect();
+            rng.weighted(&weights) as u64
+        }
+        Policy::TopKUniform | Policy::Random => rng.below(parents.len() as u64),
+    }
+}
+
 /// Why each operator is worth trying: the idea behind it, for the motivation.
 fn rationale(operator: &str) -> &'static str {
     match operator {
@@ -157,7 +171,8 @@ impl Researcher {
     fn select(&self, experiment: u32) -> ParentSelected {
         let s = &self.shared.config.selection;
         let policy = Policy::of(s);
-        let pool = self.seen(experiment).pool(policy.pool_capacity(s));
+        let seen = self.seen(experiment);
+        let pool = seen.pool(policy.pool_capacity(s));
         let stream = format!("select/{experiment}");
         let mut rng = Rng::stream(self.shared.seed, &stream);
         let in_ranks = |(lo, hi): (u32, u32)| -> Vec<&PoolEntry> {
@@ -165,7 +180,8 @@ impl Researcher {
         };
         let parents = in_ranks(policy.parent_ranks(s));
         let parents = if parents.is_empty() { pool.iter().collect() } else { parents };
-        let pick = rng.below(parents.len() as u64);
+        let plateau = policy.steered() && stagnation(&seen).is_some();
+        let pick = draw_parent(policy, &parents, plateau, &mut rng);
         let parent = parents[pick as usize].arch.clone();
         // A young pool has nothing at ranks 11-50: references then come from the rest of it.
         let mut candidates: Vec<&PoolEntry> = in_ranks(policy.reference_ranks(s));
@@ -427,6 +443,12 @@ impl ProposalContext<'_> {
                 rules.parent_ranks.1,
                 selection.pool.len()
             ),
+            Policy::RankWeighted => format!(
+                "a pool of {} with weights halving every {} ranks{}",
+                selection.pool.len(),
+                if self.stagnant.is_some() { 2.0 * HALF_RANK } else { HALF_RANK },
+                if self.stagnant.is_some() { " (widened on the plateau)" } else { "" }
+            ),
             Policy::Random => {
                 format!("all {} scored architectures (the random-search control)", selection.pool.len())
             }
@@ -526,6 +548,32 @@ mod tests {
         let cited: Vec<EventId> = steering.iter().map(|s| s.event).collect();
         assert_eq!(cited.len(), 3, "one insight per analyst that speaks of operators");
         assert!(cited.contains(&latest) && cited.contains(&advice));
+    }
+
+    #[test]
+    fn rank_weighted_draws_the_best_parents_most_and_widens_on_a_plateau() {
+        let pool: Vec<PoolEntry> = (1..=12)
+            .map(|rank| PoolEntry { arch: ArchId::new(format!("a{rank}")).unwrap(), fitness: 1.0, rank })
+            .collect();
+        let parents: Vec<&PoolEntry> = pool.iter().collect();
+        let counts = |policy: Policy, plateau: bool| {
+            let mut counts = [0u32; 12];
+            let mut rng = Rng::stream(7, "test");
+            for _ in 0..12_000 {
+                counts[draw_parent(policy, &parents, plateau, &mut rng) as usize] += 1;
+            }
+            counts
+        };
+        let ranked = counts(Policy::RankWeighted, false);
+        // Weights 1, 0.71, 0.5, …: rank 1 about twice rank 3, four times rank 5; none excluded.
+        let ratio = |a: usize, b: usize, c: &[u32; 12]| f64::from(c[a]) / f64::from(c[b]);
+        assert!((ratio(0, 2, &ranked) - 2.0).abs() < 0.2, "{ranked:?}");
+        assert!((ratio(0, 4, &ranked) - 4.0).abs() < 0.6, "{ranked:?}");
+        assert!(ranked.iter().all(|c| *c > 0), "{ranked:?}");
+        let wide = counts(Policy::RankWeighted, true);
+        assert!((ratio(0, 4, &wide) - 2.0).abs() < 0.3, "a plateau halves the pressure: {wide:?}");
+        let uniform = counts(Policy::TopKUniform, false);
+        assert!(uniform.iter().all(|c| (900..1100).contains(c)), "{uniform:?}");
     }
 
     #[test]

@@ -170,8 +170,13 @@ fn linear_attention(x: &M, w: &W) -> M {
     rmsnorm(&o, &w.vecs[0]).mm(&w.mats[3])
 }
 
+/// `silu(conv(x W, K))` for the i-th projection and kernel: fla's short convolution.
+fn short_convolved(x: &M, w: &W, i: usize) -> M {
+    conv(&x.mm(&w.mats[i]), &w.kers[i]).map(silu)
+}
+
 fn retnet(x: &M, w: &W) -> M {
-    let (q, k, v) = (x.mm(&w.mats[0]), x.mm(&w.mats[1]), x.mm(&w.mats[2]));
+    let (q, k, v) = (short_convolved(x, w, 0), short_convolved(x, w, 1), short_convolved(x, w, 2));
     let o = per_head(|h, t, s| {
         let gamma = 1.0 - 2f64.powi(-5 - h as i32);
         let (k, v) = (k.head(t, h), v.head(t, h));
@@ -186,8 +191,9 @@ fn retnet(x: &M, w: &W) -> M {
 }
 
 fn gla(x: &M, w: &W) -> M {
-    let (q, k, v) = (x.mm(&w.mats[0]), x.mm(&w.mats[1]), x.mm(&w.mats[2]));
-    let alpha = x.mm(&w.mats[3]).mm(&w.mats[4]).map(|z| (sigmoid(z).ln() / 16.0).exp());
+    let (q, k, v) = (short_convolved(x, w, 0), short_convolved(x, w, 1), short_convolved(x, w, 2));
+    let bias = per_channel(&w.vecs[0]);
+    let alpha = x.mm(&w.mats[3]).mm(&w.mats[4]).zip(&bias, |z, b| (sigmoid(z + b).ln() / 16.0).exp());
     let o = per_head(|h, t, s| {
         let (k, v, a) = (k.head(t, h), v.head(t, h), alpha.head(t, h));
         for i in 0..DH {
@@ -197,7 +203,7 @@ fn gla(x: &M, w: &W) -> M {
         }
         read(s, &q.head(t, h))
     });
-    gate_out(&o, w, 0, 5, 6, x)
+    gate_out(&o, w, 1, 5, 6, x)
 }
 
 fn mamba2(x: &M, w: &W) -> M {
@@ -248,13 +254,33 @@ fn delta(x: &M, w: &W, beta_scale: f64, gated: bool) -> M {
     if gated { gate_out(&o, w, 2, 5, 6, x) } else { rmsnorm(&o, &w.vecs[0]).mm(&w.mats[4]) }
 }
 
+/// A per-channel parameter repeated over time, to combine with a `T × D` matrix.
+fn per_channel(values: &[f64]) -> M {
+    M { rows: T, cols: D, v: (0..T).flat_map(|_| values.to_vec()).collect() }
+}
+
+/// RWKV-7 after fla's RWKV7Attention: token shift per branch (`x + (x_{t−1} − x) μ`),
+/// `w = exp(−0.606531 σ(tanh(x W) W' + w0))`, `a = σ(x W W' + a0)`, `kk = L2norm(k k_k)`,
+/// the written key `k (1 + (a − 1) k_a)`, `S ← (diag(w) − (a kk) kkᵀ) S + k vᵀ`, the bonus
+/// `(Σ r r_k k) v` per head, and the output `((rmsnorm(o) + bonus) ⊙ (σ(x W) W')) W_o`.
 fn rwkv7(x: &M, w: &W) -> M {
-    let (r, k, v) = (x.mm(&w.mats[0]), x.mm(&w.mats[1]), x.mm(&w.mats[2]));
-    let decay = x.mm(&w.mats[3]).mm(&w.mats[4]).map(|z| (-0.6065 * sigmoid(z)).exp());
-    let a = x.mm(&w.mats[5]).mm(&w.mats[6]).map(sigmoid);
-    let kk = l2norm(
-        &k.zip(&M { rows: T, cols: D, v: (0..T).flat_map(|_| w.vecs[0].clone()).collect() }, |a, b| a * b),
-    );
+    let shifted =
+        M { rows: T, cols: D, v: (0..T * D).map(|n| if n < D { 0.0 } else { x.v[n - D] }).collect() };
+    let mix = |i: usize| {
+        let mu = per_channel(&w.vecs[i]);
+        x.zip(&shifted, |a, b| b - a).zip(&mu, |dx, m| dx * m).zip(x, |a, b| a + b)
+    };
+    let (xr, xw, xk, xv, xa, xg) = (mix(0), mix(1), mix(2), mix(3), mix(4), mix(5));
+    let (r, k0, v) = (xr.mm(&w.mats[0]), xk.mm(&w.mats[1]), xv.mm(&w.mats[2]));
+    let decay = xw
+        .mm(&w.mats[3])
+        .map(f64::tanh)
+        .mm(&w.mats[4])
+        .zip(&per_channel(&w.vecs[6]), |z, b| (-0.606531 * sigmoid(z + b)).exp());
+    let a = xa.mm(&w.mats[5]).mm(&w.mats[6]).zip(&per_channel(&w.vecs[7]), |z, b| sigmoid(z + b));
+    let kk = l2norm(&k0.zip(&per_channel(&w.vecs[8]), |a, b| a * b));
+    let k_a = per_channel(&w.vecs[9]);
+    let k = k0.zip(&a.zip(&k_a, |a, ka| 1.0 + (a - 1.0) * ka), |k, scale| k * scale);
     let o = per_head(|h, t, s| {
         let (k, v, wd, a, kk) = (k.head(t, h), v.head(t, h), decay.head(t, h), a.head(t, h), kk.head(t, h));
         let kks: Vec<f64> = (0..DH).map(|j| (0..DH).map(|i| kk[i] * s[i][j]).sum()).collect();
@@ -265,7 +291,18 @@ fn rwkv7(x: &M, w: &W) -> M {
         }
         read(s, &r.head(t, h))
     });
-    gate_out(&o, w, 1, 7, 8, x)
+    let mut bonus = M::zeros(T, D);
+    for t in 0..T {
+        for h in 0..H {
+            let (r, k, v) = (r.head(t, h), k.head(t, h), v.head(t, h));
+            let dot: f64 = (0..DH).map(|i| r[i] * w.vecs[10][h * DH + i] * k[i]).sum();
+            for (j, value) in v.iter().enumerate() {
+                bonus.set(t, h * DH + j, dot * value);
+            }
+        }
+    }
+    let gate = xg.mm(&w.mats[7]).map(sigmoid).mm(&w.mats[8]);
+    rmsnorm(&o, &w.vecs[11]).zip(&bonus, |a, b| a + b).zip(&gate, |a, b| a * b).mm(&w.mats[9])
 }
 
 fn short_conv(x: &M, w: &W) -> M {

@@ -25,8 +25,9 @@ The recurrence forms (``form=`` on the model, ``--form`` in ``train.py``):
   fla-org/flash-linear-attention ``fla/ops/simple_gla/naive.py``, generalised to a per-channel
   gate): ``q * exp(G)`` against ``k * exp(-G)`` with ``G`` the in-chunk cumulative log gate. Only
   for ``recur`` without erase. It needs ``exp(-G)`` finite: a cumulative log decay above
-  ~ -88 over one chunk of 16 in float32 (at lineage's GLA gate, ``log alpha = logsigmoid(z)/16``,
-  that is a mean gate pre-activation above ~ -88: always in practice, but not guaranteed).
+  ~ -88 over one chunk of 16 in float32 (at lineage's GLA gate, ``log alpha = logsigmoid(z + b)/16``,
+  that is a mean gate pre-activation, bias included, above ~ -88: always in practice, but not
+  guaranteed).
 - ``lineage``: exactly the dispatch of lineage's ``recur``: chunked when the decay is absent, a
   number or per head and positive; stepwise otherwise (a per-channel decay such as GLA's).
 - ``fast`` (the default): ``lineage``, except that a per-channel decay without erase (GLA) uses
@@ -250,8 +251,8 @@ class DeltaNet(Mixer):
 class GLA(Mixer):
     """``arch/baselines/gla.arch``::
 
-        q = proj(x, d); k = proj(x, d); v = proj(x, d)
-        alpha = exp(logsigmoid(proj(proj(x, 4 * h), d)) / 16)
+        q = silu(conv(proj(x, d), 4)); k = silu(conv(proj(x, d), 4)); v = silu(conv(proj(x, d), 4))
+        alpha = exp(logsigmoid(proj(proj(x, 4 * h), d) + param(d, init = zero)) / 16)
         o = recur(q, k, v, decay = alpha)
         return proj(rmsnorm(o) * silu(proj(x, d)), d)
 
@@ -259,22 +260,32 @@ class GLA(Mixer):
     """
 
     LINEAGE_NODES = {
-        "q_proj": 1, "k_proj": 2, "v_proj": 3, "alpha_down": 4, "alpha_up": 5,
-        "o_norm": 11, "g_proj": 12, "o_proj": 15,
+        "q_proj": 1, "q_conv": 2, "k_proj": 4, "k_conv": 5, "v_proj": 7, "v_conv": 8,
+        "alpha_down": 10, "alpha_up": 11, "alpha_bias": 12, "o_norm": 19, "g_proj": 20,
+        "o_proj": 23,
     }  # fmt: skip
     DECAY = "channel"
 
     def __init__(self, d, h, form="fast"):
         super().__init__(d, h, form)
-        self.q_proj, self.k_proj, self.v_proj = proj(d, d), proj(d, d), proj(d, d)
+        self.q_proj, self.q_conv = proj(d, d), CausalConv(d, 4)
+        self.k_proj, self.k_conv = proj(d, d), CausalConv(d, 4)
+        self.v_proj, self.v_conv = proj(d, d), CausalConv(d, 4)
         self.alpha_down, self.alpha_up = proj(d, 4 * h), proj(4 * h, d)
+        self.alpha_bias = nn.Parameter(torch.zeros(d))
         self.o_norm = RMSNorm(d, h)
         self.g_proj = proj(d, d)
         self.o_proj = proj(d, d)
 
+    def reset_params(self):
+        with torch.no_grad():
+            self.alpha_bias.zero_()
+
     def forward(self, x):
-        q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
-        log_alpha = F.logsigmoid(self.alpha_up(self.alpha_down(x))) / 16
+        q = F.silu(self.q_conv(self.q_proj(x)))
+        k = F.silu(self.k_conv(self.k_proj(x)))
+        v = F.silu(self.v_conv(self.v_proj(x)))
+        log_alpha = F.logsigmoid(self.alpha_up(self.alpha_down(x)) + self.alpha_bias) / 16
         if self.resolved_form(self.form) == "gla-chunk":
             # The gate in log space, as fla passes it (`gk`): exp then log would be the identity.
             o = self.recur(q, k, v, log_decay=log_alpha, form="gla-chunk")
@@ -286,18 +297,23 @@ class GLA(Mixer):
 class RetNet(Mixer):
     """``arch/baselines/retnet.arch``::
 
-        q = proj(x, d); k = proj(x, d); v = proj(x, d)
+        q = silu(conv(proj(x, d), 4)); k = silu(conv(proj(x, d), 4)); v = silu(conv(proj(x, d), 4))
         gamma = 1 - pow2(-5 - head_index())
         o = recur(q, k, v, decay = gamma)
         return proj(rmsnorm(o) * silu(proj(x, d)), d)
     """
 
-    LINEAGE_NODES = {"q_proj": 1, "k_proj": 2, "v_proj": 3, "o_norm": 12, "g_proj": 13, "o_proj": 16}
+    LINEAGE_NODES = {
+        "q_proj": 1, "q_conv": 2, "k_proj": 4, "k_conv": 5, "v_proj": 7, "v_conv": 8,
+        "o_norm": 18, "g_proj": 19, "o_proj": 22,
+    }  # fmt: skip
     DECAY = "head"
 
     def __init__(self, d, h, form="fast"):
         super().__init__(d, h, form)
-        self.q_proj, self.k_proj, self.v_proj = proj(d, d), proj(d, d), proj(d, d)
+        self.q_proj, self.q_conv = proj(d, d), CausalConv(d, 4)
+        self.k_proj, self.k_conv = proj(d, d), CausalConv(d, 4)
+        self.v_proj, self.v_conv = proj(d, d), CausalConv(d, 4)
         self.o_norm = RMSNorm(d, h)
         self.g_proj = proj(d, d)
         self.o_proj = proj(d, d)
@@ -305,7 +321,9 @@ class RetNet(Mixer):
         self.register_buffer("gamma", gamma.float().view(1, 1, h), persistent=False)
 
     def forward(self, x):
-        q, k, v = self.q_proj(x), self.k_proj(x), self.v_proj(x)
+        q = F.silu(self.q_conv(self.q_proj(x)))
+        k = F.silu(self.k_conv(self.k_proj(x)))
+        v = F.silu(self.v_conv(self.v_proj(x)))
         o = self.recur(q, k, v, decay=self.gamma.to(x.dtype))
         return self.o_proj(self.o_norm(o) * F.silu(self.g_proj(x)))
 
@@ -314,8 +332,8 @@ class Mamba2(Mixer):
     """``arch/baselines/mamba2.arch``::
 
         u = silu(conv(proj(x, d), 4)); b = silu(conv(proj(x, d), 4)); c = silu(conv(proj(x, d), 4))
-        dt = softplus(proj(x, h) + param(h, init = range(-4, -2)))
-        a = -exp(param(h, init = range(0, 2.7)))
+        dt = softplus(proj(x, h) + param(h, init = range(-2.25, -6.9)))
+        a = -exp(param(h, init = range(0, 2.77)))
         o = recur(c, b, dt * u, decay = exp(dt * a)) + param(h, init = one) * u
         return proj(rmsnorm(o) * silu(proj(x, d)), d)
     """
@@ -333,8 +351,8 @@ class Mamba2(Mixer):
         self.b_proj, self.b_conv = proj(d, d), CausalConv(d, 4)
         self.c_proj, self.c_conv = proj(d, d), CausalConv(d, 4)
         self.dt_proj = proj(d, h)
-        self.dt_bias = nn.Parameter(param_range(h, -4, -2))
-        self.a_log = nn.Parameter(param_range(h, 0, 2.7))
+        self.dt_bias = nn.Parameter(param_range(h, -2.25, -6.9))
+        self.a_log = nn.Parameter(param_range(h, 0, 2.77))
         self.d_skip = nn.Parameter(torch.ones(h))
         self.o_norm = RMSNorm(d, h)
         self.g_proj = proj(d, d)
@@ -342,8 +360,8 @@ class Mamba2(Mixer):
 
     def reset_params(self):
         with torch.no_grad():
-            self.dt_bias.copy_(param_range(self.h, -4, -2))
-            self.a_log.copy_(param_range(self.h, 0, 2.7))
+            self.dt_bias.copy_(param_range(self.h, -2.25, -6.9))
+            self.a_log.copy_(param_range(self.h, 0, 2.77))
             self.d_skip.fill_(1.0)
 
     def forward(self, x):
@@ -361,7 +379,7 @@ class GatedDeltaNet(Mixer):
 
         q, k, v as DeltaNet; beta = sigmoid(proj(x, h))
         alpha = exp(-exp(param(h, init = range(0, 2.7)))
-                    * softplus(proj(x, h) + param(h, init = range(-6.9, -2.25))))
+                    * softplus(proj(x, h) + param(h, init = range(-4.6, -6.9))))
         o = recur(q, beta * k, v, decay = alpha, erase = alpha * beta * k, along = k)
         return proj(rmsnorm(o) * silu(proj(x, d)), d)
     """
@@ -382,7 +400,7 @@ class GatedDeltaNet(Mixer):
         self.beta_proj = proj(d, h)
         self.a_log = nn.Parameter(param_range(h, 0, 2.7))
         self.alpha_proj = proj(d, h)
-        self.dt_bias = nn.Parameter(param_range(h, -6.9, -2.25))
+        self.dt_bias = nn.Parameter(param_range(h, -4.6, -6.9))
         self.o_norm = RMSNorm(d, h)
         self.g_proj = proj(d, d)
         self.o_proj = proj(d, d)
@@ -390,7 +408,7 @@ class GatedDeltaNet(Mixer):
     def reset_params(self):
         with torch.no_grad():
             self.a_log.copy_(param_range(self.h, 0, 2.7))
-            self.dt_bias.copy_(param_range(self.h, -6.9, -2.25))
+            self.dt_bias.copy_(param_range(self.h, -4.6, -6.9))
 
     def forward(self, x):
         q = l2norm(F.silu(self.q_conv(self.q_proj(x))), self.h)
@@ -416,8 +434,8 @@ MIXERS: dict[str, type[Mixer]] = {
 LINEAGE_PARAMS_EXPLORATION = {
     "linear_attention": 164_288,
     "deltanet": 166_336,
-    "gla": 176_576,
-    "retnet": 172_480,
+    "gla": 178_240,
+    "retnet": 174_016,
     "mamba2": 174_552,
     "gated_deltanet": 175_056,
 }
@@ -425,8 +443,8 @@ LINEAGE_PARAMS_EXPLORATION = {
 LINEAGE_PARAMS_D128_L4 = {
     "linear_attention": 1_115_776,
     "deltanet": 1_123_968,
-    "gla": 1_197_696,
-    "retnet": 1_181_312,
+    "gla": 1_204_352,
+    "retnet": 1_187_456,
     "mamba2": 1_189_552,
     "gated_deltanet": 1_191_584,
 }

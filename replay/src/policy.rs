@@ -11,6 +11,12 @@ pub enum Policy {
     /// the next ranks, operators weighted by the analysts' insights, more second edits on a
     /// plateau a stagnation analyst reported.
     TopKUniform,
+    /// Selection pressure that keeps exploring: parent from the whole pool with a weight that
+    /// halves every [`HALF_RANK`] ranks (every second rank on a plateau a stagnation analyst
+    /// reported: twice as wide), references and operators as in `top-k-uniform`. Children
+    /// inherit most of their parent's fitness, so the best parents are drawn most; no rank is
+    /// excluded, so a lineage the fitness underrates still gets tried.
+    RankWeighted,
     /// The random-search control: parent and references uniformly from every scored
     /// architecture, every operator equally likely, no insight read. What the proposer's policy
     /// must beat.
@@ -19,7 +25,11 @@ pub enum Policy {
 
 impl Policy {
     /// Every policy, by its recorded name.
-    pub const ALL: [(&str, Policy); 2] = [("top-k-uniform", Policy::TopKUniform), ("random", Policy::Random)];
+    pub const ALL: [(&str, Policy); 3] = [
+        ("top-k-uniform", Policy::TopKUniform),
+        ("rank-weighted", Policy::RankWeighted),
+        ("random", Policy::Random),
+    ];
 
     /// The policy a recorded name means; `None` for a name this build does not know.
     pub fn named(name: &str) -> Option<Policy> {
@@ -41,7 +51,7 @@ impl Policy {
     /// every scored architecture (a pool cut by fitness would be selection by fitness).
     pub fn pool_capacity(self, selection: &SelectionConfig) -> u32 {
         match self {
-            Policy::TopKUniform => selection.pool_capacity,
+            Policy::TopKUniform | Policy::RankWeighted => selection.pool_capacity,
             Policy::Random => u32::MAX,
         }
     }
@@ -50,23 +60,40 @@ impl Policy {
     pub fn parent_ranks(self, selection: &SelectionConfig) -> (u32, u32) {
         match self {
             Policy::TopKUniform => selection.parent_ranks,
-            Policy::Random => (1, u32::MAX),
+            Policy::RankWeighted | Policy::Random => (1, u32::MAX),
+        }
+    }
+
+    /// The weight of drawing the parent at `rank` (1-based) among the allowed ranks; `plateau`
+    /// when a stagnation analyst's plateau is still current.
+    pub fn parent_weight(self, rank: u32, plateau: bool) -> f64 {
+        match self {
+            Policy::TopKUniform | Policy::Random => 1.0,
+            Policy::RankWeighted => {
+                let half = if plateau { 2.0 * HALF_RANK } else { HALF_RANK };
+                0.5_f64.powf(f64::from(rank.saturating_sub(1)) / half)
+            }
         }
     }
 
     /// The ranks references are drawn from: everything but the parent for the control.
     pub fn reference_ranks(self, selection: &SelectionConfig) -> (u32, u32) {
         match self {
-            Policy::TopKUniform => selection.reference_ranks,
+            Policy::TopKUniform | Policy::RankWeighted => selection.reference_ranks,
             Policy::Random => (1, u32::MAX),
         }
     }
 
     /// Whether the analysts' insights steer proposals (operator weights, plateaus).
     pub fn steered(self) -> bool {
-        self == Policy::TopKUniform
+        self != Policy::Random
     }
 }
+
+/// Ranks over which `rank-weighted`'s parent weight halves: rank 1 is drawn twice as often as
+/// rank 3 and four times as often as rank 5, so the top three ranks get about two thirds of the
+/// draws from a large pool.
+pub const HALF_RANK: f64 = 2.0;
 
 #[cfg(test)]
 mod tests {
@@ -90,6 +117,11 @@ mod tests {
         assert_eq!(Policy::Random.parent_ranks(&selection), (1, u32::MAX));
         assert_eq!(Policy::Random.pool_capacity(&selection), u32::MAX);
         assert_eq!(Policy::TopKUniform.parent_ranks(&selection), (1, 10));
-        assert!(!Policy::Random.steered() && Policy::TopKUniform.steered());
+        assert!(!Policy::Random.steered() && Policy::TopKUniform.steered() && Policy::RankWeighted.steered());
+        assert_eq!(Policy::RankWeighted.parent_ranks(&selection), (1, u32::MAX));
+        assert_eq!(Policy::RankWeighted.parent_weight(1, false), 1.0);
+        assert_eq!(Policy::RankWeighted.parent_weight(3, false), 0.5);
+        assert_eq!(Policy::RankWeighted.parent_weight(5, true), 0.5, "a plateau widens the draw");
+        assert_eq!(Policy::TopKUniform.parent_weight(7, false), 1.0);
     }
 }

@@ -39,7 +39,7 @@ pub fn run(command: &ArchCommand) -> anyhow::Result<()> {
 }
 
 /// A program argument: a baseline name, or else a file.
-fn load(argument: &str) -> anyhow::Result<(String, String)> {
+pub(super) fn load(argument: &str) -> anyhow::Result<(String, String)> {
     if let Some(baseline) = baselines::get(argument) {
         return Ok((baseline.source.to_owned(), format!("baselines/{}.arch", baseline.name)));
     }
@@ -52,7 +52,7 @@ fn load(argument: &str) -> anyhow::Result<(String, String)> {
 }
 
 /// Parses or fails with the rendered syntax errors.
-fn parsed(source: &str, name: &str) -> anyhow::Result<Program> {
+pub(super) fn parsed(source: &str, name: &str) -> anyhow::Result<Program> {
     parse(source).or_else(|diagnostics| {
         eprint!("{}", render_all(&diagnostics, source, name));
         bail!("{name}: {} syntax error{}", diagnostics.len(), if diagnostics.len() == 1 { "" } else { "s" })

@@ -1,10 +1,13 @@
 //! `lineage bench discovery`: does the proposer's policy find better architectures than chance?
-//! Runs campaigns of one preset under the configured policy and under the random-search control
-//! (`selection.policy = "random"`), with the same seeds and budgets, each a `lineage run` child
-//! process into one store, and reports per policy the best exploration fitness against
-//! experiments (spread over seeds), the best verified gain over the best baseline and the
-//! discoveries, with a figure. Campaigns are deterministic, so the comparison is exact per seed.
+//! Runs campaigns of one preset under the configured policy (or the policies named) and under the
+//! random-search control (`selection.policy = "random"`), with the same seeds and budgets, each a
+//! `lineage run` child process into one store, and reports per policy the best exploration
+//! fitness against experiments (spread over seeds), the best verified gain over the best baseline
+//! and the discoveries, a one-sided paired t-test of each policy's final best against the
+//! control's (the test verification uses), and a figure. Campaigns are deterministic, so the
+//! comparison is exact per seed.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::Arc;
@@ -14,7 +17,7 @@ use lineage_actors::config::{self, Overrides};
 use lineage_events::payload::Stage;
 use lineage_events::{CampaignId, EventStore};
 use lineage_replay::policy::Policy;
-use lineage_replay::{CampaignState, fold_log};
+use lineage_replay::{CampaignState, discovery, fold_log};
 use serde::Serialize;
 
 use super::bench_fitness::Spread;
@@ -24,6 +27,8 @@ use crate::machine::Machine;
 /// What to compare.
 pub struct Options<'a> {
     pub preset: &'a str,
+    /// Policy names; the random-search control among them. Empty: the preset's and the control.
+    pub policies: &'a [String],
     pub seeds: u32,
     pub experiments: Option<u32>,
     pub out: &'a Path,
@@ -63,8 +68,8 @@ struct Report {
     experiments: u32,
     seeds: Vec<u64>,
     policies: Vec<PolicyReport>,
-    /// Per seed: the policy's final best fitness minus the control's.
-    paired_differences: Vec<f64>,
+    /// Each policy against the control, paired by seed.
+    against_control: Vec<AgainstControl>,
     figure: Vec<String>,
 }
 
@@ -72,8 +77,26 @@ pub async fn run(store_url: Option<&str>, options: &Options<'_>) -> anyhow::Resu
     if options.seeds == 0 {
         bail!("--seeds must be at least 1");
     }
-    // A bad preset is one line here, not a failed child campaign.
-    config::resolve(options.preset, None, &Overrides::default())?;
+    // A bad preset or policy is one line here, not a failed child campaign.
+    let (config, _) = config::resolve(options.preset, None, &Overrides::default())?;
+    let named: Vec<String> = if options.policies.is_empty() {
+        vec![config.selection.policy.to_string(), Policy::Random.name().to_owned()]
+    } else {
+        options.policies.to_vec()
+    };
+    let mut policies = Vec::new();
+    for name in &named {
+        let Some(policy) = Policy::named(name) else {
+            let known: Vec<&str> = Policy::ALL.iter().map(|(n, _)| *n).collect();
+            bail!("--policies: {name:?} is not a policy; choose from {}", known.join(", "));
+        };
+        if !policies.contains(&policy) {
+            policies.push(policy);
+        }
+    }
+    if !policies.contains(&Policy::Random) || policies.len() < 2 {
+        bail!("--policies must name the control, random, and at least one policy to compare with it");
+    }
     let (url, _dir) = match store_url {
         Some(url) => (url.to_owned(), None),
         None => {
@@ -82,26 +105,24 @@ pub async fn run(store_url: Option<&str>, options: &Options<'_>) -> anyhow::Resu
         }
     };
     let exe = std::env::current_exe().context("cannot find this program's path")?;
-    let overlay = tempfile::NamedTempFile::new().context("cannot create a temporary file")?;
-    std::fs::write(overlay.path(), "[selection]\npolicy = \"random\"\n")?;
     let tag = chrono::Utc::now().format("%Y%m%d%H%M%S");
     let seeds: Vec<u64> = (1..=u64::from(options.seeds)).collect();
-    let policies = [Policy::TopKUniform, Policy::Random];
     let mut outcomes: Vec<Vec<Outcome>> = policies.iter().map(|_| Vec::new()).collect();
     let mut store: Option<Arc<dyn EventStore>> = None;
     for (n, seed) in seeds.iter().enumerate() {
         for (p, policy) in policies.iter().enumerate() {
             let name = format!("disc-{tag}-{}-s{seed}", policy.name());
-            eprintln!("lineage bench discovery: {name} ({} of {})", n * 2 + p + 1, seeds.len() * 2);
+            let (done, total) = (n * policies.len() + p + 1, seeds.len() * policies.len());
+            eprintln!("lineage bench discovery: {name} ({done} of {total})");
             let mut command = tokio::process::Command::new(&exe);
             command.args(["--store", &url, "run", "--preset", options.preset, "--name", &name, "--json"]);
             command.args(["--seed", &seed.to_string()]);
             if let Some(n) = options.experiments {
                 command.args(["--experiments", &n.to_string()]);
             }
-            if *policy == Policy::Random {
-                command.arg("--config").arg(overlay.path());
-            }
+            let overlay = tempfile::NamedTempFile::new().context("cannot create a temporary file")?;
+            std::fs::write(overlay.path(), format!("[selection]\npolicy = \"{}\"\n", policy.name()))?;
+            command.arg("--config").arg(overlay.path());
             command.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).kill_on_drop(true);
             let output = command.output().await.with_context(|| format!("cannot start {}", exe.display()))?;
             if !output.status.success() {
@@ -120,9 +141,12 @@ pub async fn run(store_url: Option<&str>, options: &Options<'_>) -> anyhow::Resu
     let experiments = outcomes[0].first().map_or(0, |o| o.best_by_experiment.len() as u32);
     let reports: Vec<PolicyReport> =
         policies.iter().zip(outcomes).map(|(policy, campaigns)| summarise(*policy, campaigns)).collect();
-    let last = |o: &Outcome| o.best_by_experiment.last().copied().flatten().unwrap_or(f64::NAN);
-    let paired_differences =
-        reports[0].campaigns.iter().zip(&reports[1].campaigns).map(|(a, b)| last(a) - last(b)).collect();
+    let control = policies.iter().position(|p| *p == Policy::Random).expect("checked above");
+    let against_control = reports
+        .iter()
+        .filter(|r| r.policy != Policy::Random.name())
+        .map(|r| compare(r, &reports[control]))
+        .collect();
     std::fs::create_dir_all(options.out)
         .with_context(|| format!("cannot create {}", options.out.display()))?;
     charts::register_font();
@@ -146,7 +170,7 @@ pub async fn run(store_url: Option<&str>, options: &Options<'_>) -> anyhow::Resu
         experiments,
         seeds,
         policies: reports,
-        paired_differences,
+        against_control,
         figure,
     };
     if options.json {
@@ -203,6 +227,37 @@ fn outcome(campaign: &CampaignId, seed: u64, state: &CampaignState) -> Outcome {
     }
 }
 
+/// A policy's final best fitness against the control's, seed by seed.
+#[derive(Serialize)]
+struct AgainstControl {
+    policy: &'static str,
+    /// Per seed: the policy's final best fitness minus the control's.
+    differences: Vec<f64>,
+    mean_difference: f64,
+    /// The one-sided paired t-test that the policy's mean is higher, as verification uses.
+    t: Option<f64>,
+    p_value: f64,
+}
+
+fn compare(policy: &PolicyReport, control: &PolicyReport) -> AgainstControl {
+    let finals = |r: &PolicyReport| -> BTreeMap<u64, f64> {
+        r.campaigns
+            .iter()
+            .filter_map(|c| Some((c.seed, c.best_by_experiment.last().copied().flatten()?)))
+            .collect()
+    };
+    let (mine, theirs) = (finals(policy), finals(control));
+    let differences: Vec<f64> = mine.iter().filter_map(|(s, f)| Some(f - theirs.get(s)?)).collect();
+    let verdict = &discovery::verdicts(&[mine], &theirs)[0];
+    AgainstControl {
+        policy: policy.policy,
+        mean_difference: mean_std(&differences).0,
+        differences,
+        t: verdict.test.t,
+        p_value: verdict.test.p_value,
+    }
+}
+
 fn summarise(policy: Policy, campaigns: Vec<Outcome>) -> PolicyReport {
     let finals: Vec<f64> =
         campaigns.iter().filter_map(|c| c.best_by_experiment.last().copied().flatten()).collect();
@@ -256,14 +311,16 @@ fn text(report: &Report) -> String {
             policy.discoveries_total
         );
     }
-    let wins = report.paired_differences.iter().filter(|d| **d > 0.0).count();
-    out += &format!(
-        "{} over random, paired by seed: {} of {} seeds better, mean difference {:+.3}\nfigure: {}",
-        report.policies[0].policy,
-        wins,
-        report.paired_differences.len(),
-        mean_std(&report.paired_differences).0,
-        report.figure.join(", ")
-    );
+    for c in &report.against_control {
+        let wins = c.differences.iter().filter(|d| **d > 0.0).count();
+        out += &format!(
+            "{} over random, paired by seed: {wins} of {} seeds better, mean difference {:+.3}; one-sided paired t-test p = {:.3}\n",
+            c.policy,
+            c.differences.len(),
+            c.mean_difference,
+            c.p_value,
+        );
+    }
+    out += &format!("figure: {}", report.figure.join(", "));
     out
 }

@@ -6,8 +6,6 @@
 //! and of the fitness terms they give against the reference trained with the same seed.
 //! docs/discovery.md chooses the fitness scales from these numbers.
 
-use std::sync::Mutex;
-
 use anyhow::Context;
 use lineage_actors::config::{self, Overrides};
 use lineage_actors::fitness;
@@ -20,7 +18,7 @@ use serde::Serialize;
 use crate::machine::Machine;
 
 /// Mean and sample standard deviation of some measurements.
-#[derive(Serialize)]
+#[derive(Serialize, serde::Deserialize)]
 pub(super) struct Spread {
     pub(super) mean: f64,
     pub(super) std: f64,
@@ -90,42 +88,19 @@ pub fn run(preset: &str, seeds: u32, json: bool) -> anyhow::Result<()> {
     let (trainers, threads) = (config.trainers.max(1), threads_per_trainer(config.trainers));
     let jobs: Vec<(usize, usize)> =
         (0..names.len()).flat_map(|b| (0..seeds.len()).map(move |s| (b, s))).collect();
-    let next = Mutex::new(0usize);
-    let results: Mutex<Vec<Option<anyhow::Result<TrainingMetrics>>>> =
-        Mutex::new((0..jobs.len()).map(|_| None).collect());
     let device = lineage_arch::backend::device();
-    std::thread::scope(|scope| {
-        for _ in 0..trainers {
-            scope.spawn(|| {
-                loop {
-                    let job = {
-                        let mut next = next.lock().expect("not poisoned");
-                        let job = *next;
-                        *next += 1;
-                        job
-                    };
-                    let Some(&(b, s)) = jobs.get(job) else { break };
-                    let baseline = baselines::get(names[b]).expect("configs name known baselines");
-                    // A campaign of seed s trains every exploration run with this seed.
-                    let seed = Rng::stream(seeds[s], "exploration").next_u64();
-                    eprintln!(
-                        "lineage bench fitness: {} seed {} ({} of {})",
-                        names[b],
-                        seeds[s],
-                        job + 1,
-                        jobs.len()
-                    );
-                    let trained = reproduce(baseline.source, &stage, seed, threads, &device)
-                        .map_err(|e| anyhow::anyhow!("{}: {e}", names[b]));
-                    results.lock().expect("not poisoned")[job] = Some(trained);
-                }
-            });
-        }
+    let results = super::jobs::run_all(trainers, jobs.len(), |job| {
+        let (b, s) = jobs[job];
+        let baseline = baselines::get(names[b]).expect("configs name known baselines");
+        // A campaign of seed s trains every exploration run with this seed.
+        let seed = Rng::stream(seeds[s], "exploration").next_u64();
+        eprintln!("lineage bench fitness: {} seed {} ({} of {})", names[b], seeds[s], job + 1, jobs.len());
+        reproduce(baseline.source, &stage, seed, threads, &device)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", names[b]))
     });
-    let results = results.into_inner().expect("not poisoned");
     let mut metrics: Vec<Vec<TrainingMetrics>> = vec![Vec::new(); names.len()];
     for ((b, _), result) in jobs.iter().zip(results) {
-        metrics[*b].push(result.context("every job ran")??);
+        metrics[*b].push(result?);
     }
     let reference = names
         .iter()

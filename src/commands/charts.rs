@@ -367,3 +367,77 @@ impl Figure for Policies<'_> {
             .draw()
     }
 }
+
+/// One program's accuracy at several settings: `(setting index, mean, min, max)` over seeds.
+pub struct Line {
+    /// The program's name.
+    pub label: String,
+    pub points: Vec<(usize, f64, f64, f64)>,
+}
+
+/// Accuracy (0 to 1) against settings spaced evenly and labelled `settings`, one line per
+/// program with min-max whiskers over seeds.
+pub fn lines(
+    path: &Path,
+    title: &str,
+    x_desc: &str,
+    settings: &[String],
+    lines: &[Line],
+) -> anyhow::Result<()> {
+    save(path, &Lines { title, x_desc, settings, lines })
+}
+
+struct Lines<'a> {
+    title: &'a str,
+    x_desc: &'a str,
+    settings: &'a [String],
+    lines: &'a [Line],
+}
+
+impl Figure for Lines<'_> {
+    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn<DB> {
+        root.fill(&WHITE)?;
+        let n = self.settings.len().max(1);
+        let mut chart = ChartBuilder::on(root)
+            .caption(self.title, (FONT, 22))
+            .margin(18)
+            .x_label_area_size(48)
+            .y_label_area_size(64)
+            // Room on the right for the legend, clear of the lines.
+            .build_cartesian_2d(-0.5..n as f64 + 0.6, -0.02..1.02)?;
+        chart
+            .configure_mesh()
+            .disable_x_mesh()
+            .x_desc(self.x_desc)
+            .y_desc("MQAR accuracy (mean; whiskers: min to max over seeds)")
+            .x_labels(0)
+            .label_style((FONT, 15))
+            .draw()?;
+        // The settings' labels, under the axis at their positions.
+        let style = TextStyle::from((FONT, 16).into_font()).pos(Pos::new(HPos::Center, VPos::Top));
+        for (i, label) in self.settings.iter().enumerate() {
+            let (x, y) = chart.backend_coord(&(i as f64, -0.02));
+            root.draw(&Text::new(label.clone(), (x, y + 8), style.clone()))?;
+        }
+        for (i, line) in self.lines.iter().enumerate() {
+            let colour = Palette99::pick(i).to_rgba();
+            let mut points = line.points.clone();
+            points.sort_by_key(|p| p.0);
+            let at = |p: &(usize, f64, f64, f64)| p.0 as f64;
+            chart
+                .draw_series(LineSeries::new(points.iter().map(|p| (at(p), p.1)), colour.stroke_width(2)))?
+                .label(&line.label)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour.stroke_width(3)));
+            chart
+                .draw_series(points.iter().map(|p| PathElement::new([(at(p), p.2), (at(p), p.3)], colour)))?;
+            chart.draw_series(points.iter().map(|p| Circle::new((at(p), p.1), 4, colour.filled())))?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::UpperRight)
+            .label_font((FONT, 14))
+            .background_style(WHITE)
+            .border_style(BLACK)
+            .draw()
+    }
+}

@@ -8,6 +8,7 @@ mod bench_campaign;
 mod bench_discovery;
 mod bench_fitness;
 mod bench_pytorch;
+mod bench_recall;
 mod bench_recur;
 mod bench_replay;
 mod bench_store;
@@ -17,6 +18,7 @@ mod charts;
 mod counterfactual;
 mod events;
 mod export;
+mod jobs;
 mod keygen;
 mod plot;
 mod provenance;
@@ -107,15 +109,34 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Fitness { preset, seeds, json }) => {
             bench_fitness::run(preset, *seeds, *json)
         }
-        Command::Bench(BenchCommand::Discovery { preset, seeds, experiments, out, json }) => {
+        Command::Bench(BenchCommand::Discovery { preset, policies, seeds, experiments, out, json }) => {
             let options = bench_discovery::Options {
                 preset,
+                policies,
                 seeds: *seeds,
                 experiments: *experiments,
                 out,
                 json: *json,
             };
             bench_discovery::run(cli.store.as_deref(), &options).await
+        }
+        Command::Bench(BenchCommand::Recall(args)) => {
+            let options = bench_recall::Options {
+                programs: &args.programs,
+                pairs: &args.pairs,
+                heads: &args.heads,
+                seeds: args.seeds,
+                steps: args.steps,
+                len: args.len,
+                vocab: args.vocab,
+                d_model: args.d_model,
+                lr: args.lr,
+                workers: args.workers,
+                out: &args.out,
+                from: args.from.as_deref(),
+                json: args.json,
+            };
+            bench_recall::run(&options)
         }
         Command::Arch(command) => arch::run(command),
     }
