@@ -189,7 +189,7 @@ pub enum ExportFormat {
 /// Arguments of `lineage run`.
 #[derive(Args, Debug)]
 pub struct RunArgs {
-    /// Preset to start from: smoke (seconds, for CI), quick (3-4 minutes on 2 cores),
+    /// Preset to start from: smoke (seconds, for CI), quick (about 5 minutes on 2 cores),
     /// standard (hours).
     #[arg(long, default_value = "quick")]
     pub preset: String,
