@@ -139,6 +139,13 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "csv")]
         format: ExportFormat,
     },
+    /// Take an architecture out to PyTorch: DIR/model.py (a self-contained nn.Module with the
+    /// program's names, the naive and the chunked form of `recur`), DIR/weights.safetensors,
+    /// DIR/check.py (compares PyTorch's logits with lineage's on a recorded input) and
+    /// DIR/README.md (provenance). Give CAMPAIGN ARCH for a campaign's architecture with the
+    /// weights of its exploration run (trained again from the recorded seed, and compared with
+    /// the recorded metrics), or a baseline name or `.arch` file for fresh weights.
+    ExportArch(ExportArchArgs),
     /// Attach an analyst to a campaign (running or not): it catches up, follows live, and
     /// records its analyses and insights, which the campaign's researcher reads.
     Attach(AttachArgs),
@@ -490,7 +497,8 @@ pub struct ArchTrainArgs {
     /// Program file (or baseline name).
     pub program: String,
     /// Task to train on (repeat for several; trained round-robin): mqar, noisy-recall, parity,
-    /// modular, selective-copy, lm — optionally with settings, e.g. `mqar:pairs=4,len=32`.
+    /// modular, selective-copy, lm — optionally with settings, e.g. `mqar:pairs=4,len=32`;
+    /// `lm:corpus=kjv` is language modelling on real English text (the King James Bible).
     #[arg(long = "task", default_values_t = ["mqar".to_owned(), "lm".to_owned()])]
     pub tasks: Vec<String>,
     /// Train the `lm` task on this UTF-8 text file instead of the generated corpus.
@@ -520,6 +528,34 @@ pub struct ArchTrainArgs {
     /// Print the report as JSON.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Arguments of `lineage export-arch`.
+#[derive(Args, Debug)]
+pub struct ExportArchArgs {
+    /// CAMPAIGN ARCH (an architecture id or unique prefix), or one program: a baseline name or
+    /// an `.arch` file.
+    #[arg(value_name = "CAMPAIGN ARCH | PROGRAM", num_args = 1..=2, required = true)]
+    pub what: Vec<String>,
+    /// Folder to write into (created; files in it are replaced).
+    #[arg(long, value_name = "DIR")]
+    pub pytorch: std::path::PathBuf,
+    /// Model width [default: the campaign's exploration size, else 64]. For a campaign's
+    /// architecture, any size option gives fresh weights at that size instead of the trained ones.
+    #[arg(long)]
+    pub d_model: Option<u32>,
+    /// Heads [default: the exploration size's, else 4].
+    #[arg(long)]
+    pub heads: Option<u32>,
+    /// Blocks [default: the exploration size's, else 2].
+    #[arg(long)]
+    pub layers: Option<u32>,
+    /// Vocabulary [default: the exploration tasks', else 256].
+    #[arg(long)]
+    pub vocab: Option<u32>,
+    /// Seed of fresh weights.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
 }
 
 /// Arguments of `lineage worker`.

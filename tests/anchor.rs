@@ -210,6 +210,7 @@ fn tail_forgery(dir: &TempDir, store: &str) {
             p_adjusted: 0.0004,
             lower_bound: Some(0.17),
         }),
+        real_text: None,
     };
     let at = tokio::runtime::Runtime::new().unwrap().block_on(async {
         let sqlite = SqliteStore::open(&copy).await.unwrap();

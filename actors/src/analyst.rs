@@ -323,20 +323,22 @@ pub fn conclude(state: &CampaignState) -> Vec<Decision> {
     let mine: Vec<_> = candidates.iter().map(|arch| verification_scores(state, arch)).collect();
     let family: Vec<_> = mine.iter().map(plain).collect();
     let verdicts = verdicts(&family, &plain(&base));
+    // The same rule on real text, where the stage has a real-text task: a discovery needs both.
+    let real_text = discovery::real_text_verdicts(state, &candidates, baseline);
     let mut decisions = Vec::new();
-    for ((arch, mine), Verdict { gain_mean, gain_std, discovery, test }) in
-        candidates.iter().zip(&mine).zip(verdicts)
-    {
+    for (i, ((arch, mine), verdict)) in candidates.iter().zip(&mine).zip(verdicts).enumerate() {
+        let text = real_text.as_ref().map(|(task, v)| (task.as_str(), &v[i]));
         let runs =
             mine.values().map(|(_, r)| r.clone()).chain(base.values().map(|(_, r)| r.clone())).collect();
         let concluded = VerificationConcluded {
             arch: (*arch).clone(),
             best_baseline: baseline.clone(),
-            gain_mean,
-            gain_std,
-            discovery,
+            gain_mean: verdict.gain_mean,
+            gain_std: verdict.gain_std,
+            discovery: discovery::discovery(&verdict, text.map(|(_, v)| v)),
             runs,
-            test: Some(test),
+            test: Some(verdict.test),
+            real_text: text.map(|(task, v)| v.clone().real_text(task)),
         };
         decisions.push(Decision::new(format!("verify/{arch}"), NAME, concluded));
     }

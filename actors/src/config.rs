@@ -208,7 +208,7 @@ fn validate_stage(name: &str, stage: &StageConfig) -> Result<(), ConfigError> {
     limits::EVAL_BATCHES.check(&key("eval_batches"), stage.eval_batches)?;
     limits::STAGE_TASKS.check(&format!("the number of {name}.tasks"), stage.tasks.len())?;
     for task in &stage.tasks {
-        tasks::build(&task.name, &task.settings)
+        tasks::build(&task.name, &task.settings, task.corpus.as_deref())
             .map_err(|e| ConfigError(format!("{name}: task {}: {}", e.task, e.message)))?;
     }
     Ok(())
@@ -389,6 +389,11 @@ mod tests {
             ),
             ("[resources]\nmemory_budget_mib = -1\n", "resources.memory_budget_mib = -1"),
             ("[exploration]\ntasks = [{ name = \"mqar\", settings = { pairs = 99 } }]\n", "task mqar"),
+            (
+                "[verification]\ntasks = [{ name = \"lm\", corpus = \"bible\" }]\n",
+                "unknown corpus \"bible\"; known: kjv",
+            ),
+            ("[verification]\ntasks = [{ name = \"mqar\", corpus = \"kjv\" }]\n", "only lm reads a corpus"),
             ("baselines = [\"nope\"]\n", "unknown baseline"),
             ("trainers = [1\n", "my.toml"),
         ];

@@ -8,8 +8,9 @@ use burn::tensor::Device;
 use lineage_arch::checks::Budget;
 use lineage_arch::cost::{TrainShape, training_memory};
 use lineage_arch::lang::{self, Dims};
+use lineage_arch::model::ModelWeights;
 use lineage_arch::tasks::{self, Task};
-use lineage_arch::train::{Progress, TrainConfig, TrainReport, train};
+use lineage_arch::train::{Progress, TrainConfig, TrainReport, train, train_model};
 use lineage_events::Hash;
 use lineage_events::payload::{CampaignConfig, CurvePoint, StageConfig, TaskMetrics, TrainingMetrics};
 
@@ -103,8 +104,12 @@ pub fn train_config(stage: &StageConfig, seed: u64) -> TrainConfig {
 /// The training run a stage implies, for the memory and compute estimate: its sizes, and the
 /// longest sequence and largest vocabulary of its tasks. `None` when a task cannot be built.
 pub fn train_shape(stage: &StageConfig) -> Option<TrainShape> {
-    let tasks: Vec<Box<dyn Task>> =
-        stage.tasks.iter().map(|t| tasks::build(&t.name, &t.settings)).collect::<Result<_, _>>().ok()?;
+    let tasks: Vec<Box<dyn Task>> = stage
+        .tasks
+        .iter()
+        .map(|t| tasks::build(&t.name, &t.settings, t.corpus.as_deref()))
+        .collect::<Result<_, _>>()
+        .ok()?;
     Some(TrainShape::of(&tasks, stage.layers, stage.batch, stage.steps))
 }
 
@@ -164,7 +169,7 @@ fn prepare(program: &str, stage: &StageConfig, memory_bytes: Option<u64>) -> Res
     let task_list: Vec<Box<dyn Task>> = stage
         .tasks
         .iter()
-        .map(|t| tasks::build(&t.name, &t.settings))
+        .map(|t| tasks::build(&t.name, &t.settings, t.corpus.as_deref()))
         .collect::<Result<_, _>>()
         .map_err(|e| TrainingError::Task { task: e.task, message: e.message })?;
     if let Some(budget) = memory_bytes {
@@ -190,9 +195,22 @@ pub fn reproduce(
     threads: u32,
     device: &Device,
 ) -> Result<TrainingMetrics, TrainingError> {
+    reproduce_model(program, stage, seed, threads, device).map(|(metrics, _, _)| metrics)
+}
+
+/// [`reproduce`], keeping the trained model: the program's graph at the stage's size and the
+/// weights the run ended with (what `lineage export-arch` writes out).
+pub fn reproduce_model(
+    program: &str,
+    stage: &StageConfig,
+    seed: u64,
+    threads: u32,
+    device: &Device,
+) -> Result<(TrainingMetrics, lang::graph::Graph, ModelWeights), TrainingError> {
     pool(threads).install(|| {
-        train_program(program, stage, seed, None, None, device, |_| {})
-            .map(|trained| metrics(&trained.report))
+        let (_, graph, task_list) = prepare(program, stage, None)?;
+        let (report, weights) = train_model(&graph, &task_list, &train_config(stage, seed), device, |_| {});
+        Ok((metrics(&report), graph, weights))
     })
 }
 

@@ -20,6 +20,7 @@ pub mod backend;
 pub mod baselines;
 pub mod checks;
 pub mod cost;
+pub mod export;
 pub mod lang;
 pub mod limits;
 pub mod model;

@@ -181,8 +181,20 @@ pub fn train(
     tasks: &[Box<dyn Task>],
     config: &TrainConfig,
     device: &Device,
-    mut progress: impl FnMut(Progress),
+    progress: impl FnMut(Progress),
 ) -> TrainReport {
+    train_model(graph, tasks, config, device, progress).0
+}
+
+/// [`train`], keeping the trained weights (on `device`, without gradients): what an export
+/// writes out.
+pub fn train_model(
+    graph: &Graph,
+    tasks: &[Box<dyn Task>],
+    config: &TrainConfig,
+    device: &Device,
+    mut progress: impl FnMut(Progress),
+) -> (TrainReport, ModelWeights) {
     assert!(!tasks.is_empty(), "train needs at least one task");
     let started = Instant::now();
     let device = device.clone().autodiff();
@@ -224,12 +236,13 @@ pub fn train(
         });
     }
     let train_ms = started.elapsed().as_millis() as u64;
+    let weights = weights.valid();
     let tasks_results = if matches!(stop, Some(Stop::Diverged { .. })) {
         Vec::new()
     } else {
-        evaluate(graph, &weights.valid(), tasks, config)
+        evaluate(graph, &weights, tasks, config)
     };
-    TrainReport {
+    let report = TrainReport {
         loss_train_final: tail_mean(&losses),
         loss_curve: sample_curve(&losses, config.curve_points),
         tasks: tasks_results,
@@ -239,7 +252,8 @@ pub fn train(
         train_ms,
         wall_ms: started.elapsed().as_millis() as u64,
         stop,
-    }
+    };
+    (report, weights)
 }
 
 /// Held-out accuracy and loss per task, on batches from the test stream of the seed.

@@ -175,7 +175,13 @@ fn verification(state: &CampaignState, p: &VerificationConcluded) -> Result<(), 
         ));
     }
     let Some(test) = &p.test else {
-        // Version 1: no test; the rule it was decided by.
+        // Version 1: no test; the rule it was decided by. No version-1 stage had real text.
+        if let Some(task) = discovery::real_text_task(state) {
+            return Err(format!(
+                "the verdict on {} has no test, but its verification stage trains the real-text task {task}, which only version 3 verdicts know",
+                p.arch
+            ));
+        }
         let derived = verdict_v1(&candidate, &baseline);
         if !derived.matches(p) {
             return Err(format!(
@@ -219,6 +225,49 @@ fn verification(state: &CampaignState, p: &VerificationConcluded) -> Result<(), 
             d.family,
             d.lower_bound,
             derived.discovery
+        ));
+    }
+    // Real text: the test is there exactly when the stage has a real-text task, follows from
+    // the runs, and the verdict is a discovery only if both tests say so.
+    let text = discovery::real_text_verdicts(state, &family, &p.best_baseline)
+        .map(|(task, mut verdicts)| (task, verdicts.swap_remove(at)));
+    match (&text, &p.real_text) {
+        (None, None) => {}
+        (None, Some(recorded)) => {
+            return Err(format!(
+                "the verdict on {} records a real-text test on {}, but the verification stage has no real-text task",
+                p.arch, recorded.task
+            ));
+        }
+        (Some((task, _)), None) => {
+            return Err(format!(
+                "the verdict on {} has no real-text test, but the verification stage trains the real-text task {task}: a discovery must hold there too",
+                p.arch
+            ));
+        }
+        (Some((task, derived_text)), Some(recorded)) => {
+            if !derived_text.matches_real_text(task, recorded) {
+                return Err(format!(
+                    "the real-text test of the verdict on {} ({} loss gain {} ± {}, p {}, Holm-adjusted {}) does not follow from its runs: the discovery rule gives {task} loss gain {} ± {}, p {}, Holm-adjusted {}",
+                    p.arch,
+                    recorded.task,
+                    recorded.gain_mean,
+                    recorded.gain_std,
+                    recorded.test.p_value,
+                    recorded.test.p_adjusted,
+                    derived_text.gain_mean,
+                    derived_text.gain_std,
+                    derived_text.test.p_value,
+                    derived_text.test.p_adjusted
+                ));
+            }
+        }
+    }
+    let expected = discovery::discovery(&derived, text.as_ref().map(|(_, v)| v));
+    if p.discovery != expected {
+        return Err(format!(
+            "the verdict on {} records discovery {}, but its tests give {expected}",
+            p.arch, p.discovery
         ));
     }
     Ok(())

@@ -35,6 +35,9 @@ pub struct Row<'a> {
     /// version 1, which ran none.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub test: Option<RowTest>,
+    /// The real-text test behind the verdict, where the verification stage had real text.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub real_text: Option<RowTest>,
 }
 
 /// The numbers of a verdict's test, as the leaderboard shows them.
@@ -52,6 +55,19 @@ pub struct RowTest {
     pub lower_bound: Option<f64>,
     /// The family-wise error rate the verdict is held to.
     pub alpha: f64,
+}
+
+impl RowTest {
+    fn of(gain_mean: f64, t: &lineage_events::payload::GainTest) -> Self {
+        Self {
+            gain_mean,
+            p_value: t.p_value,
+            p_adjusted: t.p_adjusted,
+            family: t.family,
+            lower_bound: t.lower_bound,
+            alpha: t.alpha,
+        }
+    }
 }
 
 /// A campaign at one point: the leaderboard, counts and the state hash.
@@ -191,16 +207,14 @@ fn leaderboard(state: &CampaignState) -> Vec<Row<'_>> {
                 parent: record.proposal.parent.as_ref().map(|p| p.as_str()),
                 proposer: proposer_label(&record.proposal.proposer),
                 discovery: record.verification.as_ref().map(|v| v.discovery),
-                test: record.verification.as_ref().and_then(|v| {
-                    v.test.as_ref().map(|t| RowTest {
-                        gain_mean: v.gain_mean,
-                        p_value: t.p_value,
-                        p_adjusted: t.p_adjusted,
-                        family: t.family,
-                        lower_bound: t.lower_bound,
-                        alpha: t.alpha,
-                    })
-                }),
+                test: record
+                    .verification
+                    .as_ref()
+                    .and_then(|v| v.test.as_ref().map(|t| RowTest::of(v.gain_mean, t))),
+                real_text: record
+                    .verification
+                    .as_ref()
+                    .and_then(|v| v.real_text.as_ref().map(|r| RowTest::of(r.gain_mean, &r.test))),
             }
         })
         .collect()
@@ -262,8 +276,14 @@ fn render(summary: &Summary) -> String {
                 let bound = t
                     .lower_bound
                     .map_or(String::new(), |b| format!(", ≥ {b:+.3} at {}%", 100.0 - 100.0 * t.alpha));
+                let text = row.real_text.map_or(String::new(), |r| {
+                    format!(
+                        "; real text: loss {:+.3}, p {:.4}, Holm {:.4}",
+                        -r.gain_mean, r.p_value, r.p_adjusted
+                    )
+                });
                 format!(
-                    " [{what}: gain {:+.3}{bound}; p {:.4}, Holm {:.4} of {}]",
+                    " [{what}: gain {:+.3}{bound}; p {:.4}, Holm {:.4} of {}{text}]",
                     t.gain_mean, t.p_value, t.p_adjusted, t.family
                 )
             }
@@ -329,6 +349,7 @@ mod tests {
             proposer: if baselines_at.contains(&rank) { "baseline" } else { "mutate" }.into(),
             discovery: None,
             test: None,
+            real_text: None,
         };
         Summary {
             campaign: "c".into(),

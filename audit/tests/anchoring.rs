@@ -175,8 +175,7 @@ async fn a_fitness_total_that_does_not_follow_from_its_components_is_named() {
 
 #[tokio::test]
 async fn a_verdict_that_does_not_follow_from_its_runs_is_named() {
-    let forgeries: [fn(&mut VerificationConcluded); 5] = [
-        |v| v.discovery = false,
+    let forgeries: [fn(&mut VerificationConcluded); 4] = [
         |v| v.gain_mean += 1e-9,
         // The test's numbers are derived too: a p-value, its correction or the bound.
         |v| v.test.as_mut().unwrap().p_value *= 2.0,
@@ -189,6 +188,14 @@ async fn a_verdict_that_does_not_follow_from_its_runs_is_named() {
         assert!(detail.starts_with(&prefix), "{detail}");
         assert!(detail.contains("does not follow from its runs: the discovery rule gives gain "), "{detail}");
     }
+    // A verdict that says otherwise than its tests is named.
+    let (at, id, detail) = forged_verdict(|v| v.discovery = false).await;
+    assert_eq!(
+        detail,
+        format!(
+            "event {at} ({id}, VerificationConcluded): the verdict on a-0002 records discovery false, but its tests give true"
+        )
+    );
     // A run of another architecture in the verdict is named.
     let (mut events, _) = support::campaign(None);
     let at = position(&events, |p| matches!(p, Payload::VerificationConcluded(_)));
@@ -218,7 +225,7 @@ async fn a_new_verdict_stripped_of_its_test_is_named() {
     assert_eq!(
         detail,
         format!(
-            "event {at}: payload of type VerificationConcluded version 2 records no test; only version 1 may"
+            "event {at}: payload of type VerificationConcluded version 3 records no test; only version 1 may"
         )
     );
 }
@@ -527,8 +534,12 @@ async fn a_verdict_that_leaves_out_a_seed_is_named_even_when_recomputed() {
 
 /// The campaign with its verdict changed by `forge` and every hash after it recomputed: the
 /// verdict's position and id, and what the (one failing) consistency check says.
-async fn forged_verdict(forge: fn(&mut VerificationConcluded)) -> (usize, EventId, String) {
-    let (mut events, _) = support::campaign(None);
+async fn forged_verdict(forge: Forgery) -> (usize, EventId, String) {
+    forged(support::campaign(None).0, forge).await
+}
+
+/// `events` with their verdict changed by `forge`, as [`forged_verdict`].
+async fn forged(mut events: Vec<(EventId, Payload)>, forge: Forgery) -> (usize, EventId, String) {
     let at = position(&events, |p| matches!(p, Payload::VerificationConcluded(_)));
     let Payload::VerificationConcluded(verdict) = &mut events[at].1 else { unreachable!() };
     forge(verdict);
@@ -537,4 +548,49 @@ async fn forged_verdict(forge: fn(&mut VerificationConcluded)) -> (usize, EventI
     let verification = verify(&store, &campaign).await;
     assert_eq!(verification.failures(), 1, "{:?}", verification.checks);
     (at, events[at].0, failed(&verification, "consistency").to_owned())
+}
+
+/// An edit of a recorded verdict.
+type Forgery = fn(&mut VerificationConcluded);
+
+/// Where the verification stage trains real text, a discovery must gain there too: a candidate
+/// clearly better on the benchmark but worse on real text is recorded as no discovery, and the
+/// record verifies; a verdict without its real-text test, or with one that does not follow from
+/// its runs, or calling a discovery what the real-text test refused, is named.
+#[tokio::test]
+async fn a_discovery_must_hold_on_real_text_where_the_stage_has_it() {
+    let better = [[1.50, 1.52, 1.51], [1.60, 1.63, 1.61]];
+    let worse = [[1.70, 1.66, 1.72], [1.60, 1.63, 1.61]];
+    for (losses, discovery) in [(better, true), (worse, false)] {
+        let events = support::campaign_with_real_text(losses);
+        let verdict = events
+            .iter()
+            .find_map(|(_, p)| match p {
+                Payload::VerificationConcluded(v) => Some(v.clone()),
+                _ => None,
+            })
+            .unwrap();
+        assert_eq!(verdict.discovery, discovery, "{verdict:?}");
+        let text = verdict.real_text.as_ref().expect("the real-text test is recorded");
+        assert_eq!(text.task, "lm:kjv");
+        assert!((text.gain_mean - if discovery { 0.1033 } else { -0.0800 }).abs() < 1e-3, "{text:?}");
+        let (store, campaign) = store_of(&events, None).await;
+        let verification = verify(&store, &campaign).await;
+        assert_eq!(verification.failures(), 0, "{:?}", verification.checks);
+    }
+    let forgeries: [(Forgery, &str); 3] = [
+        (
+            |v| v.real_text = None,
+            "has no real-text test, but the verification stage trains the real-text task lm:kjv: a discovery must hold there too",
+        ),
+        (
+            |v| v.real_text.as_mut().unwrap().test.p_value /= 2.0,
+            "does not follow from its runs: the discovery rule gives lm:kjv loss gain ",
+        ),
+        (|v| v.discovery = true, "records discovery true, but its tests give false"),
+    ];
+    for (forge, expected) in forgeries {
+        let (_, _, detail) = forged(support::campaign_with_real_text(worse), forge).await;
+        assert!(detail.contains(expected), "{detail}");
+    }
 }

@@ -46,8 +46,9 @@ pub fn config() -> CampaignConfig {
             TaskSpec {
                 name: "mqar".into(),
                 settings: BTreeMap::from([("vocab".into(), 64.0), ("pairs".into(), 8.0)]),
+                corpus: None,
             },
-            TaskSpec { name: "lm".into(), settings: BTreeMap::new() },
+            TaskSpec { name: "lm".into(), settings: BTreeMap::new(), corpus: None },
         ],
     };
     CampaignConfig {
@@ -190,6 +191,23 @@ pub fn one_of_each() -> Vec<Payload> {
                 family: 1,
                 p_adjusted: 0.010_743_112_914_142_8,
                 lower_bound: Some(0.017_513_164_313_223_6),
+            }),
+            real_text: Some(RealTextTest {
+                task: "lm:kjv".into(),
+                gain_mean: 0.012,
+                gain_std: 0.004,
+                test: GainTest {
+                    name: "paired-t-one-sided".into(),
+                    alpha: 0.05,
+                    pairs: 3,
+                    df: 2,
+                    t: Some(5.196_152_422_706_632),
+                    p_value: 0.017_549_833_193_215_5,
+                    correction: "holm".into(),
+                    family: 1,
+                    p_adjusted: 0.017_549_833_193_215_5,
+                    lower_bound: Some(0.005_256_584_486_306_6),
+                },
             }),
         }),
         Payload::InsightRecorded(InsightRecorded {

@@ -3,7 +3,7 @@
 //! analyst concludes verification with it, and `verify` re-derives every recorded verdict with
 //! it from the runs the verdicts name, bit for bit.
 //!
-//! **The rule** (`VerificationConcluded` version 2). For each candidate the gains are its
+//! **The rule** (`VerificationConcluded` version 2 and 3). For each candidate the gains are its
 //! verification benchmark scores minus the baseline's, paired by seed. Each candidate gets a
 //! one-sided paired t-test — H0: mean gain ≤ 0, H1: mean gain > 0 — with `pairs − 1` degrees
 //! of freedom; the candidates concluded together (every promoted candidate: the analyst
@@ -34,6 +34,14 @@
 //! mean gain must exceed 2.92 standard errors for one candidate alone (t_{0.95, 2}), and more
 //! after Holm; the standard preset verifies with 5.
 //!
+//! **Real text** (version 3). Where the verification stage has a real-text task (a task with a
+//! corpus: [`real_text_task`]), the same test runs on the held-out loss there — the gain is
+//! the baseline's loss minus the candidate's, paired by seed, Holm-corrected over the same
+//! family — and a discovery must pass both ([`discovery`]). Requiring both tests to reject is
+//! an intersection–union test: its error rate is at most [`ALPHA`] with no further correction.
+//! A candidate that gains on the benchmark but not on real text is recorded as no discovery,
+//! with both tests. Version-2 verdicts had no such task and no such test.
+//!
 //! **Version 1** verdicts (recorded before the test) were decided by [`verdict_v1`] — a
 //! positive mean gain above both the standard deviation of the gains and the baseline's own
 //! seed-to-seed standard deviation, over at least two paired seeds — and are re-derived with
@@ -43,7 +51,7 @@ mod student;
 
 use std::collections::{BTreeMap, HashMap};
 
-use lineage_events::payload::{GainTest, Stage, VerificationConcluded};
+use lineage_events::payload::{GainTest, RealTextTest, Stage, TrainingMetrics, VerificationConcluded};
 use lineage_events::{ArchId, RunId};
 
 use crate::state::CampaignState;
@@ -76,13 +84,32 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    /// Whether a recorded verdict says exactly this (the floats bit for bit).
+    /// Whether a recorded verdict's benchmark test says exactly this (the floats bit for bit).
+    /// Its `discovery` also needs the real-text test where there is one: see [`discovery`].
     pub fn matches(&self, recorded: &VerificationConcluded) -> bool {
         let Some(test) = &recorded.test else { return false };
+        self.matches_test(recorded.gain_mean, recorded.gain_std, test)
+    }
+
+    /// Whether a recorded real-text test says exactly this, on `task`.
+    pub fn matches_real_text(&self, task: &str, recorded: &RealTextTest) -> bool {
+        recorded.task == task && self.matches_test(recorded.gain_mean, recorded.gain_std, &recorded.test)
+    }
+
+    /// This verdict as the real-text test of a recorded verdict.
+    pub fn real_text(self, task: &str) -> RealTextTest {
+        RealTextTest {
+            task: task.into(),
+            gain_mean: self.gain_mean,
+            gain_std: self.gain_std,
+            test: self.test,
+        }
+    }
+
+    fn matches_test(&self, gain_mean: f64, gain_std: f64, test: &GainTest) -> bool {
         let (a, b) = (&self.test, test);
-        same(self.gain_mean, recorded.gain_mean)
-            && same(self.gain_std, recorded.gain_std)
-            && self.discovery == recorded.discovery
+        same(self.gain_mean, gain_mean)
+            && same(self.gain_std, gain_std)
             && a.name == b.name
             && same(a.alpha, b.alpha)
             && (a.pairs, a.df, a.family) == (b.pairs, b.df, b.family)
@@ -129,6 +156,42 @@ pub fn verdicts(candidates: &[BTreeMap<u64, f64>], baseline: &BTreeMap<u64, f64>
             },
         })
         .collect()
+}
+
+/// Whether a candidate is a discovery: its benchmark verdict, and its real-text verdict where
+/// the verification stage has a real-text task. Each test controls its family-wise error rate
+/// at [`ALPHA`], so the two together (an intersection–union test) still do.
+pub fn discovery(benchmark: &Verdict, real_text: Option<&Verdict>) -> bool {
+    benchmark.discovery && real_text.is_none_or(|v| v.discovery)
+}
+
+/// The verification stage's real-text task, as runs key its results (`lm:CORPUS`, the name
+/// lineage-arch gives a corpus task): the first task with a corpus. `None` for stages without
+/// one, which every stage recorded before corpora existed is.
+pub fn real_text_task(state: &CampaignState) -> Option<String> {
+    let tasks = &state.config().verification.tasks;
+    tasks.iter().find_map(|t| t.corpus.as_deref().map(corpus_task))
+}
+
+/// The name a run's metrics key the results of the task reading `corpus` by: `lm:CORPUS`.
+pub fn corpus_task(corpus: &str) -> String {
+    format!("lm:{corpus}")
+}
+
+/// The real-text verdicts of a family against `baseline`, where the stage has a real-text
+/// task: the discovery rule applied to minus the held-out loss on that task, so a gain is a
+/// loss reduction. The task and one verdict per candidate, in family order.
+pub fn real_text_verdicts(
+    state: &CampaignState,
+    family: &[&ArchId],
+    baseline: &ArchId,
+) -> Option<(String, Vec<Verdict>)> {
+    let task = real_text_task(state)?;
+    let score = |m: &TrainingMetrics| m.tasks.get(&task).and_then(|t| t.loss).map(|loss| -loss);
+    let scores = scores_by(state, family, score);
+    let base = scores_by(state, &[baseline], score).pop().expect("one architecture, one map");
+    let verdicts = verdicts(&scores, &base);
+    Some((task, verdicts))
 }
 
 /// The candidates a conclusion is over, the family of the correction: every promoted
@@ -200,17 +263,30 @@ pub fn verification_scores(state: &CampaignState, arch: &ArchId) -> BTreeMap<u64
 /// The verification scores by seed of each architecture of `family` (benchmark mean, finished
 /// runs only): [`verification_scores`] of each, in one pass over the runs.
 pub fn family_scores(state: &CampaignState, family: &[&ArchId]) -> Vec<BTreeMap<u64, f64>> {
+    scores_by(state, family, |m| Some(m.benchmark_mean))
+}
+
+/// `score` of each finished verification run of each architecture of `family`, by seed (a
+/// seed trained twice counts its run with the smallest id; a run without the score leaves its
+/// seed out).
+fn scores_by(
+    state: &CampaignState,
+    family: &[&ArchId],
+    score: impl Fn(&TrainingMetrics) -> Option<f64>,
+) -> Vec<BTreeMap<u64, f64>> {
     let index: HashMap<&ArchId, usize> = family.iter().enumerate().map(|(i, a)| (*a, i)).collect();
-    let mut scores: Vec<BTreeMap<u64, (f64, &RunId)>> = vec![BTreeMap::new(); family.len()];
+    let mut runs: Vec<BTreeMap<u64, (&RunId, &TrainingMetrics)>> = vec![BTreeMap::new(); family.len()];
     for (id, r) in state.runs.iter().filter(|(_, r)| r.scheduled.stage == Stage::Verification) {
         if let (Some(&i), Some((f, _))) = (index.get(&r.scheduled.arch), &r.finished) {
-            let entry = scores[i].entry(r.scheduled.seed).or_insert((f.metrics.benchmark_mean, id));
-            if id < entry.1 {
-                *entry = (f.metrics.benchmark_mean, id);
+            let entry = runs[i].entry(r.scheduled.seed).or_insert((id, &f.metrics));
+            if id < entry.0 {
+                *entry = (id, &f.metrics);
             }
         }
     }
-    scores.into_iter().map(|s| s.into_iter().map(|(seed, (score, _))| (seed, score)).collect()).collect()
+    runs.into_iter()
+        .map(|by_seed| by_seed.into_iter().filter_map(|(seed, (_, m))| score(m).map(|s| (seed, s))).collect())
+        .collect()
 }
 
 /// One candidate's test, before the correction.

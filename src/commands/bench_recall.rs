@@ -129,6 +129,7 @@ fn measure(options: &Options) -> anyhow::Result<Report> {
             ("len".to_owned(), f64::from(options.len)),
             ("vocab".to_owned(), f64::from(options.vocab)),
         ]),
+        corpus: None,
     };
     let stage = |pairs: u32, heads: u32| StageConfig {
         layers: 2,

@@ -18,6 +18,7 @@ mod charts;
 mod counterfactual;
 mod events;
 mod export;
+mod export_arch;
 mod jobs;
 mod keygen;
 mod plot;
@@ -70,6 +71,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export { campaign, format } => {
             export::run(open_existing(cli.store_url()).await?, campaign, *format).await
         }
+        Command::ExportArch(args) => export_arch::run(cli.store_url(), args).await,
         Command::Attach(args) => attach::run(open_existing_for_writing(cli.store_url()).await?, args).await,
         Command::Worker(args) => worker::run(open_existing_for_writing(cli.store_url()).await?, args).await,
         Command::Plot { campaign, out } => {

@@ -20,7 +20,7 @@ use lineage_events::{CampaignId, EventId, EventStore, PublicKey};
 use lineage_replay::CampaignState;
 
 /// Relative tolerance for metrics reproduced on a different backend or thread count.
-const TOLERANCE: f64 = 1e-3;
+pub(super) const TOLERANCE: f64 = 1e-3;
 
 struct Report {
     failures: usize,
@@ -168,7 +168,7 @@ fn reproduce_one(state: &CampaignState, arch: &str, report: &mut Report) -> anyh
 }
 
 /// Relative difference per metric.
-fn compare(a: &TrainingMetrics, b: &TrainingMetrics) -> BTreeMap<String, f64> {
+pub(super) fn compare(a: &TrainingMetrics, b: &TrainingMetrics) -> BTreeMap<String, f64> {
     let rel = |x: f64, y: f64| if x == y { 0.0 } else { (x - y).abs() / x.abs().max(y.abs()).max(1e-12) };
     let mut out = BTreeMap::from([
         ("loss_train".to_owned(), rel(a.loss_train_final, b.loss_train_final)),

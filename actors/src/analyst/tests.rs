@@ -111,11 +111,18 @@ fn the_conclusion_pairs_each_candidate_with_the_promoted_baseline_seed_by_seed()
         let promoted = PromotedToVerification { arch: arch(id), rank, fitness, seeds: vec![11, 22] };
         log.commit(&format!("promote/{id}"), promoted);
     }
-    for (id, results) in [("e0001", [0.81, 0.79]), ("gated_deltanet", [0.60, 0.62])] {
-        for (i, (seed, accuracy)) in [11, 22].into_iter().zip(results).enumerate() {
+    // The smoke preset verifies on real text too: the candidate's loss there is lower on both
+    // seeds (by 0.10 and 0.11).
+    let text = [("e0001", [1.50, 1.52]), ("gated_deltanet", [1.60, 1.63])];
+    for ((id, results), (_, losses)) in
+        [("e0001", [0.81, 0.79]), ("gated_deltanet", [0.60, 0.62])].into_iter().zip(text)
+    {
+        for (i, ((seed, accuracy), loss)) in [11, 22].into_iter().zip(results).zip(losses).enumerate() {
             let r = format!("{id}-v{i}");
             log.scheduled(&r, id, Stage::Verification, seed);
-            log.trained(&r, metrics(accuracy, 2.0, 100));
+            let mut trained = metrics(accuracy, 2.0, 100);
+            trained.tasks.insert("lm:kjv".into(), TaskMetrics { accuracy: None, loss: Some(loss) });
+            log.trained(&r, trained);
         }
     }
     let decisions = conclude(&log.state);
@@ -128,7 +135,10 @@ fn the_conclusion_pairs_each_candidate_with_the_promoted_baseline_seed_by_seed()
     let test = v.test.as_ref().expect("a new verdict records its test");
     assert_eq!((test.pairs, test.df, test.family), (2, 1, 1));
     assert!((test.p_value - (0.5 - 9.5_f64.atan() / std::f64::consts::PI)).abs() < 1e-9, "{test:?}");
-    assert!(v.discovery);
+    let text = v.real_text.as_ref().expect("the stage trains real text: its test is recorded");
+    assert_eq!((text.task.as_str(), text.test.pairs), ("lm:kjv", 2));
+    assert!((text.gain_mean - 0.105).abs() < 1e-9, "{text:?}");
+    assert!(v.discovery, "a clear gain on the benchmark and on real text");
     let runs: Vec<&str> = v.runs.iter().map(|r| r.as_str()).collect();
     assert_eq!(runs, ["e0001-v0", "e0001-v1", "gated_deltanet-v0", "gated_deltanet-v1"]);
 }

@@ -88,7 +88,7 @@ fn a_program_that_cannot_be_trained_says_why_in_the_words_the_log_keeps() {
     assert_eq!(unchecked.to_string(), "the program does not type-check at d = 32, h = 2");
 
     let stage = StageConfig {
-        tasks: vec![TaskSpec { name: "no-such-task".into(), settings: Default::default() }],
+        tasks: vec![TaskSpec { name: "no-such-task".into(), settings: Default::default(), corpus: None }],
         ..tiny()
     };
     let task = train_program(&program("deltanet"), &stage, 1, None, None, &device, |_| {}).unwrap_err();
@@ -157,4 +157,20 @@ fn a_peers_limit_tighter_than_the_stage_bounds_the_run() {
     assert_eq!(trained.wall_s_max, 60.0);
     let looser = train_program(&program("deltanet"), &tiny(), 5, Some(600.0), None, &device, |_| {}).unwrap();
     assert_eq!(looser.wall_s_max, 120.0);
+}
+
+/// A stage's real-text task reports under the name the discovery rule reads its losses by
+/// (`lineage_replay::discovery::corpus_task`), and a reproduced run keeps its trained weights.
+#[test]
+fn the_real_text_task_reports_under_the_name_verification_reads() {
+    for corpus in lineage_arch::tasks::lm::CORPORA {
+        let task = tasks::build("lm", &BTreeMap::new(), Some(corpus)).unwrap();
+        assert_eq!(task.name(), lineage_replay::discovery::corpus_task(corpus));
+    }
+    let device = lineage_arch::backend::device();
+    let (metrics, graph, weights) = reproduce_model(&program("deltanet"), &tiny(), 5, 1, &device).unwrap();
+    let again = reproduce(&program("deltanet"), &tiny(), 5, 1, &device).unwrap();
+    assert_eq!((metrics.loss_train_final, &metrics.tasks), (again.loss_train_final, &again.tasks));
+    assert_eq!(graph.dims.d, tiny().d_model);
+    assert_eq!(weights.blocks.len() as u32, tiny().layers);
 }

@@ -83,7 +83,7 @@ fn binary(op: BinOp, a: &Value, b: &Value, h: usize) -> Value {
     }
 }
 
-fn unary_scalar(op: Unary, x: f64) -> f64 {
+pub(crate) fn unary_scalar(op: Unary, x: f64) -> f64 {
     let sigmoid = |x: f64| 1.0 / (1.0 + (-x).exp());
     match op {
         Unary::Neg => -x,

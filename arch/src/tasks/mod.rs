@@ -4,7 +4,8 @@
 //! - [`mqar`]: multi-query associative recall (Zoology), and its noisy variant (MAD);
 //! - [`state`]: parity and modular addition, trained on short sequences, tested on longer ones;
 //! - [`copying`]: selective copying (MAD);
-//! - [`lm`]: byte-level language modelling on a generated corpus or a user's text file.
+//! - [`lm`]: byte-level language modelling on a generated corpus, a built-in real text
+//!   (`lm:corpus=kjv`) or a user's text file.
 
 pub mod copying;
 pub mod lm;
@@ -117,27 +118,56 @@ pub const NAMES: &[&str] = &["mqar", "noisy-recall", "parity", "modular", "selec
 
 /// Builds a task by name with its default settings (`lm` uses the generated corpus).
 pub fn by_name(name: &str) -> Result<Box<dyn Task>, TaskError> {
-    build(name, &BTreeMap::new())
+    build(name, &BTreeMap::new(), None)
 }
 
 /// Parses `NAME` or `NAME:key=value,key=value` (e.g. `mqar:pairs=4,len=32`) and builds the task.
+/// Values are numbers, except `corpus`, which names a built-in text (`lm:corpus=kjv`).
 pub fn from_spec(spec: &str) -> Result<Box<dyn Task>, TaskError> {
     let (name, rest) = spec.split_once(':').unwrap_or((spec, ""));
     let mut settings = BTreeMap::new();
+    let mut corpus = None;
     for pair in rest.split(',').filter(|p| !p.is_empty()) {
-        let fail = || TaskError {
-            task: name.to_owned(),
-            message: format!("bad setting {pair:?}: expected key=number"),
+        let fail = || {
+            // `lm:kjv` is how the task is named in reports, not how it is asked for.
+            let hint = if name == "lm" && lm::CORPORA.contains(&pair.trim()) {
+                format!("; for the built-in text, write lm:corpus={}", pair.trim())
+            } else {
+                String::new()
+            };
+            TaskError {
+                task: name.to_owned(),
+                message: format!("bad setting {pair:?}: expected key=number (or corpus=NAME){hint}"),
+            }
         };
         let (key, value) = pair.split_once('=').ok_or_else(fail)?;
-        settings.insert(key.trim().to_owned(), value.trim().parse::<f64>().map_err(|_| fail())?);
+        let (key, value) = (key.trim(), value.trim());
+        if key == "corpus" {
+            if value.is_empty() || corpus.replace(value).is_some() {
+                return Err(fail());
+            }
+        } else {
+            settings.insert(key.to_owned(), value.parse::<f64>().map_err(|_| fail())?);
+        }
     }
-    build(name, &settings)
+    build(name, &settings, corpus)
 }
 
-/// Builds a task from its name and settings; unknown settings and out-of-range values are errors.
-pub fn build(name: &str, settings: &BTreeMap<String, f64>) -> Result<Box<dyn Task>, TaskError> {
+/// Builds a task from its name, settings and, for `lm` only, the name of a built-in text
+/// ([`lm::CORPORA`]; `None`: the generated corpus). Unknown settings, out-of-range values, an
+/// unknown corpus, a corpus on another task and settings beside a corpus are errors.
+pub fn build(
+    name: &str,
+    settings: &BTreeMap<String, f64>,
+    corpus: Option<&str>,
+) -> Result<Box<dyn Task>, TaskError> {
     let mut reader = Settings { task: name, settings, used: Vec::new() };
+    if let Some(corpus) = corpus
+        && name != "lm"
+        && NAMES.contains(&name)
+    {
+        return Err(reader.error(format!("corpus = {corpus:?}: only lm reads a corpus")));
+    }
     let task: Box<dyn Task> = match name {
         "mqar" | "noisy-recall" => {
             let base =
@@ -191,11 +221,27 @@ pub fn build(name: &str, settings: &BTreeMap<String, f64>) -> Result<Box<dyn Tas
             }
             Box::new(task)
         }
-        "lm" => Box::new(lm::LanguageModel::generated(reader.whole("corpus_seed", 0, 0, u32::MAX)? as u64)),
+        "lm" => match corpus {
+            None => {
+                Box::new(lm::LanguageModel::generated(reader.whole("corpus_seed", 0, 0, u32::MAX)? as u64))
+            }
+            Some(corpus) => {
+                let task = lm::LanguageModel::corpus(corpus)?;
+                if let Some(key) = settings.keys().next() {
+                    return Err(reader.error(format!(
+                        "setting {key:?} cannot go with corpus = {corpus:?}: a built-in text takes no settings"
+                    )));
+                }
+                Box::new(task)
+            }
+        },
         other => {
             return Err(TaskError {
                 task: other.to_owned(),
-                message: format!("unknown task; choose from {}", NAMES.join(", ")),
+                message: format!(
+                    "unknown task; choose from {} (the King James Bible: lm:corpus=kjv)",
+                    NAMES.join(", ")
+                ),
             });
         }
     };
@@ -232,5 +278,50 @@ impl Settings<'_> {
             return Err(self.error(format!("{key} = {value} must be a whole number")));
         }
         Ok(value as u32)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn error(spec: &str) -> String {
+        from_spec(spec).err().unwrap_or_else(|| panic!("{spec} should not build")).to_string()
+    }
+
+    #[test]
+    fn a_corpus_is_named_in_a_spec_and_only_for_lm() {
+        let kjv = from_spec("lm:corpus=kjv").unwrap();
+        assert_eq!(kjv.name(), lm::KJV_TASK);
+        assert_ne!(kjv.name(), from_spec("lm").unwrap().name(), "results are keyed by name");
+        assert_eq!(kjv.loss_floor(), None);
+        assert_eq!(kjv.metric(), Metric::Loss);
+        assert_eq!(build("lm", &BTreeMap::new(), Some("kjv")).unwrap().name(), lm::KJV_TASK);
+        assert_eq!(from_spec("lm: corpus = kjv ").unwrap().name(), lm::KJV_TASK);
+
+        assert_eq!(error("lm:corpus=quran"), r#"task lm: unknown corpus "quran"; known: kjv"#);
+        assert_eq!(error("mqar:corpus=kjv"), r#"task mqar: corpus = "kjv": only lm reads a corpus"#);
+        assert_eq!(
+            error("lm:corpus=kjv,corpus_seed=3"),
+            r#"task lm: setting "corpus_seed" cannot go with corpus = "kjv": a built-in text takes no settings"#
+        );
+        assert_eq!(
+            error("lm:corpus=kjv,corpus=kjv"),
+            r#"task lm: bad setting "corpus=kjv": expected key=number (or corpus=NAME)"#
+        );
+        assert!(error("lm:corpus=").contains("bad setting"));
+        assert_eq!(
+            error("lm:kjv"),
+            r#"task lm: bad setting "kjv": expected key=number (or corpus=NAME); for the built-in text, write lm:corpus=kjv"#
+        );
+        assert!(error("nonesuch:corpus=kjv").contains("unknown task"));
+        assert!(error("kjv").contains("lm:corpus=kjv"), "the unknown-task error names the spec");
+    }
+
+    #[test]
+    fn the_generated_lm_keeps_its_settings() {
+        assert_eq!(from_spec("lm:corpus_seed=3").unwrap().name(), "lm");
+        assert!(error("lm:corpus_seed=1.5").contains("whole number"));
+        assert!(error("lm:vocab=3").contains("unknown setting \"vocab\""));
     }
 }

@@ -13,7 +13,7 @@ use lineage_events::{
     ActorRef, ArchId, CampaignId, EventId, EventStore, Hash, MemoryStore, NewEvent, RunId, Seq, synthetic,
 };
 use lineage_replay::CampaignState;
-use lineage_replay::discovery::verdicts;
+use lineage_replay::discovery::{self, verdicts};
 use lineage_replay::fitness::Weights;
 
 pub fn id(text: &str) -> ArchId {
@@ -107,12 +107,26 @@ impl Builder {
     /// trains each once per seed to the benchmark scores given (`[arch's, baseline's]`) and
     /// concludes with the discovery rule.
     pub fn verification(&mut self, arch: &str, baseline: &str, scores: [[f64; 3]; 2]) {
+        self.verification_with_text(arch, baseline, scores, None);
+    }
+
+    /// [`Self::verification`], with the held-out losses on the real-text task `lm:kjv`
+    /// (`[arch's, baseline's]`) where given: the stage must then have that task (see
+    /// [`with_real_text`]), and the verdict carries the real-text test.
+    pub fn verification_with_text(
+        &mut self,
+        arch: &str,
+        baseline: &str,
+        scores: [[f64; 3]; 2],
+        text: Option<[[f64; 3]; 2]>,
+    ) {
         let seeds = vec![11, 12, 13];
         let finished = synthetic::experiment(1).into_iter().find_map(|p| match p {
             Payload::TrainingFinished(f) => Some(f),
             _ => None,
         });
         let (mut runs, mut by_seed) = (Vec::new(), [BTreeMap::new(), BTreeMap::new()]);
+        let mut text_by_seed = [BTreeMap::new(), BTreeMap::new()];
         for (side, name) in [arch, baseline].into_iter().enumerate() {
             let promoted = PromotedToVerification {
                 arch: id(name),
@@ -135,6 +149,11 @@ impl Builder {
                 (result.run, result.arch, result.stage, result.seed) =
                     (run.clone(), id(name), Stage::Verification, *seed);
                 result.metrics.benchmark_mean = scores[side][i];
+                if let Some(losses) = text {
+                    let metrics = TaskMetrics { accuracy: None, loss: Some(losses[side][i]) };
+                    result.metrics.tasks.insert("lm:kjv".to_owned(), metrics);
+                    text_by_seed[side].insert(*seed, -losses[side][i]);
+                }
                 self.push(Payload::TrainingFinished(result));
                 by_seed[side].insert(*seed, scores[side][i]);
                 runs.push(run);
@@ -142,14 +161,17 @@ impl Builder {
         }
         // The only candidate promoted: a family of one.
         let v = verdicts(std::slice::from_ref(&by_seed[0]), &by_seed[1]).remove(0);
+        // On real text the same rule runs on minus the loss, so a gain is a loss reduction.
+        let t = text.map(|_| verdicts(std::slice::from_ref(&text_by_seed[0]), &text_by_seed[1]).remove(0));
         let concluded = VerificationConcluded {
             arch: id(arch),
             best_baseline: id(baseline),
             gain_mean: v.gain_mean,
             gain_std: v.gain_std,
-            discovery: v.discovery,
+            discovery: discovery::discovery(&v, t.as_ref()),
             runs,
             test: Some(v.test),
+            real_text: t.map(|t| t.real_text("lm:kjv")),
         };
         self.push(Payload::VerificationConcluded(concluded));
     }
@@ -182,6 +204,26 @@ pub fn campaign(state_hash: Option<Hash>) -> (Vec<(EventId, Payload)>, EventId) 
     b.arch(2, "a-0002", Some("a-0001"), [0.6, 0.6, 0.5], vec![cited]);
     b.verification("a-0002", "deltanet", [[0.81, 0.83, 0.82], [0.60, 0.61, 0.59]]);
     (b.finish(state_hash), cited)
+}
+
+/// The campaign of [`campaign`], its verification stage also training the real-text task
+/// `lm:kjv`, with these held-out losses there (`[a-0002's, deltanet's]` by seed).
+pub fn campaign_with_real_text(text: [[f64; 3]; 2]) -> Vec<(EventId, Payload)> {
+    let mut b = Builder::new();
+    let Payload::CampaignStarted(started) = &mut b.events[0].1 else {
+        unreachable!("the first event starts")
+    };
+    started.config.verification.tasks.push(TaskSpec {
+        name: "lm".into(),
+        settings: BTreeMap::new(),
+        corpus: Some("kjv".into()),
+    });
+    b.arch(0, "deltanet", None, [0.5, 0.5, 0.44], Vec::new());
+    b.arch(0, "gated-deltanet", None, [0.9, 0.1, 0.5], Vec::new());
+    let cited = b.arch(1, "a-0001", Some("gated-deltanet"), [0.2, 0.95, 0.5], Vec::new());
+    b.arch(2, "a-0002", Some("a-0001"), [0.6, 0.6, 0.5], vec![cited]);
+    b.verification_with_text("a-0002", "deltanet", [[0.81, 0.83, 0.82], [0.60, 0.61, 0.59]], Some(text));
+    b.finish(None)
 }
 
 /// Writes the events to a memory store, each caused by the one before it (`cause` overrides

@@ -147,7 +147,7 @@ macro_rules! payloads {
 }
 
 payloads! {
-    CampaignStarted = 2,
+    CampaignStarted = 3,
     ParentSelected = 1,
     ArchitectureProposed = 1,
     NoveltyJudged = 1,
@@ -164,7 +164,7 @@ payloads! {
     AnalysisRecorded = 1,
     FitnessAssigned = 1,
     PromotedToVerification = 1,
-    VerificationConcluded = 2,
+    VerificationConcluded = 3,
     InsightRecorded = 1,
     LlmExchanged = 2,
     LlmFellBack = 1,
@@ -286,8 +286,14 @@ impl Payload {
                     let bound = t.lower_bound.map_or("-".to_owned(), |b| format!("{b:+.4}"));
                     format!(" p={:.4} (Holm {:.4} of {}) bound {bound}", t.p_value, t.p_adjusted, t.family)
                 });
+                let text = p.real_text.as_ref().map_or(String::new(), |r| {
+                    format!(
+                        "; {} loss gain {:.4} ± {:.4} p={:.4} (Holm {:.4})",
+                        r.task, r.gain_mean, r.gain_std, r.test.p_value, r.test.p_adjusted
+                    )
+                });
                 format!(
-                    "{} gain {:.4} ± {:.4}{test} discovery={}",
+                    "{} gain {:.4} ± {:.4}{test}{text} discovery={}",
                     p.arch, p.gain_mean, p.gain_std, p.discovery
                 )
             }
@@ -404,7 +410,9 @@ impl Upcasters {
         upcasters.register("ImplementationChecked", 1, implementation_checked_v1_to_v2);
         upcasters.register("LlmExchanged", 1, llm::llm_exchanged_v1_to_v2);
         upcasters.register("VerificationConcluded", 1, verification_concluded_v1_to_v2);
+        upcasters.register("VerificationConcluded", 2, verification_concluded_v2_to_v3);
         upcasters.register("CampaignStarted", 1, campaign_started_v1_to_v2);
+        upcasters.register("CampaignStarted", 2, campaign_started_v2_to_v3);
         upcasters
     }
 
@@ -474,6 +482,15 @@ fn campaign_started_v1_to_v2(value: serde_json::Value) -> Result<serde_json::Val
     Ok(value)
 }
 
+/// `CampaignStarted` 2 → 3: version 3 configs may name a task's corpus (`corpus = "kjv"`: a
+/// real text instead of a generated one), and verdicts then test real text too. A version-2
+/// config has no corpus and the field's default (none) is what it meant, so the JSON is
+/// unchanged; as for 1 → 2, the version makes an older build see such a campaign as one it does
+/// not know, rather than read the corpus task as the generated one.
+fn campaign_started_v2_to_v3(value: serde_json::Value) -> Result<serde_json::Value, String> {
+    Ok(value)
+}
+
 /// `VerificationConcluded` 1 → 2: version 2 records the test that decided the verdict. Version
 /// 1 ran none — its rule was the mean gain above the spread of the gains and of the baseline's
 /// scores — so `test` is `null`, never invented numbers; its own fields stay as recorded, and
@@ -484,6 +501,20 @@ fn verification_concluded_v1_to_v2(mut value: serde_json::Value) -> Result<serde
         return Err("version 1 has no field `test`".into());
     }
     payload.insert("test".into(), serde_json::Value::Null);
+    Ok(value)
+}
+
+/// `VerificationConcluded` 2 → 3: version 3 records the real-text test beside the benchmark
+/// test. No stage had a real-text task before it, so `real_text` is `null`.
+fn verification_concluded_v2_to_v3(mut value: serde_json::Value) -> Result<serde_json::Value, String> {
+    let payload = value.as_object_mut().ok_or("the payload is not a JSON object")?;
+    if !payload.contains_key("test") {
+        return Err("version 2 has the field `test`".into());
+    }
+    if payload.contains_key("real_text") {
+        return Err("version 2 has no field `real_text`".into());
+    }
+    payload.insert("real_text".into(), serde_json::Value::Null);
     Ok(value)
 }
 

@@ -178,7 +178,7 @@ fn concluded(decoded: DecodedPayload) -> VerificationConcluded {
 
 #[test]
 fn verification_concluded_v1_upcasts_without_a_test() {
-    assert_eq!(Payload::current_version("VerificationConcluded"), Some(2));
+    assert_eq!(Payload::current_version("VerificationConcluded"), Some(3));
     let upcasters = Upcasters::standard();
     let v = concluded(upcasters.decode("VerificationConcluded", 1, CONCLUDED_V1).unwrap());
     // Its own numbers as recorded, bit for bit; no test numbers invented.
@@ -187,6 +187,7 @@ fn verification_concluded_v1_upcasts_without_a_test() {
     assert_eq!((v.arch.as_str(), v.best_baseline.as_str(), v.discovery), ("e0001", "deltanet", false));
     assert_eq!(v.runs.len(), 4);
     assert_eq!(v.test, None);
+    assert_eq!(v.real_text, None);
     // The summary of an old verdict reads as it did.
     assert_eq!(Payload::VerificationConcluded(v).summary(), "e0001 gain -0.0859 ± 0.0994 discovery=false");
     // Version 2 requires the field: a version-2 payload without it is malformed.
@@ -197,18 +198,47 @@ fn verification_concluded_v1_upcasts_without_a_test() {
 }
 
 #[test]
-fn verification_concluded_v2_records_its_test_and_prints_it() {
+fn verification_concluded_v3_records_both_tests_and_prints_them() {
     let payload = synthetic::one_of_each()
         .into_iter()
         .find(|p| matches!(p, Payload::VerificationConcluded(_)))
         .unwrap();
     let encoded = payload.encode();
-    assert_eq!(encoded.version, 2);
+    assert_eq!(encoded.version, 3);
     assert!(
         encoded.json.contains(r#""test":{"name":"paired-t-one-sided","alpha":0.05,"pairs":3"#),
         "{}",
         encoded.json
     );
+    assert!(encoded.json.contains(r#""real_text":{"task":"lm:kjv","gain_mean":0.012"#), "{}", encoded.json);
     let summary = payload.summary();
-    assert!(summary.contains("p=0.0107 (Holm 0.0107 of 1) bound +0.0175 discovery=true"), "{summary}");
+    assert!(
+        summary.contains("p=0.0107 (Holm 0.0107 of 1) bound +0.0175; lm:kjv loss gain 0.0120"),
+        "{summary}"
+    );
+    assert!(summary.ends_with("discovery=true"), "{summary}");
+}
+
+/// A version-2 verdict (a test, no real text) reads as version 3 with no real-text test; a
+/// version-3 payload without the key is malformed, and a version-2 one with it is not version 2.
+#[test]
+fn verification_concluded_v2_upcasts_without_real_text() {
+    let upcasters = Upcasters::standard();
+    let v2 = synthetic::one_of_each()
+        .into_iter()
+        .find_map(|p| match p {
+            Payload::VerificationConcluded(mut v) => {
+                v.real_text = None;
+                Some(v)
+            }
+            _ => None,
+        })
+        .unwrap();
+    let mut json: serde_json::Value = serde_json::to_value(&v2).unwrap();
+    json.as_object_mut().unwrap().remove("real_text");
+    let text = json.to_string();
+    assert_eq!(concluded(upcasters.decode("VerificationConcluded", 2, &text).unwrap()), v2);
+    assert!(upcasters.decode("VerificationConcluded", 3, &text).is_err());
+    let with = serde_json::to_string(&v2).unwrap();
+    assert!(upcasters.decode("VerificationConcluded", 2, &with).is_err());
 }

@@ -188,6 +188,11 @@ pub struct TaskSpec {
     /// Task settings, e.g. `vocab = 64`, `pairs = 8`.
     #[serde(default)]
     pub settings: BTreeMap<String, f64>,
+    /// A named text the task reads instead of generating one, e.g. `kjv` for `lm` (the King
+    /// James Bible). Absent (and not written, so a spec without it serialises exactly as before
+    /// the field existed) for generated tasks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub corpus: Option<CompactString>,
 }
 
 /// Where a campaign (or a run) executed.
@@ -748,7 +753,8 @@ pub struct PromotedToVerification {
     pub seeds: Vec<u64>,
 }
 
-/// Verification finished: is it a discovery? (Version 2: with the test the verdict rests on.)
+/// Verification finished: is it a discovery? (Version 2: with the test the verdict rests on;
+/// version 3: with the real-text test beside it, where the stage has a real-text task.)
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct VerificationConcluded {
     /// The architecture.
@@ -772,6 +778,28 @@ pub struct VerificationConcluded {
     /// (the key is required), and `verify` fails a version-2 verdict without a test.
     #[serde(deserialize_with = "Option::deserialize")]
     pub test: Option<GainTest>,
+    /// The same test on the held-out loss of the verification stage's real-text task (the
+    /// first task with a corpus), where it has one: a discovery must gain there too. `None`
+    /// when the stage has no real-text task, and for verdicts recorded before version 3.
+    /// Version 3 always writes the key, and `verify` fails a verdict whose stage has a
+    /// real-text task and whose verdict has no such test.
+    #[serde(deserialize_with = "Option::deserialize")]
+    pub real_text: Option<RealTextTest>,
+}
+
+/// A verdict's test on real text: the candidate's held-out loss on the real-text task against
+/// the baseline's, paired by seed (the gain is the baseline's loss minus the candidate's, in
+/// nats per byte, so positive is better).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RealTextTest {
+    /// The task, as its results are keyed in the runs' metrics (e.g. `lm:kjv`).
+    pub task: CompactString,
+    /// Mean loss reduction over the paired seeds (0 for none).
+    pub gain_mean: f64,
+    /// Sample standard deviation of those reductions (0 for fewer than two).
+    pub gain_std: f64,
+    /// The test and its correction over the candidates concluded together.
+    pub test: GainTest,
 }
 
 /// The test behind a verdict: is the candidate's mean gain over the baseline, paired by seed,
@@ -888,4 +916,30 @@ pub struct HeadSigned {
     pub public_key: String,
     /// The Ed25519 signature, 128 hex digits.
     pub signature: String,
+}
+
+#[cfg(test)]
+mod task_spec_tests {
+    use super::*;
+
+    #[test]
+    fn a_task_spec_without_a_corpus_is_written_as_before_the_field_existed() {
+        for old in
+            [r#"{"name":"lm","settings":{}}"#, r#"{"name":"mqar","settings":{"pairs":8.0,"vocab":64.0}}"#]
+        {
+            let spec: TaskSpec = serde_json::from_str(old).unwrap();
+            assert_eq!(spec.corpus, None);
+            assert_eq!(serde_json::to_string(&spec).unwrap(), old, "byte for byte");
+        }
+        let bare: TaskSpec = serde_json::from_str(r#"{"name":"lm"}"#).unwrap();
+        assert_eq!(bare, TaskSpec { name: "lm".into(), settings: BTreeMap::new(), corpus: None });
+    }
+
+    #[test]
+    fn a_task_spec_keeps_its_corpus() {
+        let json = r#"{"name":"lm","settings":{},"corpus":"kjv"}"#;
+        let spec: TaskSpec = serde_json::from_str(json).unwrap();
+        assert_eq!(spec.corpus.as_deref(), Some("kjv"));
+        assert_eq!(serde_json::to_string(&spec).unwrap(), json);
+    }
 }

@@ -203,5 +203,27 @@ fn recorded(v: &Verdict) -> VerificationConcluded {
         discovery: v.discovery,
         runs: Vec::new(),
         test: Some(v.test.clone()),
+        real_text: None,
     }
+}
+
+/// On real text the rule runs on minus the held-out loss: a discovery needs a clear benchmark
+/// gain and a clear loss reduction; either alone is not one.
+#[test]
+fn a_discovery_needs_both_tests_where_the_stage_has_real_text() {
+    let clear = alone(&scores(&[0.81, 0.83, 0.82]), &scores(&[0.60, 0.61, 0.59]));
+    let noise = alone(&scores(&[0.61, 0.58, 0.62]), &scores(&[0.60, 0.61, 0.59]));
+    let minus = |losses: &[f64]| scores(&losses.iter().map(|l| -l).collect::<Vec<_>>());
+    let text_better = alone(&minus(&[1.50, 1.52, 1.51]), &minus(&[1.60, 1.63, 1.61]));
+    let text_worse = alone(&minus(&[1.70, 1.66, 1.72]), &minus(&[1.60, 1.63, 1.61]));
+    assert!(text_better.discovery && text_better.gain_mean > 0.09, "{text_better:?}");
+    assert!(!text_worse.discovery && text_worse.gain_mean < 0.0, "{text_worse:?}");
+    assert!(discovery(&clear, None), "no real-text task: the benchmark test alone");
+    assert!(discovery(&clear, Some(&text_better)));
+    assert!(!discovery(&clear, Some(&text_worse)), "a benchmark gain that real text refutes");
+    assert!(!discovery(&noise, Some(&text_better)), "a real-text gain alone");
+    // Recorded as a real-text test, it matches only on its task.
+    let recorded = text_better.clone().real_text("lm:kjv");
+    assert!(text_better.matches_real_text("lm:kjv", &recorded));
+    assert!(!text_better.matches_real_text("lm:other", &recorded));
 }
