@@ -130,6 +130,17 @@ pub enum Command {
         #[arg(long, value_enum, default_value = "text")]
         format: ProvenanceFormat,
     },
+    /// A live web dashboard of the store's campaigns, read-only: each campaign's leaderboard,
+    /// discovery curve, family tree, budget and events, updated the moment an event is
+    /// committed, and as it stood after any event; every architecture's program, diff,
+    /// training and provenance; every event as stored. The JSON behind each page is under
+    /// /api/. See docs/dashboard.md.
+    Serve {
+        /// Address and port to listen on (port 0: any free one). Loopback by default: the log
+        /// holds programs and prompts, so listening beyond this machine must be asked for.
+        #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
+        bind: std::net::SocketAddr,
+    },
     /// One row per architecture — lineage, verdicts, metrics per task, fitness components,
     /// verification — for pandas, DuckDB or a spreadsheet.
     Export {
@@ -309,6 +320,20 @@ pub enum BenchCommand {
     /// Training throughput of every baseline at the exploration size (tokens/s), and achieved
     /// GFLOP/s against this machine's measured matrix-multiply peak.
     Train(BenchTrainArgs),
+    /// Whether open dashboard pages slow a campaign's log writes: a real smoke campaign's log
+    /// written again, one event per append, with no pages and with --pages pages following it
+    /// live in `lineage serve` (rounds alternating), and how soon the pages get each event.
+    Dashboard {
+        /// Pages following the campaign in the rounds with pages.
+        #[arg(long, default_value_t = 100)]
+        pages: u32,
+        /// Rounds of each kind (without pages, with pages), alternating.
+        #[arg(long, default_value_t = 2)]
+        rounds: u32,
+        /// Print the results as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Attach latency: from an event's commit to an attached analyst receiving it (and, with
     /// --exec, to that program's answer), through a separate store handle on a SQLite file.
     Attach {

@@ -39,6 +39,7 @@ macro_rules! every_store_case_list {
             append_at_the_wrong_position_is_a_conflict,
             retried_append_is_recognised_not_duplicated,
             concurrent_writers_lose_nothing,
+            a_log_verifies_while_it_is_being_written,
             subscription_catches_up_then_follows_live_without_gap_or_duplicate,
             subscription_from_the_middle_starts_there,
             unknown_event_types_are_preserved_and_skipped,
@@ -243,6 +244,34 @@ mod cases {
         let ids: HashSet<EventId> =
             store.read(&c, Seq(0), 10_000).await.unwrap().iter().map(|e| e.id).collect();
         assert_eq!(ids.len(), writers * per_writer, "every event exactly once");
+    }
+
+    /// Verifying (what `lineage verify`, `provenance` and the dashboard read with) while a writer
+    /// appends: every verification passes, and ends at a head it read.
+    pub async fn a_log_verifies_while_it_is_being_written(b: &Backend) {
+        let c = campaign("live-verify");
+        let store = b.open().await;
+        append_at_head(&*store, &c, events(&c, "w", 0, 3)).await;
+        let writer = {
+            let (store, c) = (b.open().await, c.clone());
+            tokio::spawn(async move {
+                for i in (3..300).step_by(3) {
+                    append_at_head(&*store, &c, events(&c, "w", i, 3)).await;
+                }
+            })
+        };
+        let reader = b.open().await;
+        let mut verified = Vec::new();
+        while !writer.is_finished() {
+            let mut seen = 0;
+            let head = lineage_events::read_verified(&*reader, &c, |_| seen += 1).await.unwrap();
+            assert_eq!(head.next, Seq(seen), "the events verified are the head's");
+            verified.push(seen);
+            tokio::task::yield_now().await;
+        }
+        writer.await.unwrap();
+        assert_eq!(verify_campaign(&*reader, &c).await.unwrap().next, Seq(300));
+        assert!(verified.windows(2).all(|w| w[0] <= w[1]), "{verified:?}");
     }
 
     pub async fn subscription_catches_up_then_follows_live_without_gap_or_duplicate(b: &Backend) {

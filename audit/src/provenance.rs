@@ -93,6 +93,13 @@ impl<'a> Provenance<'a> {
         &self.chain
     }
 
+    /// The program diff of `arch` against its parent's, if `arch` is on the chain and both
+    /// programs parse.
+    pub fn diff_of(&self, arch: &ArchId) -> Option<&str> {
+        let step = self.chain.iter().position(|a| a == arch)?;
+        self.diffs[step].as_deref()
+    }
+
     /// The steps of the chain with their diffs and the events about them.
     fn steps(&self) -> impl Iterator<Item = (&ArchId, Option<&str>, impl Iterator<Item = &RecordedEvent>)> {
         self.chain

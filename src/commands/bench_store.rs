@@ -118,6 +118,7 @@ async fn batched_appends(
     Ok(elapsed.as_secs_f64())
 }
 
+#[derive(serde::Serialize)]
 pub(super) struct Distribution {
     pub(super) rate: f64,
     pub(super) p50: f64,

@@ -5,6 +5,7 @@ mod arch;
 mod attach;
 mod bench_attach;
 mod bench_campaign;
+mod bench_dashboard;
 mod bench_discovery;
 mod bench_fitness;
 mod bench_pytorch;
@@ -25,6 +26,7 @@ mod plot;
 mod provenance;
 mod replay;
 mod run;
+mod serve;
 mod verify;
 mod worker;
 
@@ -68,6 +70,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Provenance { campaign, arch, format } => {
             provenance::run(open_existing(cli.store_url()).await?, campaign, arch, *format).await
         }
+        Command::Serve { bind } => serve::run(open_existing(cli.store_url()).await?, *bind).await,
         Command::Export { campaign, format } => {
             export::run(open_existing(cli.store_url()).await?, campaign, *format).await
         }
@@ -90,6 +93,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Train(args)) => bench_train::run(args),
         Command::Bench(BenchCommand::Replay { events, keep, json }) => {
             bench_replay::run(*events, keep.as_deref(), *json).await
+        }
+        Command::Bench(BenchCommand::Dashboard { pages, rounds, json }) => {
+            bench_dashboard::run(*pages, *rounds, *json).await
         }
         Command::Bench(BenchCommand::Attach { samples, exec, json }) => {
             bench_attach::run(*samples, exec.as_deref(), *json).await

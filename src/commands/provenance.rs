@@ -33,7 +33,12 @@ pub async fn run(
 }
 
 /// A child's program against its parent's, as the language's diff renders it.
-fn program_diff(parent_program: &str, program: &str, parent: &ArchId, arch: &ArchId) -> Option<String> {
+pub(super) fn program_diff(
+    parent_program: &str,
+    program: &str,
+    parent: &ArchId,
+    arch: &ArchId,
+) -> Option<String> {
     let a = lang::parse(parent_program).ok()?;
     let b = lang::parse(program).ok()?;
     Some(lang::diff(&a, &b).render(parent.as_str(), arch.as_str()))

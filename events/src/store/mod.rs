@@ -374,25 +374,39 @@ pub async fn verify_campaign(store: &dyn EventStore, campaign: &CampaignId) -> R
 /// Reads a whole campaign in order, checking each event against the hash chain before handing
 /// it to `visit`, and the end against the store's head. Returns the verified head, or names the
 /// first bad event.
+///
+/// The head is read after the events, so a campaign still being written verifies too: an append
+/// puts its events and the new head in one transaction, so a head read later is never behind the
+/// events read before it. A head ahead of them means appends landed in between, and the reading
+/// goes on; events beyond the head can only have been put there around the store, and fail.
 pub async fn read_verified(
     store: &dyn EventStore,
     campaign: &CampaignId,
     mut visit: impl FnMut(StoredEvent),
 ) -> Result<Head, StoreError> {
-    let head = store.head(campaign).await?.ok_or_else(|| StoreError::UnknownCampaign(campaign.clone()))?;
+    store.head(campaign).await?.ok_or_else(|| StoreError::UnknownCampaign(campaign.clone()))?;
     let mut verifier = ChainVerifier::new(campaign.clone());
     loop {
-        let batch = store.read(campaign, verifier.next_seq(), READ_BATCH_EVENTS).await?;
-        if batch.is_empty() {
-            break;
+        let before = verifier.next_seq();
+        loop {
+            let batch = store.read(campaign, verifier.next_seq(), READ_BATCH_EVENTS).await?;
+            if batch.is_empty() {
+                break;
+            }
+            for event in batch {
+                verifier.check(&event)?;
+                visit(event);
+            }
         }
-        for event in batch {
-            verifier.check(&event)?;
-            visit(event);
+        let head =
+            store.head(campaign).await?.ok_or_else(|| StoreError::UnknownCampaign(campaign.clone()))?;
+        // Done when the events reach the head, or when a round found nothing more although the
+        // head is ahead (events missing: `finish` names the first).
+        if head.next <= verifier.next_seq() || verifier.next_seq() == before {
+            verifier.finish(head.next, head.hash)?;
+            return Ok(head);
         }
     }
-    verifier.finish(head.next, head.hash)?;
-    Ok(head)
 }
 
 /// One event ready to insert: the body and hashes computed once, identically for every store.

@@ -1,0 +1,129 @@
+//! Reading the store for a page, each read bounded in time: a dead or slow store gives the page
+//! an error banner, not a hung request.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::time::Duration;
+
+use lineage_audit::Log;
+use lineage_events::{CampaignId, CampaignSummary, EventId, Seq, StoreError, StoredEvent};
+use lineage_replay::{CampaignState, Folded};
+
+use crate::Dashboard;
+use crate::error::WebError;
+
+/// `work` on the store, or an error once `limit` has passed.
+async fn bounded<T, E: std::fmt::Display>(
+    dashboard: &Dashboard,
+    limit: Duration,
+    work: impl Future<Output = Result<T, E>>,
+) -> Result<T, WebError> {
+    match tokio::time::timeout(limit, work).await {
+        Ok(Ok(value)) => Ok(value),
+        Ok(Err(e)) => {
+            Err(WebError::Store(format!("the event store at {} failed: {e}", dashboard.store.location())))
+        }
+        Err(_) => Err(WebError::Store(format!(
+            "the event store at {} did not answer within {} s",
+            dashboard.store.location(),
+            limit.as_secs_f64()
+        ))),
+    }
+}
+
+/// Every campaign in the store, oldest first.
+pub async fn campaigns(dashboard: &Dashboard) -> Result<Vec<CampaignSummary>, WebError> {
+    bounded(dashboard, dashboard.timeout, dashboard.store.campaigns()).await
+}
+
+/// The campaign named `name`, known to the store.
+pub async fn campaign_id(dashboard: &Dashboard, name: &str) -> Result<CampaignId, WebError> {
+    let unknown = || WebError::NotFound(format!("no campaign named {name:?} in this store"));
+    let campaign = CampaignId::new(name).map_err(|_| unknown())?;
+    match bounded(dashboard, dashboard.timeout, dashboard.store.head(&campaign)).await? {
+        Some(_) => Ok(campaign),
+        None => Err(unknown()),
+    }
+}
+
+/// A campaign's state at its head, by the replay fold (what `lineage replay` prints).
+pub async fn folded(dashboard: &Dashboard, campaign: &CampaignId) -> Result<Folded, WebError> {
+    let fold = lineage_replay::fold_log_to_head(dashboard.store.as_ref(), campaign, |_| true);
+    bounded(dashboard, dashboard.timeout, fold).await
+}
+
+/// A campaign's whole log, checked against its hash chain, and its state after event `at`
+/// (after the last event when `None`).
+pub struct Loaded {
+    /// The campaign.
+    pub campaign: CampaignId,
+    /// Every event, decoded, with its stored body.
+    pub log: Log,
+    /// The fold of the events up to `at`.
+    pub state: CampaignState,
+    /// The last event folded into `state`, if any.
+    pub at: Option<u64>,
+    /// Every event's position by its id (what citations and causes name).
+    positions: HashMap<EventId, u64>,
+}
+
+impl Loaded {
+    /// Events in the log (the slider's range).
+    pub fn len(&self) -> u64 {
+        self.log.events.len() as u64
+    }
+
+    /// The position of the event with this id.
+    pub fn seq_of(&self, id: &EventId) -> Option<u64> {
+        self.positions.get(id).copied()
+    }
+
+    /// Whether `state` is the whole log (the page follows it live).
+    pub fn at_head(&self) -> bool {
+        self.at.map_or(0, |a| a + 1) == self.len()
+    }
+}
+
+/// Reads `name`'s log and folds it up to event `at`.
+pub async fn log(dashboard: &Dashboard, name: &str, at: Option<u64>) -> Result<Loaded, WebError> {
+    let campaign = campaign_id(dashboard, name).await?;
+    let limit = dashboard.timeout * 4; // a whole log, not one query
+    let log = bounded(dashboard, limit, async {
+        Log::read(dashboard.store.as_ref(), &campaign).await.map_err(|e| match e {
+            lineage_audit::AuditError::Store(StoreError::Unavailable { message, .. }) => message,
+            other => other.to_string(),
+        })
+    })
+    .await?;
+    let len = log.events.len() as u64;
+    let at = match at {
+        Some(a) if a >= len => {
+            return Err(WebError::BadRequest(format!(
+                "campaign {campaign} has events 0 to {}; there is no event {a}",
+                len.saturating_sub(1)
+            )));
+        }
+        Some(a) => Some(a),
+        None => len.checked_sub(1),
+    };
+    let upto = at.map_or(0, |a| a as usize + 1);
+    let state = CampaignState::from_events(&log.events[..upto])
+        .map_err(|e| WebError::Store(format!("campaign {campaign}'s log is inconsistent: {e}")))?;
+    let positions = log.events.iter().map(|e| (e.id, e.seq.0)).collect();
+    Ok(Loaded { campaign, log, state, at, positions })
+}
+
+/// Events in a campaign's log.
+pub async fn len(dashboard: &Dashboard, campaign: &CampaignId) -> Result<u64, WebError> {
+    let head = bounded(dashboard, dashboard.timeout, dashboard.store.head(campaign)).await?;
+    Ok(head.map_or(0, |h| h.next.0))
+}
+
+/// Event `seq` exactly as stored.
+pub async fn stored(dashboard: &Dashboard, campaign: &CampaignId, seq: Seq) -> Result<StoredEvent, WebError> {
+    let read = bounded(dashboard, dashboard.timeout, dashboard.store.read(campaign, seq, 1)).await?;
+    read.into_iter()
+        .next()
+        .filter(|e| e.seq == seq)
+        .ok_or_else(|| WebError::NotFound(format!("campaign {campaign} has no event {}", seq.0)))
+}

@@ -1,0 +1,154 @@
+//! The dashboard's pages in process, against an in-memory store: text from the log is escaped
+//! wherever it shows, bad ids are 404 pages, a store that does not answer is an error banner,
+//! and the JSON is the command line's.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::{App, test, web};
+use async_trait::async_trait;
+use lineage_events::payload::{ArchitectureProposed, Proposer};
+use lineage_events::store::{Appended, CampaignSummary, Head};
+use lineage_events::{
+    ActorRef, CampaignId, EventId, EventStore, Hash, MemoryStore, NewEvent, Payload, Seq, StoreError,
+    StoredEvent,
+};
+use lineage_web::{Dashboard, routes};
+use tokio::sync::watch;
+
+const HOSTILE: &str = "<script>alert('lineage')</script>";
+
+/// A campaign whose only architecture's program and motivation carry a script tag.
+async fn hostile_store() -> Arc<dyn EventStore> {
+    let store = MemoryStore::new();
+    let campaign = CampaignId::new("hostile").unwrap();
+    let started = lineage_events::synthetic::one_of_each().into_iter().next().unwrap();
+    let program = format!("# {HOSTILE}\nmixer m {{\n  return proj(x, d)\n}}\n");
+    let proposed = Payload::ArchitectureProposed(ArchitectureProposed {
+        arch: lineage_events::ArchId::new("seed").unwrap(),
+        experiment: 0,
+        parent: None,
+        references: vec![],
+        motivation: format!("because {HOSTILE}"),
+        program_hash: Hash::of(program.as_bytes()),
+        program,
+        proposer: Proposer::Baseline { name: HOSTILE.into() },
+        edits: vec![],
+        evidence: vec![],
+        draw: None,
+        cognition: vec![],
+    });
+    let actor = ActorRef::new("test", "writer");
+    let events: Vec<NewEvent> = [started, proposed]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| NewEvent::new(EventId::derive(&campaign, &format!("e{i}")), actor.clone(), p))
+        .collect();
+    store.append(&campaign, Seq(0), events).await.unwrap();
+    Arc::new(store)
+}
+
+fn diff() -> lineage_web::ProgramDiff {
+    Arc::new(|_: &str, _: &str, _: &lineage_events::ArchId, _: &lineage_events::ArchId| None)
+}
+
+async fn get(dashboard: Dashboard, path: &str) -> (u16, String) {
+    let app = test::init_service(App::new().app_data(web::Data::new(dashboard)).configure(routes)).await;
+    let response = test::call_service(&app, test::TestRequest::get().uri(path).to_request()).await;
+    let status = response.status().as_u16();
+    let body = test::read_body(response).await;
+    (status, String::from_utf8(body.to_vec()).unwrap())
+}
+
+#[actix_web::test]
+async fn text_from_the_log_is_escaped_on_every_page() {
+    let dashboard = Dashboard::new(hostile_store().await, diff());
+    for path in ["/", "/campaigns/hostile", "/campaigns/hostile/archs/seed", "/campaigns/hostile/events/1"] {
+        let (status, body) = get(dashboard.clone(), path).await;
+        assert_eq!(status, 200, "{path}: {body}");
+        assert!(!body.contains("<script>alert"), "{path} lets a script through:\n{body}");
+        if path.contains("archs") {
+            assert!(body.contains("&lt;script&gt;alert"), "{path} shows the text, escaped");
+        }
+    }
+}
+
+#[actix_web::test]
+async fn a_bad_id_is_a_404_page_and_a_bad_query_a_400() {
+    let dashboard = Dashboard::new(hostile_store().await, diff());
+    for (path, status) in [
+        ("/campaigns/nothing", 404),
+        ("/campaigns/hostile/archs/nothing", 404),
+        ("/campaigns/hostile/events/2", 404),
+        ("/campaigns/hostile/events/-1", 404),
+        ("/campaigns/hostile/events/99999999999999999999999", 404),
+        ("/campaigns/%3Cscript%3E", 404),
+        ("/no/such/page", 404),
+        ("/assets/passwd", 404),
+        ("/campaigns/hostile?at=2", 400),
+        ("/campaigns/hostile?at=x", 400),
+        ("/api/campaigns/nothing", 404),
+        ("/api/campaigns/hostile/archs/nothing", 404),
+    ] {
+        let (got, body) = get(dashboard.clone(), path).await;
+        assert_eq!(got, status, "{path}: {body}");
+        assert!(!body.contains("<script>"), "{path} echoes its input unescaped: {body}");
+    }
+}
+
+#[actix_web::test]
+async fn the_json_is_what_the_command_line_prints() {
+    let store = hostile_store().await;
+    let dashboard = Dashboard::new(store.clone(), diff());
+    let campaign = CampaignId::new("hostile").unwrap();
+    let folded = lineage_replay::fold_log_to_head(store.as_ref(), &campaign, |_| true).await.unwrap();
+    let expected = lineage_audit::Summary::of(&campaign, &folded.state).at_head(folded.head);
+    let (status, body) = get(dashboard.clone(), "/api/campaigns/hostile").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&body).unwrap(),
+        serde_json::to_value(&expected).unwrap()
+    );
+    // An event exactly as stored.
+    let stored = store.read(&campaign, Seq(1), 1).await.unwrap().remove(0);
+    let (status, body) = get(dashboard, "/api/campaigns/hostile/events/1").await;
+    assert_eq!((status, body), (200, stored.body));
+}
+
+/// A store that never answers.
+struct Hanging(watch::Sender<u64>);
+
+#[async_trait]
+impl EventStore for Hanging {
+    fn location(&self) -> String {
+        "a store that never answers".into()
+    }
+    async fn append(&self, _: &CampaignId, _: Seq, _: Vec<NewEvent>) -> Result<Appended, StoreError> {
+        std::future::pending().await
+    }
+    async fn read(&self, _: &CampaignId, _: Seq, _: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        std::future::pending().await
+    }
+    async fn head(&self, _: &CampaignId) -> Result<Option<Head>, StoreError> {
+        std::future::pending().await
+    }
+    async fn campaigns(&self) -> Result<Vec<CampaignSummary>, StoreError> {
+        std::future::pending().await
+    }
+    fn changes(&self) -> watch::Receiver<u64> {
+        self.0.subscribe()
+    }
+}
+
+#[actix_web::test]
+async fn a_store_that_does_not_answer_gives_an_error_banner_not_a_hung_page() {
+    let store = Arc::new(Hanging(watch::channel(0).0));
+    let dashboard = Dashboard::new(store, diff()).with_store_timeout(Duration::from_millis(200));
+    for path in ["/", "/campaigns/any", "/campaigns/any/archs/a", "/api/campaigns"] {
+        // Without its timeout the page would wait for ever: fail instead of hanging.
+        let answered = tokio::time::timeout(Duration::from_secs(30), get(dashboard.clone(), path)).await;
+        let (status, body) = answered.unwrap_or_else(|_| panic!("{path} waited on the store"));
+        assert_eq!(status, 503, "{path}: {body}");
+        assert!(body.contains("did not answer"), "{path}: {body}");
+    }
+}
