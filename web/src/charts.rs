@@ -246,36 +246,63 @@ pub fn fitness_against_params(points: &[Point]) -> String {
     svg
 }
 
-/// Training loss against step, one line per run.
-pub fn loss_curves(series: &[(String, Vec<(u32, f64)>)]) -> String {
+/// Categorical colours for tasks.
+const TASK_COLOURS: [&str; 6] = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b"];
+
+/// One run's loss curve: its label and `(step, loss, task)` points, `task` indexing the names
+/// given to [`loss_curves`].
+pub type Curve = (String, Vec<(u32, f64, usize)>);
+
+/// Training loss against step: a line per run, each point coloured by the task that step
+/// trained; the keys below the plot, where they cover no data.
+pub fn loss_curves(runs: &[Curve], tasks: &[String]) -> String {
     let mut svg = open("losses", "training loss against step");
-    let all = || series.iter().flat_map(|(_, s)| s.iter());
+    let all = || runs.iter().flat_map(|(_, s)| s.iter());
     if all().next().is_none() {
         svg.push_str(
             "<text class=\"empty\" x=\"320\" y=\"150\" text-anchor=\"middle\">not trained yet</text></svg>",
         );
         return svg;
     }
-    let x = Scale::new(all().map(|(s, _)| *s as f64), LEFT, WIDTH - RIGHT);
-    let y = Scale::new(all().map(|(_, l)| *l), HEIGHT - BOTTOM, TOP);
+    let x = Scale::new(all().map(|p| p.0 as f64), LEFT, WIDTH - RIGHT);
+    let y = Scale::new(all().map(|p| p.1), HEIGHT - BOTTOM, TOP);
     axes(&mut svg, &x, &y, "step", "training loss", true);
-    for (i, (label, points)) in series.iter().enumerate() {
-        let colour = colour(if series.len() > 1 { i as f64 / (series.len() - 1) as f64 } else { 0.2 });
+    let mut keys = String::from("<ul class=\"keys\">");
+    for (i, (label, points)) in runs.iter().enumerate() {
+        let line = colour(if runs.len() > 1 { 0.85 * i as f64 / (runs.len() - 1) as f64 } else { 0.3 });
         let d: Vec<String> =
-            points.iter().map(|(s, l)| format!("{:.1},{:.1}", x.at(*s as f64), y.at(*l))).collect();
+            points.iter().map(|p| format!("{:.1},{:.1}", x.at(p.0 as f64), y.at(p.1))).collect();
         let _ = write!(
             svg,
-            "<polyline class=\"series\" stroke=\"{colour}\" points=\"{}\"><title>{}</title></polyline>\
-             <text class=\"key\" x=\"{}\" y=\"{}\" fill=\"{colour}\" text-anchor=\"end\">{}</text>",
+            "<polyline class=\"series\" stroke=\"{line}\" points=\"{}\"><title>{}</title></polyline>",
             d.join(" "),
-            esc(label),
-            WIDTH - RIGHT - 6.0,
-            TOP + 14.0 + 14.0 * i as f64,
             esc(label)
+        );
+        for (step, loss, task) in points {
+            let _ = write!(
+                svg,
+                "<circle cx=\"{:.1}\" cy=\"{:.1}\" r=\"3\" fill=\"{}\"><title>{}: step {step}, {}, loss {loss:.4}</title></circle>",
+                x.at(*step as f64),
+                y.at(*loss),
+                TASK_COLOURS[task % TASK_COLOURS.len()],
+                esc(label),
+                esc(tasks.get(*task).map_or("", String::as_str))
+            );
+        }
+        let _ =
+            write!(keys, "<li><span class=\"swatch\" style=\"background:{line}\"></span>{}</li>", esc(label));
+    }
+    for (t, task) in tasks.iter().enumerate() {
+        let _ = write!(
+            keys,
+            "<li><span class=\"dot\" style=\"background:{}\"></span>a step of {}</li>",
+            TASK_COLOURS[t % TASK_COLOURS.len()],
+            esc(task)
         );
     }
     svg.push_str("</svg>");
-    svg
+    keys.push_str("</ul>");
+    svg + &keys
 }
 
 /// The family tree: architectures by experiment (across) and generation (down), edges from

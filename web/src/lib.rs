@@ -154,12 +154,7 @@ async fn arch_page(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, WebError> {
     let (name, arch) = path.into_inner();
-    let loaded = load::log(&dashboard, &name, None).await?;
-    let arch = loaded
-        .state
-        .resolve_arch(&arch)
-        .map_err(|e| WebError::NotFound(format!("campaign {name}: {e}")))?
-        .clone();
+    let (loaded, arch) = load::arch(&dashboard, &name, &arch).await?;
     let provenance =
         Provenance::new(&loaded.campaign, &loaded.log, &loaded.state, &arch, dashboard.diff.as_ref());
     Ok(html(pages::arch::page(&loaded, &arch, &provenance)))

@@ -6,7 +6,7 @@ use std::future::Future;
 use std::time::Duration;
 
 use lineage_audit::Log;
-use lineage_events::{CampaignId, CampaignSummary, EventId, Seq, StoreError, StoredEvent};
+use lineage_events::{ArchId, CampaignId, CampaignSummary, EventId, Seq, StoreError, StoredEvent};
 use lineage_replay::{CampaignState, Folded};
 
 use crate::Dashboard;
@@ -126,4 +126,15 @@ pub async fn stored(dashboard: &Dashboard, campaign: &CampaignId, seq: Seq) -> R
         .next()
         .filter(|e| e.seq == seq)
         .ok_or_else(|| WebError::NotFound(format!("campaign {campaign} has no event {}", seq.0)))
+}
+
+/// `name`'s log, and the architecture `arch` names in it (an id or a unique prefix).
+pub async fn arch(dashboard: &Dashboard, name: &str, arch: &str) -> Result<(Loaded, ArchId), WebError> {
+    let loaded = log(dashboard, name, None).await?;
+    let id = loaded
+        .state
+        .resolve_arch(arch)
+        .map_err(|e| WebError::NotFound(format!("campaign {name}: {e}")))?
+        .clone();
+    Ok((loaded, id))
 }

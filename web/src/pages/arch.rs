@@ -137,16 +137,41 @@ fn training(state: &CampaignState, arch: &ArchId) -> String {
     if runs.is_empty() {
         return "<section><h2>Training</h2><p>Not trained.</p></section>".to_owned();
     }
-    let series: Vec<(String, Vec<(u32, f64)>)> = runs
-        .iter()
-        .filter_map(|r| {
-            let (finished, _) = r.finished.as_ref()?;
-            let label =
-                format!("{} ({}, seed {})", r.scheduled.run, stage(r.scheduled.stage), r.scheduled.seed);
-            Some((label, finished.metrics.loss_curve.iter().map(|p| (p.step, p.loss)).collect()))
-        })
-        .collect();
-    let mut out = format!("<section><h2>Training</h2>{}", charts::loss_curves(&series));
+    // A run's steps go round its stage's tasks (step i trains task i mod n): each point of its
+    // loss curve is marked with the task it trained.
+    let mut tasks: Vec<String> = Vec::new();
+    let mut curves: Vec<charts::Curve> = Vec::new();
+    for r in &runs {
+        let (Some((finished, _)), Some(started)) = (r.finished.as_ref(), &state.started) else { continue };
+        let specs = match r.scheduled.stage {
+            Stage::Exploration => &started.config.exploration.tasks,
+            Stage::Verification => &started.config.verification.tasks,
+        };
+        let index: Vec<usize> = specs
+            .iter()
+            .map(|spec| {
+                let name = match &spec.corpus {
+                    Some(corpus) => format!("{}:{corpus}", spec.name),
+                    None => spec.name.to_string(),
+                };
+                tasks.iter().position(|t| *t == name).unwrap_or_else(|| {
+                    tasks.push(name);
+                    tasks.len() - 1
+                })
+            })
+            .collect();
+        let points = finished
+            .metrics
+            .loss_curve
+            .iter()
+            .map(|p| (p.step, p.loss, index.get(p.step as usize % index.len().max(1)).copied().unwrap_or(0)))
+            .collect();
+        curves.push((
+            format!("{} ({}, seed {})", r.scheduled.run, stage(r.scheduled.stage), r.scheduled.seed),
+            points,
+        ));
+    }
+    let mut out = format!("<section><h2>Training</h2>{}", charts::loss_curves(&curves, &tasks));
     out.push_str("<table><thead><tr><th>run</th><th>stage</th><th>seed</th><th>task</th><th>accuracy</th><th>held-out loss</th></tr></thead><tbody>");
     for r in &runs {
         let outcome = match (&r.finished, &r.failed) {
