@@ -17,12 +17,65 @@ pub struct Cli {
     #[arg(long, global = true, env = "LINEAGE_STORE", value_name = "URL")]
     pub store: Option<String>,
 
+    /// Log more: -v what each step does, -vv debugging detail. `LINEAGE_LOG` or `RUST_LOG`
+    /// (tracing's filter syntax, e.g. `lineage_actors=debug`), when set, decide instead.
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Log errors only.
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Colour in what lineage logs: auto (when stderr is a terminal and NO_COLOR is unset),
+    /// always or never.
+    #[arg(long, global = true, value_enum, default_value = "auto", value_name = "WHEN")]
+    pub color: ColorWhen,
+
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
 }
 
+/// `--color`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ColorWhen {
+    /// When stderr is a terminal and `NO_COLOR` is unset or empty.
+    Auto,
+    /// Always.
+    Always,
+    /// Never.
+    Never,
+}
+
 impl Cli {
+    /// The log filter: `LINEAGE_LOG`, else `RUST_LOG`, else the level `-q`/`-v` ask for.
+    pub fn log_filter(&self) -> String {
+        let from_env = ["LINEAGE_LOG", "RUST_LOG"]
+            .into_iter()
+            .find_map(|v| std::env::var(v).ok().filter(|f| !f.is_empty()));
+        from_env.unwrap_or_else(|| {
+            match (self.quiet, self.verbose) {
+                (true, _) => "error",
+                (false, 0) => "warn",
+                (false, 1) => "info",
+                (false, _) => "debug",
+            }
+            .to_owned()
+        })
+    }
+
+    /// Whether to colour the log.
+    pub fn log_in_colour(&self) -> bool {
+        match self.color {
+            ColorWhen::Always => true,
+            ColorWhen::Never => false,
+            ColorWhen::Auto => {
+                std::io::IsTerminal::is_terminal(&std::io::stderr())
+                    && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+            }
+        }
+    }
+
     /// The store URL to use: the flag, the environment, or the default.
     pub fn store_url(&self) -> &str {
         self.store.as_deref().unwrap_or(DEFAULT_STORE)
@@ -118,6 +171,13 @@ pub enum Command {
         /// The key file to create.
         file: std::path::PathBuf,
     },
+    /// Print a completion script for a shell: `lineage completions bash > ~/.local/share/bash-completion/completions/lineage`.
+    Completions {
+        /// bash, zsh, fish, elvish or powershell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff): `lineage man > lineage.1; man ./lineage.1`.
+    Man,
     /// The decision chain of one architecture back to the seed baselines: selections, pools,
     /// motivations and their evidence, programs and diffs, verdicts, repairs, training,
     /// analyses, fitness, promotion.
@@ -306,6 +366,18 @@ pub struct EventsArgs {
     /// prev_hash, hash and payload.
     #[arg(long)]
     pub json: bool,
+    /// Only events of this type (e.g. FitnessAssigned); repeat for several.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub types: Vec<String>,
+    /// Only events recorded by this actor: a kind (`analyst`) or kind/name (`trainer/trainer-0`).
+    #[arg(long, value_name = "ACTOR")]
+    pub actor: Option<String>,
+    /// Only events about this architecture (its id).
+    #[arg(long, value_name = "ARCH")]
+    pub arch: Option<String>,
+    /// Only events recorded at or after this time (RFC 3339, e.g. 2026-11-29T10:00:00Z).
+    #[arg(long, value_name = "TIME")]
+    pub since: Option<String>,
 }
 
 /// `lineage bench …`

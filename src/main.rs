@@ -18,13 +18,23 @@ use clap::Parser;
 fn main() -> ExitCode {
     allocator::tune();
     let cli = cli::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("LINEAGE_LOG").unwrap_or_else(|_| "warn".into()),
-        )
+    let filter = tracing_subscriber::EnvFilter::try_new(cli.log_filter()).unwrap_or_else(|e| {
+        eprintln!("lineage: warning: the log filter is not valid ({e}); logging warnings");
+        "warn".into()
+    });
+    // Warnings are for users: no timestamps or module paths unless asked for more.
+    let detailed =
+        cli.verbose > 0 || std::env::var_os("LINEAGE_LOG").or(std::env::var_os("RUST_LOG")).is_some();
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
-        .init();
+        .with_ansi(cli.log_in_colour())
+        .with_target(detailed);
+    if detailed {
+        builder.init()
+    } else {
+        builder.without_time().init()
+    }
     let runtime =
         tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("start the tokio runtime");
     match runtime.block_on(commands::run(cli)) {

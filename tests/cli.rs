@@ -119,6 +119,112 @@ async fn unknown_campaign_is_one_clear_line() {
     assert_one_line_error(&run(&url, &["events", "bad id!"]), "invalid campaign id");
 }
 
+#[tokio::test]
+async fn a_campaign_is_named_by_its_id_or_a_unique_prefix_of_it() {
+    let (_dir, url, _) = store_with_campaign(3).await;
+    let store = SqliteStore::open(url.strip_prefix("sqlite://").unwrap()).await.unwrap();
+    for name in ["demo-2", "other"] {
+        let campaign = CampaignId::new(name).unwrap();
+        store.append(&campaign, Seq(0), events(&campaign, "w", 0, 2)).await.unwrap();
+    }
+    let events_of = |name: &str| run(&url, &["events", name, "--json"]);
+    // The whole id, even where it begins another; a unique prefix; not an ambiguous one.
+    let lines = |output: Output| String::from_utf8(output.stdout).unwrap().lines().count();
+    assert_eq!(lines(events_of("demo-1")), 3);
+    assert_eq!(lines(events_of("oth")), 2);
+    assert_one_line_error(&events_of("demo"), "\"demo\" begins 2 campaigns (demo-1, demo-2)");
+    assert_one_line_error(&events_of("x"), "unknown campaign x");
+    let replayed = run(&url, &["replay", "oth", "--json"]);
+    assert!(replayed.status.success(), "{}", String::from_utf8_lossy(&replayed.stderr));
+}
+
+#[tokio::test]
+async fn events_filter_by_type_actor_architecture_and_time() {
+    let (_dir, url, _) = store_with_campaign(120).await;
+    let lines = |args: &[&str]| -> Vec<serde_json::Value> {
+        let output = run(&url, &[&["events", "demo-1", "--json"], args].concat());
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        output
+            .stdout
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect()
+    };
+    let all = lines(&[]);
+    assert_eq!(all.len(), 120);
+    let count = |keep: &dyn Fn(&serde_json::Value) -> bool| all.iter().filter(|e| keep(e)).count();
+
+    let fitness = lines(&["--type", "FitnessAssigned", "--type", "AnalysisRecorded"]);
+    let expected = count(&|e| e["type"] == "FitnessAssigned" || e["type"] == "AnalysisRecorded");
+    assert!(expected > 0);
+    assert_eq!(fitness.len(), expected);
+    let about = lines(&["--arch", "a-0002"]);
+    assert_eq!(about.len(), count(&|e| e["correlation"] == "a-0002"));
+    assert!(!about.is_empty());
+    let kind = all[0]["actor"]["kind"].as_str().unwrap().to_owned();
+    assert_eq!(lines(&["--actor", &kind]).len(), count(&|e| e["actor"]["kind"] == kind.as_str()));
+    assert_eq!(lines(&["--actor", &format!("{kind}/nobody")]).len(), 0);
+    let middle = all[60]["recorded_at"].as_str().unwrap().to_owned();
+    let since = lines(&["--since", &middle]);
+    assert_eq!(since.len(), count(&|e| e["recorded_at"].as_str().unwrap() >= middle.as_str()));
+    assert_one_line_error(&run(&url, &["events", "demo-1", "--type", "Fitness"]), "no such event type");
+    assert_one_line_error(&run(&url, &["events", "demo-1", "--since", "today"]), "RFC 3339");
+}
+
+#[test]
+fn the_log_says_warnings_plainly_and_heeds_rust_log_and_the_verbosity_flags() {
+    let stderr = |args: &[&str], rust_log: Option<&str>| {
+        let mut command = std::process::Command::new(support::lineage_bin());
+        command.env_remove("LINEAGE_LOG").env_remove("RUST_LOG").env("LINEAGE_BACKEND", "no-such-backend");
+        if let Some(filter) = rust_log {
+            command.env("RUST_LOG", filter);
+        }
+        let output = command
+            .args(args)
+            .args(["arch", "train", "deltanet", "--steps", "1", "--json"])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stderr).unwrap()
+    };
+    let plain = stderr(&[], None);
+    assert!(plain.contains("WARN backend not available"), "{plain}");
+    assert!(!plain.contains("lineage_arch::"), "no module paths for users: {plain}");
+    assert_eq!(stderr(&["-q"], None), "", "-q: errors only");
+    assert_eq!(stderr(&[], Some("error")), "", "RUST_LOG decides when set");
+    let verbose = stderr(&["-v"], None);
+    assert!(verbose.contains("lineage_arch::backend"), "-v shows where: {verbose}");
+    assert!(!verbose.contains('\u{1b}'), "no colour when stderr is not a terminal");
+    assert!(stderr(&["--color", "always"], None).contains('\u{1b}'), "--color always");
+}
+
+#[test]
+fn completions_and_the_manual_come_from_the_parser() {
+    let out = |args: &[&str]| {
+        let output = std::process::Command::new(support::lineage_bin()).args(args).output().unwrap();
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        String::from_utf8(output.stdout).unwrap()
+    };
+    let bash = out(&["completions", "bash"]);
+    // The script loads in bash and registers a completion for lineage, with every subcommand.
+    let loaded = std::process::Command::new("bash")
+        .args(["-c", "eval \"$1\" && complete -p lineage", "-", &bash])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&loaded.stdout).contains("_lineage lineage"), "{loaded:?}");
+    for subcommand in ["serve", "replay", "provenance", "export-arch", "completions"] {
+        assert!(bash.contains(subcommand), "bash completion lacks {subcommand}");
+        assert!(out(&["completions", "fish"]).contains(subcommand), "fish completion lacks {subcommand}");
+    }
+    assert!(out(&["completions", "zsh"]).starts_with("#compdef lineage"));
+    let manual = out(&["man"]);
+    assert!(manual.contains(".TH lineage 1") && manual.contains("serve"), "{manual}");
+    let bad =
+        std::process::Command::new(support::lineage_bin()).args(["completions", "tcsh"]).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2), "a bad argument exits 2, as clap's do");
+}
+
 #[test]
 fn reading_commands_never_create_a_database() {
     let dir = tempfile::tempdir().unwrap();

@@ -4,15 +4,11 @@
 
 use std::sync::Arc;
 
-use anyhow::bail;
 use lineage_audit::Anchor;
-use lineage_events::{CampaignId, EventStore};
+use lineage_events::EventStore;
 
 pub async fn run(store: Arc<dyn EventStore>, campaign: &str, json: bool) -> anyhow::Result<()> {
-    let campaign = CampaignId::new(campaign)?;
-    if store.head(&campaign).await?.is_none() {
-        bail!("unknown campaign {campaign} (see `lineage campaigns`)");
-    }
+    let campaign = super::campaign_named(store.as_ref(), campaign).await?;
     let anchor = Anchor::of(store.as_ref(), &campaign).await?;
     if json {
         return crate::output::print(&serde_json::to_string_pretty(&anchor)?);

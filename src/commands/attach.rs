@@ -6,16 +6,13 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use lineage_actors::attach::{Attach, LiveAnalyst, StartAt, builtin, external::External};
-use lineage_events::{CampaignId, EventStore};
+use lineage_events::EventStore;
 
 use crate::cli::AttachArgs;
 
 pub async fn run(store: Arc<dyn EventStore>, args: &AttachArgs) -> anyhow::Result<()> {
-    let campaign = CampaignId::new(&args.campaign)?;
+    let campaign = super::campaign_named(store.as_ref(), &args.campaign).await?;
     let from: StartAt = args.from.parse().map_err(anyhow::Error::msg)?;
-    if store.head(&campaign).await?.is_none() {
-        bail!("unknown campaign {campaign} (see `lineage campaigns`)");
-    }
     let label = match (&args.name, &args.analyst) {
         (Some(name), _) => name.clone(),
         (None, Some(analyst)) => analyst.clone(),

@@ -3,19 +3,22 @@
 use std::io::{BufWriter, Write};
 use std::sync::Arc;
 
-use lineage_events::{CampaignId, EventStore, Seq, StoreError, Subscription, Upcasters};
+use anyhow::bail;
+use chrono::{DateTime, Utc};
+use lineage_events::{EventBody, EventStore, Payload, Seq, StoredEvent, Subscription, Upcasters};
 
 use crate::cli::EventsArgs;
 use crate::output;
 
 pub async fn run(store: Arc<dyn EventStore>, args: &EventsArgs) -> anyhow::Result<()> {
-    let campaign = CampaignId::new(&args.campaign)?;
-    if store.head(&campaign).await?.is_none() {
-        return Err(StoreError::UnknownCampaign(campaign).into());
-    }
+    let campaign = super::campaign_named(store.as_ref(), &args.campaign).await?;
+    let filter = Filter::of(args)?;
     let upcasters = Upcasters::standard();
     let mut subscription = Subscription::new(store, campaign, Seq(args.from));
-    let print = |out: &mut dyn Write, event| -> anyhow::Result<()> {
+    let print = |out: &mut dyn Write, event: StoredEvent| -> anyhow::Result<()> {
+        if !filter.keeps(&event)? {
+            return Ok(());
+        }
         let mut out = out;
         if args.json {
             output::write_event_json(&mut out, &event)
@@ -42,4 +45,52 @@ pub async fn run(store: Arc<dyn EventStore>, args: &EventsArgs) -> anyhow::Resul
     }
     out.flush()?;
     Ok(())
+}
+
+/// `--type`, `--actor`, `--arch` and `--since`: which events to print (all of them still pass
+/// the chain check).
+struct Filter {
+    types: Vec<String>,
+    actor: Option<(String, Option<String>)>,
+    arch: Option<String>,
+    since: Option<DateTime<Utc>>,
+}
+
+impl Filter {
+    fn of(args: &EventsArgs) -> anyhow::Result<Self> {
+        for name in &args.types {
+            if Payload::current_version(name).is_none() {
+                let known: Vec<&str> = Payload::TYPES.iter().map(|(n, _)| *n).collect();
+                bail!("--type {name}: no such event type (known: {})", known.join(", "));
+            }
+        }
+        let since = args
+            .since
+            .as_deref()
+            .map(|t| {
+                DateTime::parse_from_rfc3339(t).map(|t| t.with_timezone(&Utc)).map_err(|_| {
+                    anyhow::anyhow!("--since takes an RFC 3339 time (e.g. 2026-11-29T10:00:00Z), not {t:?}")
+                })
+            })
+            .transpose()?;
+        let actor = args.actor.as_deref().map(|a| match a.split_once('/') {
+            Some((kind, name)) => (kind.to_owned(), Some(name.to_owned())),
+            None => (a.to_owned(), None),
+        });
+        Ok(Self { types: args.types.clone(), actor, arch: args.arch.clone(), since })
+    }
+
+    fn keeps(&self, event: &StoredEvent) -> anyhow::Result<bool> {
+        if self.types.is_empty() && self.actor.is_none() && self.arch.is_none() && self.since.is_none() {
+            return Ok(true);
+        }
+        let body = EventBody::parse(&event.body)?;
+        let actor_matches = self.actor.as_ref().is_none_or(|(kind, name)| {
+            body.actor.kind == *kind && name.as_ref().is_none_or(|n| body.actor.name == *n)
+        });
+        Ok((self.types.is_empty() || self.types.iter().any(|t| *t == body.type_name))
+            && actor_matches
+            && self.arch.as_ref().is_none_or(|a| body.correlation.as_ref().is_some_and(|c| c.as_str() == a))
+            && self.since.is_none_or(|t| body.recorded_at >= t))
+    }
 }

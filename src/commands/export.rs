@@ -3,19 +3,15 @@
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
-use anyhow::bail;
 use lineage_audit::proposer_label;
-use lineage_events::{CampaignId, EventStore};
+use lineage_events::EventStore;
 use lineage_replay::{CampaignState, fold_log};
 use serde_json::{Map, Value, json};
 
 use crate::cli::ExportFormat;
 
 pub async fn run(store: Arc<dyn EventStore>, campaign: &str, format: ExportFormat) -> anyhow::Result<()> {
-    let campaign = CampaignId::new(campaign)?;
-    if store.head(&campaign).await?.is_none() {
-        bail!("unknown campaign {campaign} (see `lineage campaigns`)");
-    }
+    let campaign = super::campaign_named(store.as_ref(), campaign).await?;
     let state = fold_log(store.as_ref(), &campaign, |_| true).await?;
     let text = match format {
         ExportFormat::Jsonl => jsonl_text(&rows(&state))?,

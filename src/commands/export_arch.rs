@@ -18,7 +18,7 @@ use lineage_arch::export::{self, NamedTensor, Values, pytorch};
 use lineage_arch::lang::{self, Dims, Graph, Program};
 use lineage_arch::model::{ModelSize, ModelWeights, init_weights, logits};
 use lineage_arch::rng::Rng;
-use lineage_events::{CampaignId, EventStore};
+use lineage_events::EventStore;
 use lineage_replay::fold_log;
 
 use crate::cli::ExportArchArgs;
@@ -102,7 +102,7 @@ async fn from_campaign(
     arch: &str,
     args: &ExportArchArgs,
 ) -> anyhow::Result<Export> {
-    let campaign = CampaignId::new(campaign)?;
+    let campaign = super::campaign_named(store.as_ref(), campaign).await?;
     let Some(head) = store.head(&campaign).await? else {
         bail!("unknown campaign {campaign} (see `lineage campaigns`)");
     };

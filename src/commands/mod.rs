@@ -33,8 +33,8 @@ mod worker;
 use std::io::Write;
 use std::sync::Arc;
 
-use anyhow::Context;
-use lineage_events::{EventStore, open_store, open_store_read_only};
+use anyhow::{Context, bail};
+use lineage_events::{CampaignId, EventStore, open_store, open_store_read_only};
 
 use crate::cli::{BenchCommand, Cli, Command};
 use crate::output;
@@ -89,6 +89,17 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             anchor::run(open_existing(cli.store_url()).await?, campaign, *json).await
         }
         Command::Keygen { file } => keygen::run(file),
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut out = Vec::new();
+            clap_complete::generate(*shell, &mut command, "lineage", &mut out);
+            output::print(String::from_utf8_lossy(&out).trim_end())
+        }
+        Command::Man => {
+            let mut out = Vec::new();
+            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut out)?;
+            output::print(String::from_utf8_lossy(&out).trim_end())
+        }
         Command::Bench(BenchCommand::Store(args)) => bench_store::run(cli.store.as_deref(), args).await,
         Command::Bench(BenchCommand::Train(args)) => bench_train::run(args),
         Command::Bench(BenchCommand::Replay { events, keep, json }) => {
@@ -147,6 +158,26 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             bench_recall::run(&options)
         }
         Command::Arch(command) => arch::run(command),
+    }
+}
+
+/// The campaign `name` names in the store: the campaign of that id, or the one whose id it
+/// begins (`lineage replay quick-7f` for `quick-7f3a…`), as architecture ids resolve.
+pub async fn campaign_named(store: &dyn EventStore, name: &str) -> anyhow::Result<CampaignId> {
+    let id = CampaignId::new(name)?;
+    if store.head(&id).await?.is_some() {
+        return Ok(id);
+    }
+    let campaigns = store.campaigns().await?.into_iter().map(|c| c.campaign);
+    let matching: Vec<CampaignId> = campaigns.filter(|c| c.as_str().starts_with(name)).collect();
+    match matching.as_slice() {
+        [one] => Ok(one.clone()),
+        [] => bail!("unknown campaign {name} (see `lineage campaigns`)"),
+        many => bail!(
+            "{name:?} begins {} campaigns ({}): give more of the name",
+            many.len(),
+            many.iter().map(CampaignId::as_str).collect::<Vec<_>>().join(", ")
+        ),
     }
 }
 

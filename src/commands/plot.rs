@@ -8,16 +8,13 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use lineage_events::payload::{Payload, Proposer, Stage};
-use lineage_events::{ArchId, CampaignId, DecodedPayload, EventStore};
+use lineage_events::{ArchId, DecodedPayload, EventStore};
 use lineage_replay::{CampaignState, fold_log};
 
 use super::charts::{self, Curve, CurvePoint, Node, Scatter};
 
 pub async fn run(store: Arc<dyn EventStore>, campaign: &str, out: Option<&Path>) -> anyhow::Result<()> {
-    let campaign = CampaignId::new(campaign)?;
-    if store.head(&campaign).await?.is_none() {
-        bail!("unknown campaign {campaign} (see `lineage campaigns`)");
-    }
+    let campaign = super::campaign_named(store.as_ref(), campaign).await?;
     // The curve is sampled from the events as they are folded; the tree and the scatter come
     // from the final state.
     let mut curve = CurveBuilder::default();

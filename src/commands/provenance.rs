@@ -6,7 +6,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use lineage_arch::lang;
 use lineage_audit::{Log, Provenance};
-use lineage_events::{ArchId, CampaignId, EventStore};
+use lineage_events::{ArchId, EventStore};
 
 use crate::cli::ProvenanceFormat;
 
@@ -16,7 +16,7 @@ pub async fn run(
     arch: &str,
     format: ProvenanceFormat,
 ) -> anyhow::Result<()> {
-    let campaign = CampaignId::new(campaign)?;
+    let campaign = super::campaign_named(store.as_ref(), campaign).await?;
     let log = Log::read(store.as_ref(), &campaign).await?;
     let state = log
         .state()

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use anyhow::bail;
 use chrono::{DateTime, Utc};
 use lineage_audit::Summary;
-use lineage_events::{CampaignId, EventStore, Seq};
+use lineage_events::{EventStore, Seq};
 
 use super::counterfactual;
 
@@ -44,11 +44,8 @@ pub async fn run(
     asked: Counterfactual<'_>,
     json: bool,
 ) -> anyhow::Result<()> {
-    let campaign = CampaignId::new(campaign)?;
+    let campaign = super::campaign_named(store.as_ref(), campaign).await?;
     let until = until.map(parse_until).transpose()?;
-    if store.head(&campaign).await?.is_none() {
-        bail!("unknown campaign {campaign} (see `lineage campaigns`)");
-    }
     let folded = lineage_replay::fold_log_to_head(store.as_ref(), &campaign, |event| match &until {
         None => true,
         Some(Until::Seq(last)) => event.seq <= *last,

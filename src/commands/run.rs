@@ -7,7 +7,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{Context, bail};
+use anyhow::Context;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use lineage_actors::config::{self, Overrides, Resources};
 use lineage_actors::{NewCampaign, Outcome, Start};
@@ -65,12 +65,9 @@ pub async fn resume(
     signing_key: Option<&Path>,
     llm_url: Option<&str>,
 ) -> anyhow::Result<()> {
-    let campaign = CampaignId::new(campaign)?;
     let signing_key = super::keygen::load(signing_key)?;
     let store = super::open_existing_for_writing(url).await?;
-    if store.head(&campaign).await?.is_none() {
-        bail!("unknown campaign {campaign} (see `lineage campaigns`)");
-    }
+    let campaign = super::campaign_named(store.as_ref(), campaign).await?;
     let start = Start::Resume { llm_url: llm_url.map(str::to_owned) };
     drive(store, campaign, start, Resources::of_machine(), signing_key, json).await
 }

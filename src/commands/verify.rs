@@ -16,7 +16,7 @@ use lineage_actors::training::{TrainingError, reproduce};
 use lineage_arch::lang::{self, Program};
 use lineage_audit::{AnchoredHead, Expected};
 use lineage_events::payload::{Proposer, TrainingMetrics};
-use lineage_events::{CampaignId, EventId, EventStore, PublicKey};
+use lineage_events::{EventId, EventStore, PublicKey};
 use lineage_replay::CampaignState;
 
 /// Relative tolerance for metrics reproduced on a different backend or thread count.
@@ -99,10 +99,7 @@ pub async fn run(
     reproduce: &[String],
     expected: &Expected,
 ) -> anyhow::Result<()> {
-    let campaign = CampaignId::new(campaign)?;
-    if store.head(&campaign).await?.is_none() {
-        bail!("unknown campaign {campaign} (see `lineage campaigns`)");
-    }
+    let campaign = super::campaign_named(store.as_ref(), campaign).await?;
     let verification = lineage_audit::verify_against(store.as_ref(), &campaign, expected).await;
     let mut report = Report { failures: 0 };
     for check in &verification.checks {
