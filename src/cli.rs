@@ -619,6 +619,10 @@ pub struct ArchTrainArgs {
     /// Peak learning rate.
     #[arg(long, default_value_t = 3e-3)]
     pub lr: f64,
+    /// Steps of linear learning-rate warm-up [default: a tenth of --steps, at least 1, as in a
+    /// campaign's stages].
+    #[arg(long, value_name = "N")]
+    pub warmup_steps: Option<u32>,
     /// Seed of weights and data.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,

@@ -171,3 +171,21 @@ fn training_that_reads_the_future_is_refused_by_the_tasks_entropy_floor() {
     let causal = train(&program("twin", 1));
     assert!(causal.status.success(), "{}", stderr(&causal));
 }
+
+/// A short run leaves its warm-up: a tenth of the steps by default, as in a campaign's stages,
+/// so `--steps 20` ends its cosine decay near a tenth of the peak; `--warmup-steps` sets it.
+#[test]
+fn arch_train_warms_up_over_a_tenth_of_its_steps() {
+    let last_lr = |extra: &[&str]| -> f64 {
+        let output =
+            lineage(&[&["arch", "train", "deltanet", "--steps", "20", "--task", "mqar"], extra].concat());
+        assert!(output.status.success(), "{}", stderr(&output));
+        let text = stderr(&output);
+        let line = text.lines().find(|l| l.starts_with("step    20")).unwrap_or_else(|| panic!("{text}"));
+        line.split_whitespace().skip_while(|w| *w != "lr").nth(1).unwrap().parse().unwrap()
+    };
+    let decayed = last_lr(&[]);
+    assert!(decayed < 0.2 * 3e-3, "the last step is well past warm-up: lr {decayed}");
+    let warming = last_lr(&["--warmup-steps", "30"]);
+    assert!((warming - 20.0 / 30.0 * 3e-3).abs() < 1e-5, "still warming up at step 20 of 30: lr {warming}");
+}

@@ -217,14 +217,11 @@ fn train_program(args: &ArchTrainArgs) -> anyhow::Result<()> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     fits_in_memory(&program, dims, &tasks, args)?;
-    let config = TrainConfig {
-        layers: args.layers,
-        steps: args.steps,
-        batch: args.batch,
-        learning_rate: args.lr,
-        seed: args.seed,
-        ..TrainConfig::exploration(args.seed)
-    };
+    // Warm-up over a tenth of the steps, as in a campaign's stages (`for_stage`), so that a
+    // short run leaves it.
+    let wall_s_max = TrainConfig::exploration(args.seed).wall_s_max;
+    let stage = TrainConfig::for_stage(args.layers, args.steps, args.batch, args.lr, wall_s_max, args.seed);
+    let config = TrainConfig { warmup_steps: args.warmup_steps.unwrap_or(stage.warmup_steps), ..stage };
     let every = (args.steps / 10).max(1);
     let device = lineage_arch::backend::device();
     let report = train(&graph, &tasks, &config, &device, |p| {
