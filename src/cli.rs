@@ -36,6 +36,32 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `campaigns --state`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum StateFilter {
+    /// Recorded their end.
+    Finished,
+    /// Paused and not resumed since.
+    Paused,
+    /// Neither: running, or stopped without a pause.
+    Unfinished,
+}
+
+/// `campaigns --sort`.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CampaignOrder {
+    /// The store's order: oldest first.
+    Created,
+    /// Most recently appended first.
+    Updated,
+    /// Best exploration fitness first.
+    Best,
+    /// Most experiments first.
+    Experiments,
+    /// By id.
+    Name,
+}
+
 /// `--color`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ColorWhen {
@@ -85,11 +111,23 @@ impl Cli {
 /// The subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// List the campaigns in the store, with their event counts and head hashes.
+    /// List the campaigns in the store: state (finished, paused, or unfinished: running, or
+    /// stopped without a pause), preset, seed, experiments of budget, best fitness,
+    /// discoveries, events and head. Reads every campaign's log.
     Campaigns {
         /// One JSON object per campaign, one per line.
         #[arg(long)]
         json: bool,
+        /// Only campaigns in this state.
+        #[arg(long, value_enum)]
+        state: Option<StateFilter>,
+        /// Only campaigns started from this preset.
+        #[arg(long)]
+        preset: Option<String>,
+        /// Order: created (the store's order), updated (most recent first), best (best fitness
+        /// first), experiments (most first) or name.
+        #[arg(long, value_enum, default_value = "created")]
+        sort: CampaignOrder,
     },
     /// Print a campaign's events, one per line; with --follow, keep printing new ones live.
     ///

@@ -2,7 +2,8 @@
 
 use std::io::{self, Write};
 
-use lineage_events::{CampaignSummary, DecodedPayload, EventBody, StoredEvent, Upcasters};
+use lineage_audit::Listing;
+use lineage_events::{DecodedPayload, EventBody, StoredEvent, Upcasters};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
@@ -86,34 +87,12 @@ pub fn write_event_text(
     Ok(())
 }
 
-#[derive(Serialize)]
-struct CampaignLine<'a> {
-    campaign: &'a str,
-    events: u64,
-    head_hash: String,
-    /// Position of the head event (with `head_hash`, the head `verify --head` takes).
-    head_seq: Option<u64>,
-    created_at: String,
-    updated_at: String,
-}
-
-/// Writes the campaign list as a table or as JSON lines.
-pub fn write_campaigns(
-    out: &mut impl Write,
-    campaigns: &[CampaignSummary],
-    json: bool,
-) -> anyhow::Result<()> {
+/// Writes the campaign list as a table or as JSON lines (seeds as strings: JSON numbers above
+/// 2^53 lose digits in most readers).
+pub fn write_campaigns(out: &mut impl Write, campaigns: &[Listing], json: bool) -> anyhow::Result<()> {
     if json {
         for c in campaigns {
-            let line = CampaignLine {
-                campaign: c.campaign.as_str(),
-                events: c.head.next.0,
-                head_hash: c.head.hash.to_hex(),
-                head_seq: c.head.next.0.checked_sub(1),
-                created_at: c.created_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-                updated_at: c.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Micros, true),
-            };
-            serde_json::to_writer(&mut *out, &line)?;
+            serde_json::to_writer(&mut *out, c)?;
             out.write_all(b"\n")?;
         }
         return Ok(());
@@ -122,18 +101,31 @@ pub fn write_campaigns(
         writeln!(out, "no campaigns in this store")?;
         return Ok(());
     }
-    writeln!(out, "{:<24} {:>9}  {:<20} {:<20} head (SEQ:HASH)", "campaign", "events", "created", "updated")?;
+    writeln!(
+        out,
+        "{:<24} {:<10} {:<8} {:>11} {:>8}  {:<16} {:>11} {:>8}  {:<19}  head (SEQ:HASH)",
+        "campaign", "state", "preset", "experiments", "best", "best arch", "discoveries", "events", "updated"
+    )?;
     for c in campaigns {
-        let head = match c.head.next.0.checked_sub(1) {
-            Some(seq) => format!("{seq}:{}", c.head.hash),
+        let head = match c.head_seq {
+            Some(seq) => format!("{seq}:{}", c.head_hash),
             None => "-".to_owned(),
+        };
+        let experiments = match c.experiments_max {
+            Some(max) => format!("{}/{max}", c.experiments),
+            None => c.experiments.to_string(),
         };
         writeln!(
             out,
-            "{:<24} {:>9}  {:<20} {:<20} {head}",
-            c.campaign.as_str(),
-            c.head.next.0,
-            c.created_at.format("%Y-%m-%d %H:%M:%S"),
+            "{:<24} {:<10} {:<8} {:>11} {:>8}  {:<16} {:>11} {:>8}  {:<19}  {head}",
+            c.campaign,
+            c.state.as_str(),
+            c.preset.as_deref().unwrap_or("-"),
+            experiments,
+            c.best_fitness.map_or("-".to_owned(), |f| format!("{f:.4}")),
+            c.best_arch.as_deref().unwrap_or("-"),
+            c.discoveries,
+            c.events,
             c.updated_at.format("%Y-%m-%d %H:%M:%S"),
         )?;
     }

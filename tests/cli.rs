@@ -139,6 +139,56 @@ async fn a_campaign_is_named_by_its_id_or_a_unique_prefix_of_it() {
 }
 
 #[tokio::test]
+async fn campaigns_show_their_state_and_filter_and_sort() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lineage.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let of_type = |name: &str| synthetic::one_of_each().into_iter().find(|p| p.type_name() == name).unwrap();
+    for (name, lifecycle) in
+        [("c-run", vec![]), ("b-paused", vec!["CampaignPaused"]), ("a-done", vec!["CampaignFinished"])]
+    {
+        let campaign = CampaignId::new(name).unwrap();
+        let payloads: Vec<_> =
+            std::iter::once(of_type("CampaignStarted")).chain(lifecycle.into_iter().map(of_type)).collect();
+        let actor = ActorRef::new("test", "w");
+        let events: Vec<NewEvent> = payloads
+            .iter()
+            .enumerate()
+            .map(|(i, p)| NewEvent::new(EventId::derive(&campaign, &i.to_string()), actor.clone(), p))
+            .collect();
+        store.append(&campaign, Seq(0), events).await.unwrap();
+    }
+    let url = format!("sqlite://{}", path.display());
+    let listed = |args: &[&str]| -> Vec<serde_json::Value> {
+        let output = run(&url, &[&["campaigns", "--json"], args].concat());
+        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+        output
+            .stdout
+            .split(|b| *b == b'\n')
+            .filter(|l| !l.is_empty())
+            .map(|l| serde_json::from_slice(l).unwrap())
+            .collect()
+    };
+    let all = listed(&[]);
+    let states: Vec<(&str, &str)> =
+        all.iter().map(|c| (c["campaign"].as_str().unwrap(), c["state"].as_str().unwrap())).collect();
+    assert_eq!(
+        states,
+        [("c-run", "unfinished"), ("b-paused", "paused"), ("a-done", "finished")],
+        "the store's order"
+    );
+    assert!(all[0]["seed"].is_string(), "seeds as strings: {}", all[0]["seed"]);
+    let names = |cs: Vec<serde_json::Value>| {
+        cs.iter().map(|c| c["campaign"].as_str().unwrap().to_owned()).collect::<Vec<_>>()
+    };
+    assert_eq!(names(listed(&["--sort", "name"])), ["a-done", "b-paused", "c-run"]);
+    assert_eq!(names(listed(&["--state", "paused"])), ["b-paused"]);
+    assert_eq!(names(listed(&["--preset", "no-such-preset"])), Vec::<String>::new());
+    let text = String::from_utf8(run(&url, &["campaigns"]).stdout).unwrap();
+    assert!(text.contains("paused") && text.contains("unfinished") && text.contains("finished"), "{text}");
+}
+
+#[tokio::test]
 async fn events_filter_by_type_actor_architecture_and_time() {
     let (_dir, url, _) = store_with_campaign(120).await;
     let lines = |args: &[&str]| -> Vec<serde_json::Value> {

@@ -19,6 +19,7 @@ pub mod anchor;
 pub mod consistency;
 pub mod counterfactual;
 mod leases;
+pub mod listing;
 pub mod provenance;
 mod replies;
 pub mod summary;
@@ -26,6 +27,7 @@ pub mod verify;
 
 pub use anchor::{Anchor, AnchorError};
 pub use counterfactual::{Counterfactual, Policy};
+pub use listing::{Listing, Standing};
 pub use provenance::{Log, Provenance};
 pub use summary::{Row, RowTest, Summary, proposer_label};
 pub use verify::{AnchoredHead, Check, Expected, InvalidHead, Verification, verify, verify_against};

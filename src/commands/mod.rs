@@ -15,6 +15,7 @@ mod bench_replay;
 mod bench_store;
 mod bench_train;
 mod bench_workers;
+mod campaigns;
 mod charts;
 mod counterfactual;
 mod events;
@@ -42,11 +43,11 @@ use crate::output;
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
-        Command::Campaigns { json } => {
+        Command::Campaigns { json, state, preset, sort } => {
             let store = open_existing(cli.store_url()).await?;
-            let campaigns = store.campaigns().await?;
+            let listed = campaigns::list(store.as_ref(), *state, preset.as_deref(), *sort).await?;
             let mut out = std::io::stdout().lock();
-            output::write_campaigns(&mut out, &campaigns, *json)?;
+            output::write_campaigns(&mut out, &listed, *json)?;
             out.flush()?;
             Ok(())
         }

@@ -3,19 +3,18 @@
 //! --format json`).
 
 use actix_web::{HttpResponse, get, web};
-use lineage_audit::{Provenance, Summary};
+use lineage_audit::{Listing, Provenance, Summary};
 use lineage_events::Seq;
 
 use crate::error::{ApiError, WebError};
-use crate::pages::campaigns::Listed;
 use crate::{At, Dashboard, load};
 
 /// Every campaign of the store as the index lists it.
-pub async fn listed(dashboard: &Dashboard) -> Result<Vec<Listed>, WebError> {
+pub async fn listed(dashboard: &Dashboard) -> Result<Vec<Listing>, WebError> {
     let mut listed = Vec::new();
     for summary in load::campaigns(dashboard).await? {
         let folded = load::folded(dashboard, &summary.campaign).await?;
-        listed.push(Listed::of(&summary, &folded));
+        listed.push(Listing::of(&summary, &folded.state));
     }
     Ok(listed)
 }
