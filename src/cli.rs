@@ -193,6 +193,10 @@ pub enum Command {
         /// checkpoint must be made with; a finished campaign's end must be signed.
         #[arg(long, value_name = "HEX")]
         public_key: Option<String>,
+        /// Print the checks as one JSON object (`verified`, and each check's name, verdict and
+        /// detail), on failure too.
+        #[arg(long)]
+        json: bool,
     },
     /// A compact statement of a verified campaign's head — id, head SEQ:HASH and its time,
     /// state hash, last signature — to paste into a paper, a commit or a timestamping service.
@@ -385,6 +389,9 @@ pub enum ArchCommand {
         a: String,
         /// Second program (file or baseline name).
         b: String,
+        /// Print the diff as JSON: `equivalent`, the per-binding `changes` and the line diff.
+        #[arg(long)]
+        json: bool,
     },
 }
 

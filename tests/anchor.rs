@@ -173,6 +173,25 @@ fn a_signed_campaign_signs_its_end_anchors_and_verifies_against_its_key_alone() 
         stdout.contains(&format!("FAIL signatures: the log carries no signature by key {public}")),
         "{stdout}"
     );
+    // The same as JSON: every check with its verdict, the failed one among them, and the exit 1.
+    let json: Value = serde_json::from_str(&fails(
+        &run(&store, &["verify", "plain", "--public-key", &public, "--json"]),
+        "failed verification",
+    ))
+    .unwrap();
+    assert_eq!(json["verified"], false);
+    let signatures = json["checks"].as_array().unwrap().iter().find(|c| c["check"] == "signatures").unwrap();
+    assert_eq!(signatures["ok"], false);
+    let passed: Value = serde_json::from_str(&ok(&run(&store, &["verify", "plain", "--json"]))).unwrap();
+    assert_eq!(passed["verified"], true);
+    assert!(passed["checks"].as_array().unwrap().iter().all(|c| c["ok"] == true), "{passed}");
+    let rescored: Value = serde_json::from_str(&ok(&run(
+        &store,
+        &["replay", "plain", "--fitness", "loss=0,bench=1,judge=0", "--json"],
+    )))
+    .unwrap();
+    assert_eq!(rescored["weights"]["benchmark"], 1.0, "{rescored}");
+    assert!(!rescored["ranking"].as_array().unwrap().is_empty());
     let other = dir.path().join("other.key");
     let out = ok(&run(&store, &["keygen", other.to_str().unwrap()]));
     let other_public = out.lines().find_map(|l| l.strip_prefix("public key ")).unwrap();

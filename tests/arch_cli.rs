@@ -189,3 +189,19 @@ fn arch_train_warms_up_over_a_tenth_of_its_steps() {
     let warming = last_lr(&["--warmup-steps", "30"]);
     assert!((warming - 20.0 / 30.0 * 3e-3).abs() < 1e-5, "still warming up at step 20 of 30: lr {warming}");
 }
+
+#[test]
+fn arch_diff_prints_json_when_asked() {
+    let output = lineage(&["arch", "diff", "deltanet", "gated_deltanet", "--json"]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let diff: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    assert_eq!(diff["equivalent"], false);
+    assert!(
+        diff["changes"].as_array().unwrap().iter().any(|c| c.as_str().unwrap().starts_with("+ alpha")),
+        "{diff}"
+    );
+    assert!(diff["lines"].as_array().unwrap().iter().any(|l| l.as_str().unwrap().starts_with("+ ")));
+    let same: serde_json::Value =
+        serde_json::from_str(&stdout(&lineage(&["arch", "diff", "deltanet", "deltanet", "--json"]))).unwrap();
+    assert_eq!(same["equivalent"], true);
+}

@@ -26,10 +26,20 @@ pub fn run(command: &ArchCommand) -> anyhow::Result<()> {
             write!(std::io::stdout().lock(), "{text}")?;
             Ok(())
         }
-        ArchCommand::Diff { a, b } => {
+        ArchCommand::Diff { a, b, json } => {
             let (source_a, name_a) = load(a)?;
             let (source_b, name_b) = load(b)?;
             let diff = lang::diff(&parsed(&source_a, &name_a)?, &parsed(&source_b, &name_b)?);
+            if *json {
+                let out = serde_json::json!({
+                    "from": name_a,
+                    "to": name_b,
+                    "equivalent": diff.equivalent,
+                    "changes": diff.changes,
+                    "lines": diff.lines,
+                });
+                return crate::output::print(&serde_json::to_string_pretty(&out)?);
+            }
             write!(std::io::stdout().lock(), "{}", diff.render(&name_a, &name_b))?;
             Ok(())
         }

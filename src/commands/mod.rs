@@ -81,10 +81,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Plot { campaign, out } => {
             plot::run(open_existing(cli.store_url()).await?, campaign, out.as_deref()).await
         }
-        Command::Verify { campaign, reproduce, head, public_key } => {
+        Command::Verify { campaign, reproduce, head, public_key, json } => {
             // Arguments first: a malformed one is refused before the store is opened.
             let expected = verify::expected(head.as_deref(), public_key.as_deref())?;
-            verify::run(open_existing(cli.store_url()).await?, campaign, reproduce, &expected).await
+            verify::run(open_existing(cli.store_url()).await?, campaign, reproduce, &expected, *json).await
         }
         Command::Anchor { campaign, json } => {
             anchor::run(open_existing(cli.store_url()).await?, campaign, *json).await

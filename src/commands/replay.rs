@@ -31,6 +31,14 @@ fn parse_until(text: &str) -> anyhow::Result<Until> {
     }
 }
 
+/// A counterfactual re-ranking as text, or as JSON with `--json`.
+fn print_counterfactual(counterfactual: &lineage_audit::Counterfactual, json: bool) -> anyhow::Result<()> {
+    if json {
+        return crate::output::print(&serde_json::to_string_pretty(counterfactual)?);
+    }
+    crate::output::print(&counterfactual.text())
+}
+
 /// `--fitness` and `--policy`, when given.
 pub struct Counterfactual<'a> {
     pub fitness: Option<&'a str>,
@@ -69,10 +77,10 @@ pub async fn run(
                 &components,
                 Some(described),
             );
-            return crate::output::print(&rescored.text());
+            return print_counterfactual(&rescored, json);
         }
         let weights = asked.fitness.map_or(Ok(recorded), |f| counterfactual::parse_weights(f, recorded))?;
-        return crate::output::print(&lineage_audit::Counterfactual::of(&state, weights, policy).text());
+        return print_counterfactual(&lineage_audit::Counterfactual::of(&state, weights, policy), json);
     }
     let summary = Summary::of(&campaign, &state).at_head(folded.head);
     if json {

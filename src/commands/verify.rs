@@ -16,21 +16,36 @@ use lineage_actors::training::{TrainingError, reproduce};
 use lineage_arch::lang::{self, Program};
 use lineage_audit::{AnchoredHead, Expected};
 use lineage_events::payload::{Proposer, TrainingMetrics};
-use lineage_events::{EventId, EventStore, PublicKey};
+use lineage_events::{CampaignId, EventId, EventStore, PublicKey};
 use lineage_replay::CampaignState;
 
 /// Relative tolerance for metrics reproduced on a different backend or thread count.
 pub(super) const TOLERANCE: f64 = 1e-3;
 
+/// The checks as they are made: printed one per line, or kept for one JSON object at the end.
 struct Report {
+    json: bool,
+    checks: Vec<CheckLine>,
     failures: usize,
+}
+
+/// One check of `verify --json`.
+#[derive(serde::Serialize)]
+struct CheckLine {
+    check: String,
+    ok: bool,
+    detail: String,
 }
 
 impl Report {
     fn line(&mut self, ok: bool, what: &str, detail: impl std::fmt::Display) {
-        // A closed stdout does not change the verdict, which is the exit status.
-        let _ = crate::output::print(&format!("{} {what}: {detail}", if ok { "ok  " } else { "FAIL" }));
         self.failures += !ok as usize;
+        if self.json {
+            self.checks.push(CheckLine { check: what.to_owned(), ok, detail: detail.to_string() });
+        } else {
+            // A closed stdout does not change the verdict, which is the exit status.
+            let _ = crate::output::print(&format!("{} {what}: {detail}", if ok { "ok  " } else { "FAIL" }));
+        }
     }
 }
 
@@ -98,10 +113,33 @@ pub async fn run(
     campaign: &str,
     reproduce: &[String],
     expected: &Expected,
+    json: bool,
 ) -> anyhow::Result<()> {
     let campaign = super::campaign_named(store.as_ref(), campaign).await?;
-    let verification = lineage_audit::verify_against(store.as_ref(), &campaign, expected).await;
-    let mut report = Report { failures: 0 };
+    let mut report = Report { json, checks: Vec::new(), failures: 0 };
+    let verdict = verify(store.as_ref(), &campaign, reproduce, expected, &mut report).await;
+    if json {
+        let out = serde_json::json!({
+            "campaign": campaign.as_str(),
+            "verified": verdict.is_ok(),
+            "checks": report.checks,
+        });
+        // Printed on failure too: the checks say which failed; the exit status says that one did.
+        crate::output::print(&serde_json::to_string_pretty(&out)?)?;
+        return verdict;
+    }
+    verdict?;
+    crate::output::print(&format!("campaign {campaign} verified"))
+}
+
+async fn verify(
+    store: &dyn EventStore,
+    campaign: &CampaignId,
+    reproduce: &[String],
+    expected: &Expected,
+    report: &mut Report,
+) -> anyhow::Result<()> {
+    let verification = lineage_audit::verify_against(store, campaign, expected).await;
     for check in &verification.checks {
         report.line(check.ok, check.name, &check.detail);
     }
@@ -116,14 +154,14 @@ pub async fn run(
     let Some(state) = &verification.state else {
         bail!("campaign {campaign} failed verification");
     };
-    model_programs(state, &mut report);
+    model_programs(state, report);
     for arch in reproduce {
-        reproduce_one(state, arch, &mut report)?;
+        reproduce_one(state, arch, report)?;
     }
     if report.failures > 0 {
         bail!("campaign {campaign} failed verification ({} check(s))", report.failures);
     }
-    crate::output::print(&format!("campaign {campaign} verified"))
+    Ok(())
 }
 
 fn reproduce_one(state: &CampaignState, arch: &str, report: &mut Report) -> anyhow::Result<()> {
