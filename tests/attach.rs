@@ -129,8 +129,10 @@ fn an_analyst_attached_from_another_process_steers_the_campaign_exactly_once() {
         assert!(start.elapsed() < Duration::from_secs(120), "the analyst never caught up");
         std::thread::sleep(Duration::from_millis(200));
     }
-    interrupt(&second);
+    // SIGTERM stops it as cleanly as Ctrl-C: the report, then exit 143 (never 0: stopped).
+    stop(&second, "TERM");
     let report = second.wait_with_output().unwrap();
+    assert_eq!(report.status.code(), Some(143));
     let report = String::from_utf8_lossy(&report.stdout);
     assert!(report.contains("conclusions written"), "no report from the second attach: {report}");
 
@@ -184,9 +186,11 @@ fn an_analyst_attached_from_another_process_steers_the_campaign_exactly_once() {
     assert_eq!(replayed["insights"][LABEL].as_u64(), Some(insights.len() as u64));
 }
 
-/// Ctrl-C, as a person at the terminal would stop an attach.
-fn interrupt(child: &Child) {
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+/// Stops an attach with `signal` (`INT`: Ctrl-C, as a person at the terminal would; `TERM`: as
+/// a cluster manager or `kill` would).
+fn stop(child: &Child, signal: &str) {
+    let status =
+        Command::new("kill").args([&format!("-{signal}"), &child.id().to_string()]).status().unwrap();
     assert!(status.success());
 }
 

@@ -2,8 +2,8 @@
 //! trainers, two runs in flight) runs to the end, the same seed gives the same decisions and
 //! state hash whichever run finishes first — and with one run in flight, the same decisions in
 //! the same order — and a campaign killed (SIGKILL) at several points — and paused once with
-//! Ctrl-C — and resumed each time finishes with no duplicated and no lost work, in the same
-//! final state as an uninterrupted run.
+//! Ctrl-C and once with SIGTERM (exiting 130 and 143) — and resumed each time finishes with no
+//! duplicated and no lost work, in the same final state as an uninterrupted run.
 
 mod support;
 
@@ -454,7 +454,7 @@ fn interrupt_when(
     name: &str,
     signal: i32,
     ready: impl Fn(&[String]) -> bool,
-) {
+) -> std::process::ExitStatus {
     let path = store.strip_prefix("sqlite://").unwrap();
     let deadline = Instant::now() + Duration::from_secs(120);
     loop {
@@ -483,6 +483,7 @@ fn interrupt_when(
     // Shown when the test fails: where each interruption landed.
     let last = &types[types.len().saturating_sub(6)..];
     eprintln!("signal {signal}: {status}, {} events, the last {last:?}", types.len());
+    status
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -510,10 +511,15 @@ async fn killed_and_resumed_campaign_finishes_with_nothing_lost_or_repeated() {
             libc::SIGINT,
             Box::new(move |t: &[String]| count(t, "CampaignResumed") >= 2 && count(t, "ParentSelected") >= 3),
         ),
+        // SIGTERM stops it as cleanly as Ctrl-C: a pause.
+        (
+            libc::SIGTERM,
+            Box::new(move |t: &[String]| count(t, "CampaignResumed") >= 3 && count(t, "ParentSelected") >= 4),
+        ),
         (
             libc::SIGKILL,
             Box::new(move |t: &[String]| {
-                count(t, "CampaignResumed") >= 3
+                count(t, "CampaignResumed") >= 4
                     && t.len() > 1
                     && t.last().is_some_and(|x| x == "TrainingProgress")
             }),
@@ -527,15 +533,21 @@ async fn killed_and_resumed_campaign_finishes_with_nothing_lost_or_repeated() {
     ];
     let mut child = spawn_run(&store, name);
     for (signal, ready) in points {
-        interrupt_when(&mut child, &store, name, signal, ready);
+        let status = interrupt_when(&mut child, &store, name, signal, ready);
+        // Stopped by a signal it handles, it pauses and exits 128 + the signal: never 0.
+        match signal {
+            libc::SIGINT => assert_eq!(status.code(), Some(130), "Ctrl-C"),
+            libc::SIGTERM => assert_eq!(status.code(), Some(143), "SIGTERM"),
+            _ => {}
+        }
         child = spawn_resume(&store, name);
     }
     assert!(child.wait().unwrap().success(), "the last resume did not finish");
     chain_is_valid(&store, name).await;
     let log = events(&store, name);
     assert_eq!(of_type(&log, "CampaignFinished").len(), 1);
-    assert_eq!(of_type(&log, "CampaignResumed").len(), 5);
-    assert_eq!(of_type(&log, "CampaignPaused").len(), 1, "Ctrl-C records a pause");
+    assert_eq!(of_type(&log, "CampaignResumed").len(), 6);
+    assert_eq!(of_type(&log, "CampaignPaused").len(), 2, "Ctrl-C and SIGTERM record a pause");
     // No duplicates: ids unique, and each decision at most once.
     let ids: BTreeSet<&str> = log.iter().map(|e| e["id"].as_str().unwrap()).collect();
     assert_eq!(ids.len(), log.len());

@@ -72,22 +72,33 @@ pub struct Outcome {
     pub head: Head,
     /// Paused (Ctrl-C) rather than finished.
     pub paused: bool,
+    /// The signal that paused it (2 for Ctrl-C, 15 for SIGTERM), if one did: the caller exits
+    /// with 128 plus it, as shells expect of a stopped program.
+    pub stopped_by: Option<i32>,
 }
 
 async fn read_state(store: &Arc<dyn EventStore>, campaign: &CampaignId) -> Result<Folded, CampaignError> {
     Ok(lineage_replay::fold_log_to_head(store.as_ref(), campaign, |_| true).await?)
 }
 
-/// Resolves to `true` at the first Ctrl-C. On Unix the handler is in place when this returns.
-fn interrupt() -> std::io::Result<impl std::future::Future<Output = bool>> {
+/// Resolves to the number of the first Ctrl-C (2) or SIGTERM (15), the same stop for both (a
+/// cluster manager or `kill` stops a campaign as cleanly as a person at the terminal). On Unix
+/// the handlers are in place when this returns.
+fn interrupt() -> std::io::Result<impl std::future::Future<Output = Option<i32>>> {
     #[cfg(unix)]
     {
-        let mut signal = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())?;
-        Ok(async move { signal.recv().await.is_some() })
+        use tokio::signal::unix::{SignalKind, signal};
+        let (mut int, mut term) = (signal(SignalKind::interrupt())?, signal(SignalKind::terminate())?);
+        Ok(async move {
+            tokio::select! {
+                got = int.recv() => got.map(|()| 2),
+                got = term.recv() => got.map(|()| 15),
+            }
+        })
     }
     #[cfg(not(unix))]
     {
-        Ok(async { tokio::signal::ctrl_c().await.is_ok() })
+        Ok(async { tokio::signal::ctrl_c().await.ok().map(|()| 2) })
     }
 }
 
@@ -259,6 +270,8 @@ pub fn run(
     signing_key: Option<SigningKey>,
 ) -> Result<Outcome, CampaignError> {
     let system = System::new();
+    // The signal that paused the campaign, if one did (0: none).
+    let stopped_by = Arc::new(std::sync::atomic::AtomicI32::new(0));
     let outcome = system.block_on(async {
         let existing = read_state(&store, &campaign).await?.state;
         let (config, seed) = config_and_seed(&start, &existing, &campaign)?;
@@ -315,9 +328,12 @@ pub fn run(
         orchestrator.do_send(Kick);
         start_attached_analysts(&store, &campaign, &config);
         let pause = orchestrator.clone();
+        let stopped_by = stopped_by.clone();
         actix::spawn(async move {
-            if interrupted.await {
-                pause.do_send(Pause("interrupted (Ctrl-C)".into()));
+            if let Some(signal) = interrupted.await {
+                stopped_by.store(signal, std::sync::atomic::Ordering::Relaxed);
+                let why = if signal == 15 { "stopped (SIGTERM)" } else { "interrupted (Ctrl-C)" };
+                pause.do_send(Pause(why.into()));
             }
         });
         Ok::<_, CampaignError>(failure)
@@ -335,5 +351,6 @@ pub fn run(
         .map_err(|e| CampaignError::Invalid(format!("cannot start a runtime: {e}")))?;
     let Folded { state, head } = runtime.block_on(read_state(&store, &campaign))?;
     let paused = state.finished.is_none();
-    Ok(Outcome { state, head, paused })
+    let stopped_by = Some(stopped_by.load(std::sync::atomic::Ordering::Relaxed)).filter(|s| *s != 0);
+    Ok(Outcome { state, head, paused, stopped_by })
 }

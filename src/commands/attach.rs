@@ -45,12 +45,10 @@ pub async fn run(store: Arc<dyn EventStore>, args: &AttachArgs) -> anyhow::Resul
         checkpoint: Some(checkpoint),
         once: args.once,
     };
-    let stop = async {
-        let _ = tokio::signal::ctrl_c().await;
-    };
-    let report = attach.run(analyst.as_mut(), stop).await?;
+    let report = attach.run(analyst.as_mut(), super::signals::stopped()).await?;
     if args.json {
-        return crate::output::print(&serde_json::to_string(&report)?);
+        crate::output::print(&serde_json::to_string(&report)?)?;
+        return super::signals::exit_if_stopped();
     }
     crate::output::print(&format!(
         "analyst {label} on {campaign}: {} events observed, {} conclusions written ({} already in the log), {} answer lines refused, {} conflicting appends retried; next event {}",
@@ -60,5 +58,6 @@ pub async fn run(store: Arc<dyn EventStore>, args: &AttachArgs) -> anyhow::Resul
         report.refused,
         report.conflicts_retried,
         report.next
-    ))
+    ))?;
+    super::signals::exit_if_stopped()
 }

@@ -28,6 +28,7 @@ mod provenance;
 mod replay;
 mod run;
 mod serve;
+mod signals;
 mod verify;
 mod worker;
 

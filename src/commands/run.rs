@@ -95,7 +95,11 @@ async fn drive(
         .map_err(|_| anyhow::anyhow!("the campaign thread panicked; what was recorded is kept"))?;
     bar.finish_and_clear();
     let outcome = outcome?;
-    print_outcome(&campaign, &outcome, json)
+    print_outcome(&campaign, &outcome, json)?;
+    if let Some(signal) = outcome.stopped_by {
+        super::signals::stopped_by(signal);
+    }
+    super::signals::exit_if_stopped()
 }
 
 fn progress_bar(json: bool) -> ProgressBar {

@@ -18,5 +18,10 @@ pub async fn run(store: Arc<dyn EventStore>, bind: SocketAddr) -> anyhow::Result
     let (server, address) =
         lineage_web::bind(dashboard, bind).with_context(|| format!("cannot listen on {bind}"))?;
     eprintln!("lineage serve: http://{address}/ shows the campaigns of {location}; Ctrl-C stops it");
-    server.await.context("the dashboard stopped")
+    let handle = server.handle();
+    let serving = tokio::spawn(server);
+    super::signals::stopped().await;
+    handle.stop(true).await;
+    serving.await.context("the dashboard stopped")?.context("the dashboard stopped")?;
+    super::signals::exit_if_stopped()
 }

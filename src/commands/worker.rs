@@ -5,7 +5,6 @@
 //! and reports.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI32, Ordering};
 
 use anyhow::bail;
 use lineage_actors::config::Resources;
@@ -54,7 +53,7 @@ pub async fn run(store: Arc<dyn EventStore>, args: &WorkerArgs) -> anyhow::Resul
             store.location()
         );
     }
-    let report = Worker::new(store, options).run(stopped()).await?;
+    let report = Worker::new(store, options).run(super::signals::stopped()).await?;
     if args.json {
         crate::output::print(&serde_json::to_string(&report)?)?;
     } else {
@@ -70,29 +69,5 @@ pub async fn run(store: Arc<dyn EventStore>, args: &WorkerArgs) -> anyhow::Resul
             report.store_retries
         ))?;
     }
-    match STOPPED_BY.load(Ordering::Relaxed) {
-        0 => Ok(()),
-        code => std::process::exit(code),
-    }
-}
-
-/// The exit status of a worker stopped by a signal (128 + its number); 0 while not stopped.
-static STOPPED_BY: AtomicI32 = AtomicI32::new(0);
-
-/// Completes on Ctrl-C or SIGTERM (a cluster manager's stop).
-async fn stopped() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let term = async {
-        match term.as_mut() {
-            Some(signal) => {
-                signal.recv().await;
-            }
-            None => std::future::pending().await,
-        }
-    };
-    let code = tokio::select! {
-        _ = tokio::signal::ctrl_c() => 128 + 2,
-        () = term => 128 + 15,
-    };
-    STOPPED_BY.store(code, Ordering::Relaxed);
+    super::signals::exit_if_stopped()
 }

@@ -84,6 +84,8 @@ pub fn bind(dashboard: Dashboard, bind: SocketAddr) -> std::io::Result<(actix_we
             .workers(4)
             // A page's event stream stays open; stopping the server should not wait for it.
             .shutdown_timeout(1)
+            // The caller decides what a signal means (the binary exits 130 or 143).
+            .disable_signals()
             .bind(bind)?;
     let address = server.addrs().first().copied().unwrap_or(bind);
     Ok((server.run(), address))
