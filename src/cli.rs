@@ -404,9 +404,14 @@ pub struct EventsArgs {
     /// Start at this sequence number.
     #[arg(long, default_value_t = 0, value_name = "SEQ")]
     pub from: u64,
-    /// After the stored events, wait for new ones and print them as they are committed.
+    /// After the stored events, wait for new ones and print them as they are committed, until
+    /// the campaign records its end.
     #[arg(long, short = 'f')]
     pub follow: bool,
+    /// With --follow: keep following after the campaign's end (a log continued past it fails
+    /// verification, but this shows it).
+    #[arg(long, requires = "follow")]
+    pub keep_following: bool,
     /// JSON lines with seq, id, type, version, actor, recorded_at, causation, correlation,
     /// prev_hash, hash and payload.
     #[arg(long)]

@@ -186,6 +186,33 @@ async fn campaigns_show_their_state_and_filter_and_sort() {
     assert_eq!(names(listed(&["--preset", "no-such-preset"])), Vec::<String>::new());
     let text = String::from_utf8(run(&url, &["campaigns"]).stdout).unwrap();
     assert!(text.contains("paused") && text.contains("unfinished") && text.contains("finished"), "{text}");
+
+    // Following a finished campaign ends at its end; --keep-following does not.
+    let follow = |extra: &[&str]| {
+        lineage(&url)
+            .args([&["events", "a-done", "-f"], extra].concat())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let mut ended = follow(&[]);
+    let started = std::time::Instant::now();
+    while ended.try_wait().unwrap().is_none() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(30),
+            "events -f did not end at CampaignFinished"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let out = ended.wait_with_output().unwrap();
+    assert!(out.status.success());
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(printed.lines().last().is_some_and(|l| l.contains("CampaignFinished")), "{printed}");
+    let mut kept = follow(&["--keep-following"]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert!(kept.try_wait().unwrap().is_none(), "--keep-following goes on after the end");
+    kept.kill().unwrap();
+    kept.wait().unwrap();
 }
 
 #[tokio::test]

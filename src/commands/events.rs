@@ -1,4 +1,4 @@
-//! `lineage events`: print (and follow) a campaign's log.
+//! `lineage events`: print (and follow, until the campaign's end) a campaign's log.
 
 use std::io::{BufWriter, Write};
 use std::sync::Arc;
@@ -15,15 +15,15 @@ pub async fn run(store: Arc<dyn EventStore>, args: &EventsArgs) -> anyhow::Resul
     let filter = Filter::of(args)?;
     let upcasters = Upcasters::standard();
     let mut subscription = Subscription::new(store, campaign, Seq(args.from));
-    let print = |out: &mut dyn Write, event: StoredEvent| -> anyhow::Result<()> {
-        if !filter.keeps(&event)? {
+    let print = |out: &mut dyn Write, event: &StoredEvent| -> anyhow::Result<()> {
+        if !filter.keeps(event)? {
             return Ok(());
         }
         let mut out = out;
         if args.json {
-            output::write_event_json(&mut out, &event)
+            output::write_event_json(&mut out, event)
         } else {
-            output::write_event_text(&mut out, &event, &upcasters)
+            output::write_event_text(&mut out, event, &upcasters)
         }
     };
     if args.follow {
@@ -35,13 +35,16 @@ pub async fn run(store: Arc<dyn EventStore>, args: &EventsArgs) -> anyhow::Resul
                 // A closed pipe is success, as when a write finds it (main treats it so).
                 () = output::stdout_closed() => return Ok(()),
             };
-            print(&mut out, event)?;
+            print(&mut out, &event)?;
             out.flush()?;
+            if !args.keep_following && EventBody::parse(&event.body)?.type_name == "CampaignFinished" {
+                return Ok(());
+            }
         }
     }
     let mut out = BufWriter::new(std::io::stdout().lock());
     while let Some(event) = subscription.try_next().await? {
-        print(&mut out, event)?;
+        print(&mut out, &event)?;
     }
     out.flush()?;
     Ok(())
