@@ -85,8 +85,7 @@ fn recorded_log_prints_the_audit_views_it_printed_when_recorded() {
             &["replay", CAMPAIGN, "--fitness", "loss=0,bench=1,judge=0", "--policy", "parents=1-2"],
             "counterfactual.txt",
         ),
-        // The counterfactual prints its table even with --json (JSON for it is still to come);
-        // the golden file keeps what it prints today.
+        // The counterfactual's JSON: the weights, the re-ranking and where it diverges.
         (&["replay", CAMPAIGN, "--fitness", "loss=0,bench=1,judge=0", "--json"], "counterfactual.json"),
         (&["provenance", CAMPAIGN, "e0001", "--format", "text"], "provenance-e0001.text"),
         (&["provenance", CAMPAIGN, "e0001", "--format", "json"], "provenance-e0001.json"),
