@@ -30,6 +30,17 @@ fn run(store: &str, args: &[&str]) -> Output {
     lineage(store).args(args).output().unwrap()
 }
 
+/// The JSON lines a successful command printed.
+fn json_lines(output: &Output) -> Vec<serde_json::Value> {
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    output
+        .stdout
+        .split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect()
+}
+
 /// The command failed with exactly one line on stderr containing `needle`, and printed nothing.
 fn assert_one_line_error(output: &Output, needle: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
@@ -159,16 +170,7 @@ async fn campaigns_show_their_state_and_filter_and_sort() {
         store.append(&campaign, Seq(0), events).await.unwrap();
     }
     let url = format!("sqlite://{}", path.display());
-    let listed = |args: &[&str]| -> Vec<serde_json::Value> {
-        let output = run(&url, &[&["campaigns", "--json"], args].concat());
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        output
-            .stdout
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .map(|l| serde_json::from_slice(l).unwrap())
-            .collect()
-    };
+    let listed = |args: &[&str]| json_lines(&run(&url, &[&["campaigns", "--json"], args].concat()));
     let all = listed(&[]);
     let states: Vec<(&str, &str)> =
         all.iter().map(|c| (c["campaign"].as_str().unwrap(), c["state"].as_str().unwrap())).collect();
@@ -218,16 +220,7 @@ async fn campaigns_show_their_state_and_filter_and_sort() {
 #[tokio::test]
 async fn events_filter_by_type_actor_architecture_and_time() {
     let (_dir, url, _) = store_with_campaign(120).await;
-    let lines = |args: &[&str]| -> Vec<serde_json::Value> {
-        let output = run(&url, &[&["events", "demo-1", "--json"], args].concat());
-        assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-        output
-            .stdout
-            .split(|b| *b == b'\n')
-            .filter(|l| !l.is_empty())
-            .map(|l| serde_json::from_slice(l).unwrap())
-            .collect()
-    };
+    let lines = |args: &[&str]| json_lines(&run(&url, &[&["events", "demo-1", "--json"], args].concat()));
     let all = lines(&[]);
     assert_eq!(all.len(), 120);
     let count = |keep: &dyn Fn(&serde_json::Value) -> bool| all.iter().filter(|e| keep(e)).count();
