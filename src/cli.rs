@@ -610,6 +610,9 @@ pub struct AttachArgs {
     /// Stop once caught up instead of following live.
     #[arg(long)]
     pub once: bool,
+    /// Keep following after the campaign's end (by default an attach ends there).
+    #[arg(long, conflicts_with = "once")]
+    pub keep_following: bool,
     /// Print the final report as JSON.
     #[arg(long)]
     pub json: bool,

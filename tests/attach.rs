@@ -129,10 +129,9 @@ fn an_analyst_attached_from_another_process_steers_the_campaign_exactly_once() {
         assert!(start.elapsed() < Duration::from_secs(120), "the analyst never caught up");
         std::thread::sleep(Duration::from_millis(200));
     }
-    // SIGTERM stops it as cleanly as Ctrl-C: the report, then exit 143 (never 0: stopped).
-    stop(&second, "TERM");
+    // The campaign has finished: the attach ends by itself at its end, with its report.
     let report = second.wait_with_output().unwrap();
-    assert_eq!(report.status.code(), Some(143));
+    assert!(report.status.success());
     let report = String::from_utf8_lossy(&report.stdout);
     assert!(report.contains("conclusions written"), "no report from the second attach: {report}");
 
@@ -203,6 +202,42 @@ fn built_in_analysts_attach_once_and_bad_analysts_record_nothing() {
         .output()
         .unwrap();
     assert!(out.status.success());
+    // Without --once, an attach to a finished campaign still ends by itself: at its end.
+    let mut following = lineage(&store)
+        .args(["attach", "live", "--analyst", "stagnation", "--json", "--checkpoint"])
+        .arg(dir.path().join("following.json"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let started = Instant::now();
+    while following.try_wait().unwrap().is_none() {
+        assert!(started.elapsed() < Duration::from_secs(60), "attach did not end at CampaignFinished");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ended = following.wait_with_output().unwrap();
+    assert!(ended.status.success());
+    let report: Value = serde_json::from_slice(&ended.stdout).unwrap();
+    assert_eq!(report["next"].as_u64(), Some(events(&store).len() as u64), "it saw the whole log");
+    // With --keep-following it goes on until stopped; SIGTERM stops it as cleanly as Ctrl-C:
+    // the report, then exit 143 (never 0: stopped, not finished).
+    let kept = lineage(&store)
+        .args(["attach", "live", "--analyst", "stagnation", "--json", "--keep-following", "--checkpoint"])
+        .arg(dir.path().join("kept.json"))
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Caught up once its checkpoint is saved; it listens for signals from then on.
+    let started = Instant::now();
+    while !dir.path().join("kept.json").exists() {
+        assert!(started.elapsed() < Duration::from_secs(60), "the attach never caught up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    stop(&kept, "TERM");
+    let stopped = kept.wait_with_output().unwrap();
+    assert_eq!(stopped.status.code(), Some(143));
+    let report: Value = serde_json::from_slice(&stopped.stdout).unwrap();
+    assert_eq!(report["next"].as_u64(), Some(events(&store).len() as u64));
     let attach_once = |checkpoint: &str, args: &[&str]| {
         let checkpoint = dir.path().join(format!("{checkpoint}.json"));
         lineage(&store)
@@ -330,4 +365,59 @@ for line in sys.stdin:
         assert!(stderr.contains(expected) && stderr.trim_end().lines().count() == 1, "{args:?}: {stderr}");
     }
     assert_eq!(events(&store).len(), before);
+}
+
+/// The protocol is language-neutral: `examples/new_best.js`, an analyst in JavaScript, records an
+/// insight each time an exploration fitness beats the best so far, exactly as many as the log
+/// has such improvements, each citing its fitness event. Needs Node; without it the test says so
+/// and passes, unless `LINEAGE_REQUIRE_NODE=1` (what CI sets: it installs Node).
+#[test]
+fn an_analyst_in_javascript_speaks_the_same_protocol() {
+    if Command::new("node").arg("--version").output().is_err() {
+        let required = std::env::var("LINEAGE_REQUIRE_NODE").is_ok_and(|v| v == "1");
+        assert!(!required, "LINEAGE_REQUIRE_NODE=1 but node is not installed");
+        eprintln!("skipped: node is not installed");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("lineage.db").display());
+    let out = lineage(&store)
+        .args(["run", "--preset", "smoke", "--seed", "3", "--name", "live", "--experiments", "20", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let before = events(&store);
+    let mut best = f64::NEG_INFINITY;
+    let mut improvements = Vec::new();
+    for e in
+        before.iter().filter(|e| e["type"] == "FitnessAssigned" && e["payload"]["stage"] == "exploration")
+    {
+        let total = e["payload"]["total"].as_f64().unwrap();
+        if total > best {
+            if best.is_finite() {
+                improvements.push(e["id"].as_str().unwrap().to_owned());
+            }
+            best = total;
+        }
+    }
+    assert!(!improvements.is_empty(), "the campaign never improved on its first fitness: a weak test");
+    let script = support::repo().join("examples/new_best.js");
+    let out = lineage(&store)
+        .args(["attach", "live", "--once", "--json", "--name", "new-best", "--checkpoint"])
+        .arg(dir.path().join("new-best.json"))
+        .arg("--exec")
+        .arg(format!("node {}", script.display()))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let report: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["refused"], 0);
+    let insights: Vec<Value> = events(&store)
+        .into_iter()
+        .filter(|e| e["type"] == "InsightRecorded" && e["actor"]["name"] == "new-best")
+        .collect();
+    assert_eq!(insights.len(), improvements.len());
+    let cited: Vec<String> =
+        insights.iter().map(|e| e["payload"]["cites"][0].as_str().unwrap().to_owned()).collect();
+    assert_eq!(cited, improvements, "each insight cites the fitness event that beat the best");
 }

@@ -114,7 +114,7 @@ fn start_attached_analysts(store: &Arc<dyn EventStore>, campaign: &CampaignId, c
             label: name.clone(),
             from: crate::attach::StartAt::Start,
             checkpoint: None,
-            once: false,
+            until: crate::attach::Until::End,
         };
         let label = name.clone();
         actix::spawn(async move {

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use anyhow::{Context, bail};
-use lineage_actors::attach::{Attach, LiveAnalyst, StartAt, builtin, external::External};
+use lineage_actors::attach::{Attach, LiveAnalyst, StartAt, Until, builtin, external::External};
 use lineage_events::EventStore;
 
 use crate::cli::AttachArgs;
@@ -43,7 +43,11 @@ pub async fn run(store: Arc<dyn EventStore>, args: &AttachArgs) -> anyhow::Resul
         label: label.clone(),
         from,
         checkpoint: Some(checkpoint),
-        once: args.once,
+        until: match (args.once, args.keep_following) {
+            (true, _) => Until::CaughtUp,
+            (false, false) => Until::End,
+            (false, true) => Until::Stopped,
+        },
     };
     let report = attach.run(analyst.as_mut(), super::signals::stopped()).await?;
     if args.json {

@@ -82,7 +82,7 @@ pub async fn run(samples: u32, exec: Option<&str>, json: bool) -> anyhow::Result
                     label: "bench".into(),
                     from: StartAt::Start,
                     checkpoint: None,
-                    once: false,
+                    until: lineage_actors::attach::Until::Stopped,
                 };
                 let mut timed = Timed { inner, seen };
                 attach

@@ -161,8 +161,21 @@ pub struct Attach {
     /// The checkpoint file; `None` keeps no checkpoint (in-process analysts that start with
     /// the campaign re-derive their position from the log).
     pub checkpoint: Option<PathBuf>,
-    /// Stop once caught up instead of following live.
-    pub once: bool,
+    /// When to stop following.
+    pub until: Until,
+}
+
+/// When an attach stops (besides being stopped).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Until {
+    /// Once it has seen everything committed so far.
+    CaughtUp,
+    /// Once it has seen the campaign's end (`CampaignFinished`): a finished campaign has
+    /// nothing more to follow.
+    End,
+    /// Only when stopped: past the end too (a log continued past it fails verification, but
+    /// this follows it).
+    Stopped,
 }
 
 impl Attach {
@@ -196,7 +209,12 @@ impl Attach {
                     self.save_checkpoint(follow.position().max(first))?;
                     since_checkpoint = 0;
                     analyst.caught_up(follow.position())?;
-                    let next = if self.once {
+                    let done = match self.until {
+                        Until::CaughtUp => true,
+                        Until::End => state.finished.is_some(),
+                        Until::Stopped => false,
+                    };
+                    let next = if done {
                         None
                     } else {
                         tokio::select! {
