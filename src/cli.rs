@@ -74,12 +74,15 @@ pub enum ColorWhen {
 }
 
 impl Cli {
-    /// The log filter: `LINEAGE_LOG`, else `RUST_LOG`, else the level `-q`/`-v` ask for.
+    /// The log filter set in the environment: `LINEAGE_LOG`, else `RUST_LOG` (unset or empty:
+    /// none).
+    pub fn env_log_filter() -> Option<String> {
+        ["LINEAGE_LOG", "RUST_LOG"].into_iter().find_map(|v| std::env::var(v).ok().filter(|f| !f.is_empty()))
+    }
+
+    /// The log filter: the environment's, else the level `-q`/`-v` ask for.
     pub fn log_filter(&self) -> String {
-        let from_env = ["LINEAGE_LOG", "RUST_LOG"]
-            .into_iter()
-            .find_map(|v| std::env::var(v).ok().filter(|f| !f.is_empty()));
-        from_env.unwrap_or_else(|| {
+        Self::env_log_filter().unwrap_or_else(|| {
             match (self.quiet, self.verbose) {
                 (true, _) => "error",
                 (false, 0) => "warn",

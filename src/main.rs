@@ -23,8 +23,7 @@ fn main() -> ExitCode {
         "warn".into()
     });
     // Warnings are for users: no timestamps or module paths unless asked for more.
-    let detailed =
-        cli.verbose > 0 || std::env::var_os("LINEAGE_LOG").or(std::env::var_os("RUST_LOG")).is_some();
+    let detailed = cli.verbose > 0 || cli::Cli::env_log_filter().is_some();
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -19,7 +19,7 @@ use lineage_arch::lang::{self, Dims, Graph, Program};
 use lineage_arch::model::{ModelSize, ModelWeights, init_weights, logits};
 use lineage_arch::rng::Rng;
 use lineage_events::EventStore;
-use lineage_replay::fold_log;
+use lineage_replay::{Folded, fold_log_to_head};
 
 use crate::cli::ExportArchArgs;
 
@@ -103,10 +103,8 @@ async fn from_campaign(
     args: &ExportArchArgs,
 ) -> anyhow::Result<Export> {
     let campaign = super::campaign_named(store.as_ref(), campaign).await?;
-    let Some(head) = store.head(&campaign).await? else {
-        bail!("unknown campaign {campaign} (see `lineage campaigns`)");
-    };
-    let state = fold_log(store.as_ref(), &campaign, |_| true).await?;
+    // The state and the head it was folded to, together (a running campaign moves on).
+    let Folded { state, head } = fold_log_to_head(store.as_ref(), &campaign, |_| true).await?;
     let id = state.resolve_arch(arch)?.clone();
     let record = &state.archs[&id];
     let source = record.program().to_owned();
@@ -150,25 +148,24 @@ async fn from_campaign(
                 "{id} has no finished exploration run to export the weights of (export it with --d-model/--heads for fresh weights)"
             );
         };
-        let threads = recorded.threads.clamp(1, 1024);
+        let threads = super::verify::recorded_threads(recorded);
         let device = lineage_arch::backend::device();
         let (again, graph, weights) = reproduce_model(&source, stage, recorded.seed, threads, &device)
             .map_err(|e| match e {
                 TrainingError::Task { task, message } => anyhow::anyhow!("{task}: {message}"),
                 other => anyhow::anyhow!("{id}: {other}"),
             })?;
-        let same_setup = recorded.backend == lineage_arch::backend::name() && threads == recorded.threads;
-        let compared = super::verify::compare(&recorded.metrics, &again);
-        let worst = compared.values().copied().fold(0.0, f64::max);
-        let agreement = if same_setup {
-            if worst != 0.0 {
+        let agreement = super::verify::Agreement::of(recorded, &again, threads);
+        let worst = agreement.worst;
+        let agreement = if agreement.same_setup {
+            if !agreement.holds() {
                 bail!(
                     "{id}: training again from the record did not give the recorded run (largest relative difference {worst:.1e}); nothing written"
                 );
             }
             "bit for bit".to_owned()
         } else {
-            if worst > super::verify::TOLERANCE {
+            if !agreement.holds() {
                 bail!(
                     "{id}: training again on {} with {threads} threads (recorded on {} with {}) differs from the record by {worst:.1e}, over {:.0e}; nothing written",
                     lineage_arch::backend::name(),

@@ -15,7 +15,7 @@ use lineage_actors::llm::replies;
 use lineage_actors::training::{TrainingError, reproduce};
 use lineage_arch::lang::{self, Program};
 use lineage_audit::{AnchoredHead, Expected};
-use lineage_events::payload::{Proposer, TrainingMetrics};
+use lineage_events::payload::{Proposer, TrainingFinished, TrainingMetrics};
 use lineage_events::{CampaignId, EventId, EventStore, PublicKey};
 use lineage_replay::CampaignState;
 
@@ -173,9 +173,7 @@ fn reproduce_one(state: &CampaignState, arch: &str, report: &mut Report) -> anyh
     };
     let stage = &state.config().exploration;
     let device = lineage_arch::backend::device();
-    // On as many compute threads as it was recorded with: the same count, the same numbers (a
-    // count no machine has is a damaged record: capped, and compared with the tolerance).
-    let threads = recorded.threads.clamp(1, 1024);
+    let threads = recorded_threads(recorded);
     let program = state.archs[id].program();
     let again = reproduce(program, stage, recorded.seed, threads, &device).map_err(|e| match e {
         TrainingError::Parse => anyhow::anyhow!("{id}: the recorded program does not parse"),
@@ -183,10 +181,9 @@ fn reproduce_one(state: &CampaignState, arch: &str, report: &mut Report) -> anyh
         TrainingError::Task { task, message } => anyhow::anyhow!("{task}: {message}"),
         other => anyhow::anyhow!("{id}: {other}"),
     })?;
-    let same_setup = recorded.backend == lineage_arch::backend::name() && threads == recorded.threads;
-    let compared = compare(&recorded.metrics, &again);
-    let worst = compared.values().copied().fold(0.0, f64::max);
-    let ok = if same_setup { worst == 0.0 } else { worst <= TOLERANCE };
+    let agreement = Agreement::of(recorded, &again, threads);
+    let ok = agreement.holds();
+    let Agreement { same_setup, compared, .. } = agreement;
     let detail = format!(
         "{} on {} with {} threads (recorded on {} with {}); {}",
         id,
@@ -202,8 +199,40 @@ fn reproduce_one(state: &CampaignState, arch: &str, report: &mut Report) -> anyh
     Ok(())
 }
 
+/// The compute threads to train a recorded run again on: as many as it was recorded with (the
+/// same count, the same sums). A count no machine has is a damaged record: capped, and then
+/// compared with the tolerance.
+pub(super) fn recorded_threads(recorded: &TrainingFinished) -> u32 {
+    recorded.threads.clamp(1, 1024)
+}
+
+/// How a run trained again compares with its record: bit for bit on the backend and thread
+/// count it was recorded with, within [`TOLERANCE`] on another.
+pub(super) struct Agreement {
+    /// Trained again on the recorded backend and thread count.
+    pub same_setup: bool,
+    /// Relative difference per metric.
+    pub compared: BTreeMap<String, f64>,
+    /// The largest of them.
+    pub worst: f64,
+}
+
+impl Agreement {
+    pub(super) fn of(recorded: &TrainingFinished, again: &TrainingMetrics, threads: u32) -> Self {
+        let same_setup = recorded.backend == lineage_arch::backend::name() && threads == recorded.threads;
+        let compared = compare(&recorded.metrics, again);
+        let worst = compared.values().copied().fold(0.0, f64::max);
+        Self { same_setup, compared, worst }
+    }
+
+    /// Whether the retrained run is the recorded one, by that rule.
+    pub(super) fn holds(&self) -> bool {
+        if self.same_setup { self.worst == 0.0 } else { self.worst <= TOLERANCE }
+    }
+}
+
 /// Relative difference per metric.
-pub(super) fn compare(a: &TrainingMetrics, b: &TrainingMetrics) -> BTreeMap<String, f64> {
+fn compare(a: &TrainingMetrics, b: &TrainingMetrics) -> BTreeMap<String, f64> {
     let rel = |x: f64, y: f64| if x == y { 0.0 } else { (x - y).abs() / x.abs().max(y.abs()).max(1e-12) };
     let mut out = BTreeMap::from([
         ("loss_train".to_owned(), rel(a.loss_train_final, b.loss_train_final)),

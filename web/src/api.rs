@@ -60,8 +60,7 @@ pub(crate) async fn api_event(
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, ApiError> {
     let (name, seq) = path.into_inner();
-    let campaign = load::campaign_id(&dashboard, &name).await?;
-    let len = load::len(&dashboard, &campaign).await?;
+    let (campaign, len) = load::campaign(&dashboard, &name).await?;
     let seq = crate::event_seq(&seq, len, &name)?;
     let stored = load::stored(&dashboard, &campaign, Seq(seq)).await?;
     Ok(HttpResponse::Ok()

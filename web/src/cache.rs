@@ -26,10 +26,11 @@ pub struct Sections {
 impl Sections {
     /// The live sections of campaign `name` at its current head.
     pub async fn at_head(&self, dashboard: &Dashboard, name: &str) -> Result<Arc<str>, WebError> {
-        let campaign = load::campaign_id(dashboard, name).await?;
-        let slot = self.campaigns.entry(campaign.clone()).or_default().clone();
+        let (campaign, len) = load::campaign(dashboard, name).await?;
+        let slot = self.campaigns.entry(campaign).or_default().clone();
+        // A request that waited here while another rendered gets that rendering: it is at least
+        // as recent as the head this one read.
         let mut slot = slot.lock().await;
-        let len = load::len(dashboard, &campaign).await?;
         if let Some((at, html)) = slot.as_ref()
             && *at >= len
         {

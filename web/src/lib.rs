@@ -5,7 +5,7 @@
 //! prints) and [`lineage_audit::Provenance`] — so the numbers agree, and the JSON behind each
 //! page is served under `/api/…`. An open campaign page follows the log live: the server keeps
 //! one subscription per campaign and pushes each committed event to every open page over
-//! server-sent events ([`live`]); pages never poll. Nothing writes to the store. The stylesheet
+//! server-sent events (`live.rs`); pages never poll. Nothing writes to the store. The stylesheet
 //! and script are compiled into the binary.
 //!
 //! Routes: `/` (campaigns), `/campaigns/{c}` (`?at=N`: as it stood after event N),
@@ -19,7 +19,7 @@ mod cache;
 mod charts;
 mod error;
 mod html;
-pub mod live;
+mod live;
 mod load;
 mod pages;
 
@@ -199,7 +199,7 @@ async fn live_stream(
     path: web::Path<String>,
     query: web::Query<From>,
 ) -> Result<HttpResponse, WebError> {
-    let campaign = load::campaign_id(&dashboard, &path).await?;
+    let (campaign, _) = load::campaign(&dashboard, &path).await?;
     // A reconnecting page says what it saw last: go on from there, not from the page's start.
     let resumed = request
         .headers()

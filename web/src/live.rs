@@ -90,11 +90,6 @@ impl Live {
             upcasters: Upcasters::standard(),
         }
     }
-
-    /// Followers running (one per campaign watched live).
-    pub fn followers(&self) -> usize {
-        self.followers.len()
-    }
 }
 
 /// Follows `campaign` from its head for as long as the server runs.

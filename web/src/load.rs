@@ -36,12 +36,12 @@ pub async fn campaigns(dashboard: &Dashboard) -> Result<Vec<CampaignSummary>, We
     bounded(dashboard, dashboard.timeout, dashboard.store.campaigns()).await
 }
 
-/// The campaign named `name`, known to the store.
-pub async fn campaign_id(dashboard: &Dashboard, name: &str) -> Result<CampaignId, WebError> {
+/// The campaign named `name`, known to the store, and the number of events in its log.
+pub async fn campaign(dashboard: &Dashboard, name: &str) -> Result<(CampaignId, u64), WebError> {
     let unknown = || WebError::NotFound(format!("no campaign named {name:?} in this store"));
     let campaign = CampaignId::new(name).map_err(|_| unknown())?;
     match bounded(dashboard, dashboard.timeout, dashboard.store.head(&campaign)).await? {
-        Some(_) => Ok(campaign),
+        Some(head) => Ok((campaign, head.next.0)),
         None => Err(unknown()),
     }
 }
@@ -86,7 +86,7 @@ impl Loaded {
 
 /// Reads `name`'s log and folds it up to event `at`.
 pub async fn log(dashboard: &Dashboard, name: &str, at: Option<u64>) -> Result<Loaded, WebError> {
-    let campaign = campaign_id(dashboard, name).await?;
+    let (campaign, _) = campaign(dashboard, name).await?;
     let limit = dashboard.timeout * 4; // a whole log, not one query
     let log = bounded(dashboard, limit, async {
         Log::read(dashboard.store.as_ref(), &campaign).await.map_err(|e| match e {
@@ -111,12 +111,6 @@ pub async fn log(dashboard: &Dashboard, name: &str, at: Option<u64>) -> Result<L
         .map_err(|e| WebError::Store(format!("campaign {campaign}'s log is inconsistent: {e}")))?;
     let positions = log.events.iter().map(|e| (e.id, e.seq.0)).collect();
     Ok(Loaded { campaign, log, state, at, positions })
-}
-
-/// Events in a campaign's log.
-pub async fn len(dashboard: &Dashboard, campaign: &CampaignId) -> Result<u64, WebError> {
-    let head = bounded(dashboard, dashboard.timeout, dashboard.store.head(campaign)).await?;
-    Ok(head.map_or(0, |h| h.next.0))
 }
 
 /// Event `seq` exactly as stored.
