@@ -240,6 +240,14 @@ async fn events_filter_by_type_actor_architecture_and_time() {
     assert_eq!(since.len(), count(&|e| e["recorded_at"].as_str().unwrap() >= middle.as_str()));
     assert_one_line_error(&run(&url, &["events", "demo-1", "--type", "Fitness"]), "no such event type");
     assert_one_line_error(&run(&url, &["events", "demo-1", "--since", "today"]), "RFC 3339");
+    assert_one_line_error(
+        &run(&url, &["events", "demo-1", "--actor", ""]),
+        "--actor takes KIND or KIND/NAME",
+    );
+    assert_one_line_error(
+        &run(&url, &["events", "demo-1", "--actor", "test/"]),
+        "--actor takes KIND or KIND/NAME",
+    );
 }
 
 #[test]

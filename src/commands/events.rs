@@ -76,10 +76,19 @@ impl Filter {
                 })
             })
             .transpose()?;
-        let actor = args.actor.as_deref().map(|a| match a.split_once('/') {
-            Some((kind, name)) => (kind.to_owned(), Some(name.to_owned())),
-            None => (a.to_owned(), None),
-        });
+        let actor = args
+            .actor
+            .as_deref()
+            .map(|a| match a.split_once('/') {
+                Some((kind, name)) if !kind.is_empty() && !name.is_empty() => {
+                    Ok((kind.to_owned(), Some(name.to_owned())))
+                }
+                None if !a.is_empty() => Ok((a.to_owned(), None)),
+                _ => Err(anyhow::anyhow!(
+                    "--actor takes KIND or KIND/NAME (e.g. analyst or trainer/trainer-0), not {a:?}"
+                )),
+            })
+            .transpose()?;
         Ok(Self { types: args.types.clone(), actor, arch: args.arch.clone(), since })
     }
 

@@ -94,6 +94,7 @@ pub fn bind(dashboard: Dashboard, bind: SocketAddr) -> std::io::Result<(actix_we
 /// Every route of the dashboard.
 pub fn routes(config: &mut web::ServiceConfig) {
     config
+        .app_data(web::QueryConfig::default().error_handler(bad_query))
         .service(index_page)
         .service(campaign_page)
         .service(sections_page)
@@ -106,6 +107,15 @@ pub fn routes(config: &mut web::ServiceConfig) {
         .service(api::api_arch)
         .service(api::api_event)
         .default_service(web::to(not_found));
+}
+
+/// A query that does not parse (`?at=x`): a 400 in the form of the page asked for.
+fn bad_query(error: actix_web::error::QueryPayloadError, request: &HttpRequest) -> actix_web::Error {
+    let error = WebError::BadRequest(format!(
+        "{:?} is not a query this page takes ({error}): `at` and `from` are event numbers",
+        request.query_string()
+    ));
+    if request.path().starts_with("/api/") { error::ApiError(error).into() } else { error.into() }
 }
 
 fn html(body: String) -> HttpResponse {

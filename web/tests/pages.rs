@@ -87,6 +87,8 @@ async fn a_bad_id_is_a_404_page_and_a_bad_query_a_400() {
         ("/assets/passwd", 404),
         ("/campaigns/hostile?at=2", 400),
         ("/campaigns/hostile?at=x", 400),
+        ("/api/campaigns/hostile?at=-3", 400),
+        ("/campaigns/hostile/live?from=abc", 400),
         ("/api/campaigns/nothing", 404),
         ("/api/campaigns/hostile/archs/nothing", 404),
     ] {
@@ -94,6 +96,12 @@ async fn a_bad_id_is_a_404_page_and_a_bad_query_a_400() {
         assert_eq!(got, status, "{path}: {body}");
         assert!(!body.contains("<script>"), "{path} echoes its input unescaped: {body}");
     }
+    // A malformed query says what is wrong, as a page or, under /api/, as JSON.
+    let (_, page) = get(dashboard.clone(), "/campaigns/hostile?at=x").await;
+    assert!(page.contains("class=\"banner\"") && page.contains("event numbers"), "{page}");
+    let (_, api) = get(dashboard, "/api/campaigns/hostile?at=-3").await;
+    let api: serde_json::Value = serde_json::from_str(&api).unwrap();
+    assert!(api["error"].as_str().unwrap().contains("event numbers"), "{api}");
 }
 
 #[actix_web::test]
