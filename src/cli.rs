@@ -109,7 +109,40 @@ impl Cli {
     pub fn store_url(&self) -> &str {
         self.store.as_deref().unwrap_or(DEFAULT_STORE)
     }
+
+    /// The command line as parsed, documented and completed: the derived one, with `--store`
+    /// left out of the help of the commands that read no store.
+    pub fn command() -> clap::Command {
+        let hide_store = |command: clap::Command| {
+            // A subcommand's own argument named like a global one takes its place there:
+            // accepted (a script may pass --store to every command) but not shown.
+            command.arg(clap::Arg::new("store").long("store").value_name("URL").hide(true).global(false))
+        };
+        let mut command = <Self as clap::CommandFactory>::command();
+        for name in STORELESS {
+            command = command.mut_subcommand(name, hide_store);
+        }
+        command = command.mut_subcommand("arch", |arch| arch.mut_subcommand("baselines", hide_store));
+        command.mut_subcommand("bench", |mut bench| {
+            for name in STORELESS_BENCHMARKS {
+                bench = bench.mut_subcommand(name, hide_store);
+            }
+            bench
+        })
+    }
+
+    /// Parses the process's arguments (exits with clap's message on bad ones).
+    pub fn parse_args() -> Self {
+        let matches = Self::command().get_matches();
+        <Self as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit())
+    }
 }
+
+/// The commands that read no store.
+const STORELESS: [&str; 3] = ["keygen", "completions", "man"];
+
+/// The benchmarks that read no store (each makes its own scratch stores where it needs one).
+const STORELESS_BENCHMARKS: [&str; 6] = ["train", "replay", "dashboard", "attach", "fitness", "recall"];
 
 /// The subcommands.
 #[derive(Subcommand, Debug)]
@@ -131,6 +164,23 @@ pub enum Command {
         /// first), experiments (most first) or name.
         #[arg(long, value_enum, default_value = "created")]
         sort: CampaignOrder,
+    },
+    /// Two campaigns side by side: state, preset and seed, experiments of budget, training
+    /// time, best fitness, discoveries, state hash, their leaderboards and their discovery
+    /// curves.
+    Compare {
+        /// The first campaign (id or unique prefix).
+        a: String,
+        /// The second campaign.
+        b: String,
+        /// Rows of each leaderboard.
+        #[arg(long, default_value_t = 10, value_name = "N")]
+        top: usize,
+        /// Print both as JSON: each campaign's listing (as `campaigns --json`), training time,
+        /// state hash, discoveries, leaderboard (as `replay --json`) and its curve (the best
+        /// proposed fitness after each experiment).
+        #[arg(long)]
+        json: bool,
     },
     /// Print a campaign's events, one per line; with --follow, keep printing new ones live.
     ///
@@ -313,9 +363,9 @@ pub enum ExportFormat {
 #[derive(Args, Debug)]
 pub struct RunArgs {
     /// Preset to start from: smoke (seconds, for CI), quick (about 5 minutes on 2 cores),
-    /// standard (hours).
-    #[arg(long, default_value = "quick")]
-    pub preset: String,
+    /// standard (hours) [default: quick, said on stderr].
+    #[arg(long)]
+    pub preset: Option<String>,
     /// TOML file overriding any of the preset's keys (see docs/campaigns.md).
     #[arg(long, value_name = "FILE")]
     pub config: Option<std::path::PathBuf>,
@@ -358,13 +408,15 @@ pub struct RunArgs {
     pub signing_key: Option<std::path::PathBuf>,
 }
 
-/// `lineage arch …`. A PROGRAM argument is a file path or the name of a baseline.
+/// `lineage arch …`. A PROGRAM argument is a baseline name, a file path, or CAMPAIGN/ARCH: an
+/// architecture of a campaign in the store, its program as in force after its repairs (each
+/// part an id or a unique prefix).
 #[derive(Subcommand, Debug)]
 pub enum ArchCommand {
     /// Check a program: syntax, types and shapes (at the exploration sizes and at a second set
     /// of sizes), then the run-time checks. Exit 0 only if every check passes.
     Check {
-        /// Program file (or baseline name).
+        /// Baseline name, program file or CAMPAIGN/ARCH.
         program: String,
         /// Print the verdicts and diagnostics as JSON.
         #[arg(long)]
@@ -376,9 +428,10 @@ pub enum ArchCommand {
         #[arg(long)]
         json: bool,
     },
-    /// Print a baseline's program (or a program file in canonical layout).
+    /// Print a program: a baseline's, a campaign architecture's (CAMPAIGN/ARCH), or a file's in
+    /// canonical layout.
     Show {
-        /// Baseline name (see `lineage arch baselines`) or program file.
+        /// Baseline name (see `lineage arch baselines`), program file or CAMPAIGN/ARCH.
         program: String,
         /// Print the canonical form (names, order and inlining normalised) instead.
         #[arg(long)]
@@ -388,9 +441,9 @@ pub enum ArchCommand {
     Train(ArchTrainArgs),
     /// Show how two programs differ, binding by binding and line by line.
     Diff {
-        /// First program (file or baseline name).
+        /// First program (baseline name, file or CAMPAIGN/ARCH).
         a: String,
-        /// Second program (file or baseline name).
+        /// Second program (baseline name, file or CAMPAIGN/ARCH).
         b: String,
         /// Print the diff as JSON: `equivalent`, the per-binding `changes` and the line diff.
         #[arg(long)]
@@ -647,7 +700,7 @@ pub struct BenchStoreArgs {
 /// Arguments of `lineage arch train`.
 #[derive(Args, Debug)]
 pub struct ArchTrainArgs {
-    /// Program file (or baseline name).
+    /// Baseline name, program file or CAMPAIGN/ARCH.
     pub program: String,
     /// Task to train on (repeat for several; trained round-robin): mqar, noisy-recall, parity,
     /// modular, selective-copy, lm — optionally with settings, e.g. `mqar:pairs=4,len=32`;

@@ -13,11 +13,9 @@ mod output;
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
     allocator::tune();
-    let cli = cli::Cli::parse();
+    let cli = cli::Cli::parse_args();
     let filter = tracing_subscriber::EnvFilter::try_new(cli.log_filter()).unwrap_or_else(|e| {
         eprintln!("lineage: warning: the log filter is not valid ({e}); logging warnings");
         "warn".into()

@@ -200,7 +200,16 @@ fn arch_diff_prints_json_when_asked() {
         diff["changes"].as_array().unwrap().iter().any(|c| c.as_str().unwrap().starts_with("+ alpha")),
         "{diff}"
     );
-    assert!(diff["lines"].as_array().unwrap().iter().any(|l| l.as_str().unwrap().starts_with("+ ")));
+    let lines: Vec<&str> = diff["lines"].as_array().unwrap().iter().map(|l| l.as_str().unwrap()).collect();
+    assert!(lines.iter().any(|l| l.starts_with("+ ")));
+    // In each changed hunk the removed lines come first, as `diff -u` prints them.
+    for pair in lines.windows(2) {
+        assert!(
+            !(pair[0].starts_with("+ ") && pair[1].starts_with("- ")),
+            "an addition before a removal: {pair:?}"
+        );
+    }
+    assert!(lines.iter().any(|l| l.starts_with("- ")));
     let same: serde_json::Value =
         serde_json::from_str(&stdout(&lineage(&["arch", "diff", "deltanet", "deltanet", "--json"]))).unwrap();
     assert_eq!(same["equivalent"], true);

@@ -176,6 +176,28 @@ fn an_analyst_attached_from_another_process_steers_the_campaign_exactly_once() {
         String::from_utf8_lossy(&out.stdout).contains(&format!("\"{LABEL}\"")),
         "provenance misses the analyst"
     );
+    // An insight that steered nothing still shows in the provenance of the architecture whose
+    // score caused it.
+    let cited: HashSet<&str> = log
+        .iter()
+        .filter(|e| e["type"] == "ArchitectureProposed")
+        .flat_map(|e| e["payload"]["evidence"].as_array().unwrap().iter().map(|c| c.as_str().unwrap()))
+        .collect();
+    let by_id: HashMap<&str, &Value> = log.iter().map(|e| (e["id"].as_str().unwrap(), e)).collect();
+    // (Where every insight steered one, any: the scored architecture's own chain does not hold
+    // the proposals its insight steered.)
+    let insights_of_analyst = || log.iter().filter(|e| by_advice(e) && e["type"] == "InsightRecorded");
+    let idle = insights_of_analyst()
+        .find(|e| !cited.contains(e["id"].as_str().unwrap()))
+        .or_else(|| insights_of_analyst().next())
+        .unwrap();
+    let scored = by_id[idle["causation"].as_str().unwrap()]["payload"]["arch"].as_str().unwrap();
+    let out = lineage(&store).args(["provenance", "live", scored, "--format", "json"]).output().unwrap();
+    assert!(out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(idle["id"].as_str().unwrap()),
+        "the provenance of {scored} misses the insight about it"
+    );
     let out = lineage(&store).args(["verify", "live"]).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
     // Replay folds the analyst's insights like any other event.
@@ -202,6 +224,12 @@ fn built_in_analysts_attach_once_and_bad_analysts_record_nothing() {
         .output()
         .unwrap();
     assert!(out.status.success());
+    let where_time_went = || {
+        let out = lineage(&store).args(["bench", "campaign", "live", "--json"]).output().unwrap();
+        assert!(out.status.success());
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let before_attaching = where_time_went();
     // Without --once, an attach to a finished campaign still ends by itself: at its end.
     let mut following = lineage(&store)
         .args(["attach", "live", "--analyst", "stagnation", "--json", "--checkpoint"])
@@ -267,6 +295,13 @@ fn built_in_analysts_attach_once_and_bad_analysts_record_nothing() {
         assert_eq!(report["written"], 0, "{analyst} wrote twice");
         assert_eq!(report["already_written"].as_u64(), Some(written));
     }
+
+    // The late analysts' conclusions took none of the campaign's time: the wait before they
+    // attached is nobody's work.
+    let after_attaching = where_time_went();
+    assert_eq!(after_attaching["seconds"], before_attaching["seconds"]);
+    assert_eq!(after_attaching["wall_s"], before_attaching["wall_s"]);
+    assert!(after_attaching["side_analyst_events"].as_u64().unwrap() > 0);
 
     // Named in a campaign config, pareto and stagnation run inside the campaign's process
     // through the same mechanism.

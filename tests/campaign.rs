@@ -285,14 +285,35 @@ fn exports(store: &str, log: &[Value]) {
     let objects: Vec<Value> =
         String::from_utf8(jsonl.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     assert_eq!(objects.len(), proposed);
-    let fitness_column = header.iter().position(|h| h == "fitness").unwrap();
+    let column = |name: &str| header.iter().position(|h| h == name).unwrap();
+    let (fitness_column, program_column, gain_column) =
+        (column("fitness"), column("program"), column("verification_gain"));
+    let mut verified = 0;
     for (row, object) in rows.iter().zip(&objects) {
         assert_eq!(object["arch"], &row[0]);
         match object["fitness"].as_f64() {
             Some(f) => assert_eq!(row[fitness_column].parse::<f64>().unwrap(), f),
             None => assert_eq!(&row[fitness_column], ""),
         }
+        // The program in force, in full, in both formats.
+        assert!(row[program_column].lines().count() > 1, "not a program: {:?}", &row[program_column]);
+        assert_eq!(object["program"], &row[program_column]);
+        // The per-seed gains are the ones the verdict's mean is of.
+        let gains: Vec<f64> =
+            object["verification_gain"].as_array().unwrap().iter().filter_map(Value::as_f64).collect();
+        let csv_gains: Vec<f64> =
+            row[gain_column].split(';').filter(|g| !g.is_empty()).map(|g| g.parse().unwrap()).collect();
+        assert_eq!(gains, csv_gains);
+        if let Some(mean) = object["gain_mean"].as_f64() {
+            verified += 1;
+            assert_eq!(object["verification_seeds"].as_array().unwrap().len(), gains.len());
+            assert!(
+                (gains.iter().sum::<f64>() / gains.len() as f64 - mean).abs() < 1e-9,
+                "{gains:?} against {mean}"
+            );
+        }
     }
+    assert!(verified > 0, "the smoke campaign verified nothing");
 }
 
 /// The provenance of the best proposed architecture reaches a seed baseline, contains every

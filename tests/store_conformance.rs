@@ -542,17 +542,23 @@ mod cases {
         for round in 0..2 {
             let c = campaign(&format!("kill{round}"));
             // The writer: `lineage bench store`, whose first phase appends batches non-stop.
+            // Its stderr goes to a file: a writer that dies before appending says why.
+            let stderr = tempfile::tempfile().unwrap();
             let mut writer = lineage(&b.url)
                 .args(["bench", "store", "--campaign", c.as_str(), "--events", "100000000"])
                 .args(["--batch", &BATCH.to_string()])
                 .stdout(Stdio::null())
-                .stderr(Stdio::null())
+                .stderr(stderr.try_clone().unwrap())
                 .spawn()
                 .unwrap();
             let store = b.open().await;
-            let deadline = Instant::now() + Duration::from_secs(60);
+            let deadline = Instant::now() + Duration::from_secs(120);
             while store.head(&c).await.unwrap().is_none() {
-                assert!(Instant::now() < deadline, "the writer never appended");
+                let exited = writer.try_wait().unwrap();
+                if exited.is_some() || Instant::now() >= deadline {
+                    let said = read_from_start(&stderr);
+                    panic!("the writer never appended (round {round}, exit {exited:?}); it said:\n{said}");
+                }
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
             // The witness: a follower in a third process records what was committed.
@@ -586,6 +592,14 @@ mod cases {
             // The log accepts the next writer exactly where the dead one stopped.
             store.append(&c, head.next, events(&c, "after", 0, 1)).await.unwrap();
         }
+    }
+
+    fn read_from_start(mut file: &std::fs::File) -> String {
+        use std::io::{Read, Seek};
+        let mut text = String::new();
+        file.rewind().unwrap();
+        file.read_to_string(&mut text).unwrap();
+        text
     }
 
     pub async fn a_read_only_handle_reads_and_follows_but_refuses_appends(b: &Backend) {

@@ -14,8 +14,8 @@ use crate::fitness::FitnessKind;
 
 /// The built-in presets: name, what it is for, TOML.
 pub const PRESETS: &[(&str, &str, &str)] = &[
-    ("smoke", "a handful of experiments in a few minutes (CI)", include_str!("../presets/smoke.toml")),
-    ("quick", "3-4 minutes on 2 cores: the README's campaign", include_str!("../presets/quick.toml")),
+    ("smoke", "seconds: the whole loop at toy size (CI)", include_str!("../presets/smoke.toml")),
+    ("quick", "about 5 minutes on 2 cores: the README's campaign", include_str!("../presets/quick.toml")),
     (
         "standard",
         "hours on a workstation; bigger models and budgets",

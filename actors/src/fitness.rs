@@ -67,7 +67,8 @@ fn gains(candidate: &TrainingMetrics, reference: &TrainingMetrics) -> (f64, f64)
 /// - `calibrated`: with `m = gain_B/s_B + gain_L/s_L` the gains in units of the scales at
 ///   which the fitness terms saturate, performance `5 + 5·tanh(m)` and innovation
 ///   `5 + 5·distance·clamp(m/2, 0, 1)`: distance earns nothing without a measured gain;
-/// - complexity (simplicity): `5 + 5·tanh(2·ln(params_ref / params))`, fewer parameters better.
+/// - complexity: `5 + 5·tanh(2·ln(params_ref / params))`, fewer parameters score higher (the
+///   payload key and the rationale both say `complexity`).
 pub fn judge(
     candidate: &TrainingMetrics,
     reference: &TrainingMetrics,
@@ -103,7 +104,7 @@ pub fn judge(
     let score = 0.3 * performance + 0.25 * innovation + 0.45 * complexity;
     let rationale = format!(
         "performance {performance:.2} (accuracy {:+.1}%, loss {:+.1}% vs reference); innovation {innovation:.2} \
-         (distance {:.2} from the nearest baseline{credited}); simplicity {complexity:.2} ({} vs {} parameters)",
+         (distance {:.2} from the nearest baseline{credited}); complexity {complexity:.2} ({} vs {} parameters; fewer score higher)",
         100.0 * gain_b,
         100.0 * gain_l,
         inputs.distance_from_baselines,

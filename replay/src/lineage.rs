@@ -1,8 +1,10 @@
 //! An architecture's lineage, as projections of the state and the log: which architecture a
 //! name means, its ancestors back to a seed baseline, and the events about it.
 
+use std::collections::HashSet;
+
 use lineage_events::payload::Payload;
-use lineage_events::{ArchId, RecordedEvent};
+use lineage_events::{ArchId, EventId, RecordedEvent};
 
 use crate::state::CampaignState;
 
@@ -61,14 +63,23 @@ impl CampaignState {
 
     /// Positions in `events` (a whole log, in order) of the events about `arch`: those that
     /// correlate with it, the parent selection of its experiment (unless it is a seed baseline),
-    /// and the evidence its proposal cites.
+    /// the evidence its proposal cites, and every insight caused by or citing an event that
+    /// correlates with it (whether or not the insight steered a proposal).
     pub fn events_about(&self, events: &[RecordedEvent], arch: &ArchId) -> Vec<usize> {
         let proposal = &self.archs[arch].proposal;
         let selection_matters = proposal.parent.is_some();
+        let mut correlated: HashSet<&EventId> = HashSet::new();
         (0..events.len())
             .filter(|&i| {
                 let event = &events[i];
-                event.correlation.as_ref() == Some(arch)
+                if event.correlation.as_ref() == Some(arch) {
+                    correlated.insert(&event.id);
+                    return true;
+                }
+                // An insight comes after what it cites and after its cause.
+                let insight_about_it = matches!(event.payload.known(), Some(Payload::InsightRecorded(insight))
+                    if insight.cites.iter().chain(&event.causation).any(|id| correlated.contains(id)));
+                insight_about_it
                     || proposal.evidence.contains(&event.id)
                     || selection_matters
                         && matches!(event.payload.known(), Some(Payload::ParentSelected(p))

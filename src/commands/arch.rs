@@ -5,7 +5,7 @@ use std::io::Write;
 use anyhow::{Context, bail};
 use lineage_actors::config::Resources;
 use lineage_arch::baselines;
-use lineage_arch::checks::{self, Budget, Verdict};
+use lineage_arch::checks::{self, Budget, CHECK_DIMS, Verdict};
 use lineage_arch::cost::TrainShape;
 use lineage_arch::lang::{self, Diagnostic, Dims, Program, check, parse};
 use lineage_arch::limits::{self, TrainSizes};
@@ -16,19 +16,20 @@ use serde::Serialize;
 use crate::cli::{ArchCommand, ArchTrainArgs};
 use crate::output;
 
-pub fn run(command: &ArchCommand) -> anyhow::Result<()> {
+pub async fn run(store_url: &str, command: &ArchCommand) -> anyhow::Result<()> {
+    let load = |argument: &str| load_any(store_url, argument.to_owned());
     match command {
         ArchCommand::Baselines { json } => list_baselines(*json),
         ArchCommand::Show { program, canonical } => {
-            let (source, name) = load(program)?;
+            let (source, name) = load(program).await?;
             let program = parsed(&source, &name)?;
             let text = if *canonical { lang::canonical_text(&program) } else { lang::print(&program) };
             write!(std::io::stdout().lock(), "{text}")?;
             Ok(())
         }
         ArchCommand::Diff { a, b, json } => {
-            let (source_a, name_a) = load(a)?;
-            let (source_b, name_b) = load(b)?;
+            let (source_a, name_a) = load(a).await?;
+            let (source_b, name_b) = load(b).await?;
             let diff = lang::diff(&parsed(&source_a, &name_a)?, &parsed(&source_b, &name_b)?);
             if *json {
                 let out = serde_json::json!({
@@ -43,9 +44,35 @@ pub fn run(command: &ArchCommand) -> anyhow::Result<()> {
             write!(std::io::stdout().lock(), "{}", diff.render(&name_a, &name_b))?;
             Ok(())
         }
-        ArchCommand::Check { program, json } => check_program(program, *json),
-        ArchCommand::Train(args) => train_program(args),
+        ArchCommand::Check { program, json } => {
+            let (source, name) = load(program).await?;
+            check_program(&source, &name, *json)
+        }
+        ArchCommand::Train(args) => {
+            let (source, name) = load(&args.program).await?;
+            train_program(&source, &name, args)
+        }
     }
+}
+
+/// A program argument of `arch …`: a baseline name, a file, or `CAMPAIGN/ARCH` — the program in
+/// force (after its repairs) of an architecture of a campaign in the store, each part an id or
+/// a unique prefix of one. Returns the source and the name to show.
+async fn load_any(store_url: &str, argument: String) -> anyhow::Result<(String, String)> {
+    if baselines::get(&argument).is_some() || std::path::Path::new(&argument).exists() {
+        return load(&argument);
+    }
+    let Some((campaign, arch)) = argument.split_once('/').filter(|(c, a)| !c.is_empty() && !a.is_empty())
+    else {
+        bail!(
+            "cannot read program {argument:?}: not a file, not a baseline (see `lineage arch baselines`), and not CAMPAIGN/ARCH"
+        );
+    };
+    let store = super::open_existing(store_url).await?;
+    let campaign = super::campaign_named(store.as_ref(), campaign).await?;
+    let state = lineage_replay::fold_log(store.as_ref(), &campaign, |_| true).await?;
+    let arch = state.resolve_arch(arch)?;
+    Ok((state.archs[arch].program().to_owned(), format!("{campaign}/{arch}")))
 }
 
 /// A program argument: a baseline name, or else a file.
@@ -77,14 +104,18 @@ fn render_all(diagnostics: &[Diagnostic], source: &str, name: &str) -> String {
 struct BaselineLine<'a> {
     name: &'a str,
     summary: &'a str,
-    params_per_block: u64,
+    /// At the exploration width ([`Dims::DEFAULT`]); `arch check` counts at its own, smaller one.
+    params_per_block_at_d64: u64,
     program_hash: String,
 }
+
+// The key above names the width.
+const _: () = assert!(Dims::DEFAULT.d == 64);
 
 fn list_baselines(json: bool) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     if !json {
-        writeln!(out, "{:<20} {:>12}  {:<14} summary", "name", "params/block", "program hash")?;
+        writeln!(out, "{:<20} {:>17}  {:<14} summary", "name", "params/block@d64", "program hash")?;
     }
     for baseline in baselines::ALL {
         let program = baseline.program();
@@ -92,7 +123,7 @@ fn list_baselines(json: bool) -> anyhow::Result<()> {
         let line = BaselineLine {
             name: baseline.name,
             summary: baseline.summary,
-            params_per_block: graph.block_params(),
+            params_per_block_at_d64: graph.block_params(),
             program_hash: lang::program_hash(&program).to_hex(),
         };
         if json {
@@ -101,9 +132,9 @@ fn list_baselines(json: bool) -> anyhow::Result<()> {
         } else {
             writeln!(
                 out,
-                "{:<20} {:>12}  {:<14} {}",
+                "{:<20} {:>17}  {:<14} {}",
                 line.name,
-                line.params_per_block,
+                line.params_per_block_at_d64,
                 &line.program_hash[..12],
                 line.summary
             )?;
@@ -128,9 +159,8 @@ fn default_budget() -> anyhow::Result<Budget> {
     Ok(lineage_actors::training::budget(&config, resources.per_run(config.trainers)))
 }
 
-fn check_program(argument: &str, json: bool) -> anyhow::Result<()> {
-    let (source, name) = load(argument)?;
-    let parsed = parse(&source);
+fn check_program(source: &str, name: &str, json: bool) -> anyhow::Result<()> {
+    let parsed = parse(source);
     let verdicts = match &parsed {
         Ok(program) => checks::run_all_within(program, &lineage_arch::backend::device(), &default_budget()?),
         Err(_) => Vec::new(),
@@ -139,7 +169,7 @@ fn check_program(argument: &str, json: bool) -> anyhow::Result<()> {
     let passed = parsed.is_ok() && verdicts.iter().all(|v| v.passed);
     if json {
         let report = CheckReport {
-            program: &name,
+            program: name,
             program_hash: parsed.as_ref().ok().map(|p| lang::program_hash(p).to_hex()),
             passed,
             checks: &verdicts,
@@ -148,9 +178,9 @@ fn check_program(argument: &str, json: bool) -> anyhow::Result<()> {
         output::print(&serde_json::to_string_pretty(&report)?)?;
     } else {
         let mut out = std::io::stdout().lock();
-        write!(out, "{}", render_all(&syntax_errors, &source, &name))?;
+        write!(out, "{}", render_all(&syntax_errors, source, name))?;
         for verdict in &verdicts {
-            write!(out, "{}", render_all(&verdict.diagnostics, &source, &name))?;
+            write!(out, "{}", render_all(&verdict.diagnostics, source, name))?;
             let status = if verdict.passed { "pass" } else { "FAIL" };
             writeln!(out, "{:<11} {status}  {}", verdict.check, shown_numbers(verdict))?;
         }
@@ -171,7 +201,17 @@ fn shown_numbers(verdict: &Verdict) -> String {
     let mut numbers: Vec<(&str, f64)> =
         verdict.numbers.iter().map(|(k, v)| (k.as_str(), *v)).chain(allowance).collect();
     numbers.sort_by(|a, b| a.0.cmp(b.0));
-    numbers.iter().map(|(k, v)| format!("{k} {}", short(*v))).collect::<Vec<_>>().join(", ")
+    numbers.iter().map(|(k, v)| format!("{} {}", shown_name(k), short(*v))).collect::<Vec<_>>().join(", ")
+}
+
+/// The name a recorded number is shown under, where its recorded key leaves out what it
+/// depends on: the type-shape check counts a block's parameters at the check's width, not at
+/// the exploration width `arch baselines` lists.
+fn shown_name(key: &str) -> String {
+    match key {
+        "params_per_block" => format!("params_per_block_at_d{}", CHECK_DIMS.d),
+        other => other.to_owned(),
+    }
 }
 
 #[derive(Serialize)]
@@ -200,7 +240,7 @@ struct TrainLine<'a> {
     loss_curve: &'a [(u32, f64)],
 }
 
-fn train_program(args: &ArchTrainArgs) -> anyhow::Result<()> {
+fn train_program(source: &str, name: &str, args: &ArchTrainArgs) -> anyhow::Result<()> {
     let sizes = TrainSizes {
         d_model: args.d_model,
         heads: args.heads,
@@ -210,12 +250,11 @@ fn train_program(args: &ArchTrainArgs) -> anyhow::Result<()> {
         learning_rate: args.lr,
     };
     limits::check_train(&sizes, limits::train_flag)?;
-    let (source, name) = load(&args.program)?;
-    let program = parsed(&source, &name)?;
+    let program = parsed(source, name)?;
     let dims = Dims { d: args.d_model, h: args.heads };
     let checked = check(&program, dims);
     let Some(graph) = checked.graph else {
-        eprint!("{}", render_all(&checked.diagnostics, &source, &name));
+        eprint!("{}", render_all(&checked.diagnostics, source, name));
         bail!("{name} does not check at d = {}, h = {}", dims.d, dims.h);
     };
     let tasks = args
@@ -245,7 +284,7 @@ fn train_program(args: &ArchTrainArgs) -> anyhow::Result<()> {
             );
         }
     });
-    print_train_report(&name, &program, &report, args)?;
+    print_train_report(name, &program, &report, args)?;
     match lineage_arch::train::below_floor(&report.tasks, &tasks) {
         Some(leak) => bail!("{name}: {leak}"),
         None => Ok(()),

@@ -21,8 +21,8 @@ pub async fn run(store: Arc<dyn EventStore>, args: &AttachArgs) -> anyhow::Resul
     if label.is_empty() || !label.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
         bail!("analyst name {label:?}: use letters, digits, '-', '_' and '.'");
     }
-    if label == "analyst" {
-        bail!("analyst name \"analyst\" is the campaign's own Analyst: pick another with --name");
+    if label == lineage_actors::attach::BUILT_IN_ANALYST {
+        bail!("analyst name {label:?} is the campaign's own Analyst: pick another with --name");
     }
     let mut analyst: Box<dyn LiveAnalyst> = match (&args.analyst, &args.exec) {
         (Some(name), _) => builtin::by_name(name, &label).with_context(|| {

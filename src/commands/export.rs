@@ -1,10 +1,12 @@
-//! `lineage export`: one row per architecture, flat, for analysis outside lineage.
+//! `lineage export`: one row per architecture, flat, for analysis outside lineage: lineage,
+//! verdicts, metrics, fitness, verification seed by seed, and the program itself.
 
 use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use lineage_audit::proposer_label;
-use lineage_events::EventStore;
+use lineage_events::{ArchId, EventStore, RunId};
+use lineage_replay::discovery::{real_text_task, verification_scores};
 use lineage_replay::{CampaignState, fold_log};
 use serde_json::{Map, Value, json};
 
@@ -67,9 +69,41 @@ fn rows(state: &CampaignState) -> Vec<Vec<(String, Value)>> {
             put("discovery", json!(a.verification.as_ref().map(|v| v.discovery)));
             put("gain_mean", json!(a.verification.as_ref().map(|v| v.gain_mean)));
             put("gain_std", json!(a.verification.as_ref().map(|v| v.gain_std)));
+            for (key, values) in verification_by_seed(state, id) {
+                put(key, values);
+            }
+            put("program", json!(a.program()));
             row
         })
         .collect()
+}
+
+/// The verification numbers behind a verdict, seed by seed, as parallel lists (empty before
+/// verification): the seeds (as strings: JSON numbers lose u64 digits above 2^53), the
+/// candidate's and the best baseline's benchmark score on each, their paired gain (`null`
+/// where the baseline has no result for the seed), and on the real-text task each held-out loss.
+fn verification_by_seed(state: &CampaignState, arch: &ArchId) -> Vec<(&'static str, Value)> {
+    let scores = verification_scores(state, arch);
+    let baseline = state.archs[arch]
+        .verification
+        .as_ref()
+        .map(|v| verification_scores(state, &v.best_baseline))
+        .unwrap_or_default();
+    let real_text = real_text_task(state);
+    let loss_on = |run: &RunId| {
+        let task = real_text.as_ref()?;
+        let (finished, _) = state.runs.get(run)?.finished.as_ref()?;
+        finished.metrics.tasks.get(task)?.loss
+    };
+    let column =
+        |f: &dyn Fn(&u64, &(f64, RunId)) -> Value| -> Value { scores.iter().map(|(s, r)| f(s, r)).collect() };
+    vec![
+        ("verification_seeds", column(&|seed, _| json!(seed.to_string()))),
+        ("verification_benchmark", column(&|_, (score, _)| json!(score))),
+        ("verification_baseline_benchmark", column(&|seed, _| json!(baseline.get(seed).map(|b| b.0)))),
+        ("verification_gain", column(&|seed, (score, _)| json!(baseline.get(seed).map(|b| score - b.0)))),
+        ("verification_real_text_loss", column(&|_, (_, run)| json!(loss_on(run)))),
+    ]
 }
 
 /// One JSON object per line.
@@ -83,7 +117,8 @@ fn jsonl_text(rows: &[Vec<(String, Value)>]) -> anyhow::Result<Vec<u8>> {
     Ok(text)
 }
 
-/// A header line, then one line per row (nulls empty, strings unquoted unless CSV needs it).
+/// A header line, then one line per row (nulls empty, strings unquoted unless CSV needs it, a
+/// list as its items joined by `;`).
 fn csv_text(rows: &[Vec<(String, Value)>]) -> anyhow::Result<Vec<u8>> {
     let mut text = Vec::new();
     let mut writer = csv::Writer::from_writer(&mut text);
@@ -92,12 +127,19 @@ fn csv_text(rows: &[Vec<(String, Value)>]) -> anyhow::Result<Vec<u8>> {
     }
     for row in rows {
         writer.write_record(row.iter().map(|(_, v)| match v {
-            Value::Null => String::new(),
-            Value::String(s) => s.clone(),
-            other => other.to_string(),
+            Value::Array(items) => items.iter().map(csv_cell).collect::<Vec<_>>().join(";"),
+            other => csv_cell(other),
         }))?;
     }
     writer.flush()?;
     drop(writer);
     Ok(text)
+}
+
+fn csv_cell(value: &Value) -> String {
+    match value {
+        Value::Null => String::new(),
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
 }

@@ -17,6 +17,7 @@ mod bench_train;
 mod bench_workers;
 mod campaigns;
 mod charts;
+mod compare;
 mod counterfactual;
 mod events;
 mod export;
@@ -51,6 +52,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             output::write_campaigns(&mut out, &listed, *json)?;
             out.flush()?;
             Ok(())
+        }
+        Command::Compare { a, b, top, json } => {
+            compare::run(open_existing(cli.store_url()).await?.as_ref(), [a, b], *top, *json).await
         }
         Command::Events(args) => events::run(open_existing(cli.store_url()).await?, args).await,
         Command::Run(args) => run::start(cli.store_url(), args).await,
@@ -92,14 +96,14 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Keygen { file } => keygen::run(file),
         Command::Completions { shell } => {
-            let mut command = <Cli as clap::CommandFactory>::command();
+            let mut command = Cli::command();
             let mut out = Vec::new();
             clap_complete::generate(*shell, &mut command, "lineage", &mut out);
             output::print(String::from_utf8_lossy(&out).trim_end())
         }
         Command::Man => {
             let mut out = Vec::new();
-            clap_mangen::Man::new(<Cli as clap::CommandFactory>::command()).render(&mut out)?;
+            clap_mangen::Man::new(Cli::command()).render(&mut out)?;
             output::print(String::from_utf8_lossy(&out).trim_end())
         }
         Command::Bench(BenchCommand::Store(args)) => bench_store::run(cli.store.as_deref(), args).await,
@@ -114,7 +118,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             bench_attach::run(*samples, exec.as_deref(), *json).await
         }
         Command::Bench(BenchCommand::Campaign { campaign, json }) => {
-            bench_campaign::run(open_existing(cli.store_url()).await?, campaign, *json).await
+            let store = open_existing(cli.store_url()).await?;
+            let campaign = campaign_named(store.as_ref(), campaign).await?;
+            bench_campaign::run(store, &campaign, *json).await
         }
         Command::Bench(BenchCommand::Workers { preset, experiments, workers, repeat, jobs, json }) => {
             let options = bench_workers::Options {
@@ -159,7 +165,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             bench_recall::run(&options)
         }
-        Command::Arch(command) => arch::run(command),
+        Command::Arch(command) => arch::run(cli.store_url(), command).await,
     }
 }
 

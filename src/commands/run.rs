@@ -18,6 +18,9 @@ use lineage_replay::CampaignState;
 
 use crate::cli::RunArgs;
 
+/// The preset `run` uses when none is named.
+const DEFAULT_PRESET: &str = "quick";
+
 pub async fn start(url: &str, args: &RunArgs) -> anyhow::Result<()> {
     let file = match &args.config {
         Some(path) => {
@@ -35,8 +38,17 @@ pub async fn start(url: &str, args: &RunArgs) -> anyhow::Result<()> {
         llm_url: args.llm.clone(),
         llm_model: args.model.clone(),
     };
+    let preset = match &args.preset {
+        Some(preset) => preset.as_str(),
+        None => {
+            let (name, about, _) =
+                config::PRESETS.iter().find(|p| p.0 == DEFAULT_PRESET).expect("a built-in preset");
+            eprintln!("lineage run: preset {name} ({about}); --preset smoke takes seconds");
+            name
+        }
+    };
     let (config, resources) =
-        config::resolve(&args.preset, file.as_ref().map(|(n, t)| (n.as_str(), t.as_str())), &overrides)?;
+        config::resolve(preset, file.as_ref().map(|(n, t)| (n.as_str(), t.as_str())), &overrides)?;
     let campaign = match &args.name {
         Some(name) => CampaignId::new(name.clone())?,
         None => CampaignId::random(),

@@ -28,6 +28,17 @@ use serde::{Deserialize, Serialize};
 /// The actor kind of every attached analyst's events.
 pub const ANALYST_KIND: &str = "analyst";
 
+/// The name of the campaign's own analyst (of kind [`ANALYST_KIND`] too): no attached analyst
+/// may take it.
+pub const BUILT_IN_ANALYST: &str = "analyst";
+
+/// Whether `actor` is an analyst beside the campaign's loop, whose conclusions nothing in the
+/// loop waits for: attached with `lineage attach`, from this process or another, or named in
+/// the config's `analysts` (anything of kind [`ANALYST_KIND`] but the campaign's own Analyst).
+pub fn is_side_analyst(actor: &ActorRef) -> bool {
+    actor.kind == ANALYST_KIND && actor.name != BUILT_IN_ANALYST
+}
+
 /// What an analyst concludes.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Conclusion {

@@ -1,0 +1,132 @@
+//! Working with many campaigns, driven through the real binary as a researcher would: compare
+//! two side by side, take an architecture out of one by reference (`CAMPAIGN/ARCH`), and the
+//! help of the commands that read no store.
+
+mod support;
+
+use std::process::Output;
+
+use serde_json::Value;
+use support::lineage;
+
+fn run(store: &str, args: &[&str]) -> Output {
+    lineage(store).args(args).output().unwrap()
+}
+
+fn ok(output: Output) -> String {
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    String::from_utf8(output.stdout).unwrap()
+}
+
+fn json(output: Output) -> Value {
+    serde_json::from_str(&ok(output)).unwrap()
+}
+
+/// The command failed with one line on stderr containing `needle`.
+fn one_line_error(output: &Output, needle: &str) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "expected a failure; stderr: {stderr}");
+    assert_eq!(stderr.trim_end().lines().count(), 1, "{stderr}");
+    assert!(stderr.contains(needle), "expected {needle:?} in {stderr}");
+}
+
+/// A store with two finished smoke campaigns, `smoke-a` (seed 1) and `smoke-b` (seed 2).
+fn two_campaigns() -> (tempfile::TempDir, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("lineage.db").display());
+    for (name, seed) in [("smoke-a", "1"), ("smoke-b", "2")] {
+        ok(run(&store, &["run", "--preset", "smoke", "--seed", seed, "--name", name, "--json"]));
+    }
+    (dir, store)
+}
+
+#[test]
+fn compare_puts_two_campaigns_side_by_side_with_the_numbers_replay_prints() {
+    let (_dir, store) = two_campaigns();
+    // By unique prefix, as every campaign argument.
+    let compared = json(run(&store, &["compare", "smoke-a", "smoke-b", "--top", "3", "--json"]));
+    let sides = compared["campaigns"].as_array().unwrap();
+    assert_eq!(sides.len(), 2);
+    for (side, name) in sides.iter().zip(["smoke-a", "smoke-b"]) {
+        let replayed = json(run(&store, &["replay", name, "--json"]));
+        assert_eq!(side["campaign"], name);
+        assert_eq!(side["state"], "finished");
+        assert_eq!(side["state_hash"], replayed["state_hash"]);
+        let board = side["leaderboard"].as_array().unwrap();
+        assert_eq!(board.len(), 3);
+        assert_eq!(board[..], replayed["leaderboard"].as_array().unwrap()[..3]);
+        // The curve ends at the best exploration fitness of a proposed architecture.
+        let best_proposed = replayed["leaderboard"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["proposer"] != "baseline")
+            .map(|r| r["fitness"].as_f64().unwrap());
+        let curve = side["curve"].as_array().unwrap();
+        assert_eq!(curve.len() as u64, side["experiments"].as_u64().unwrap() + 1);
+        assert_eq!(curve.last().unwrap().as_f64(), best_proposed);
+        let values: Vec<f64> = curve.iter().filter_map(Value::as_f64).collect();
+        assert!(values.windows(2).all(|w| w[0] <= w[1]), "best so far never falls: {values:?}");
+    }
+    let text = ok(run(&store, &["compare", "smoke-a", "smoke-b"]));
+    assert!(text.lines().next().unwrap().contains("smoke-a") && text.contains("smoke-b"));
+    assert!(text.contains("leaderboard (top 10)") && text.contains("best proposed fitness"), "{text}");
+    one_line_error(&run(&store, &["compare", "smoke-a", "nope"]), "unknown campaign nope");
+    one_line_error(&run(&store, &["compare", "smoke", "smoke-b"]), "begins 2 campaigns");
+}
+
+#[test]
+fn an_architecture_of_a_campaign_is_shown_checked_trained_and_diffed_by_reference() {
+    let (_dir, store) = two_campaigns();
+    let exported: Vec<Value> = ok(run(&store, &["export", "smoke-a", "--format", "jsonl"]))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let proposed = exported.iter().find(|r| r["proposer"] != "baseline").unwrap();
+    let arch = proposed["arch"].as_str().unwrap();
+    // The program in force, as the campaign recorded it.
+    let reference = format!("smoke-a/{arch}");
+    let shown = ok(run(&store, &["arch", "show", &reference]));
+    assert_eq!(shown.trim_end(), proposed["program"].as_str().unwrap().trim_end());
+    let checked = json(run(&store, &["arch", "check", &reference, "--json"]));
+    assert_eq!(checked["program"], format!("smoke-a/{arch}"));
+    assert_eq!(checked["passed"], true, "{checked}");
+    let trained = json(run(
+        &store,
+        &["arch", "train", &reference, "--task", "mqar", "--steps", "3", "--batch", "2", "--json"],
+    ));
+    assert_eq!(trained["steps"], 3, "{trained}");
+    let diff = json(run(&store, &["arch", "diff", &reference, "deltanet", "--json"]));
+    assert_eq!(diff["from"], format!("smoke-a/{arch}"));
+    // A baseline of the campaign resolves too; bad references are one line each.
+    ok(run(&store, &["arch", "show", "smoke-b/deltanet"]));
+    one_line_error(&run(&store, &["arch", "show", "smoke-a/zzz"]), "no architecture \"zzz\"");
+    one_line_error(&run(&store, &["arch", "show", "smoke-a/e000"]), "\"e000\" is ambiguous");
+    one_line_error(&run(&store, &["arch", "show", "nope/e0001"]), "unknown campaign nope");
+    one_line_error(&run(&store, &["arch", "show", "no-such-thing"]), "not CAMPAIGN/ARCH");
+}
+
+#[test]
+fn commands_that_read_no_store_do_not_offer_one() {
+    let help = |args: &[&str]| {
+        let output =
+            std::process::Command::new(support::lineage_bin()).args(args).arg("--help").output().unwrap();
+        ok(output)
+    };
+    for storeless in
+        [&["keygen"][..], &["completions"], &["man"], &["arch", "baselines"], &["bench", "train"]]
+    {
+        assert!(!help(storeless).contains("--store"), "{storeless:?} offers --store");
+    }
+    for reading in
+        [&["campaigns"][..], &["compare"], &["arch", "show"], &["arch", "check"], &["bench", "campaign"]]
+    {
+        assert!(help(reading).contains("--store"), "{reading:?} does not offer --store");
+    }
+    // A script that passes --store everywhere still works.
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("k.key");
+    let output = lineage("sqlite://unused.db").arg("keygen").arg(&key).output().unwrap();
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(!std::path::Path::new("unused.db").exists());
+}
