@@ -36,6 +36,28 @@ pub struct Cli {
     pub command: Command,
 }
 
+/// `lineage campaigns delete|rename`.
+#[derive(Subcommand, Debug)]
+pub enum CampaignsAction {
+    /// Destroy a campaign's record: every event is deleted from the store, and nothing can
+    /// verify, replay or recover it afterwards. Asks you to type the campaign's id first.
+    Delete {
+        /// The campaign (id, unique prefix or name).
+        campaign: String,
+        /// Delete without asking (for scripts).
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Give a campaign a name that commands accept in place of its id. The id never changes;
+    /// the name is recorded in the campaign's log (a `CampaignNamed` event).
+    Rename {
+        /// The campaign (id, unique prefix or name).
+        campaign: String,
+        /// The new name: letters, digits, '-', '_' and '.', no other campaign's name or id.
+        name: String,
+    },
+}
+
 /// `campaigns --state`.
 #[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
 pub enum StateFilter {
@@ -150,7 +172,11 @@ pub enum Command {
     /// List the campaigns in the store: state (finished, paused, or unfinished: running, or
     /// stopped without a pause), preset, seed, experiments of budget, best fitness,
     /// discoveries, events and head. Reads every campaign's log.
+    #[command(args_conflicts_with_subcommands = true)]
     Campaigns {
+        /// Delete or rename a campaign (without one: list them).
+        #[command(subcommand)]
+        action: Option<CampaignsAction>,
         /// One JSON object per campaign, one per line.
         #[arg(long)]
         json: bool,

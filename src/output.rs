@@ -118,7 +118,10 @@ pub fn write_campaigns(out: &mut impl Write, campaigns: &[Listing], json: bool) 
         writeln!(
             out,
             "{:<24} {:<10} {:<8} {:>11} {:>8}  {:<16} {:>11} {:>8}  {:<19}  {head}",
-            c.campaign,
+            match &c.name {
+                Some(name) => format!("{} ({name})", c.campaign),
+                None => c.campaign.clone(),
+            },
             c.state.as_str(),
             c.preset.as_deref().unwrap_or("-"),
             experiments,

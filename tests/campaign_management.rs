@@ -130,3 +130,96 @@ fn commands_that_read_no_store_do_not_offer_one() {
     assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
     assert!(!std::path::Path::new("unused.db").exists());
 }
+
+#[test]
+fn a_seed_above_2_to_the_53_reads_back_exactly_outside_lineage() {
+    // Above 2^53 (and every derived seed almost always is): a double cannot hold it.
+    const SEED: &str = "18446744073709551557";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lineage.db");
+    let store = format!("sqlite://{}", path.display());
+    ok(run(&store, &["run", "--preset", "smoke", "--seed", SEED, "--name", "big", "--json"]));
+    // SQLite's own JSON functions, as a researcher's query would read them.
+    let db = rusqlite::Connection::open(&path).unwrap();
+    let seeds: Vec<(String, String, String)> = db
+        .prepare(
+            "SELECT type, typeof(json_extract(body, '$.payload.seed')), json_extract(body, '$.payload.seed')
+             FROM lineage_events WHERE json_extract(body, '$.payload.seed') IS NOT NULL",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    assert!(seeds.iter().any(|(t, ..)| t == "TrainingScheduled"), "{seeds:?}");
+    for (type_name, sql_type, seed) in &seeds {
+        assert_eq!(sql_type, "text", "{type_name} records its seed as a number");
+        seed.parse::<u64>().unwrap();
+    }
+    assert!(seeds.contains(&("CampaignStarted".into(), "text".into(), SEED.into())));
+    // The campaign verifies, and every listing says the same seed.
+    ok(run(&store, &["verify", "big"]));
+    let listed = json(run(&store, &["campaigns", "--json"]));
+    assert_eq!(listed["seed"], SEED);
+}
+
+/// `lineage campaigns delete` with `input` on its standard input.
+fn delete_typing(store: &str, args: &[&str], input: &str) -> Output {
+    use std::io::Write;
+    let mut child = lineage(store)
+        .args(["campaigns", "delete"])
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn a_rename_is_recorded_and_a_delete_destroys_only_what_was_confirmed() {
+    let (_dir, store) = two_campaigns();
+    let before = json(run(&store, &["replay", "smoke-a", "--json"]));
+    ok(run(&store, &["campaigns", "rename", "smoke-a", "ablation-1"]));
+    // The name resolves wherever an id does; the id, the decisions and the state hash stay.
+    let renamed = json(run(&store, &["replay", "ablation-1", "--json"]));
+    assert_eq!(renamed["campaign"], "smoke-a");
+    assert_eq!(renamed["state_hash"], before["state_hash"]);
+    assert!(ok(run(&store, &["events", "smoke-a"])).contains("CampaignNamed"));
+    ok(run(&store, &["verify", "ablation-1"]));
+    let listed: Vec<Value> =
+        ok(run(&store, &["campaigns", "--json"])).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(listed[0]["name"], "ablation-1");
+    assert!(listed[1]["name"].is_null());
+    assert!(ok(run(&store, &["campaigns"])).contains("smoke-a (ablation-1)"));
+    // A name is unique, never another campaign's id, and shaped like an id.
+    one_line_error(
+        &run(&store, &["campaigns", "rename", "smoke-b", "ablation-1"]),
+        "already campaign smoke-a's",
+    );
+    one_line_error(&run(&store, &["campaigns", "rename", "smoke-b", "smoke-a"]), "the id");
+    one_line_error(&run(&store, &["campaigns", "rename", "smoke-b", "two words"]), "name \"two words\"");
+
+    // Unconfirmed, or confirmed with another id: nothing is deleted.
+    for typed in ["", "smoke-b\n", "yes\n"] {
+        let refused = delete_typing(&store, &["ablation-1"], typed);
+        assert!(!refused.status.success());
+        let stderr = String::from_utf8_lossy(&refused.stderr);
+        assert!(stderr.contains("destroys the record") && stderr.contains("not confirmed"), "{stderr}");
+        assert!(refused.stdout.is_empty());
+    }
+    assert_eq!(json(run(&store, &["replay", "smoke-a", "--json"]))["state_hash"], before["state_hash"]);
+    // Typing the id deletes it; the other campaign is untouched and still verifies.
+    let deleted = delete_typing(&store, &["ablation-1"], "smoke-a\n");
+    assert!(deleted.status.success(), "{}", String::from_utf8_lossy(&deleted.stderr));
+    assert!(String::from_utf8_lossy(&deleted.stdout).contains("deleted campaign smoke-a"));
+    one_line_error(&run(&store, &["replay", "smoke-a"]), "unknown campaign smoke-a");
+    one_line_error(&run(&store, &["replay", "ablation-1"]), "unknown campaign ablation-1");
+    ok(run(&store, &["verify", "smoke-b"]));
+    // --yes is the scripted confirmation.
+    let scripted = delete_typing(&store, &["smoke-b", "--yes"], "");
+    assert!(scripted.status.success());
+    assert!(ok(run(&store, &["campaigns"])).contains("no campaigns"));
+}

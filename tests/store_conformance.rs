@@ -44,6 +44,7 @@ macro_rules! every_store_case_list {
             subscription_from_the_middle_starts_there,
             unknown_event_types_are_preserved_and_skipped,
             campaigns_are_listed_with_their_heads,
+            deleting_a_campaign_destroys_its_record_and_nothing_else,
             invalid_appends_are_rejected,
             a_read_only_handle_reads_and_follows_but_refuses_appends,
         );
@@ -382,6 +383,35 @@ mod cases {
         assert!(store.head(&campaign("never")).await.unwrap().is_none());
     }
 
+    pub async fn deleting_a_campaign_destroys_its_record_and_nothing_else(b: &Backend) {
+        let store = b.open().await;
+        let (doomed, kept) = (campaign("doomed"), campaign("kept"));
+        store.append(&doomed, Seq(0), events(&doomed, "w", 0, 7)).await.unwrap();
+        store.append(&kept, Seq(0), events(&kept, "w", 0, 4)).await.unwrap();
+        let kept_before = store.read(&kept, Seq(0), 100).await.unwrap();
+        let changes = store.changes();
+        assert_eq!(store.delete_campaign(&doomed).await.unwrap(), 7);
+        // Gone from every read, in this handle and a fresh one; followers are told.
+        assert!(changes.has_changed().unwrap());
+        for handle in [store.clone(), b.open().await] {
+            assert_eq!(handle.head(&doomed).await.unwrap(), None);
+            assert!(handle.read(&doomed, Seq(0), 100).await.unwrap().is_empty());
+            let listed = handle.campaigns().await.unwrap();
+            assert!(listed.iter().all(|s| s.campaign != doomed), "{listed:?}");
+            assert!(listed.iter().any(|s| s.campaign == kept));
+            // The other campaign is untouched.
+            assert_eq!(handle.read(&kept, Seq(0), 100).await.unwrap(), kept_before);
+        }
+        // Deleting it again, or a campaign never recorded, is an error naming it.
+        for missing in [&doomed, &campaign("never")] {
+            let err = store.delete_campaign(missing).await.unwrap_err();
+            assert!(matches!(&err, StoreError::UnknownCampaign(c) if c == missing), "{err}");
+        }
+        // The id is free again: a new log starts at 0 and verifies on its own.
+        store.append(&doomed, Seq(0), events(&doomed, "again", 0, 2)).await.unwrap();
+        assert_eq!(verify_campaign(&*store, &doomed).await.unwrap().next, Seq(2));
+    }
+
     pub async fn invalid_appends_are_rejected(b: &Backend) {
         let store = b.open().await;
         let c = campaign("invalid");
@@ -625,6 +655,10 @@ mod cases {
         assert!(matches!(err, StoreError::ReadOnly { .. }), "{err}");
         assert_eq!(store.head(&c).await.unwrap(), before);
         assert_eq!(store.head(&fresh).await.unwrap(), None);
+        // So is deleting a campaign.
+        let err = reader.delete_campaign(&c).await.unwrap_err();
+        assert!(matches!(err, StoreError::ReadOnly { .. }), "{err}");
+        assert_eq!(store.head(&c).await.unwrap(), before);
 
         // It follows what writers append after it was opened.
         let mut follow = Subscription::new(reader.clone(), c.clone(), Seq(20));

@@ -35,6 +35,8 @@ impl Standing {
 pub struct Listing {
     /// The campaign's id.
     pub campaign: String,
+    /// Its name in force (`lineage campaigns rename`), where it differs from the id.
+    pub name: Option<String>,
     /// Where it stands.
     pub state: Standing,
     /// Why it finished.
@@ -79,6 +81,7 @@ impl Listing {
         let best = state.best();
         Self {
             campaign: summary.campaign.to_string(),
+            name: state.name.clone().filter(|n| n != summary.campaign.as_str()),
             state: standing,
             reason: state.finished.as_ref().map(|f| f.reason.clone()),
             preset: started.and_then(|s| s.config.preset.clone()),

@@ -241,6 +241,7 @@ pub fn one_of_each() -> Vec<Payload> {
             exchanges: vec![EventId::random()],
         }),
         Payload::CampaignPaused(CampaignPaused { reason: "interrupted (Ctrl-C)".into() }),
+        Payload::CampaignNamed(CampaignNamed { name: "ablation-1".into() }),
         Payload::CampaignResumed(CampaignResumed {
             from_seq: 41,
             redispatched: vec!["r-0001-0".into()],

@@ -234,6 +234,9 @@ pub struct CampaignState {
     pub wall_ms: u64,
     /// Experiments counted by `BudgetSpent`.
     pub experiments_spent: u32,
+    /// The name in force: the last `CampaignNamed`'s, else the one it started with (not part of
+    /// the state hash: a name changes no decision).
+    pub name: Option<String>,
     /// Pauses and resumes so far.
     pub pauses: u32,
     /// Resumes so far.
@@ -360,7 +363,10 @@ impl CampaignState {
             }
         };
         match payload {
-            Payload::CampaignStarted(p) => self.started = Some(p),
+            Payload::CampaignStarted(p) => {
+                self.name.get_or_insert_with(|| p.name.clone());
+                self.started = Some(p);
+            }
             Payload::ParentSelected(p) => {
                 self.positions.insert(id, seq.0);
                 self.selections.insert(p.experiment, (p, id));
@@ -442,6 +448,7 @@ impl CampaignState {
                 self.wall_ms += p.wall_ms;
             }
             Payload::CampaignPaused(_) => self.pauses += 1,
+            Payload::CampaignNamed(p) => self.name = Some(p.name),
             Payload::CampaignResumed(_) => self.resumes += 1,
             Payload::CampaignFinished(p) => {
                 self.finished_seq.get_or_insert(seq);

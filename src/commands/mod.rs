@@ -15,6 +15,7 @@ mod bench_replay;
 mod bench_store;
 mod bench_train;
 mod bench_workers;
+mod campaign_admin;
 mod campaigns;
 mod charts;
 mod compare;
@@ -39,13 +40,21 @@ use std::sync::Arc;
 use anyhow::{Context, bail};
 use lineage_events::{CampaignId, EventStore, open_store, open_store_read_only};
 
-use crate::cli::{BenchCommand, Cli, Command};
+use crate::cli::{BenchCommand, CampaignsAction, Cli, Command};
 use crate::output;
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
     match &cli.command {
-        Command::Campaigns { json, state, preset, sort } => {
+        Command::Campaigns { action: Some(CampaignsAction::Delete { campaign, yes }), .. } => {
+            let store = open_existing_for_writing(cli.store_url()).await?;
+            campaign_admin::delete(store.as_ref(), campaign, *yes).await
+        }
+        Command::Campaigns { action: Some(CampaignsAction::Rename { campaign, name }), .. } => {
+            let store = open_existing_for_writing(cli.store_url()).await?;
+            campaign_admin::rename(store.as_ref(), campaign, name).await
+        }
+        Command::Campaigns { action: None, json, state, preset, sort } => {
             let store = open_existing(cli.store_url()).await?;
             let listed = campaigns::list(store.as_ref(), *state, preset.as_deref(), *sort).await?;
             let mut out = std::io::stdout().lock();
@@ -170,7 +179,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 /// The campaign `name` names in the store: the campaign of that id, or the one whose id it
-/// begins (`lineage replay quick-7f` for `quick-7f3a…`), as architecture ids resolve.
+/// begins (`lineage replay quick-7f` for `quick-7f3a…`), as architecture ids resolve, or else
+/// the one given that name (`lineage campaigns rename`; only then are the logs read).
 pub async fn campaign_named(store: &dyn EventStore, name: &str) -> anyhow::Result<CampaignId> {
     let id = CampaignId::new(name)?;
     if store.head(&id).await?.is_some() {
@@ -180,7 +190,10 @@ pub async fn campaign_named(store: &dyn EventStore, name: &str) -> anyhow::Resul
     let matching: Vec<CampaignId> = campaigns.filter(|c| c.as_str().starts_with(name)).collect();
     match matching.as_slice() {
         [one] => Ok(one.clone()),
-        [] => bail!("unknown campaign {name} (see `lineage campaigns`)"),
+        [] => match campaign_admin::names(store).await?.into_iter().find(|(n, _)| n == name) {
+            Some((_, id)) => Ok(id),
+            None => bail!("unknown campaign {name} (see `lineage campaigns`)"),
+        },
         many => bail!(
             "{name:?} begins {} campaigns ({}): give more of the name",
             many.len(),

@@ -142,6 +142,7 @@ pub struct LlmParameters {
     pub max_tokens: u32,
     /// The `seed` sent (derived from the campaign seed and the request), for servers that
     /// sample reproducibly with one.
+    #[serde(with = "super::seeds::seed_text")]
     pub seed: u64,
     /// Whether a JSON object was asked for.
     pub json_mode: bool,
@@ -374,5 +375,8 @@ pub(super) fn llm_exchanged_v1_to_v2(value: serde_json::Value) -> Result<serde_j
         cost: 0.0,
         rejected: None,
     };
-    serde_json::to_value(upcast).map_err(|e| e.to_string())
+    let mut v2 = serde_json::to_value(upcast).map_err(|e| e.to_string())?;
+    // In version 2's form: its seed was a number (the step to version 3 makes it text).
+    v2["parameters"]["seed"] = 0.into();
+    Ok(v2)
 }

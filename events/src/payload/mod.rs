@@ -10,6 +10,7 @@
 //!   working on logs written by new campaigns.
 
 mod llm;
+mod seeds;
 mod types;
 mod workers;
 
@@ -147,29 +148,30 @@ macro_rules! payloads {
 }
 
 payloads! {
-    CampaignStarted = 3,
-    ParentSelected = 1,
-    ArchitectureProposed = 1,
+    CampaignStarted = 4,
+    ParentSelected = 2,
+    ArchitectureProposed = 2,
     NoveltyJudged = 1,
     ImplementationChecked = 2,
     RepairAttempted = 1,
     ArchitectureAbandoned = 1,
-    TrainingScheduled = 1,
+    TrainingScheduled = 2,
     TrainingStarted = 1,
     TrainingProgress = 1,
-    TrainingFinished = 1,
+    TrainingFinished = 2,
     TrainingFailed = 1,
     LeaseRenewed = 1,
     LeaseExpired = 1,
     AnalysisRecorded = 1,
     FitnessAssigned = 1,
-    PromotedToVerification = 1,
+    PromotedToVerification = 2,
     VerificationConcluded = 3,
     InsightRecorded = 1,
-    LlmExchanged = 2,
+    LlmExchanged = 3,
     LlmFellBack = 1,
     BudgetSpent = 1,
     CampaignPaused = 1,
+    CampaignNamed = 1,
     CampaignResumed = 1,
     CampaignFinished = 1,
     HeadSigned = 1,
@@ -217,7 +219,7 @@ impl Payload {
             PromotedToVerification(p) => Some(&p.arch),
             VerificationConcluded(p) => Some(&p.arch),
             CampaignStarted(_) | ParentSelected(_) | InsightRecorded(_) | LlmExchanged(_)
-            | LlmFellBack(_) | BudgetSpent(_) | CampaignPaused(_) | CampaignResumed(_)
+            | LlmFellBack(_) | BudgetSpent(_) | CampaignPaused(_) | CampaignNamed(_) | CampaignResumed(_)
             | CampaignFinished(_) | HeadSigned(_) => None,
         }
     }
@@ -318,6 +320,7 @@ impl Payload {
                 p.wall_ms / 1000
             ),
             CampaignPaused(p) => p.reason.clone(),
+            CampaignNamed(p) => format!("named {:?}", p.name),
             CampaignResumed(p) => format!("from seq {}", p.from_seq),
             CampaignFinished(p) => {
                 format!("{} after {} experiments, state {}", p.reason, p.experiments, p.state_hash)
@@ -413,6 +416,16 @@ impl Upcasters {
         upcasters.register("VerificationConcluded", 2, verification_concluded_v2_to_v3);
         upcasters.register("CampaignStarted", 1, campaign_started_v1_to_v2);
         upcasters.register("CampaignStarted", 2, campaign_started_v2_to_v3);
+        // Seeds become decimal strings (`seeds`).
+        upcasters.register("CampaignStarted", 3, |v| seeds::numbers_to_text(v, &["/seed"]));
+        upcasters.register("ParentSelected", 1, |v| {
+            seeds::numbers_to_text(v, &["/draw/seed", "/proposer_draw/draw/seed"])
+        });
+        upcasters.register("ArchitectureProposed", 1, |v| seeds::numbers_to_text(v, &["/draw/seed"]));
+        upcasters.register("TrainingScheduled", 1, |v| seeds::numbers_to_text(v, &["/seed"]));
+        upcasters.register("TrainingFinished", 1, |v| seeds::numbers_to_text(v, &["/seed"]));
+        upcasters.register("PromotedToVerification", 1, |v| seeds::numbers_to_text(v, &["/seeds"]));
+        upcasters.register("LlmExchanged", 2, |v| seeds::numbers_to_text(v, &["/parameters/seed"]));
         upcasters
     }
 

@@ -144,7 +144,7 @@ fn implementation_checked_v2_round_trips_with_its_typed_field() {
 
 #[test]
 fn llm_exchanged_v1_upcasts_to_one_user_message_with_its_purpose_as_the_role() {
-    assert_eq!(Payload::current_version("LlmExchanged"), Some(2));
+    assert_eq!(Payload::current_version("LlmExchanged"), Some(3));
     let v1 = r#"{"model":"m","purpose":"repair","prompt":"fix this","reply":"done"}"#;
     let decoded = Upcasters::standard().decode("LlmExchanged", 1, v1).unwrap();
     let DecodedPayload::Known(Payload::LlmExchanged(x)) = decoded else { panic!("{decoded:?}") };
@@ -241,4 +241,101 @@ fn verification_concluded_v2_upcasts_without_real_text() {
     assert!(upcasters.decode("VerificationConcluded", 3, &text).is_err());
     let with = serde_json::to_string(&v2).unwrap();
     assert!(upcasters.decode("VerificationConcluded", 2, &with).is_err());
+}
+
+/// The types whose seeds became decimal strings, the version before, and where the seeds are.
+const SEEDED: [(&str, u32, &[&str]); 7] = [
+    ("CampaignStarted", 3, &["/seed"]),
+    ("ParentSelected", 1, &["/draw/seed", "/proposer_draw/draw/seed"]),
+    ("ArchitectureProposed", 1, &["/draw/seed"]),
+    ("TrainingScheduled", 1, &["/seed"]),
+    ("TrainingFinished", 1, &["/seed"]),
+    ("PromotedToVerification", 1, &["/seeds"]),
+    ("LlmExchanged", 2, &["/parameters/seed"]),
+];
+
+/// Every number found as a `seed` or in a list of `seeds`, anywhere in `value`.
+fn numeric_seeds(value: &serde_json::Value, found: &mut Vec<String>) {
+    match value {
+        serde_json::Value::Object(map) => {
+            for (key, item) in map {
+                // (`seeds` alone is a count, in a stage's config.)
+                match item {
+                    serde_json::Value::Number(n) if key == "seed" => found.push(format!("{key}: {n}")),
+                    serde_json::Value::Array(items)
+                        if key == "seeds" && items.iter().any(|i| i.is_number()) =>
+                    {
+                        found.push(format!("{key}: {item}"))
+                    }
+                    _ => numeric_seeds(item, found),
+                }
+            }
+        }
+        serde_json::Value::Array(items) => items.iter().for_each(|i| numeric_seeds(i, found)),
+        _ => {}
+    }
+}
+
+/// Sets each seed at `pointers` to `seed`, as a number or as its decimal text; how many it set.
+fn set_seeds(value: &mut serde_json::Value, pointers: &[&str], seed: serde_json::Value) -> usize {
+    let mut set = 0;
+    for pointer in pointers {
+        match value.pointer_mut(pointer) {
+            Some(serde_json::Value::Array(items)) => {
+                for item in items {
+                    *item = seed.clone();
+                    set += 1;
+                }
+            }
+            Some(serde_json::Value::Null) | None => {}
+            Some(field) => {
+                *field = seed.clone();
+                set += 1;
+            }
+        }
+    }
+    set
+}
+
+#[test]
+fn seeds_are_written_as_text_and_an_old_version_s_numbers_upcast_exactly() {
+    // Above 2^53: a reader holding numbers as doubles would round it.
+    let big = u64::MAX - 58;
+    let upcasters = Upcasters::standard();
+    let mut exercised = Vec::new();
+    for payload in synthetic::one_of_each() {
+        let encoded = payload.encode();
+        let written: serde_json::Value = serde_json::from_str(&encoded.json).unwrap();
+        let mut numbers = Vec::new();
+        numeric_seeds(&written, &mut numbers);
+        assert!(numbers.is_empty(), "{} writes seeds as numbers: {numbers:?}", encoded.type_name);
+        let Some((_, old, pointers)) = SEEDED.iter().find(|(t, ..)| *t == encoded.type_name) else {
+            continue;
+        };
+        assert_eq!(Payload::current_version(&encoded.type_name), Some(old + 1));
+        let (mut as_text, mut as_numbers) = (written.clone(), written);
+        if set_seeds(&mut as_text, pointers, big.to_string().into()) == 0 {
+            continue;
+        }
+        set_seeds(&mut as_numbers, pointers, big.into());
+        exercised.push(encoded.type_name.clone());
+        let (as_text, as_numbers) = (as_text.to_string(), as_numbers.to_string());
+        // The old version's number is upcast to the same seed, bit for bit.
+        let DecodedPayload::Known(upcast) = upcasters.decode(&encoded.type_name, *old, &as_numbers).unwrap()
+        else {
+            panic!("{} did not decode", encoded.type_name)
+        };
+        let reencoded: serde_json::Value = serde_json::from_str(&upcast.encode().json).unwrap();
+        assert_eq!(reencoded, serde_json::from_str::<serde_json::Value>(&as_text).unwrap());
+        // Each version holds to its own form.
+        let current = old + 1;
+        assert!(upcasters.decode(&encoded.type_name, current, &as_numbers).is_err(), "{}", encoded.type_name);
+        assert!(upcasters.decode(&encoded.type_name, *old, &as_text).is_err(), "{}", encoded.type_name);
+    }
+    assert!(exercised.len() >= SEEDED.len() - 1, "only {exercised:?} carry a seed in the samples");
+    // One value, one text.
+    for text in ["+5", "05", "-1", "1e3", "18446744073709551616", ""] {
+        let json = format!(r#"{{"seed":"{text}","stream":"s","values":[]}}"#);
+        assert!(serde_json::from_str::<RandomDraw>(&json).is_err(), "{text:?} read as a seed");
+    }
 }

@@ -224,6 +224,7 @@ pub enum Stage {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RandomDraw {
     /// Seed of the generator used for this draw (derived from the campaign seed).
+    #[serde(with = "super::seeds::seed_text")]
     pub seed: u64,
     /// What the seed was derived from, e.g. `select/experiment-17`.
     pub stream: CompactString,
@@ -474,6 +475,7 @@ pub struct CampaignStarted {
     /// Human name.
     pub name: String,
     /// Root seed; every other seed is derived from it and recorded where used.
+    #[serde(with = "super::seeds::seed_text")]
     pub seed: u64,
     /// The full resolved configuration (boxed: it is by far the largest payload field, and
     /// inline it would set the size of every [`crate::Payload`], one event a campaign or a
@@ -618,6 +620,7 @@ pub struct TrainingScheduled {
     /// Stage.
     pub stage: Stage,
     /// Seed for initialisation and data.
+    #[serde(with = "super::seeds::seed_text")]
     pub seed: u64,
     /// Hash of the program trained.
     pub program_hash: Hash,
@@ -675,6 +678,7 @@ pub struct TrainingFinished {
     /// Stage.
     pub stage: Stage,
     /// Seed used.
+    #[serde(with = "super::seeds::seed_text")]
     pub seed: u64,
     /// Backend used.
     pub backend: CompactString,
@@ -750,6 +754,7 @@ pub struct PromotedToVerification {
     /// Its exploration fitness.
     pub fitness: f64,
     /// Seeds it will be trained with.
+    #[serde(with = "super::seeds::seeds_text")]
     pub seeds: Vec<u64>,
 }
 
@@ -870,6 +875,15 @@ pub struct BudgetSpent {
 pub struct CampaignPaused {
     /// Why.
     pub reason: String,
+}
+
+/// The campaign was given a name (`lineage campaigns rename`): commands accept it in place of
+/// the id, which never changes. The latest name is in force. It comments on the campaign and
+/// changes none of its decisions (it may follow the end; the state hash leaves it out).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CampaignNamed {
+    /// The name.
+    pub name: String,
 }
 
 /// The campaign continues after a pause or crash.

@@ -57,7 +57,8 @@ impl EventStore for MemoryStore {
     ) -> Result<Appended, StoreError> {
         let appended = {
             let mut campaigns = self.campaigns.lock().expect("memory store lock");
-            let count = campaigns.len() as u64;
+            // After every campaign there is (one deleted leaves a gap, never a tie).
+            let count = campaigns.values().map(|c| c.order + 1).max().unwrap_or(0);
             let entry = campaigns.get(campaign);
             let stored = entry.map_or(&[][..], |c| &c.events[..]);
             let head = head_of(stored);
@@ -123,6 +124,13 @@ impl EventStore for MemoryStore {
                 })
             })
             .collect()
+    }
+
+    async fn delete_campaign(&self, campaign: &CampaignId) -> Result<u64, StoreError> {
+        let removed = self.campaigns.lock().expect("memory store lock").remove(campaign);
+        let removed = removed.ok_or_else(|| StoreError::UnknownCampaign(campaign.clone()))?;
+        self.changes.send_modify(|n| *n += 1);
+        Ok(removed.events.len() as u64)
     }
 
     fn changes(&self) -> watch::Receiver<u64> {

@@ -98,6 +98,15 @@ pub enum StoreError {
         /// The underlying error.
         message: String,
     },
+    /// The store cannot do this at all (KurrentDB: deleting a campaign). Tell the user what to
+    /// use instead; nothing was changed.
+    #[error("{location}: {what}")]
+    Unsupported {
+        /// Where.
+        location: String,
+        /// What cannot be done, and what to do instead.
+        what: String,
+    },
     /// An append through a handle opened with [`open_store_read_only`]: nothing was written.
     /// A bug in the caller: a command that records events opens the store with [`open_store`].
     #[error("cannot append to {location}: the store was opened read-only; nothing was written")]
@@ -241,6 +250,12 @@ pub trait EventStore: Send + Sync + 'static {
     /// Every campaign in the store, oldest first.
     async fn campaigns(&self) -> Result<Vec<CampaignSummary>, StoreError>;
 
+    /// Destroys `campaign`'s record — every event, atomically — and returns how many it held:
+    /// afterwards nothing can verify, replay or recover it, and its id is free again. The one
+    /// operation that removes events; `lineage campaigns delete` asks for confirmation first.
+    /// An unknown campaign is [`StoreError::UnknownCampaign`]; a read-only handle refuses.
+    async fn delete_campaign(&self, campaign: &CampaignId) -> Result<u64, StoreError>;
+
     /// A counter that changes after appends (by any process). Take it before reading, then wait
     /// on `changed()`: no append between the read and the wait is missed.
     fn changes(&self) -> watch::Receiver<u64>;
@@ -358,6 +373,10 @@ impl EventStore for ReadOnlyView {
 
     async fn campaigns(&self) -> Result<Vec<CampaignSummary>, StoreError> {
         self.0.campaigns().await
+    }
+
+    async fn delete_campaign(&self, _: &CampaignId) -> Result<u64, StoreError> {
+        Err(StoreError::ReadOnly { location: self.0.location() })
     }
 
     fn changes(&self) -> watch::Receiver<u64> {

@@ -425,6 +425,26 @@ impl Inner {
         Ok(Appended { first: expected, head: new_head, already_present })
     }
 
+    /// Deletes the campaign's events and its row in one transaction.
+    fn delete(&self, campaign: &CampaignId) -> Result<u64, StoreError> {
+        let location = &self.location;
+        let err = |e| sql_error(location, e);
+        let Some(writer) = &self.writer else {
+            return Err(StoreError::ReadOnly { location: location.clone() });
+        };
+        let mut conn = writer.lock().expect("sqlite writer lock");
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
+        let events =
+            tx.execute("DELETE FROM lineage_events WHERE campaign = ?1", [campaign.as_str()]).map_err(err)?;
+        let rows =
+            tx.execute("DELETE FROM lineage_campaigns WHERE id = ?1", [campaign.as_str()]).map_err(err)?;
+        if rows == 0 {
+            return Err(StoreError::UnknownCampaign(campaign.clone()));
+        }
+        tx.commit().map_err(err)?;
+        Ok(events as u64)
+    }
+
     fn read(&self, campaign: &CampaignId, from: Seq, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
         let location = &self.location;
         let err = |e| sql_error(location, e);
@@ -551,6 +571,13 @@ impl EventStore for SqliteStore {
 
     async fn campaigns(&self) -> Result<Vec<CampaignSummary>, StoreError> {
         self.blocking(|inner| inner.campaigns()).await
+    }
+
+    async fn delete_campaign(&self, campaign: &CampaignId) -> Result<u64, StoreError> {
+        let campaign = campaign.clone();
+        let deleted = self.blocking(move |inner| inner.delete(&campaign)).await?;
+        self.inner.changes.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(deleted)
     }
 
     fn changes(&self) -> watch::Receiver<u64> {

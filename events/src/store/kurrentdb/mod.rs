@@ -266,6 +266,18 @@ impl EventStore for KurrentDbStore {
         Ok(self.head_of(&self.streams.campaign(campaign)).await?.map(|(head, _)| head))
     }
 
+    /// Not here: a KurrentDB stream is deleted with the server's own tools, which also decide
+    /// whether the deletion is soft (its events hidden, the stream reusable) or a tombstone.
+    async fn delete_campaign(&self, campaign: &CampaignId) -> Result<u64, StoreError> {
+        Err(StoreError::Unsupported {
+            location: self.location.clone(),
+            what: format!(
+                "lineage does not delete campaigns from KurrentDB; delete the stream {} with the server's own tools (docs/kurrentdb.md)",
+                self.streams.campaign(campaign)
+            ),
+        })
+    }
+
     async fn campaigns(&self) -> Result<Vec<CampaignSummary>, StoreError> {
         let index = self.streams.index();
         let mut entries: Vec<(CampaignId, DateTime<Utc>)> = Vec::new();

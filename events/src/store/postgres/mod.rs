@@ -463,6 +463,34 @@ impl EventStore for PostgresStore {
             .collect()
     }
 
+    async fn delete_campaign(&self, campaign: &CampaignId) -> Result<u64, StoreError> {
+        let location = &self.link.location;
+        let Some(writer) = &self.writer else {
+            return Err(StoreError::ReadOnly { location: location.clone() });
+        };
+        let err = |e| pg_error(location, e);
+        let mut slot = writer.lock().await;
+        let client = self.writer_client(&mut slot, &Retry::new()).await?;
+        let tx = client.transaction().await.map_err(err)?;
+        // The campaign's row first, as an append locks it: a concurrent append waits, then
+        // finds no row and starts a new campaign of that id.
+        tx.execute("DELETE FROM lineage_campaigns WHERE id = $1", &[&campaign.as_str()])
+            .await
+            .map_err(err)?;
+        let events = tx
+            .execute("DELETE FROM lineage_events WHERE campaign = $1", &[&campaign.as_str()])
+            .await
+            .map_err(err)?;
+        if events == 0 {
+            // Dropped unfinished: rolled back.
+            return Err(StoreError::UnknownCampaign(campaign.clone()));
+        }
+        tx.execute("SELECT pg_notify('lineage_events', $1)", &[&campaign.as_str()]).await.map_err(err)?;
+        tx.commit().await.map_err(err)?;
+        self.changes.send_modify(|n| *n = n.wrapping_add(1));
+        Ok(events)
+    }
+
     fn changes(&self) -> watch::Receiver<u64> {
         self.changes.subscribe()
     }
