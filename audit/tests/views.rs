@@ -280,6 +280,9 @@ impl EventStore for Tampered {
     async fn campaigns(&self) -> Result<Vec<CampaignSummary>, StoreError> {
         self.inner.campaigns().await
     }
+    async fn delete_campaign(&self, c: &CampaignId) -> Result<u64, StoreError> {
+        self.inner.delete_campaign(c).await
+    }
     fn changes(&self) -> watch::Receiver<u64> {
         self.inner.changes()
     }

@@ -143,6 +143,9 @@ impl EventStore for Hanging {
     async fn campaigns(&self) -> Result<Vec<CampaignSummary>, StoreError> {
         std::future::pending().await
     }
+    async fn delete_campaign(&self, _: &CampaignId) -> Result<u64, StoreError> {
+        std::future::pending().await
+    }
     fn changes(&self) -> watch::Receiver<u64> {
         self.0.subscribe()
     }
