@@ -218,10 +218,15 @@ pub enum Command {
     /// leaderboard, the campaign id and the hash of the final state.
     Run(RunArgs),
     /// Continue a campaign after a crash or Ctrl-C from its log: finished work is not repeated,
-    /// unfinished work is dispatched again.
+    /// unfinished work is dispatched again. With --experiments, raise its budget first (a
+    /// finished campaign is reopened: more experiments, then a new verification round).
     Resume {
         /// The campaign (see `lineage campaigns`).
         campaign: String,
+        /// The new experiment budget (proposed experiments, more than the one in force),
+        /// recorded as a `CampaignExtended` event.
+        #[arg(long, value_name = "N")]
+        experiments: Option<u32>,
         /// Print a JSON summary instead of the leaderboard.
         #[arg(long)]
         json: bool,

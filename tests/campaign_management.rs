@@ -223,3 +223,86 @@ fn a_rename_is_recorded_and_a_delete_destroys_only_what_was_confirmed() {
     assert!(scripted.status.success());
     assert!(ok(run(&store, &["campaigns"])).contains("no campaigns"));
 }
+
+/// The events of `campaign`, as `lineage events --json` prints them.
+fn events(store: &str, campaign: &str) -> Vec<Value> {
+    ok(run(store, &["events", campaign, "--json"]))
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn of_type<'a>(log: &'a [Value], type_name: &str) -> Vec<&'a Value> {
+    log.iter().filter(|e| e["type"] == type_name).collect()
+}
+
+/// A smoke campaign run to its end, then extended from 6 to 8 experiments; its replay.
+fn extended_campaign(store: &str) -> Value {
+    ok(run(store, &["run", "--preset", "smoke", "--seed", "3", "--name", "ext", "--json"]));
+    ok(run(store, &["resume", "ext", "--experiments", "8", "--json"]));
+    json(run(store, &["replay", "ext", "--json"]))
+}
+
+#[test]
+fn resume_with_more_experiments_reopens_a_finished_campaign_for_a_new_round() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("lineage.db").display());
+    ok(run(&store, &["run", "--preset", "smoke", "--seed", "3", "--name", "ext", "--json"]));
+    let recorded = events(&store, "ext").len();
+    // Finished: nothing to resume without a larger budget; refusals record nothing.
+    one_line_error(&run(&store, &["resume", "ext"]), "--experiments N");
+    one_line_error(&run(&store, &["resume", "ext", "--experiments", "6"]), "budget is 6 experiments already");
+    assert_eq!(events(&store, "ext").len(), recorded);
+
+    let resumed = json(run(&store, &["resume", "ext", "--experiments", "8", "--json"]));
+    let replayed = json(run(&store, &["replay", "ext", "--json"]));
+    assert_eq!(replayed["finished"], true);
+    assert_eq!(replayed["experiments"], 8);
+    assert_eq!(replayed["state_hash"], resumed["state_hash"]);
+    ok(run(&store, &["verify", "ext"]));
+    let log = events(&store, "ext");
+    let extended = of_type(&log, "CampaignExtended");
+    assert_eq!(extended.len(), 1);
+    assert_eq!(
+        (extended[0]["payload"]["previous_max"].as_u64(), extended[0]["payload"]["experiments_max"].as_u64()),
+        (Some(6), Some(8))
+    );
+    assert!(extended[0]["seq"].as_u64() > of_type(&log, "CampaignFinished")[0]["seq"].as_u64());
+    assert_eq!(of_type(&log, "CampaignFinished").len(), 2);
+    // The second round promotes candidates not promoted before, and concludes every candidate
+    // of both rounds again, together.
+    let promoted: Vec<&str> = of_type(&log, "PromotedToVerification")
+        .iter()
+        .map(|e| e["payload"]["arch"].as_str().unwrap())
+        .collect();
+    let mut unique = promoted.clone();
+    unique.sort();
+    unique.dedup();
+    assert_eq!(unique.len(), promoted.len(), "an architecture promoted twice: {promoted:?}");
+    let last_round: Vec<&Value> = of_type(&log, "VerificationConcluded")
+        .into_iter()
+        .filter(|e| e["seq"].as_u64() > extended[0]["seq"].as_u64())
+        .collect();
+    let baselines: Vec<&str> = of_type(&log, "ArchitectureProposed")
+        .iter()
+        .filter(|e| e["payload"]["parent"].is_null())
+        .map(|e| e["payload"]["arch"].as_str().unwrap())
+        .collect();
+    let candidates = unique.iter().filter(|a| !baselines.contains(a)).count();
+    assert!(
+        candidates > of_type(&log, "VerificationConcluded").len() - last_round.len(),
+        "no new candidate was verified"
+    );
+    assert_eq!(last_round.len(), candidates);
+    assert!(last_round.iter().all(|e| e["payload"]["test"]["family"].as_u64() == Some(candidates as u64)));
+    let listed = json(run(&store, &["campaigns", "--json"]));
+    assert_eq!(
+        (listed["state"].as_str(), listed["experiments"].as_u64(), listed["experiments_max"].as_u64()),
+        (Some("finished"), Some(8), Some(8))
+    );
+
+    // Deterministic: the same run and extension elsewhere gives the same state.
+    let again = tempfile::tempdir().unwrap();
+    let elsewhere = extended_campaign(&format!("sqlite://{}", again.path().join("lineage.db").display()));
+    assert_eq!(elsewhere["state_hash"], replayed["state_hash"]);
+}

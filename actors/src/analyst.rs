@@ -310,7 +310,8 @@ fn analysis(
 
 /// The conclusion of the verification stage: a verdict for every promoted candidate against
 /// the promoted baseline (nothing without one), all at once — they are the family the discovery
-/// rule corrects over.
+/// rule corrects over. After a budget extension, the candidates of every round are concluded
+/// again together, so the correction covers all of them.
 pub fn conclude(state: &CampaignState) -> Vec<Decision> {
     let Some(baseline) = discovery::baseline(state) else {
         return Vec::new();
@@ -340,7 +341,12 @@ pub fn conclude(state: &CampaignState) -> Vec<Decision> {
             test: Some(verdict.test),
             real_text: text.map(|(task, v)| v.clone().real_text(task)),
         };
-        decisions.push(Decision::new(format!("verify/{arch}"), NAME, concluded));
+        // A later round concludes every candidate again, over the larger family.
+        let key = match state.round {
+            0 => format!("verify/{arch}"),
+            round => format!("verify/{arch}/round-{round}"),
+        };
+        decisions.push(Decision::new(key, NAME, concluded));
     }
     decisions
 }

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use actix::prelude::*;
-use lineage_events::payload::{CampaignConfig, CampaignResumed, CampaignStarted, LlmRole, RoleMode};
+use lineage_events::payload::{
+    CampaignConfig, CampaignExtended, CampaignResumed, CampaignStarted, LlmRole, RoleMode,
+};
 use lineage_events::{CampaignId, EventStore, Head, SigningKey};
 use lineage_replay::{CampaignState, Folded};
 
@@ -46,6 +48,9 @@ pub enum Start {
         /// The model's base URL as this machine reaches it now, instead of the recorded one (a
         /// local server moved). Every exchange records the endpoint it went to.
         llm_url: Option<String>,
+        /// A new experiment budget, above the one in force: recorded as `CampaignExtended`
+        /// first. A finished campaign can only be resumed with one; it is reopened.
+        experiments: Option<u32>,
     },
 }
 
@@ -139,13 +144,14 @@ fn config_and_seed(
         (Start::Resume { .. }, None) => Err(CampaignError::Invalid(format!(
             "campaign {campaign} has no CampaignStarted event to resume from"
         ))),
-        (Start::Resume { llm_url }, Some(started)) => match &existing.finished {
-            Some(finished) => Err(CampaignError::Invalid(format!(
-                "campaign {campaign} already finished ({}); nothing to resume",
+        (Start::Resume { llm_url, experiments }, Some(started)) => match (&existing.finished, experiments) {
+            (Some(finished), None) => Err(CampaignError::Invalid(format!(
+                "campaign {campaign} already finished ({}); nothing to resume (`--experiments N` raises its budget and continues it)",
                 finished.reason
             ))),
-            None => {
+            _ => {
                 let mut config = CampaignConfig::clone(&started.config);
+                config.budget.experiments_max = extended_budget(existing, &config, *experiments, campaign)?;
                 match (llm_url, &mut config.llm) {
                     (None, _) => {}
                     (Some(url), Some(llm)) => {
@@ -163,6 +169,37 @@ fn config_and_seed(
             }
         },
     }
+}
+
+/// The experiment budget a resume runs to: `requested`, which must raise the one in force, and
+/// which only helps while no other budget is spent; else the one in force.
+fn extended_budget(
+    existing: &CampaignState,
+    config: &CampaignConfig,
+    requested: Option<u32>,
+    campaign: &CampaignId,
+) -> Result<u32, CampaignError> {
+    let in_force = existing.experiments_max().unwrap_or(config.budget.experiments_max);
+    let Some(requested) = requested else { return Ok(in_force) };
+    if requested <= in_force {
+        return Err(CampaignError::Invalid(format!(
+            "--experiments {requested}: campaign {campaign}'s budget is {in_force} experiments already; give a larger one"
+        )));
+    }
+    let b = &config.budget;
+    let spent = [
+        (b.wall_s_max.is_some_and(|s| existing.wall_ms >= s * 1000), "wall-clock"),
+        (b.compute_s_max.is_some_and(|s| existing.compute_ms >= s * 1000), "compute"),
+    ];
+    if let Some((_, which)) = spent.iter().find(|(spent, _)| *spent) {
+        return Err(CampaignError::Invalid(format!(
+            "campaign {campaign} has spent its {which} budget: more experiments would start none"
+        )));
+    }
+    lineage_arch::limits::EXPERIMENTS
+        .check("--experiments", requested)
+        .map_err(|e| CampaignError::Invalid(e.to_string()))?;
+    Ok(requested)
 }
 
 /// The model the config's LLM roles ask, with the replies and spend the log already holds; a
@@ -231,9 +268,14 @@ fn start_team(shared: &Shared) -> Team {
 
 /// The first decision of this run: the start of a new campaign, or the resume of one, with
 /// what is dispatched again.
-fn first_decision(start: &Start, existing: &CampaignState, config: &CampaignConfig, seed: u64) -> Decision {
+fn first_decisions(
+    start: &Start,
+    existing: &CampaignState,
+    config: &CampaignConfig,
+    seed: u64,
+) -> Vec<Decision> {
     match start {
-        Start::New(new) => Decision::new(
+        Start::New(new) => vec![Decision::new(
             "start",
             "orchestrator",
             CampaignStarted {
@@ -244,11 +286,18 @@ fn first_decision(start: &Start, existing: &CampaignState, config: &CampaignConf
                 backend: lineage_arch::backend::name().into(),
                 host: host(),
             },
-        ),
-        Start::Resume { .. } => {
+        )],
+        Start::Resume { experiments, .. } => {
+            // The budget first: a finished campaign is reopened by it, then resumed.
+            let extended = experiments.map(|experiments_max| {
+                let previous_max = existing.experiments_max().unwrap_or(experiments_max);
+                let extended = CampaignExtended { experiments_max, previous_max };
+                Decision::new(format!("extend/{}", existing.round), "orchestrator", extended)
+            });
             let redispatched = crate::planner::unfinished(existing);
             let resumed = CampaignResumed { from_seq: existing.events, redispatched, host: host() };
-            Decision::new(format!("resume/{}", existing.resumes), "orchestrator", resumed)
+            let resumed = Decision::new(format!("resume/{}", existing.resumes), "orchestrator", resumed);
+            extended.into_iter().chain([resumed]).collect()
         }
     }
 }
@@ -319,9 +368,9 @@ pub fn run(
         // point after it records a pause (one before it ends the process having written nothing).
         let interrupted =
             interrupt().map_err(|e| CampaignError::Invalid(format!("cannot listen for Ctrl-C: {e}")))?;
-        let first = first_decision(&start, &existing, &config, seed);
+        let first = first_decisions(&start, &existing, &config, seed);
         recorder_addr
-            .send(Record(vec![first]))
+            .send(Record(first))
             .await
             .map_err(|e| CampaignError::Invalid(e.to_string()))?
             .map_err(|e| CampaignError::Stopped(e, campaign.clone()))?;

@@ -118,8 +118,10 @@ impl Handler<Committed> for Orchestrator {
         self.state.apply(&event);
         // A pause stops the system itself once its event is recorded; stopping here on any
         // event committed meanwhile (a worker's, still in the recorder's queue) would end the
-        // process before the pause is written.
-        if self.state.finished.is_some() {
+        // process before the pause is written. The end of the log being replayed is not this
+        // run's: a finished campaign resumed with a larger budget is reopened by its first
+        // decision (`CampaignExtended`).
+        if self.live && self.state.finished.is_some() {
             self.close(ctx);
             return;
         }

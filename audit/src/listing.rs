@@ -87,7 +87,7 @@ impl Listing {
             preset: started.and_then(|s| s.config.preset.clone()),
             seed: started.map(|s| s.seed.to_string()),
             experiments: state.experiments_started(),
-            experiments_max: started.map(|s| s.config.budget.experiments_max),
+            experiments_max: state.experiments_max(),
             best_arch: best.map(|(a, _)| a.to_string()),
             best_fitness: best.map(|(_, f)| f),
             discoveries: state.discoveries().len(),

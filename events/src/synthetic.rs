@@ -242,6 +242,7 @@ pub fn one_of_each() -> Vec<Payload> {
         }),
         Payload::CampaignPaused(CampaignPaused { reason: "interrupted (Ctrl-C)".into() }),
         Payload::CampaignNamed(CampaignNamed { name: "ablation-1".into() }),
+        Payload::CampaignExtended(CampaignExtended { experiments_max: 40, previous_max: 20 }),
         Payload::CampaignResumed(CampaignResumed {
             from_seq: 41,
             redispatched: vec!["r-0001-0".into()],

@@ -1,7 +1,8 @@
 //! Where a campaign's log ends. `CampaignFinished` is the campaign's last decision: after it,
 //! only what cannot change the campaign may follow — conclusions of analysts attached from
 //! elsewhere (`AnalysisRecorded`, `InsightRecorded`: they only comment on it), signed
-//! checkpoints of the head (`HeadSigned`), a new name (`CampaignNamed`), and events of types this build does not know (it
+//! checkpoints of the head (`HeadSigned`), a new name (`CampaignNamed`), a raised budget
+//! (`CampaignExtended`, which reopens the campaign: a new end follows), and events of types this build does not know (it
 //! skips them). Anything else after the finish — a verdict, a fitness, a run, a second finish —
 //! continues a log past its end: no campaign writes it, so `verify` fails the log and `replay`
 //! warns, naming the first such event.
@@ -20,6 +21,7 @@ pub fn may_follow_finish(payload: &DecodedPayload) -> bool {
                 | Payload::InsightRecorded(_)
                 | Payload::HeadSigned(_)
                 | Payload::CampaignNamed(_)
+                | Payload::CampaignExtended(_)
         ),
     }
 }

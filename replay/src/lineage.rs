@@ -63,8 +63,9 @@ impl CampaignState {
 
     /// Positions in `events` (a whole log, in order) of the events about `arch`: those that
     /// correlate with it, the parent selection of its experiment (unless it is a seed baseline),
-    /// the evidence its proposal cites, and every insight caused by or citing an event that
-    /// correlates with it (whether or not the insight steered a proposal).
+    /// the evidence its proposal cites, and every insight caused by an event that correlates
+    /// with it (whether or not the insight steered a proposal; an insight that only cites it,
+    /// as a running tally of every score does, is about the campaign, not this architecture).
     pub fn events_about(&self, events: &[RecordedEvent], arch: &ArchId) -> Vec<usize> {
         let proposal = &self.archs[arch].proposal;
         let selection_matters = proposal.parent.is_some();
@@ -76,9 +77,9 @@ impl CampaignState {
                     correlated.insert(&event.id);
                     return true;
                 }
-                // An insight comes after what it cites and after its cause.
-                let insight_about_it = matches!(event.payload.known(), Some(Payload::InsightRecorded(insight))
-                    if insight.cites.iter().chain(&event.causation).any(|id| correlated.contains(id)));
+                // An insight comes after its cause.
+                let insight_about_it = matches!(event.payload.known(), Some(Payload::InsightRecorded(_)))
+                    && event.causation.as_ref().is_some_and(|id| correlated.contains(id));
                 insight_about_it
                     || proposal.evidence.contains(&event.id)
                     || selection_matters

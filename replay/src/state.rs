@@ -237,6 +237,14 @@ pub struct CampaignState {
     /// The name in force: the last `CampaignNamed`'s, else the one it started with (not part of
     /// the state hash: a name changes no decision).
     pub name: Option<String>,
+    /// Budget extensions so far (`CampaignExtended`): each opens a new verification round.
+    pub round: u32,
+    /// The experiment budget the last extension set.
+    pub experiments_max_extended: Option<u32>,
+    /// The round of the last promotion to verification.
+    pub promoted_round: Option<u32>,
+    /// The round of the last verdict.
+    pub concluded_round: Option<u32>,
     /// Pauses and resumes so far.
     pub pauses: u32,
     /// Resumes so far.
@@ -431,10 +439,12 @@ impl CampaignState {
                 }
             }
             Payload::PromotedToVerification(p) => {
+                self.promoted_round = Some(self.round);
                 let arch = self.arch(&p.arch);
                 arch.promoted = Some(p);
             }
             Payload::VerificationConcluded(p) => {
+                self.concluded_round = Some(self.round);
                 let arch = self.arch(&p.arch);
                 arch.verification = Some(p);
             }
@@ -449,6 +459,13 @@ impl CampaignState {
             }
             Payload::CampaignPaused(_) => self.pauses += 1,
             Payload::CampaignNamed(p) => self.name = Some(p.name),
+            Payload::CampaignExtended(p) => {
+                // Reopened: what follows continues the campaign, up to its next end.
+                self.round += 1;
+                self.experiments_max_extended = Some(p.experiments_max);
+                self.finished = None;
+                self.finished_seq = None;
+            }
             Payload::CampaignResumed(_) => self.resumes += 1,
             Payload::CampaignFinished(p) => {
                 self.finished_seq.get_or_insert(seq);
@@ -543,6 +560,22 @@ impl CampaignState {
             .enumerate()
             .map(|(i, (arch, fitness))| PoolEntry { rank: i as u32 + 1, arch: arch.clone(), fitness })
             .collect()
+    }
+
+    /// The experiment budget in force: the last extension's, else the config's (`None` before
+    /// the campaign started).
+    pub fn experiments_max(&self) -> Option<u32> {
+        self.experiments_max_extended.or(self.started.as_ref().map(|s| s.config.budget.experiments_max))
+    }
+
+    /// Whether the current round (see [`Self::round`]) has promoted its candidates.
+    pub fn promoted_this_round(&self) -> bool {
+        self.promoted_round == Some(self.round)
+    }
+
+    /// Whether the current round has concluded its verification.
+    pub fn concluded_this_round(&self) -> bool {
+        self.concluded_round == Some(self.round)
     }
 
     /// Experiments (numbered from 1) that have a parent selection.

@@ -80,8 +80,9 @@ fn rows(state: &CampaignState) -> Vec<Vec<(String, Value)>> {
 
 /// The verification numbers behind a verdict, seed by seed, as parallel lists (empty before
 /// verification): the seeds (as strings: JSON numbers lose u64 digits above 2^53), the
-/// candidate's and the best baseline's benchmark score on each, their paired gain (`null`
-/// where the baseline has no result for the seed), and on the real-text task each held-out loss.
+/// architecture's benchmark score on each, and — for a candidate with a verdict — the best
+/// baseline's and their paired gain (`null` where the baseline has no result for the seed),
+/// and on the stage's real-text task, where it has one, each held-out loss.
 fn verification_by_seed(state: &CampaignState, arch: &ArchId) -> Vec<(&'static str, Value)> {
     let scores = verification_scores(state, arch);
     let baseline = state.archs[arch]
@@ -95,14 +96,22 @@ fn verification_by_seed(state: &CampaignState, arch: &ArchId) -> Vec<(&'static s
         let (finished, _) = state.runs.get(run)?.finished.as_ref()?;
         finished.metrics.tasks.get(task)?.loss
     };
-    let column =
-        |f: &dyn Fn(&u64, &(f64, RunId)) -> Value| -> Value { scores.iter().map(|(s, r)| f(s, r)).collect() };
+    let verdict = state.archs[arch].verification.is_some();
+    let column = |applies: bool, f: &dyn Fn(&u64, &(f64, RunId)) -> Value| -> Value {
+        scores.iter().filter(|_| applies).map(|(s, r)| f(s, r)).collect()
+    };
     vec![
-        ("verification_seeds", column(&|seed, _| json!(seed.to_string()))),
-        ("verification_benchmark", column(&|_, (score, _)| json!(score))),
-        ("verification_baseline_benchmark", column(&|seed, _| json!(baseline.get(seed).map(|b| b.0)))),
-        ("verification_gain", column(&|seed, (score, _)| json!(baseline.get(seed).map(|b| score - b.0)))),
-        ("verification_real_text_loss", column(&|_, (_, run)| json!(loss_on(run)))),
+        ("verification_seeds", column(true, &|seed, _| json!(seed.to_string()))),
+        ("verification_benchmark", column(true, &|_, (score, _)| json!(score))),
+        (
+            "verification_baseline_benchmark",
+            column(verdict, &|seed, _| json!(baseline.get(seed).map(|b| b.0))),
+        ),
+        (
+            "verification_gain",
+            column(verdict, &|seed, (score, _)| json!(baseline.get(seed).map(|b| score - b.0))),
+        ),
+        ("verification_real_text_loss", column(real_text.is_some(), &|_, (_, run)| json!(loss_on(run)))),
     ]
 }
 

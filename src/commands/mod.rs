@@ -67,8 +67,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Events(args) => events::run(open_existing(cli.store_url()).await?, args).await,
         Command::Run(args) => run::start(cli.store_url(), args).await,
-        Command::Resume { campaign, json, signing_key, llm } => {
-            run::resume(cli.store_url(), campaign, *json, signing_key.as_deref(), llm.as_deref()).await
+        Command::Resume { campaign, json, signing_key, llm, experiments } => {
+            let (key, llm) = (signing_key.as_deref(), llm.as_deref());
+            run::resume(cli.store_url(), campaign, *json, key, llm, *experiments).await
         }
         Command::Replay { campaign, until, fitness, policy, json } => {
             let counterfactual =

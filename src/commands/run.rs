@@ -76,11 +76,12 @@ pub async fn resume(
     json: bool,
     signing_key: Option<&Path>,
     llm_url: Option<&str>,
+    experiments: Option<u32>,
 ) -> anyhow::Result<()> {
     let signing_key = super::keygen::load(signing_key)?;
     let store = super::open_existing_for_writing(url).await?;
     let campaign = super::campaign_named(store.as_ref(), campaign).await?;
-    let start = Start::Resume { llm_url: llm_url.map(str::to_owned) };
+    let start = Start::Resume { llm_url: llm_url.map(str::to_owned), experiments };
     drive(store, campaign, start, Resources::of_machine(), signing_key, json).await
 }
 

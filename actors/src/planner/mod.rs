@@ -75,7 +75,7 @@ impl InFlightKey {
             InFlightKey::Run(run) => state.runs.get(run).is_some_and(|r| r.is_done() || r.leased().is_some()),
             // A model's proposal records its selection first, and its proposal later.
             InFlightKey::Propose(n) => !state.experiment_archs(*n).is_empty(),
-            InFlightKey::Conclude => state.archs.values().any(|a| a.verification.is_some()),
+            InFlightKey::Conclude => state.concluded_this_round(),
             InFlightKey::Seed
             | InFlightKey::Schedule(_)
             | InFlightKey::Budget(_)
@@ -279,8 +279,9 @@ pub fn unfinished(state: &CampaignState) -> Vec<String> {
 /// Why exploration stops starting experiments, if it does.
 pub fn budget_exhausted(state: &CampaignState, config: &CampaignConfig, wall_ms: u64) -> Option<String> {
     let b = &config.budget;
-    if state.experiments_started() >= b.experiments_max {
-        return Some(format!("experiment budget reached ({})", b.experiments_max));
+    let experiments_max = state.experiments_max_extended.unwrap_or(b.experiments_max);
+    if state.experiments_started() >= experiments_max {
+        return Some(format!("experiment budget reached ({experiments_max})"));
     }
     if b.wall_s_max.is_some_and(|s| wall_ms >= s * 1000) {
         return Some(format!("wall-clock budget reached ({} s)", b.wall_s_max.unwrap_or(0)));
@@ -537,10 +538,11 @@ impl Planner<'_> {
         self.record(key, vec![Decision::new(format!("budget/{n}"), NAME, spent)], None);
     }
 
-    /// Promotion, the verification runs, the conclusion, then the end.
+    /// Promotion, the verification runs, the conclusion, then the end — once per round: a
+    /// budget extension (`CampaignExtended`) opens the next.
     fn verification(&mut self, reason: String) {
         let state = self.state;
-        if !state.order.iter().any(|a| state.archs[a].promoted.is_some()) {
+        if !state.promoted_this_round() {
             if self.capacity() > 0 {
                 self.promote(reason);
             }
@@ -549,7 +551,7 @@ impl Planner<'_> {
         if !self.verification_runs() || !self.in_flight.is_empty() {
             return;
         }
-        if !state.archs.values().any(|a| a.verification.is_some()) {
+        if !state.concluded_this_round() {
             self.push(Command::Conclude);
             return;
         }
@@ -558,14 +560,16 @@ impl Planner<'_> {
 
     /// Promotes the best `promote_top` candidates and the best baseline that is not the
     /// quadratic reference, each to be trained with the same verification seeds; finishes
-    /// with `reason` when there is no candidate or no such baseline.
+    /// with `reason` when there is no candidate or no such baseline. A later round (after an
+    /// extension) promotes the best candidates not promoted before, and the baseline only if it
+    /// was not: its runs are the comparison of every round.
     fn promote(&mut self, reason: String) {
         let state = self.state;
         let ranked = state.ranked();
         let candidates: Vec<(ArchId, u32, f64)> = ranked
             .iter()
             .enumerate()
-            .filter(|(_, (a, _))| !state.archs[*a].is_baseline())
+            .filter(|(_, (a, _))| !state.archs[*a].is_baseline() && state.archs[*a].promoted.is_none())
             .take(self.config.promote_top as usize)
             .map(|(i, (a, f))| ((*a).clone(), i as u32 + 1, *f))
             .collect();
@@ -584,7 +588,8 @@ impl Planner<'_> {
         let seeds: Vec<u64> = (0..self.config.verification.seeds).map(|_| rng.next_u64()).collect();
         let mut decisions = Vec::new();
         let baseline = ((*baseline).clone(), rank as u32 + 1, *fitness);
-        for (arch, rank, fitness) in candidates.into_iter().chain(std::iter::once(baseline)) {
+        let baseline = state.archs[&baseline.0].promoted.is_none().then_some(baseline);
+        for (arch, rank, fitness) in candidates.into_iter().chain(baseline) {
             let program_hash = state.archs[&arch].program_hash();
             let promoted = PromotedToVerification { arch: arch.clone(), rank, fitness, seeds: seeds.clone() };
             decisions.push(Decision::new(format!("promote/{arch}"), NAME, promoted));
@@ -614,7 +619,12 @@ impl Planner<'_> {
             state_hash: state.state_hash(),
             state_events: Some(state.events),
         };
-        self.record(InFlightKey::Finish, vec![Decision::new("finish", NAME, finished)], None);
+        // Each round ends once (a decision's id is derived from its key).
+        let key = match state.round {
+            0 => "finish".to_owned(),
+            round => format!("finish/round-{round}"),
+        };
+        self.record(InFlightKey::Finish, vec![Decision::new(key, NAME, finished)], None);
     }
 }
 

@@ -172,6 +172,7 @@ payloads! {
     BudgetSpent = 1,
     CampaignPaused = 1,
     CampaignNamed = 1,
+    CampaignExtended = 1,
     CampaignResumed = 1,
     CampaignFinished = 1,
     HeadSigned = 1,
@@ -219,8 +220,8 @@ impl Payload {
             PromotedToVerification(p) => Some(&p.arch),
             VerificationConcluded(p) => Some(&p.arch),
             CampaignStarted(_) | ParentSelected(_) | InsightRecorded(_) | LlmExchanged(_)
-            | LlmFellBack(_) | BudgetSpent(_) | CampaignPaused(_) | CampaignNamed(_) | CampaignResumed(_)
-            | CampaignFinished(_) | HeadSigned(_) => None,
+            | LlmFellBack(_) | BudgetSpent(_) | CampaignPaused(_) | CampaignNamed(_)
+            | CampaignExtended(_) | CampaignResumed(_) | CampaignFinished(_) | HeadSigned(_) => None,
         }
     }
 
@@ -321,6 +322,7 @@ impl Payload {
             ),
             CampaignPaused(p) => p.reason.clone(),
             CampaignNamed(p) => format!("named {:?}", p.name),
+            CampaignExtended(p) => format!("experiment budget {} → {}", p.previous_max, p.experiments_max),
             CampaignResumed(p) => format!("from seq {}", p.from_seq),
             CampaignFinished(p) => {
                 format!("{} after {} experiments, state {}", p.reason, p.experiments, p.state_hash)

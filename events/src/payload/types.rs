@@ -877,6 +877,17 @@ pub struct CampaignPaused {
     pub reason: String,
 }
 
+/// The experiment budget was raised (`lineage resume --experiments N`). A finished campaign is
+/// reopened by it: exploration goes on to the new budget, the candidates not yet verified are
+/// verified in a new round, and a new `CampaignFinished` ends it again.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CampaignExtended {
+    /// The new experiment budget (proposed experiments, baselines not counted).
+    pub experiments_max: u32,
+    /// The budget it replaces.
+    pub previous_max: u32,
+}
+
 /// The campaign was given a name (`lineage campaigns rename`): commands accept it in place of
 /// the id, which never changes. The latest name is in force. It comments on the campaign and
 /// changes none of its decisions (it may follow the end; the state hash leaves it out).
