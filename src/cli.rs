@@ -359,6 +359,10 @@ pub enum Command {
         /// Folder for the figures [default: plots/CAMPAIGN].
         #[arg(long, value_name = "DIR")]
         out: Option<std::path::PathBuf>,
+        /// Which files: png, svg (repeat, or comma-separated) [default: both]. (PDF: convert
+        /// the SVG, e.g. `rsvg-convert -f pdf`; the plotting library writes none.)
+        #[arg(long, value_enum, value_delimiter = ',', default_values_t = [PlotFormat::Png, PlotFormat::Svg])]
+        format: Vec<PlotFormat>,
     },
     /// Measure performance (results are meant for docs/performance.md).
     #[command(subcommand)]
@@ -379,6 +383,25 @@ pub enum ProvenanceFormat {
     Dot,
     /// W3C PROV-JSON: programs and results, the activities that made them, the actors.
     Prov,
+}
+
+/// Files `lineage plot` writes.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PlotFormat {
+    /// Raster, 1100 × 680.
+    Png,
+    /// Vector.
+    Svg,
+}
+
+impl PlotFormat {
+    /// The file extension.
+    pub fn extension(&self) -> &'static str {
+        match self {
+            PlotFormat::Png => "png",
+            PlotFormat::Svg => "svg",
+        }
+    }
 }
 
 /// Output formats of `lineage export`.

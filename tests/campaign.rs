@@ -240,7 +240,8 @@ async fn one_run_in_flight_repeats_event_for_event() {
     }
 }
 
-/// `plot` writes the four figures as PNG and SVG; the SVGs carry the campaign's own labels.
+/// `plot` writes the four figures as PNG and SVG (or the formats asked for); the SVGs carry the
+/// campaign's own labels, the tree its colour bar and key.
 fn plots(dir: &TempDir, store: &str, live: &Value) {
     let out_dir = dir.path().join("figures");
     let out = lineage(store).args(["plot", "smoke-a", "--out"]).arg(&out_dir).output().unwrap();
@@ -266,6 +267,32 @@ fn plots(dir: &TempDir, store: &str, live: &Value) {
     for baseline in baselines {
         assert!(tree.contains(baseline) && scatter.contains(baseline), "{baseline} missing from the figures");
     }
+    // A small tree names every proposed architecture; the tree has a colour bar and a key
+    // (hollow markers explained); the experiment axis has no negative or fractional labels.
+    for arch in live["leaderboard"].as_array().unwrap().iter().filter(|r| r["proposer"] != "baseline") {
+        assert!(tree.contains(arch["arch"].as_str().unwrap()), "{arch} unlabelled in the tree");
+    }
+    // (plotters writes each text on a line of its own.)
+    let texts = |svg: &str| -> Vec<String> { svg.lines().map(|l| l.trim().to_owned()).collect() };
+    let tree_texts = texts(&tree);
+    assert!(tree_texts.contains(&"fitness".to_owned()), "no colour bar");
+    assert!(tree.contains("never scored"), "no key for the hollow markers");
+    let discovery = std::fs::read_to_string(out_dir.join("discovery-experiments.svg")).unwrap();
+    // (Fitness is at most 1: a label of 1.5 or 2.5 is a fractional experiment.)
+    for labels in [tree_texts, texts(&discovery)] {
+        assert!(!labels.iter().any(|t| ["-1", "-2", "1.5", "2.5"].contains(&t.as_str())), "{labels:?}");
+    }
+    // Only the formats asked for.
+    let svg_only = dir.path().join("svg-only");
+    let out =
+        lineage(store).args(["plot", "smoke-a", "--format", "svg", "--out"]).arg(&svg_only).output().unwrap();
+    assert!(out.status.success());
+    let written: Vec<String> = std::fs::read_dir(&svg_only)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(written.len(), 4);
+    assert!(written.iter().all(|f| f.ends_with(".svg")), "{written:?}");
     let out = lineage(store).args(["plot", "nope"]).output().unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert_eq!(String::from_utf8_lossy(&out.stderr).trim_end().lines().count(), 1);

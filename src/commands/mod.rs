@@ -93,8 +93,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::ExportArch(args) => export_arch::run(cli.store_url(), args).await,
         Command::Attach(args) => attach::run(open_existing_for_writing(cli.store_url()).await?, args).await,
         Command::Worker(args) => worker::run(open_existing_for_writing(cli.store_url()).await?, args).await,
-        Command::Plot { campaign, out } => {
-            plot::run(open_existing(cli.store_url()).await?, campaign, out.as_deref()).await
+        Command::Plot { campaign, out, format } => {
+            plot::run(open_existing(cli.store_url()).await?, campaign, out.as_deref(), format).await
         }
         Command::Verify { campaign, reproduce, head, public_key, json } => {
             // Arguments first: a malformed one is refused before the store is opened.

@@ -12,8 +12,14 @@ use lineage_events::{ArchId, DecodedPayload, EventStore};
 use lineage_replay::{CampaignState, fold_log};
 
 use super::charts::{self, Curve, CurvePoint, Node, Scatter};
+use crate::cli::PlotFormat;
 
-pub async fn run(store: Arc<dyn EventStore>, campaign: &str, out: Option<&Path>) -> anyhow::Result<()> {
+pub async fn run(
+    store: Arc<dyn EventStore>,
+    campaign: &str,
+    out: Option<&Path>,
+    formats: &[PlotFormat],
+) -> anyhow::Result<()> {
     let campaign = super::campaign_named(store.as_ref(), campaign).await?;
     // The curve is sampled from the events as they are folded; the tree and the scatter come
     // from the final state.
@@ -32,12 +38,17 @@ pub async fn run(store: Arc<dyn EventStore>, campaign: &str, out: Option<&Path>)
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
     charts::register_font();
 
-    let title = campaign.as_str();
+    // Titles name the campaign as its researcher does: by its name, with the id beside it.
+    let title = match &state.name {
+        Some(name) if name != campaign.as_str() => format!("{name} ({campaign})"),
+        _ => campaign.to_string(),
+    };
+    let title = title.as_str();
     let curve = curve.finish();
     let nodes = tree(&state);
     let scatter = scatter(&state);
     let mut written = Vec::new();
-    for extension in ["png", "svg"] {
+    for extension in formats.iter().map(PlotFormat::extension) {
         let path = |name: &str| dir.join(format!("{name}.{extension}"));
         charts::discovery(&path("discovery-experiments"), title, &curve, charts::Axis::Experiments)?;
         charts::discovery(&path("discovery-compute"), title, &curve, charts::Axis::Compute)?;

@@ -9,15 +9,24 @@ use plotters::coord::Shift;
 use plotters::prelude::*;
 use plotters::style::text_anchor::{HPos, Pos, VPos};
 
+mod tree;
+
+pub use tree::family_tree;
+
 const SIZE: (u32, u32) = (1100, 680);
 const FONT: &str = "sans-serif";
 const CANDIDATE: RGBColor = RGBColor(31, 119, 180);
 const BASELINE: RGBColor = RGBColor(127, 127, 127);
 const DISCOVERY: RGBColor = RGBColor(214, 39, 40);
+/// The grid: major lines faint, minor ones fainter, so that the data stands out.
+const GRID: RGBAColor = RGBAColor(0, 0, 0, 0.12);
+const LIGHT_GRID: RGBAColor = RGBAColor(0, 0, 0, 0.035);
+/// The strip under a plot that holds its key.
+const KEY_HEIGHT: u32 = 44;
 
 /// Makes the bundled font the one plotters draws text with.
 pub fn register_font() {
-    static FONT_BYTES: &[u8] = include_bytes!("../../assets/fonts/DejaVuSans.ttf");
+    static FONT_BYTES: &[u8] = include_bytes!("../../../assets/fonts/DejaVuSans.ttf");
     plotters::style::register_font(FONT, FontStyle::Normal, FONT_BYTES)
         .unwrap_or_else(|_| panic!("the bundled font is a valid TrueType font"));
 }
@@ -103,6 +112,7 @@ struct Discovery<'a> {
 impl Figure for Discovery<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn<DB> {
         root.fill(&WHITE)?;
+        let (plot, key) = root.split_vertically(SIZE.1 - KEY_HEIGHT);
         let x = |p: &CurvePoint| match self.axis {
             Axis::Experiments => p.experiments as f64,
             Axis::Compute => p.compute_s,
@@ -112,118 +122,103 @@ impl Figure for Discovery<'_> {
         let fitness: Vec<f64> =
             points.iter().filter_map(|p| p.best_candidate).chain(self.curve.best_baseline).collect();
         let (y_min, y_max) = padded_range(&fitness);
-        let discoveries = points.iter().map(|p| p.discoveries).max().unwrap_or(0).max(1) as f64;
+        let discoveries = points.iter().map(|p| p.discoveries).max().unwrap_or(0).max(1);
         let x_desc = match self.axis {
             Axis::Experiments => "experiments",
             Axis::Compute => "training compute (s)",
         };
-        let mut chart = ChartBuilder::on(root)
+        let mut chart = ChartBuilder::on(&plot)
             .caption(format!("{}: discovery curve", self.title), (FONT, 24))
             .margin(18)
             .x_label_area_size(48)
             .y_label_area_size(64)
             .right_y_label_area_size(56)
             .build_cartesian_2d(0.0..x_max * 1.02, y_min..y_max)?
-            .set_secondary_coord(0.0..x_max * 1.02, 0.0..discoveries * 1.1);
-        chart.configure_mesh().x_desc(x_desc).y_desc("best fitness").label_style((FONT, 15)).draw()?;
-        chart.configure_secondary_axes().y_desc("discoveries").label_style((FONT, 15)).draw()?;
-        if let Some(baseline) = self.curve.best_baseline {
-            chart
-                .draw_series(LineSeries::new(
-                    [(0.0, baseline), (x_max * 1.02, baseline)],
-                    BASELINE.stroke_width(2),
-                ))?
-                .label("best baseline")
-                .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], BASELINE.stroke_width(2)));
-        }
-        let best: Vec<(f64, f64)> = points.iter().filter_map(|p| Some((x(p), p.best_candidate?))).collect();
-        chart
-            .draw_series(LineSeries::new(steps(&best), CANDIDATE.stroke_width(3)))?
-            .label("best candidate")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], CANDIDATE.stroke_width(3)));
-        let found: Vec<(f64, f64)> = points.iter().map(|p| (x(p), p.discoveries as f64)).collect();
-        chart
-            .draw_secondary_series(LineSeries::new(steps(&found), DISCOVERY.stroke_width(2)))?
-            .label("discoveries (verified)")
-            .legend(|(x, y)| PathElement::new([(x, y), (x + 20, y)], DISCOVERY.stroke_width(2)));
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerRight)
-            .label_font((FONT, 15))
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-    }
-}
-
-/// Architectures by experiment (x) in lineage lanes (y), joined to their parents, coloured by
-/// exploration fitness; baselines are labelled squares, discoveries ringed in red.
-pub fn family_tree(path: &Path, title: &str, nodes: &[Node]) -> anyhow::Result<()> {
-    save(path, &Tree { title, nodes })
-}
-
-struct Tree<'a> {
-    title: &'a str,
-    nodes: &'a [Node],
-}
-
-impl Figure for Tree<'_> {
-    fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn<DB> {
-        root.fill(&WHITE)?;
-        let nodes = self.nodes;
-        let x_max = nodes.iter().map(|n| n.experiment).max().unwrap_or(0) as f64 + 1.0;
-        let y_max = nodes.iter().map(|n| n.lane).fold(0.0, f64::max) + 0.6;
-        let scored: Vec<f64> = nodes.iter().filter_map(|n| n.fitness).collect();
-        let (low, high) = (
-            scored.iter().copied().fold(f64::MAX, f64::min),
-            scored.iter().copied().fold(f64::MIN, f64::max),
-        );
-        let colour = |fitness: f64| ViridisRGB.get_color_normalized(fitness, low, high.max(low + 1e-9));
-        let mut chart = ChartBuilder::on(root)
-            .caption(
-                format!("{}: family tree (colour: fitness, {low:.3} to {high:.3})", self.title),
-                (FONT, 24),
-            )
-            .margin(18)
-            .x_label_area_size(48)
-            .y_label_area_size(56)
-            .build_cartesian_2d(-2.5..x_max, -0.6..y_max)?;
+            .set_secondary_coord(0.0..x_max * 1.02, 0.0..discoveries as f64 * 1.1);
         chart
             .configure_mesh()
-            .disable_mesh()
-            .disable_y_axis()
-            .x_desc("experiment (0: baselines)")
+            .x_desc(x_desc)
+            .y_desc("best fitness")
             .x_label_formatter(&|x| format!("{x:.0}"))
+            .light_line_style(LIGHT_GRID)
+            .bold_line_style(GRID)
             .label_style((FONT, 15))
             .draw()?;
-        let at = |n: &Node| (n.experiment as f64, n.lane);
-        chart.draw_series(nodes.iter().filter_map(|n| {
-            let parent = &nodes[n.parent?];
-            Some(PathElement::new([at(parent), at(n)], BLACK.mix(0.35)))
-        }))?;
-        for node in nodes {
-            let style = match node.fitness {
-                Some(f) => colour(f).filled(),
-                None => BASELINE.stroke_width(1),
-            };
-            if node.baseline {
-                chart.draw_series([Rectangle::new(
-                    [(-0.2, node.lane - 0.2), (0.2, node.lane + 0.2)],
-                    style,
-                )])?;
-                let label = TextStyle::from((FONT, 13).into_font()).pos(Pos::new(HPos::Right, VPos::Center));
-                chart.draw_series([Text::new(format!("{} ", node.label), (-0.25, node.lane), label)])?;
-            } else {
-                chart.draw_series([Circle::new(at(node), 6, style)])?;
+        // Whole discoveries only: one label per count.
+        chart
+            .configure_secondary_axes()
+            .y_desc("discoveries")
+            .y_labels(discoveries as usize + 1)
+            .y_label_formatter(&|y| format!("{y:.0}"))
+            .label_style((FONT, 15))
+            .draw()?;
+        if let Some(baseline) = self.curve.best_baseline {
+            chart.draw_series(LineSeries::new(
+                [(0.0, baseline), (x_max * 1.02, baseline)],
+                BASELINE.stroke_width(2),
+            ))?;
+        }
+        let best: Vec<(f64, f64)> = points.iter().filter_map(|p| Some((x(p), p.best_candidate?))).collect();
+        chart.draw_series(LineSeries::new(steps(&best), CANDIDATE.stroke_width(3)))?;
+        let found: Vec<(f64, f64)> = points.iter().map(|p| (x(p), p.discoveries as f64)).collect();
+        chart.draw_secondary_series(LineSeries::new(steps(&found), DISCOVERY.stroke_width(2)))?;
+        // The key under the plot, where it hides nothing.
+        key_strip(
+            &key,
+            &[
+                (Mark::Line(CANDIDATE, 3), "best proposed architecture".into()),
+                (Mark::Line(BASELINE, 2), "best seed baseline".into()),
+                (Mark::Line(DISCOVERY, 2), "discoveries (verified; right axis)".into()),
+            ],
+        )
+    }
+}
+
+/// A marker in a figure's key.
+enum Mark {
+    Line(RGBColor, u32),
+    Point(RGBColor),
+    Square,
+    Dot,
+    Hollow,
+    Ring,
+}
+
+/// A key of `items` in one row, centred in `area` (a strip under the plot, so that it covers
+/// no data).
+fn key_strip<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, items: &[(Mark, String)]) -> Drawn<DB> {
+    const GAP: i32 = 28;
+    const MARK: i32 = 26;
+    let font = (FONT, 15).into_font();
+    let widths: Vec<i32> =
+        items.iter().map(|(_, label)| MARK + 6 + font.box_size(label).map_or(0, |(w, _)| w as i32)).collect();
+    let total: i32 = widths.iter().sum::<i32>() + GAP * (items.len() as i32 - 1).max(0);
+    let (width, height) = area.dim_in_pixel();
+    let (mut x, y) = ((width as i32 - total).max(0) / 2, height as i32 / 2);
+    let viridis_mid = ViridisRGB.get_color(0.6);
+    for ((mark, label), w) in items.iter().zip(widths) {
+        let centre = (x + MARK / 2, y);
+        match mark {
+            Mark::Line(colour, width) => {
+                area.draw(&PathElement::new([(x, y), (x + MARK, y)], colour.stroke_width(*width)))?
             }
-            if node.discovery {
-                chart.draw_series([Circle::new(at(node), 11, DISCOVERY.stroke_width(3))])?;
-                let label = format!("  {}", node.label);
-                chart.draw_series([Text::new(label, at(node), (FONT, 14).into_font().color(&DISCOVERY))])?;
+            Mark::Point(colour) => area.draw(&Circle::new(centre, 6, colour.filled()))?,
+            Mark::Square => area.draw(&Rectangle::new(
+                [(centre.0 - 7, y - 7), (centre.0 + 7, y + 7)],
+                viridis_mid.filled(),
+            ))?,
+            Mark::Dot => area.draw(&Circle::new(centre, 6, viridis_mid.filled()))?,
+            Mark::Hollow => area.draw(&Circle::new(centre, 6, BLACK.mix(0.6).stroke_width(1)))?,
+            Mark::Ring => {
+                area.draw(&Circle::new(centre, 6, viridis_mid.filled()))?;
+                area.draw(&Circle::new(centre, 11, DISCOVERY.stroke_width(3)))?
             }
         }
-        Ok(())
+        let style = TextStyle::from(font.clone()).pos(Pos::new(HPos::Left, VPos::Center));
+        area.draw(&Text::new(label.clone(), (x + MARK + 6, y), style))?;
+        x += w + GAP;
     }
+    Ok(())
 }
 
 /// Fitness against parameter count: baselines labelled, discoveries in red.
@@ -239,17 +234,26 @@ struct Params<'a> {
 impl Figure for Params<'_> {
     fn draw<DB: DrawingBackend>(&self, root: &DrawingArea<DB, Shift>) -> Drawn<DB> {
         root.fill(&WHITE)?;
+        let (plot, key) = root.split_vertically(SIZE.1 - KEY_HEIGHT);
         let params: Vec<f64> = self.points.iter().map(|p| p.params as f64).collect();
         let fitness: Vec<f64> = self.points.iter().map(|p| p.fitness).collect();
         let (x_min, x_max) = padded_range(&params);
         let (y_min, y_max) = padded_range(&fitness);
-        let mut chart = ChartBuilder::on(root)
+        let mut chart = ChartBuilder::on(&plot)
             .caption(format!("{}: fitness against parameters", self.title), (FONT, 24))
             .margin(18)
             .x_label_area_size(48)
             .y_label_area_size(64)
-            .build_cartesian_2d(x_min..x_max, y_min..y_max)?;
-        chart.configure_mesh().x_desc("parameters").y_desc("fitness").label_style((FONT, 15)).draw()?;
+            .build_cartesian_2d(x_min.max(0.0)..x_max, y_min..y_max)?;
+        chart
+            .configure_mesh()
+            .x_desc("parameters")
+            .y_desc("exploration fitness")
+            .x_label_formatter(&|x| whole(*x))
+            .light_line_style(LIGHT_GRID)
+            .bold_line_style(GRID)
+            .label_style((FONT, 15))
+            .draw()?;
         for p in self.points {
             let at = (p.params as f64, p.fitness);
             let (colour, size) = match (p.discovery, p.baseline) {
@@ -266,7 +270,23 @@ impl Figure for Params<'_> {
                 )])?;
             }
         }
-        Ok(())
+        key_strip(
+            &key,
+            &[
+                (Mark::Point(CANDIDATE), "proposed architecture".into()),
+                (Mark::Point(BASELINE), "seed baseline".into()),
+                (Mark::Point(DISCOVERY), "discovery".into()),
+            ],
+        )
+    }
+}
+
+/// A whole number for an axis: no decimals, thousands as `k` (`166k`), millions as `M`.
+fn whole(x: f64) -> String {
+    match x.abs() {
+        a if a >= 1e6 => format!("{:.1}M", x / 1e6),
+        a if a >= 1e4 => format!("{:.0}k", x / 1e3),
+        _ => format!("{x:.0}"),
     }
 }
 
