@@ -74,6 +74,35 @@ mod sqlite {
     every_store_case_list!(conformance, Sqlite);
     durable_store_case_list!(conformance, Sqlite);
     conformance!(Sqlite: a_read_only_file_in_a_read_only_directory_is_read_untouched);
+
+    /// Writers that start together on a new file (workers launched at once, or a test and the
+    /// process it starts) all open it: one creates the schema and switches it to WAL, the
+    /// others wait for it rather than fail with "database is locked".
+    #[test]
+    fn many_open_a_fresh_file_at_once() {
+        const OPENERS: usize = 8;
+        for round in 0..25 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("fresh.db");
+            let start = std::sync::Arc::new(std::sync::Barrier::new(OPENERS));
+            let openers: Vec<_> = (0..OPENERS)
+                .map(|_| {
+                    let (path, start) = (path.clone(), start.clone());
+                    std::thread::spawn(move || {
+                        let runtime =
+                            tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+                        start.wait();
+                        runtime.block_on(lineage_events::SqliteStore::open(&path)).map(|_| ())
+                    })
+                })
+                .collect();
+            for opener in openers {
+                if let Err(e) = opener.join().unwrap() {
+                    panic!("round {round}: an opener failed: {e}");
+                }
+            }
+        }
+    }
 }
 
 mod postgres {
