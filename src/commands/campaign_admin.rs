@@ -12,11 +12,19 @@ use lineage_events::{ActorRef, CampaignId, EventId, EventStore, NewEvent, StoreE
 /// Conflicting appends retried before a rename gives up (another writer appended first).
 const RENAME_ATTEMPTS: u32 = 5;
 
-/// Every campaign's name in force, with its id: what a campaign may be called.
+/// Every campaign's name in force, with its id: what a campaign may be called. A campaign whose
+/// log cannot be read (its chain broken, say) is left out with a warning: it must not stop
+/// every other campaign from being found by name (`verify` names what is wrong with it).
 pub async fn names(store: &dyn EventStore) -> anyhow::Result<Vec<(String, CampaignId)>> {
     let mut names = Vec::new();
     for summary in store.campaigns().await? {
-        let state = lineage_replay::fold_log(store, &summary.campaign, |_| true).await?;
+        let state = match lineage_replay::fold_log(store, &summary.campaign, |_| true).await {
+            Ok(state) => state,
+            Err(e) => {
+                tracing::warn!("campaign {} is left out of the names: {e}", summary.campaign);
+                continue;
+            }
+        };
         if let Some(name) = state.name.filter(|n| n != summary.campaign.as_str()) {
             names.push((name, summary.campaign));
         }

@@ -148,7 +148,9 @@ fn budget(state: &CampaignState) -> String {
         )
     };
     let mut out = String::from("<section><h2>Budget</h2>");
-    out.push_str(&bar("experiments", state.experiments_spent as f64, budget.experiments_max as f64, ""));
+    // The budget in force: raised by `resume --experiments`, if it was.
+    let experiments_max = state.experiments_max().unwrap_or(budget.experiments_max);
+    out.push_str(&bar("experiments", state.experiments_spent as f64, experiments_max as f64, ""));
     if let Some(max) = budget.compute_s_max {
         out.push_str(&bar("training time", state.compute_ms as f64 / 1000.0, max as f64, "s"));
     }
