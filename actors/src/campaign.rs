@@ -151,7 +151,8 @@ fn config_and_seed(
             ))),
             _ => {
                 let mut config = CampaignConfig::clone(&started.config);
-                config.budget.experiments_max = extended_budget(existing, &config, *experiments, campaign)?;
+                // The planner reads the budget in force from the log (`CampaignExtended`).
+                check_extension(existing, &config, *experiments, campaign)?;
                 match (llm_url, &mut config.llm) {
                     (None, _) => {}
                     (Some(url), Some(llm)) => {
@@ -171,16 +172,16 @@ fn config_and_seed(
     }
 }
 
-/// The experiment budget a resume runs to: `requested`, which must raise the one in force, and
-/// which only helps while no other budget is spent; else the one in force.
-fn extended_budget(
+/// Refuses a new experiment budget for a resume unless it raises the one in force, within the
+/// limit, while no other budget is spent (it would start nothing).
+fn check_extension(
     existing: &CampaignState,
     config: &CampaignConfig,
     requested: Option<u32>,
     campaign: &CampaignId,
-) -> Result<u32, CampaignError> {
+) -> Result<(), CampaignError> {
+    let Some(requested) = requested else { return Ok(()) };
     let in_force = existing.experiments_max().unwrap_or(config.budget.experiments_max);
-    let Some(requested) = requested else { return Ok(in_force) };
     if requested <= in_force {
         return Err(CampaignError::Invalid(format!(
             "--experiments {requested}: campaign {campaign}'s budget is {in_force} experiments already; give a larger one"
@@ -198,8 +199,8 @@ fn extended_budget(
     }
     lineage_arch::limits::EXPERIMENTS
         .check("--experiments", requested)
-        .map_err(|e| CampaignError::Invalid(e.to_string()))?;
-    Ok(requested)
+        .map(|_| ())
+        .map_err(|e| CampaignError::Invalid(e.to_string()))
 }
 
 /// The model the config's LLM roles ask, with the replies and spend the log already holds; a

@@ -170,6 +170,13 @@ fn read_head(conn: &Connection, campaign: &CampaignId, location: &str) -> Result
 }
 
 impl Inner {
+    /// The writing connection, held; a read-only handle has none.
+    fn writer(&self) -> Result<std::sync::MutexGuard<'_, Connection>, StoreError> {
+        let writer =
+            self.writer.as_ref().ok_or_else(|| StoreError::ReadOnly { location: self.location.clone() })?;
+        Ok(writer.lock().expect("sqlite writer lock"))
+    }
+
     fn append(
         &self,
         campaign: &CampaignId,
@@ -178,10 +185,7 @@ impl Inner {
     ) -> Result<Appended, StoreError> {
         let location = &self.location;
         let err = |e| sql_error(location, e);
-        let Some(writer) = &self.writer else {
-            return Err(StoreError::ReadOnly { location: location.clone() });
-        };
-        let mut conn = writer.lock().expect("sqlite writer lock");
+        let mut conn = self.writer()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
         let head = read_head(&tx, campaign, location)?.unwrap_or(Head::EMPTY);
         let existing = if expected < head.next {
@@ -244,12 +248,8 @@ impl Inner {
 
     /// Deletes the campaign's events and its row in one transaction.
     fn delete(&self, campaign: &CampaignId) -> Result<u64, StoreError> {
-        let location = &self.location;
-        let err = |e| sql_error(location, e);
-        let Some(writer) = &self.writer else {
-            return Err(StoreError::ReadOnly { location: location.clone() });
-        };
-        let mut conn = writer.lock().expect("sqlite writer lock");
+        let err = |e| sql_error(&self.location, e);
+        let mut conn = self.writer()?;
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate).map_err(err)?;
         let events =
             tx.execute("DELETE FROM lineage_events WHERE campaign = ?1", [campaign.as_str()]).map_err(err)?;
