@@ -61,7 +61,9 @@ pub async fn delete(store: &dyn EventStore, name: &str, yes: bool) -> anyhow::Re
 
 pub async fn rename(store: &dyn EventStore, name: &str, new_name: &str) -> anyhow::Result<()> {
     // A name is used where an id is: it must be one in form.
-    CampaignId::new(new_name).map_err(|e| anyhow::anyhow!("name {new_name:?}: {e}"))?;
+    CampaignId::new(new_name).map_err(|e| {
+        anyhow::anyhow!("name {new_name:?} cannot be used: a name follows the rules of ids ({e})")
+    })?;
     let campaign = super::campaign_named(store, name).await?;
     let ids = store.campaigns().await?;
     if ids.iter().any(|s| s.campaign != campaign && s.campaign.as_str().starts_with(new_name)) {
