@@ -88,7 +88,7 @@ fn train_reports_held_out_metrics_as_json() {
     assert!(out.status.success(), "{}", stderr(&out));
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(report["steps"], 4);
-    assert_eq!(report["backend"], "flex");
+    assert_eq!(report["backend"], "flex+n2");
     let tasks = report["tasks"].as_array().unwrap();
     assert_eq!(tasks.len(), 2);
     assert!(tasks[0]["accuracy"].is_null() && tasks[0]["loss"].as_f64().unwrap() > 0.0);

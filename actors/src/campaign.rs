@@ -284,7 +284,7 @@ fn first_decisions(
                 seed,
                 config: Box::new(config.clone()),
                 code_version: lineage_events::CODE_VERSION.into(),
-                backend: lineage_arch::backend::name().into(),
+                backend: lineage_arch::backend::label(),
                 host: host(),
             },
         )],

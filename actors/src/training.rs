@@ -5,6 +5,7 @@
 use std::collections::BTreeMap;
 
 use burn::tensor::Device;
+use lineage_arch::backend::Numerics;
 use lineage_arch::checks::Budget;
 use lineage_arch::cost::{TrainShape, training_memory};
 use lineage_arch::lang::{self, Dims};
@@ -186,16 +187,18 @@ fn prepare(program: &str, stage: &StageConfig, memory_bytes: Option<u64>) -> Res
 }
 
 /// Trains a recorded run again — its program text, its stage's config, its seed — on `threads`
-/// compute threads (the count it was recorded with), and returns what it measures, to compare
-/// with what was recorded (bit for bit on the same backend).
+/// compute threads (the count it was recorded with) with the `numerics` it was recorded with,
+/// and returns what it measures, to compare with what was recorded (bit for bit on the same
+/// backend).
 pub fn reproduce(
     program: &str,
     stage: &StageConfig,
     seed: u64,
     threads: u32,
+    numerics: Numerics,
     device: &Device,
 ) -> Result<TrainingMetrics, TrainingError> {
-    reproduce_model(program, stage, seed, threads, device).map(|(metrics, _, _)| metrics)
+    reproduce_model(program, stage, seed, threads, numerics, device).map(|(metrics, _, _)| metrics)
 }
 
 /// [`reproduce`], keeping the trained model: the program's graph at the stage's size and the
@@ -205,10 +208,12 @@ pub fn reproduce_model(
     stage: &StageConfig,
     seed: u64,
     threads: u32,
+    numerics: Numerics,
     device: &Device,
 ) -> Result<(TrainingMetrics, lang::graph::Graph, ModelWeights), TrainingError> {
     pool(threads).install(|| {
-        let (_, graph, task_list) = prepare(program, stage, None)?;
+        let (_, mut graph, task_list) = prepare(program, stage, None)?;
+        graph.numerics = numerics;
         let (report, weights) = train_model(&graph, &task_list, &train_config(stage, seed), device, |_| {});
         Ok((metrics(&report), graph, weights))
     })

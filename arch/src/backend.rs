@@ -45,3 +45,75 @@ pub fn device() -> Device {
 pub fn threads() -> u32 {
     rayon::current_num_threads() as u32
 }
+
+/// How training arranges its arithmetic, where two arrangements compute the same function with
+/// different rounding. A recorded run names its revision (in its backend label, see [`label`]) so
+/// that it can be trained again bit for bit by a later build: each revision stays selectable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Numerics {
+    /// Revision 1: a per-channel decay's recurrence steps one position at a time.
+    PerChannelSteps,
+    /// Revision 2: a per-channel decay within reach of `f32` is chunked, its pairwise decays
+    /// factorised into one matmul (arch/src/model/recurrence.rs).
+    PerChannelChunked,
+}
+
+impl Numerics {
+    /// What new runs train with.
+    pub const CURRENT: Numerics = Numerics::PerChannelChunked;
+
+    /// The revision's number, as labels write it.
+    pub fn revision(self) -> u32 {
+        match self {
+            Numerics::PerChannelSteps => 1,
+            Numerics::PerChannelChunked => 2,
+        }
+    }
+
+    /// A backend's name with this revision: `flex` for revision 1 (what every run recorded
+    /// before revisions existed says), `flex+n2` for revision 2.
+    pub fn label(self, backend: &str) -> String {
+        match self.revision() {
+            1 => backend.to_owned(),
+            n => format!("{backend}+n{n}"),
+        }
+    }
+
+    /// The backend and revision a recorded label names; `None` for a revision this build does
+    /// not know (recorded by a later one).
+    pub fn of_label(label: &str) -> (&str, Option<Numerics>) {
+        let Some((backend, revision)) = label.rsplit_once("+n") else {
+            return (label, Some(Numerics::PerChannelSteps));
+        };
+        let numerics = match revision {
+            "2" => Some(Numerics::PerChannelChunked),
+            _ => None,
+        };
+        (backend, numerics)
+    }
+}
+
+/// What a run records as its backend: the backend's [`name`] and the current [`Numerics`].
+pub fn label() -> String {
+    Numerics::CURRENT.label(name())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Numerics;
+
+    #[test]
+    fn a_label_names_its_backend_and_numerics() {
+        assert_eq!(
+            Numerics::of_label("flex"),
+            ("flex", Some(Numerics::PerChannelSteps)),
+            "recorded before revisions"
+        );
+        assert_eq!(Numerics::of_label("tch-cpu"), ("tch-cpu", Some(Numerics::PerChannelSteps)));
+        assert_eq!(Numerics::of_label("flex+n9"), ("flex", None), "a later build's revision");
+        for numerics in [Numerics::PerChannelSteps, Numerics::PerChannelChunked] {
+            assert_eq!(Numerics::of_label(&numerics.label("tch")), ("tch", Some(numerics)));
+        }
+        assert_eq!(Numerics::CURRENT.label("flex"), "flex+n2");
+    }
+}

@@ -19,7 +19,8 @@ It needs only ``torch``. Nothing here is used to build or test the Rust project.
 The recurrence forms (``form=`` on the model, ``--form`` in ``train.py``):
 
 - ``stepwise``: lineage's step-by-step form (one step per position).
-- ``chunked``: lineage's chunked form (any positive decay, with or without erase).
+- ``chunked``: lineage's chunked form (any positive decay, with or without erase; per channel,
+  log decays summing within ``FACTOR_SPAN`` over a chunk).
 - ``gla-chunk``: the chunked GLA form a PyTorch researcher writes (Yang et al. 2023, the
   "chunk-wise parallel form" without secondary chunking; cf. ``naive_chunk_simple_gla`` in
   fla-org/flash-linear-attention ``fla/ops/simple_gla/naive.py``, generalised to a per-channel
@@ -29,7 +30,8 @@ The recurrence forms (``form=`` on the model, ``--form`` in ``train.py``):
   that is a mean gate pre-activation, bias included, above ~ -88: always in practice, but not
   guaranteed).
 - ``lineage``: exactly the dispatch of lineage's ``recur``: chunked when the decay is absent, a
-  number or per head and positive; stepwise otherwise (a per-channel decay such as GLA's).
+  number or per head and positive, or per channel within ``FACTOR_SPAN`` (GLA's and RWKV-7's,
+  in practice); stepwise otherwise.
 - ``fast`` (the default): ``lineage``, except that a per-channel decay without erase (GLA) uses
   ``gla-chunk``, which measured fastest here (see ``train.py --form`` and the README).
 """
@@ -160,12 +162,13 @@ class Mixer(nn.Module):
 
     @classmethod
     def resolved_form(cls, form: str) -> str:
-        """The form ``recur`` takes for this program under ``form`` (for positive decays)."""
+        """The form ``recur`` takes for this program under ``form`` (for positive decays, per
+        channel within ``FACTOR_SPAN``)."""
         if form not in ("lineage", "fast"):
             return form
         if cls.DECAY in (None, "head"):
             return "chunked"
-        return "gla-chunk" if form == "fast" and not cls.ERASE else "stepwise"
+        return "gla-chunk" if form == "fast" and not cls.ERASE else "chunked"
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """weights.rs ``Initialiser::mixer``: each ``proj`` N(0, fan_in^-1/2), each conv kernel

@@ -19,6 +19,9 @@ SQUARINGS = 4
 """``2 ** SQUARINGS == CHUNK``."""
 MIN_DECAY = 1e-30
 """``recurrence.rs::MIN_DECAY``: decays are clamped here before ``log`` in the chunked form."""
+FACTOR_SPAN = 40.0
+"""``recurrence.rs::FACTOR_SPAN``: a per-channel decay is chunked while every partial sum of its
+log inside a chunk stays within it, so that ``exp(L_t)`` and ``exp(-L_s)`` cannot overflow."""
 
 FORMS = ("fast", "lineage", "stepwise", "chunked", "gla-chunk")
 
@@ -59,18 +62,19 @@ def recur(
         raise ValueError("erase and along go together")
     per_channel = isinstance(decay, torch.Tensor) and decay.shape[-1] != heads
     if form in ("lineage", "fast"):
-        # recurrence.rs `recur`: chunked when the decay is absent, a positive number, or per head
-        # and positive everywhere (checked on the values); stepwise otherwise.
+        # recurrence.rs `recur` (numerics revision 2): chunked when the decay is absent, a
+        # positive number, per head and positive everywhere, or per channel within FACTOR_SPAN
+        # (checked on the values); stepwise otherwise.
         if decay is None:
             chunk = True
         elif isinstance(decay, torch.Tensor):
-            chunk = not per_channel and bool(decay.min() > 0)
+            chunk = _factorisable(decay, q.shape[1]) if per_channel else bool(decay.min() > 0)
         else:
             chunk = decay > 0
-        if chunk:
-            form = "chunked"
-        elif form == "fast" and per_channel and erase is None:
+        if form == "fast" and per_channel and erase is None:
             form = "gla-chunk"
+        elif chunk:
+            form = "chunked"
         else:
             form = "stepwise"
     if form == "stepwise":
@@ -84,6 +88,16 @@ def recur(
             log_decay = _log_decay_of(decay, q)
         return recur_gla_chunk(q, k, v, heads, log_decay)
     raise ValueError(f"unknown form {form!r}; choose from {', '.join(FORMS)}")
+
+
+def _factorisable(decay: torch.Tensor, steps: int) -> bool:
+    """Whether every partial sum of log decays inside a chunk is within ``FACTOR_SPAN``
+    (recurrence.rs ``factorisable``)."""
+    b, _, w = decay.shape
+    chunks = -(-steps // CHUNK)
+    log = decay.detach().expand(b, steps, w).clamp_min(MIN_DECAY).log()
+    log = F.pad(log, (0, 0, 0, chunks * CHUNK - steps))
+    return bool(log.reshape(b, chunks, CHUNK, w).cumsum(2).abs().max() <= FACTOR_SPAN)
 
 
 def _log_decay_of(decay, like: torch.Tensor) -> torch.Tensor:
@@ -158,17 +172,18 @@ def _pairwise(x, lx, y, ly, strict: bool) -> torch.Tensor:
     0, for every chunk: ``[..., CHUNK, CHUNK]`` (recurrence.rs ``pairwise``). The log decays are
     per head (last dim 1), per channel (last dim dk), or None (no decay: a masked ``x y^T``).
 
-    lineage adds a ``-inf`` bias above the diagonal before ``exp`` (exp(-inf) = 0 with a zero
-    gradient); here the same is a ``masked_fill`` of the exponent with ``-inf``.
+    Per head, lineage adds a ``-inf`` bias above the diagonal before ``exp`` (exp(-inf) = 0 with a
+    zero gradient); here the same is a ``masked_fill`` of the exponent with ``-inf``. Per channel
+    the ratio is factorised into one matmul, ``(x e^lx)(y e^-ly)^T``, then masked: exact while
+    the log decays stay within ``FACTOR_SPAN``, which ``recur`` checks.
     """
+    mask = _causal_mask(strict, x.device, x.dtype)
     if lx is None:
-        return (x @ y.transpose(-1, -2)) * _causal_mask(strict, x.device, x.dtype)
-    future = _causal_mask(strict, x.device, x.dtype) == 0
+        return (x @ y.transpose(-1, -2)) * mask
     if lx.shape[-1] == 1:
-        gate = (lx - ly.transpose(-1, -2)).masked_fill(future, float("-inf"))
+        gate = (lx - ly.transpose(-1, -2)).masked_fill(mask == 0, float("-inf"))
         return (x @ y.transpose(-1, -2)) * gate.exp()
-    gate = (lx.unsqueeze(-2) - ly.unsqueeze(-3)).masked_fill(future.unsqueeze(-1), float("-inf"))
-    return (x.unsqueeze(-2) * y.unsqueeze(-3) * gate.exp()).sum(-1)
+    return ((x * lx.exp()) @ (y * (-ly).exp()).transpose(-1, -2)) * mask
 
 
 def _unit_lower_inverse(a: torch.Tensor) -> torch.Tensor:
@@ -190,7 +205,7 @@ def recur_chunked(q, k, v, heads, decay=None, erase=None, along=None) -> torch.T
     Inside a chunk of 16 everything is batched matmuls over all chunks at once; only the state
     hand-over between chunks is a loop (``T / 16`` iterations). Decays enter as pairwise ratios
     ``exp(L_t - L_s)`` of cumulative log decays; the erase is solved with the UT transform. Needs
-    every decay positive. One shortcut against lineage, which changes no value: without a
+    every decay positive, and per-channel decays within ``FACTOR_SPAN``. One shortcut against lineage, which changes no value: without a
     decay, lineage multiplies by ``exp(0)`` factors (a zero log decay); here they are left out.
     """
     h, steps = heads, q.shape[1]

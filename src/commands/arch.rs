@@ -225,7 +225,7 @@ struct TaskLine<'a> {
 struct TrainLine<'a> {
     program: &'a str,
     program_hash: String,
-    backend: &'static str,
+    backend: String,
     threads: u32,
     seed: u64,
     params: u64,
@@ -323,7 +323,7 @@ fn print_train_report(
     let line = TrainLine {
         program: name,
         program_hash: lang::program_hash(program).to_hex(),
-        backend: lineage_arch::backend::name(),
+        backend: lineage_arch::backend::label(),
         threads: lineage_arch::backend::threads(),
         seed: args.seed,
         params: report.params,

@@ -10,6 +10,7 @@ use anyhow::Context;
 use lineage_actors::config::{self, Overrides};
 use lineage_actors::fitness;
 use lineage_actors::training::{reproduce, threads_per_trainer};
+use lineage_arch::backend::Numerics;
 use lineage_arch::baselines;
 use lineage_arch::rng::Rng;
 use lineage_events::payload::{FitnessConstants, TrainingMetrics};
@@ -95,7 +96,7 @@ pub fn run(preset: &str, seeds: u32, json: bool) -> anyhow::Result<()> {
         // A campaign of seed s trains every exploration run with this seed.
         let seed = Rng::stream(seeds[s], "exploration").next_u64();
         eprintln!("lineage bench fitness: {} seed {} ({} of {})", names[b], seeds[s], job + 1, jobs.len());
-        reproduce(baseline.source, &stage, seed, threads, &device)
+        reproduce(baseline.source, &stage, seed, threads, Numerics::CURRENT, &device)
             .map_err(|e| anyhow::anyhow!("{}: {e}", names[b]))
     });
     let mut metrics: Vec<Vec<TrainingMetrics>> = vec![Vec::new(); names.len()];

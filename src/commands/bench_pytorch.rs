@@ -79,7 +79,7 @@ struct Row {
 #[derive(Serialize)]
 struct Report {
     machine: Machine,
-    backend: &'static str,
+    backend: String,
     threads: u32,
     torch_version: String,
     torch_threads: u32,
@@ -209,7 +209,7 @@ pub fn run(args: &BenchTrainArgs, python: &Path) -> anyhow::Result<()> {
     let (torch_version, torch_threads) = torch.context("nothing was compared")?;
     let report = Report {
         machine: Machine::detect(),
-        backend: lineage_arch::backend::name(),
+        backend: lineage_arch::backend::label(),
         threads,
         torch_version,
         torch_threads,

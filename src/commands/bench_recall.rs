@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::bail;
 use lineage_actors::training::reproduce;
+use lineage_arch::backend::Numerics;
 use lineage_arch::lang::{self, Dims};
 use lineage_arch::limits::{self, TrainSizes};
 use lineage_events::payload::{StageConfig, TaskSpec};
@@ -158,7 +159,7 @@ fn measure(options: &Options) -> anyhow::Result<Report> {
             i + 1,
             jobs.len()
         );
-        reproduce(source, &stage(pairs, heads), seed, threads, &device)
+        reproduce(source, &stage(pairs, heads), seed, threads, Numerics::CURRENT, &device)
             .map_err(|e| anyhow::anyhow!("{name}: {e}"))
     });
     let mut runs = BTreeMap::<(usize, u32, u32), Vec<(f64, u64)>>::new();

@@ -30,7 +30,7 @@ struct Row {
 #[derive(Serialize)]
 struct Report {
     machine: Machine,
-    backend: &'static str,
+    backend: String,
     threads: u32,
     matmul_peak_gflops: f64,
     config: String,
@@ -100,7 +100,7 @@ pub fn run(args: &BenchTrainArgs) -> anyhow::Result<()> {
     }
     let report = Report {
         machine: Machine::detect(),
-        backend: lineage_arch::backend::name(),
+        backend: lineage_arch::backend::label(),
         threads: lineage_arch::backend::threads(),
         matmul_peak_gflops: peak,
         config: format!(

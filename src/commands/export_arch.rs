@@ -150,11 +150,18 @@ async fn from_campaign(
         };
         let threads = super::verify::recorded_threads(recorded);
         let device = lineage_arch::backend::device();
-        let (again, graph, weights) = reproduce_model(&source, stage, recorded.seed, threads, &device)
-            .map_err(|e| match e {
-                TrainingError::Task { task, message } => anyhow::anyhow!("{task}: {message}"),
-                other => anyhow::anyhow!("{id}: {other}"),
-            })?;
+        let (again, graph, weights) = reproduce_model(
+            &source,
+            stage,
+            recorded.seed,
+            threads,
+            super::verify::recorded_numerics(recorded),
+            &device,
+        )
+        .map_err(|e| match e {
+            TrainingError::Task { task, message } => anyhow::anyhow!("{task}: {message}"),
+            other => anyhow::anyhow!("{id}: {other}"),
+        })?;
         let agreement = super::verify::Agreement::of(recorded, &again, threads);
         let worst = agreement.worst;
         let agreement = if agreement.same_setup {
@@ -168,7 +175,7 @@ async fn from_campaign(
             if !agreement.holds() {
                 bail!(
                     "{id}: training again on {} with {threads} threads (recorded on {} with {}) differs from the record by {worst:.1e}, over {:.0e}; nothing written",
-                    lineage_arch::backend::name(),
+                    super::verify::retrained_on(recorded),
                     recorded.backend,
                     recorded.threads,
                     super::verify::TOLERANCE
@@ -187,7 +194,7 @@ async fn from_campaign(
             recorded.run,
             recorded.seed,
             recorded.metrics.steps,
-            lineage_arch::backend::name(),
+            super::verify::retrained_on(recorded),
             threads_text(threads)
         );
         (graph, weights, note)

@@ -13,6 +13,7 @@ use std::sync::Arc;
 use anyhow::bail;
 use lineage_actors::llm::replies;
 use lineage_actors::training::{TrainingError, reproduce};
+use lineage_arch::backend::Numerics;
 use lineage_arch::lang::{self, Program};
 use lineage_audit::{AnchoredHead, Expected};
 use lineage_events::payload::{Proposer, TrainingFinished, TrainingMetrics};
@@ -175,19 +176,22 @@ fn reproduce_one(state: &CampaignState, arch: &str, report: &mut Report) -> anyh
     let device = lineage_arch::backend::device();
     let threads = recorded_threads(recorded);
     let program = state.archs[id].program();
-    let again = reproduce(program, stage, recorded.seed, threads, &device).map_err(|e| match e {
-        TrainingError::Parse => anyhow::anyhow!("{id}: the recorded program does not parse"),
-        TrainingError::TypeCheck { .. } => anyhow::anyhow!("{id}: the recorded program does not type-check"),
-        TrainingError::Task { task, message } => anyhow::anyhow!("{task}: {message}"),
-        other => anyhow::anyhow!("{id}: {other}"),
-    })?;
+    let again = reproduce(program, stage, recorded.seed, threads, recorded_numerics(recorded), &device)
+        .map_err(|e| match e {
+            TrainingError::Parse => anyhow::anyhow!("{id}: the recorded program does not parse"),
+            TrainingError::TypeCheck { .. } => {
+                anyhow::anyhow!("{id}: the recorded program does not type-check")
+            }
+            TrainingError::Task { task, message } => anyhow::anyhow!("{task}: {message}"),
+            other => anyhow::anyhow!("{id}: {other}"),
+        })?;
     let agreement = Agreement::of(recorded, &again, threads);
     let ok = agreement.holds();
     let Agreement { same_setup, compared, .. } = agreement;
     let detail = format!(
         "{} on {} with {} threads (recorded on {} with {}); {}",
         id,
-        lineage_arch::backend::name(),
+        retrained_on(recorded),
         threads,
         recorded.backend,
         recorded.threads,
@@ -199,6 +203,18 @@ fn reproduce_one(state: &CampaignState, arch: &str, report: &mut Report) -> anyh
     Ok(())
 }
 
+/// The arrangement of arithmetic to train a recorded run again with: the one it names, or, for a
+/// revision this build does not know, the current one (then compared with the tolerance).
+pub(super) fn recorded_numerics(recorded: &TrainingFinished) -> Numerics {
+    Numerics::of_label(&recorded.backend).1.unwrap_or(Numerics::CURRENT)
+}
+
+/// The backend label a recorded run is trained again under: this build's backend with the
+/// run's numerics.
+pub(super) fn retrained_on(recorded: &TrainingFinished) -> String {
+    recorded_numerics(recorded).label(lineage_arch::backend::name())
+}
+
 /// The compute threads to train a recorded run again on: as many as it was recorded with (the
 /// same count, the same sums). A count no machine has is a damaged record: capped, and then
 /// compared with the tolerance.
@@ -206,8 +222,8 @@ pub(super) fn recorded_threads(recorded: &TrainingFinished) -> u32 {
     recorded.threads.clamp(1, 1024)
 }
 
-/// How a run trained again compares with its record: bit for bit on the backend and thread
-/// count it was recorded with, within [`TOLERANCE`] on another.
+/// How a run trained again compares with its record: bit for bit on the backend, numerics
+/// revision and thread count it was recorded with, within [`TOLERANCE`] on another.
 pub(super) struct Agreement {
     /// Trained again on the recorded backend and thread count.
     pub same_setup: bool,
@@ -219,7 +235,9 @@ pub(super) struct Agreement {
 
 impl Agreement {
     pub(super) fn of(recorded: &TrainingFinished, again: &TrainingMetrics, threads: u32) -> Self {
-        let same_setup = recorded.backend == lineage_arch::backend::name() && threads == recorded.threads;
+        let (backend, numerics) = Numerics::of_label(&recorded.backend);
+        let same_setup =
+            backend == lineage_arch::backend::name() && numerics.is_some() && threads == recorded.threads;
         let compared = compare(&recorded.metrics, again);
         let worst = compared.values().copied().fold(0.0, f64::max);
         Self { same_setup, compared, worst }

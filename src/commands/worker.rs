@@ -47,7 +47,7 @@ pub async fn run(store: Arc<dyn EventStore>, args: &WorkerArgs) -> anyhow::Resul
         eprintln!(
             "lineage worker {name}: {} trainer(s) on {} ({} threads), lease {}, store {}",
             args.trainers,
-            lineage_arch::backend::name(),
+            lineage_arch::backend::label(),
             lineage_arch::backend::threads(),
             humantime::format_duration(args.lease),
             store.location()

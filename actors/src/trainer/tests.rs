@@ -52,7 +52,7 @@ fn a_run_that_trained_to_its_end_is_finished_with_its_metrics() {
     assert_eq!((finished.stage, finished.seed), (Stage::Exploration, 9));
     assert_eq!(finished.program_hash, Hash::of(b"program"));
     assert_eq!(finished.metrics, metrics(&report(1.5, None)));
-    assert_eq!(finished.backend, lineage_arch::backend::name());
+    assert_eq!(finished.backend, lineage_arch::backend::label());
 }
 
 #[test]

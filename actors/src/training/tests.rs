@@ -110,7 +110,7 @@ fn reproducing_a_run_gives_its_metrics_bit_for_bit() {
     assert_eq!(trained.program_hash, Hash(lang::program_hash(&parsed).0));
     // Trained above on the test's own threads (rayon's global pool): reproduced on as many.
     let threads = lineage_arch::backend::threads();
-    let again = reproduce(&program("deltanet"), &tiny(), 5, threads, &device).unwrap();
+    let again = reproduce(&program("deltanet"), &tiny(), 5, threads, Numerics::CURRENT, &device).unwrap();
     // Everything measured; wall time and throughput are the clock's.
     let measured = |m: &TrainingMetrics| {
         (
@@ -126,8 +126,28 @@ fn reproducing_a_run_gives_its_metrics_bit_for_bit() {
     let first = metrics(&trained.report);
     assert_eq!(measured(&again), measured(&first));
     assert_eq!(again.loss_curve, first.loss_curve);
-    let other_seed = reproduce(&program("deltanet"), &tiny(), 6, threads, &device).unwrap();
+    let other_seed =
+        reproduce(&program("deltanet"), &tiny(), 6, threads, Numerics::CURRENT, &device).unwrap();
     assert_ne!(other_seed.loss_train_final, again.loss_train_final, "the seed matters");
+}
+
+#[test]
+fn a_run_is_reproduced_with_the_numerics_it_was_recorded_with() {
+    // GLA's per-channel decay: stepped in revision 1, chunked in revision 2.
+    let device = lineage_arch::backend::device();
+    let threads = lineage_arch::backend::threads();
+    let trained = train_program(&program("gla"), &tiny(), 5, None, None, &device, |_| {}).unwrap();
+    let current = metrics(&trained.report);
+    let again = reproduce(&program("gla"), &tiny(), 5, threads, Numerics::CURRENT, &device).unwrap();
+    assert_eq!(again.loss_curve, current.loss_curve, "a new run is trained with the current numerics");
+    let first = reproduce(&program("gla"), &tiny(), 5, threads, Numerics::PerChannelSteps, &device).unwrap();
+    let first_again =
+        reproduce(&program("gla"), &tiny(), 5, threads, Numerics::PerChannelSteps, &device).unwrap();
+    assert_eq!(first.loss_curve, first_again.loss_curve, "revision 1 is deterministic too");
+    let held_out = |m: &TrainingMetrics| m.loss_val_final;
+    assert_ne!(held_out(&first), held_out(&current), "the revisions round differently");
+    let relative = (held_out(&first) - held_out(&current)).abs() / held_out(&current);
+    assert!(relative < 1e-4, "but compute the same function: {relative:e} apart after 3 steps");
 }
 
 #[test]
@@ -141,7 +161,7 @@ fn a_trainer_computes_on_a_pool_of_its_own_and_the_same_count_reproduces_it() {
     let device = lineage_arch::backend::device();
     let trained =
         one.install(|| train_program(&program("deltanet"), &tiny(), 5, None, None, &device, |_| {})).unwrap();
-    let again = reproduce(&program("deltanet"), &tiny(), 5, 1, &device).unwrap();
+    let again = reproduce(&program("deltanet"), &tiny(), 5, 1, Numerics::CURRENT, &device).unwrap();
     let first = metrics(&trained.report);
     assert_eq!(
         (again.loss_train_final, again.loss_val_final),
@@ -168,8 +188,9 @@ fn the_real_text_task_reports_under_the_name_verification_reads() {
         assert_eq!(task.name(), lineage_replay::discovery::corpus_task(corpus));
     }
     let device = lineage_arch::backend::device();
-    let (metrics, graph, weights) = reproduce_model(&program("deltanet"), &tiny(), 5, 1, &device).unwrap();
-    let again = reproduce(&program("deltanet"), &tiny(), 5, 1, &device).unwrap();
+    let (metrics, graph, weights) =
+        reproduce_model(&program("deltanet"), &tiny(), 5, 1, Numerics::CURRENT, &device).unwrap();
+    let again = reproduce(&program("deltanet"), &tiny(), 5, 1, Numerics::CURRENT, &device).unwrap();
     assert_eq!((metrics.loss_train_final, &metrics.tasks), (again.loss_train_final, &again.tasks));
     assert_eq!(graph.dims.d, tiny().d_model);
     assert_eq!(weights.blocks.len() as u32, tiny().layers);

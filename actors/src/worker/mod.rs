@@ -24,6 +24,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
+use lineage_arch::backend::Numerics;
 use lineage_events::payload::{
     HostInfo, LeaseExpired, LeaseRenewed, Payload, TrainingFailure, TrainingFinished, TrainingProgress,
     TrainingStarted,
@@ -143,7 +144,7 @@ pub struct Worker {
     /// Reports received and not recorded yet.
     pending: std::collections::VecDeque<Report>,
     report: WorkerReport,
-    backend: &'static str,
+    backend: String,
     host: HostInfo,
     /// Compute threads per trainer: this machine's shared evenly.
     threads: u32,
@@ -159,7 +160,7 @@ impl Worker {
             reports: mpsc::unbounded_channel(),
             pending: Default::default(),
             report: WorkerReport::default(),
-            backend: lineage_arch::backend::name(),
+            backend: lineage_arch::backend::label(),
             host: crate::host::host(),
             threads: crate::training::threads_per_trainer(options.trainers),
             options,
@@ -265,13 +266,15 @@ impl Worker {
     fn check_backend(&self, i: usize) -> Result<bool, WorkerError> {
         let log = &self.followed[i].log;
         let recorded = &log.state.started.as_ref().expect("started").backend;
-        if recorded == self.backend {
+        // The backend decides where a run can train; the numerics revision is each run's own.
+        let (recorded, here) = (Numerics::of_label(recorded).0, lineage_arch::backend::name());
+        if recorded == here {
             return Ok(true);
         }
         let error = WorkerError::Backend {
             campaign: log.campaign.clone(),
-            recorded: recorded.clone(),
-            here: self.backend.to_owned(),
+            recorded: recorded.into(),
+            here: here.into(),
         };
         if self.options.campaigns.contains(&log.campaign) {
             return Err(error);
@@ -409,7 +412,7 @@ impl Worker {
                 run: train.run.clone(),
                 arch: train.arch.clone(),
                 trainer: self.options.name.as_str().into(),
-                backend: self.backend.into(),
+                backend: self.backend.clone().into(),
                 threads: self.threads,
                 host: self.host.clone(),
                 lease_ms: Some(self.options.lease.as_millis() as u64),

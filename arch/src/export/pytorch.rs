@@ -208,7 +208,8 @@ fn docstring(module: &Module, provenance: &Provenance) -> String {
          blocks and the vocabulary are free (`Model(layers=…, vocab=…)`).\n\n\
          ``form`` selects how ``recur`` is computed: \"stepwise\" (the naive recurrent form, one step per\n\
          position), \"chunked\" (lineage's chunked form; needs positive decays), \"lineage\" (what lineage\n\
-         runs: chunked where the decay is absent, a number or per head, stepwise otherwise; the default)\n\
+         runs: chunked where the decay is absent, a number, per head, or per channel within reach of\n\
+         float32, stepwise otherwise; the default)\n\
          or \"fast\" (as \"lineage\", but a per-channel decay without erase uses the chunked GLA form).\n\
          It needs only torch.\n\"\"\"\n",
         dims.d, dims.h

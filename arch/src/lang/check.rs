@@ -10,6 +10,7 @@ use std::collections::{HashMap, HashSet};
 use super::ast::{Arg, BinOp, Expr, ExprKind, Program};
 use super::diagnostic::{Diagnostic, ErrorClass, Span, closest};
 use super::graph::{Dims, Graph, Init, Node, NodeId, NodeKind, Ty, Unary};
+use crate::backend::Numerics;
 use crate::limits::DIAGNOSTICS_MAX;
 
 /// Widest value allowed, as a multiple of `d`: bounds parameter count and memory.
@@ -659,7 +660,13 @@ impl Checker {
                 nodes.push(node);
             }
         }
-        Graph { nodes, output: remap[output], block: program.block, dims: self.dims }
+        Graph {
+            nodes,
+            output: remap[output],
+            block: program.block,
+            dims: self.dims,
+            numerics: Numerics::CURRENT,
+        }
     }
 }
 

@@ -3,6 +3,7 @@
 
 use super::ast::{BinOp, BlockSpec};
 use super::diagnostic::Span;
+use crate::backend::Numerics;
 
 /// Model sizes a program is instantiated at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -223,6 +224,9 @@ pub struct Graph {
     pub block: BlockSpec,
     /// Sizes.
     pub dims: Dims,
+    /// The arrangement of the arithmetic to train with: the current one, or a recorded run's
+    /// when it is trained again.
+    pub numerics: Numerics,
 }
 
 impl NodeKind {

@@ -246,18 +246,21 @@ pub fn node_values(graph: &Graph, weights: &MixerWeights, x: Tensor<3>) -> Vec<O
                 }),
             },
             NodeKind::Binary { op, lhs, rhs } => binary(*op, &value(*lhs), &value(*rhs), h),
-            NodeKind::Recur { q, k, v, decay, erase, along } => Value::Tensor(recur(RecurInputs {
-                q: tensor(*q),
-                k: tensor(*k),
-                v: tensor(*v),
-                decay: decay.map(|d| match &values[d] {
-                    Value::Scalar(s) => Decay::Number(*s),
-                    Value::Tensor(t) => Decay::Tensor(t.clone()),
-                }),
-                erase: erase.zip(*along).map(|(e, a)| (tensor(e), tensor(a))),
-                h,
-                steps,
-            })),
+            NodeKind::Recur { q, k, v, decay, erase, along } => Value::Tensor(recur(
+                RecurInputs {
+                    q: tensor(*q),
+                    k: tensor(*k),
+                    v: tensor(*v),
+                    decay: decay.map(|d| match &values[d] {
+                        Value::Scalar(s) => Decay::Number(*s),
+                        Value::Tensor(t) => Decay::Tensor(t.clone()),
+                    }),
+                    erase: erase.zip(*along).map(|(e, a)| (tensor(e), tensor(a))),
+                    h,
+                    steps,
+                },
+                graph.numerics,
+            )),
             NodeKind::Attention { q, k, v, causal } => {
                 Value::Tensor(attention(tensor(*q), tensor(*k), tensor(*v), h, *causal))
             }

@@ -19,6 +19,8 @@
 
 use burn::tensor::{Bool, Tensor};
 
+use crate::backend::Numerics;
+
 /// Positions per chunk. A power of two, so that the product form of `(I + A)⁻¹` is exact.
 pub const CHUNK: usize = 16;
 /// Squarings in the product form: `2^SQUARINGS = CHUNK`.
@@ -56,17 +58,39 @@ pub struct RecurInputs {
 }
 
 /// `recur` in the faster form that is exact for these inputs. Chunked when the decay is absent,
-/// a number or per head, and positive (checked on the values: a decay is data, e.g. `1 − 2^…` or a
-/// learned gate); stepwise otherwise. A per-channel decay stays stepwise because its pairwise
-/// factors are a `CHUNK × CHUNK × dk` tensor per chunk, which measured slower than the steps at
-/// the exploration size (`lineage bench train`, docs/performance.md).
-pub fn recur(inputs: RecurInputs) -> Tensor<3> {
+/// a number or per head and positive, or per channel within [`FACTOR_SPAN`] (from
+/// [`Numerics::PerChannelChunked`] on; checked on the
+/// values: a decay is data, e.g. `1 − 2^…` or a learned gate); stepwise otherwise. Beyond the
+/// span a per-channel decay would need its pairwise ratios as a `CHUNK × CHUNK × dk` tensor per
+/// chunk, which measured slower than the steps (docs/performance.md).
+pub fn recur(inputs: RecurInputs, numerics: Numerics) -> Tensor<3> {
     let chunk = match &inputs.decay {
         None => true,
         Some(Decay::Number(s)) => *s > 0.0,
-        Some(Decay::Tensor(t)) => t.dims()[2] == inputs.h && t.clone().min().into_scalar::<f32>() > 0.0,
+        Some(Decay::Tensor(t)) if t.dims()[2] == inputs.h => t.clone().min().into_scalar::<f32>() > 0.0,
+        Some(Decay::Tensor(t)) => numerics != Numerics::PerChannelSteps && factorisable(t, inputs.steps),
     };
     if chunk { chunked(inputs) } else { stepwise(inputs) }
+}
+
+/// The largest `|Σ log decay|` over a chunk for which per-channel pairwise factors are computed
+/// as a product of two exponentials, `e^L_t · e^−L_s`: each stays within `e^±40` (about 1e±17),
+/// far from `f32`'s overflow and underflow.
+const FACTOR_SPAN: f64 = 40.0;
+
+/// Whether every partial sum of log decays inside a chunk stays within [`FACTOR_SPAN`]. A decay
+/// of 0 or below is clamped to [`MIN_DECAY`] as the chunked form does, so its log alone breaks
+/// the span and such decays keep the steps.
+fn factorisable(decay: &Tensor<3>, steps: usize) -> bool {
+    let [b, _, w] = decay.dims();
+    let chunks = steps.div_ceil(CHUNK);
+    let log = decay.clone().detach().expand([b, steps, w]).clamp_min(MIN_DECAY).log();
+    let log = match chunks * CHUNK - steps {
+        0 => log,
+        padding => Tensor::cat(vec![log.clone(), Tensor::zeros([b, padding, w], &log.device())], 1),
+    };
+    let sums = log.reshape([b, chunks, CHUNK, w]).cumsum(2);
+    f64::from(sums.abs().max().into_scalar::<f32>()) <= FACTOR_SPAN
 }
 
 /// `[b, t, h·m]` → `[batch, steps, h, m]`, broadcasting a batch or time of 1.
@@ -146,18 +170,23 @@ fn to_chunks(x: Tensor<4>, chunks: usize) -> Tensor<5> {
 
 /// `Σ_c x[t,c] y[s,c] exp(lx[t,c] − ly[s,c])` for `s ≤ t` (`s < t` when `strict`), else 0, for
 /// every chunk: `[…, CHUNK, CHUNK]`. The log decays are per head (last dim 1) or per channel.
+///
+/// Per head the ratio is formed once per pair. Per channel it is factorised into one matmul,
+/// `(x·e^lx)(y·e^−ly)ᵀ`, as flash-linear-attention's chunked GLA does: exact while no factor
+/// overflows, which the caller ensures by keeping the log decays within [`FACTOR_SPAN`].
 fn pairwise(x: Tensor<5>, lx: Tensor<5>, y: Tensor<5>, ly: Tensor<5>, strict: bool) -> Tensor<5> {
-    // 0 where s may feed t, −∞ elsewhere: exp(−∞) = 0 with a zero gradient, so no NaN.
+    // True where s cannot feed t.
     let future = Tensor::<2, Bool>::tril_mask([CHUNK, CHUNK], if strict { -1 } else { 0 }, &x.device());
-    let bias = Tensor::<2>::zeros([CHUNK, CHUNK], &x.device()).mask_fill(future, f64::NEG_INFINITY);
     if lx.dims()[4] == 1 {
+        // exp(−∞) = 0 with a zero gradient, so no NaN.
+        let bias = Tensor::<2>::zeros([CHUNK, CHUNK], &x.device()).mask_fill(future, f64::NEG_INFINITY);
         let gate = lx - ly.swap_dims(3, 4) + bias.reshape([1, 1, 1, CHUNK, CHUNK]);
         x.matmul(y.swap_dims(3, 4)) * gate.exp()
     } else {
-        let [b, h, n, _, _] = x.dims();
-        let (row, col) = (|t: Tensor<5>| t.unsqueeze_dim::<6>(4), |t: Tensor<5>| t.unsqueeze_dim::<6>(3));
-        let gate = row(lx) - col(ly) + bias.reshape([1, 1, 1, CHUNK, CHUNK, 1]);
-        (row(x) * col(y) * gate.exp()).sum_dim(5).reshape([b, h, n, CHUNK, CHUNK])
+        // The future's entries are finite (the span bounds them), then multiplied away.
+        let keep = Tensor::<2>::ones([CHUNK, CHUNK], &x.device()).mask_fill(future, 0.0);
+        let scores = (x * lx.exp()).matmul((y * ly.neg().exp()).swap_dims(3, 4));
+        scores * keep.reshape([1, 1, 1, CHUNK, CHUNK])
     }
 }
 
@@ -174,7 +203,8 @@ fn unit_lower_inverse(a: Tensor<5>) -> Tensor<5> {
     inverse
 }
 
-/// The chunked form (see the module docs). Needs every decay positive.
+/// The chunked form (see the module docs). Needs every decay positive, and per-channel decays
+/// within [`FACTOR_SPAN`] ([`recur`] checks both).
 pub fn chunked(inputs: RecurInputs) -> Tensor<3> {
     let (h, steps, batch) = (inputs.h, inputs.steps, batch_of(&inputs));
     let chunks = steps.div_ceil(CHUNK);
