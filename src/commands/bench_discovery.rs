@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use lineage_actors::config::{self, Overrides};
-use lineage_events::payload::Stage;
+use lineage_events::payload::{Stage, TrainingFailure};
 use lineage_events::{CampaignId, EventStore};
 use lineage_replay::policy::Policy;
 use lineage_replay::{CampaignState, discovery, fold_log};
@@ -48,6 +48,9 @@ struct Outcome {
     /// Best mean verified gain over the best baseline among the promoted candidates.
     best_verified_gain: Option<f64>,
     discoveries: u32,
+    /// Runs stopped by the wall-clock sanity rule (slower than their peers by the configured
+    /// factor): the one way a campaign's decisions depend on the machine's load.
+    stopped_too_slow: u32,
     state_hash: String,
 }
 
@@ -223,6 +226,13 @@ fn outcome(campaign: &CampaignId, seed: u64, state: &CampaignState) -> Outcome {
         best_benchmark_gain: best_candidate_bench.zip(best_baseline_bench).map(|(c, b)| c - b),
         best_verified_gain,
         discoveries,
+        stopped_too_slow: state
+            .runs
+            .values()
+            .filter(|r| {
+                r.failed.as_ref().is_some_and(|f| matches!(f.failure, TrainingFailure::TooSlow { .. }))
+            })
+            .count() as u32,
         state_hash: state.state_hash().to_string(),
     }
 }
@@ -319,6 +329,12 @@ fn text(report: &Report) -> String {
             c.differences.len(),
             c.mean_difference,
             c.p_value,
+        );
+    }
+    let slow: u32 = report.policies.iter().flat_map(|p| &p.campaigns).map(|c| c.stopped_too_slow).sum();
+    if slow > 0 {
+        out += &format!(
+            "warning: {slow} run(s) were stopped as too slow, a wall-clock rule: the machine was busy, so these campaigns are not the ones a quiet machine gives; run again on a quiet one\n"
         );
     }
     out += &format!("figure: {}", report.figure.join(", "));
