@@ -339,7 +339,8 @@ pub enum Command {
     /// Take an architecture out to PyTorch: DIR/model.py (a self-contained nn.Module with the
     /// program's names, the naive and the chunked form of `recur`), DIR/weights.safetensors,
     /// DIR/check.py (compares PyTorch's logits with lineage's on a recorded input) and
-    /// DIR/README.md (provenance). Give CAMPAIGN ARCH for a campaign's architecture with the
+    /// DIR/README.md (provenance). Give CAMPAIGN ARCH (or CAMPAIGN/ARCH, as `arch` takes it) for
+    /// a campaign's architecture with the
     /// weights of its exploration run (trained again from the recorded seed, and compared with
     /// the recorded metrics), or a baseline name or `.arch` file for fresh weights.
     ExportArch(ExportArchArgs),
@@ -797,8 +798,8 @@ pub struct ArchTrainArgs {
 /// Arguments of `lineage export-arch`.
 #[derive(Args, Debug)]
 pub struct ExportArchArgs {
-    /// CAMPAIGN ARCH (an architecture id or unique prefix), or one program: a baseline name or
-    /// an `.arch` file.
+    /// CAMPAIGN ARCH or CAMPAIGN/ARCH (each an id or unique prefix), or one program: a baseline
+    /// name or an `.arch` file.
     #[arg(value_name = "CAMPAIGN ARCH | PROGRAM", num_args = 1..=2, required = true)]
     pub what: Vec<String>,
     /// Folder to write into (created; files in it are replaced).

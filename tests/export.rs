@@ -79,8 +79,9 @@ fn a_campaign_candidate_exports_its_recorded_run_bit_for_bit_and_the_same_twice(
         .unwrap();
     assert!(run.status.success(), "{}", stderr(&run));
     let (first, second) = (dir.path().join("a"), dir.path().join("b"));
-    for out in [&first, &second] {
-        let output = export(&store, &["smoke", "e0001"], out);
+    // The same architecture named both ways: `CAMPAIGN ARCH` and `CAMPAIGN/ARCH`.
+    for (out, what) in [(&first, &["smoke", "e0001"][..]), (&second, &["smoke/e0001"][..])] {
+        let output = export(&store, what, out);
         assert!(output.status.success(), "{}", stderr(&output));
     }
     let readme = std::fs::read_to_string(first.join("README.md")).unwrap();

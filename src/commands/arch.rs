@@ -62,8 +62,7 @@ async fn load_any(store_url: &str, argument: String) -> anyhow::Result<(String, 
     if baselines::get(&argument).is_some() || std::path::Path::new(&argument).exists() {
         return load(&argument);
     }
-    let Some((campaign, arch)) = argument.split_once('/').filter(|(c, a)| !c.is_empty() && !a.is_empty())
-    else {
+    let Some((campaign, arch)) = campaign_arch(&argument) else {
         bail!(
             "cannot read program {argument:?}: not a file, not a baseline (see `lineage arch baselines`), and not CAMPAIGN/ARCH"
         );
@@ -73,6 +72,15 @@ async fn load_any(store_url: &str, argument: String) -> anyhow::Result<(String, 
     let state = lineage_replay::fold_log(store.as_ref(), &campaign, |_| true).await?;
     let arch = state.resolve_arch(arch)?;
     Ok((state.archs[arch].program().to_owned(), format!("{campaign}/{arch}")))
+}
+
+/// The campaign and architecture a `CAMPAIGN/ARCH` argument names, when it is neither a
+/// baseline nor an existing file.
+pub(super) fn campaign_arch(argument: &str) -> Option<(&str, &str)> {
+    if baselines::get(argument).is_some() || std::path::Path::new(argument).exists() {
+        return None;
+    }
+    argument.split_once('/').filter(|(c, a)| !c.is_empty() && !a.is_empty())
 }
 
 /// A program argument: a baseline name, or else a file.

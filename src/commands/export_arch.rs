@@ -44,11 +44,16 @@ struct Export {
 
 pub async fn run(store_url: &str, args: &ExportArchArgs) -> anyhow::Result<()> {
     let export = match args.what.as_slice() {
+        [one] if let Some((campaign, arch)) = super::arch::campaign_arch(one) => {
+            from_campaign(super::open_existing(store_url).await?, campaign, arch, args).await?
+        }
         [program] => from_program(program, args)?,
         [campaign, arch] => {
             from_campaign(super::open_existing(store_url).await?, campaign, arch, args).await?
         }
-        _ => bail!("give CAMPAIGN ARCH, or one program (a baseline name or an .arch file)"),
+        _ => {
+            bail!("give CAMPAIGN ARCH (or CAMPAIGN/ARCH), or one program (a baseline name or an .arch file)")
+        }
     };
     write(&args.pytorch, &export)?;
     crate::output::print(&format!(
