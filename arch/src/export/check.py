@@ -4,8 +4,8 @@ must compute the logits lineage computed for the input in check_input.safetensor
     python check.py
 
 It runs the module in each form of ``recur``: ``stepwise`` (the naive recurrent form),
-``lineage`` (the chunked form where lineage uses one) and, where every decay is positive,
-``chunked`` and ``fast`` too. It prints, per form, the largest relative difference
+``lineage`` (the chunked form where lineage uses one) and, where every decay is positive (and
+per channel within ``FACTOR_SPAN``), ``chunked`` and ``fast`` too. It prints, per form, the largest relative difference
 ``max |pytorch - lineage| / max |lineage|`` over all logits, and the same between the naive
 form and each other one. It exits 1 when one is
 above TOLERANCE, 0 otherwise. Needs only torch.
@@ -27,16 +27,19 @@ relative per operation."""
 
 
 def positive_decays(net, tokens) -> bool:
-    """Whether every ``recur`` of the model gets a decay that is absent or positive everywhere:
-    then lineage's chunked form applies too (it works with log decays)."""
+    """Whether every ``recur`` of the model gets a decay that is absent or positive everywhere,
+    and per channel within ``FACTOR_SPAN``: then lineage's chunked form applies too (it works
+    with log decays, and factorises per-channel ones)."""
     original, positive = model.recur, [True]
 
-    def watched(*args, decay=None, **kwargs):
+    def watched(q, k, v, heads, decay=None, **kwargs):
         if isinstance(decay, torch.Tensor):
             positive[0] &= bool(decay.min() > 0)
+            if decay.shape[-1] != heads:
+                positive[0] &= model._factorisable(decay, q.shape[1])
         elif decay is not None:
             positive[0] &= decay > 0
-        return original(*args, decay=decay, **kwargs)
+        return original(q, k, v, heads, decay=decay, **kwargs)
 
     model.recur = watched
     try:
