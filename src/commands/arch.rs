@@ -59,10 +59,10 @@ pub async fn run(store_url: &str, command: &ArchCommand) -> anyhow::Result<()> {
 /// force (after its repairs) of an architecture of a campaign in the store, each part an id or
 /// a unique prefix of one. Returns the source and the name to show.
 async fn load_any(store_url: &str, argument: String) -> anyhow::Result<(String, String)> {
-    if baselines::get(&argument).is_some() || std::path::Path::new(&argument).exists() {
-        return load(&argument);
-    }
     let Some((campaign, arch)) = campaign_arch(&argument) else {
+        if is_program(&argument) {
+            return load(&argument);
+        }
         bail!(
             "cannot read program {argument:?}: not a file, not a baseline (see `lineage arch baselines`), and not CAMPAIGN/ARCH"
         );
@@ -77,10 +77,15 @@ async fn load_any(store_url: &str, argument: String) -> anyhow::Result<(String, 
 /// The campaign and architecture a `CAMPAIGN/ARCH` argument names, when it is neither a
 /// baseline nor an existing file.
 pub(super) fn campaign_arch(argument: &str) -> Option<(&str, &str)> {
-    if baselines::get(argument).is_some() || std::path::Path::new(argument).exists() {
+    if is_program(argument) {
         return None;
     }
     argument.split_once('/').filter(|(c, a)| !c.is_empty() && !a.is_empty())
+}
+
+/// Whether an argument names a program directly: a baseline or an existing file.
+fn is_program(argument: &str) -> bool {
+    baselines::get(argument).is_some() || std::path::Path::new(argument).exists()
 }
 
 /// A program argument: a baseline name, or else a file.

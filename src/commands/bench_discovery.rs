@@ -49,7 +49,7 @@ struct Outcome {
     best_verified_gain: Option<f64>,
     discoveries: u32,
     /// Runs stopped by the wall-clock sanity rule (slower than their peers by the configured
-    /// factor): the one way a campaign's decisions depend on the machine's load.
+    /// factor): how a busy machine changes a campaign's decisions.
     stopped_too_slow: u32,
     state_hash: String,
 }

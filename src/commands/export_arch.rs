@@ -43,17 +43,19 @@ struct Export {
 }
 
 pub async fn run(store_url: &str, args: &ExportArchArgs) -> anyhow::Result<()> {
-    let export = match args.what.as_slice() {
-        [one] if let Some((campaign, arch)) = super::arch::campaign_arch(one) => {
-            from_campaign(super::open_existing(store_url).await?, campaign, arch, args).await?
-        }
-        [program] => from_program(program, args)?,
-        [campaign, arch] => {
-            from_campaign(super::open_existing(store_url).await?, campaign, arch, args).await?
-        }
+    // A campaign's architecture (`CAMPAIGN ARCH` or `CAMPAIGN/ARCH`), or else a program.
+    let named = match args.what.as_slice() {
+        [one] => super::arch::campaign_arch(one).ok_or(one),
+        [campaign, arch] => Ok((campaign.as_str(), arch.as_str())),
         _ => {
             bail!("give CAMPAIGN ARCH (or CAMPAIGN/ARCH), or one program (a baseline name or an .arch file)")
         }
+    };
+    let export = match named {
+        Ok((campaign, arch)) => {
+            from_campaign(super::open_existing(store_url).await?, campaign, arch, args).await?
+        }
+        Err(program) => from_program(program, args)?,
     };
     write(&args.pytorch, &export)?;
     crate::output::print(&format!(

@@ -5,10 +5,10 @@ must compute the logits lineage computed for the input in check_input.safetensor
 
 It runs the module in each form of ``recur``: ``stepwise`` (the naive recurrent form),
 ``lineage`` (the chunked form where lineage uses one) and, where every decay is positive (and
-per channel within ``FACTOR_SPAN``), ``chunked`` and ``fast`` too. It prints, per form, the largest relative difference
-``max |pytorch - lineage| / max |lineage|`` over all logits, and the same between the naive
-form and each other one. It exits 1 when one is
-above TOLERANCE, 0 otherwise. Needs only torch.
+per channel within ``FACTOR_SPAN``), ``chunked`` and ``fast`` too. It prints, per form, the
+largest relative difference ``max |pytorch - lineage| / max |lineage|`` over all logits, and
+the same between the naive form and each other one. It exits 1 when one is above TOLERANCE,
+0 otherwise. Needs only torch.
 """
 
 import pathlib

@@ -59,10 +59,10 @@ pub struct RecurInputs {
 
 /// `recur` in the faster form that is exact for these inputs. Chunked when the decay is absent,
 /// a number or per head and positive, or per channel within [`FACTOR_SPAN`] (from
-/// [`Numerics::PerChannelChunked`] on; checked on the
-/// values: a decay is data, e.g. `1 − 2^…` or a learned gate); stepwise otherwise. Beyond the
-/// span a per-channel decay would need its pairwise ratios as a `CHUNK × CHUNK × dk` tensor per
-/// chunk, which measured slower than the steps (docs/performance.md).
+/// [`Numerics::PerChannelChunked`] on), checked on the values: a decay is data, e.g. `1 − 2^…`
+/// or a learned gate. Stepwise otherwise: beyond the span a per-channel decay would need its
+/// pairwise ratios as a `CHUNK × CHUNK × dk` tensor per chunk, which measured slower than the
+/// steps (docs/performance.md).
 pub fn recur(inputs: RecurInputs, numerics: Numerics) -> Tensor<3> {
     let chunk = match &inputs.decay {
         None => true,
@@ -87,7 +87,10 @@ fn factorisable(decay: &Tensor<3>, steps: usize) -> bool {
     let log = decay.clone().detach().expand([b, steps, w]).clamp_min(MIN_DECAY).log();
     let log = match chunks * CHUNK - steps {
         0 => log,
-        padding => Tensor::cat(vec![log.clone(), Tensor::zeros([b, padding, w], &log.device())], 1),
+        padding => {
+            let zeros = Tensor::zeros([b, padding, w], &log.device());
+            Tensor::cat(vec![log, zeros], 1)
+        }
     };
     let sums = log.reshape([b, chunks, CHUNK, w]).cumsum(2);
     f64::from(sums.abs().max().into_scalar::<f32>()) <= FACTOR_SPAN
