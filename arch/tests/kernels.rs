@@ -1,6 +1,7 @@
 //! The CPU backend's vectorised `exp` and `sigmoid` (lineage's patch of burn-flex,
 //! vendor/burn-flex/PATCHES.md) return the same bits as the scalar kernels they replaced, on
-//! every `f32`: training on this build reproduces runs recorded before it bit for bit.
+//! every `f32`, and its operations split across threads return the same bits on any number of
+//! them: training on this build reproduces runs recorded before it bit for bit.
 
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor, TensorData};
@@ -68,4 +69,53 @@ fn strided_and_shared_tensors_take_the_same_values() {
     }
     // The shared input is unchanged by the in-place kernels.
     assert_eq!(matrix.into_data().try_into_vec::<f32>().unwrap()[0], -48.0 / 7.0);
+}
+
+/// Runs `f` on a rayon pool of `threads` threads, where flex computes.
+fn on_threads<T: Send>(threads: usize, f: impl FnOnce() -> T + Send) -> T {
+    rayon::ThreadPoolBuilder::new().num_threads(threads).build().unwrap().install(f)
+}
+
+fn bits(tensor: Tensor<2>) -> Vec<u32> {
+    tensor.into_data().try_into_vec::<f32>().unwrap().iter().map(|x| x.to_bits()).collect()
+}
+
+#[test]
+fn operations_split_across_threads_give_the_values_of_one_thread() {
+    let device = Device::flex();
+    // A training step's shapes at the exploration size: 16 sequences of 96 tokens, width 64,
+    // MLP 256; the chunked recurrence's blocks of 16 positions for 4 heads.
+    let filled = |rows: usize, cols: usize, seed: u32| {
+        let values: Vec<f32> = (0..rows * cols)
+            .map(|i| {
+                ((i as u32).wrapping_mul(2_654_435_761).wrapping_add(seed) >> 8) as f32 / 16_777_216.0 - 0.5
+            })
+            .collect();
+        Tensor::<2>::from_data(TensorData::new(values, [rows, cols]), &device)
+    };
+    let (x, w, up) = (filled(1536, 64, 1), filled(64, 64, 2), filled(64, 256, 3));
+    let results = |x: Tensor<2>, w: Tensor<2>, up: Tensor<2>| {
+        let blocks = x.clone().reshape([96, 16, 64]).matmul(x.clone().reshape([96, 64, 16]));
+        let h = x.clone().matmul(up.clone());
+        vec![
+            bits(x.clone().matmul(w.clone())),
+            bits(x.clone().transpose().matmul(x.clone())),
+            bits(h.clone()),
+            bits(blocks.reshape([1536, 16])),
+            // Elementwise, in place (a unique operand) and into a new buffer (shared ones).
+            bits(h.clone() * h.clone() + h.clone()),
+            bits(h.clone().exp() / (h.clone() + 2.0)),
+            bits(sigmoid(h.clone()) * h.clone()),
+            bits((h.clone() - 0.25).sqrt().log() * 3.0),
+            bits(h.clone().transpose().tanh()),
+            bits(h.clone().narrow(0, 8, 1024).exp()),
+            bits(h.sum_dim(0)),
+        ]
+    };
+    let one = on_threads(1, || results(x.clone(), w.clone(), up.clone()));
+    let two = on_threads(2, || results(x.clone(), w.clone(), up.clone()));
+    let three = on_threads(3, || results(x, w, up));
+    for (i, ((a, b), c)) in one.iter().zip(&two).zip(&three).enumerate() {
+        assert!(a == b && a == c, "result {i} differs between one, two and three threads");
+    }
 }

@@ -57,6 +57,13 @@ fn matmul_peak(device: &Device) -> f64 {
 }
 
 pub fn run(args: &BenchTrainArgs) -> anyhow::Result<()> {
+    // Trained as a campaign's trainer trains: on a pool of this process's threads, the training
+    // thread one of them, so that flex's split operations keep a piece on it.
+    let threads = lineage_arch::backend::threads();
+    lineage_actors::training::pool(threads).install(|| run_on_pool(args))
+}
+
+fn run_on_pool(args: &BenchTrainArgs) -> anyhow::Result<()> {
     if let Some(python) = &args.pytorch {
         return super::bench_pytorch::run(args, python);
     }

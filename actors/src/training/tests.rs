@@ -171,6 +171,21 @@ fn a_trainer_computes_on_a_pool_of_its_own_and_the_same_count_reproduces_it() {
 }
 
 #[test]
+fn a_run_trains_to_the_same_bits_on_one_thread_or_two() {
+    // The exploration size's width and batch, so that matmuls and elementwise passes are large
+    // enough to be split across threads (vendor/burn-flex/PATCHES.md).
+    let stage = StageConfig { steps: 2, batch: 16, d_model: 64, heads: 4, ..smoke().exploration };
+    let device = lineage_arch::backend::device();
+    for baseline in ["deltanet", "gla"] {
+        let on =
+            |threads| reproduce(&program(baseline), &stage, 3, threads, Numerics::CURRENT, &device).unwrap();
+        let (one, two) = (on(1), on(2));
+        assert_eq!(one.loss_curve, two.loss_curve, "{baseline}");
+        assert_eq!((one.loss_val_final, &one.tasks), (two.loss_val_final, &two.tasks), "{baseline}");
+    }
+}
+
+#[test]
 fn a_peers_limit_tighter_than_the_stage_bounds_the_run() {
     let device = lineage_arch::backend::device();
     let trained = train_program(&program("deltanet"), &tiny(), 5, Some(60.0), None, &device, |_| {}).unwrap();

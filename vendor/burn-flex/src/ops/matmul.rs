@@ -54,13 +54,17 @@ fn checked_size(a: usize, b: usize) -> usize {
 }
 
 /// Threshold for enabling parallelism (M*N*K operations).
-/// 192^3 = ~7M ops - balance between 128x128 (no parallel) and 256x256 (parallel)
-const PARALLEL_THRESHOLD: usize = 192 * 192 * 192;
+/// lineage patch: gemm's own threshold (`DEFAULT_THREADING_THRESHOLD`), not 192^3 = ~7M ops,
+/// which kept the `[1536, 64] x [64, 64]` projections of a training step on one thread.
+/// gemm splits the output, never the depth, so the values are the same on any thread count.
+const PARALLEL_THRESHOLD: usize = 48 * 48 * 256;
 
 /// Threshold for batch-level parallelism (total ops across all batches).
 /// Use batch parallelism when individual matrices are small but total work is large.
+/// lineage patch: 64^3, not 128^3 (~2M ops), so the chunked recurrence's hundreds of 16 x 16
+/// blocks use every thread; each matrix is still one thread's.
 #[cfg(feature = "rayon")]
-const BATCH_PARALLEL_THRESHOLD: usize = 128 * 128 * 128; // ~2M ops total
+const BATCH_PARALLEL_THRESHOLD: usize = 64 * 64 * 64;
 
 /// Get parallelism setting based on matrix size.
 fn get_parallelism(m: usize, n: usize, k: usize) -> gemm::Parallelism {

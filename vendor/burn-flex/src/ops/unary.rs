@@ -55,8 +55,8 @@ where
 /// Apply a unary operation element-wise to a tensor.
 pub fn unary_op<F32Op, F64Op>(tensor: FlexTensor, f32_op: F32Op, f64_op: F64Op) -> FlexTensor
 where
-    F32Op: Fn(f32) -> f32 + Copy,
-    F64Op: Fn(f64) -> f64 + Copy,
+    F32Op: Fn(f32) -> f32 + Copy + Sync,
+    F64Op: Fn(f64) -> f64 + Copy + Sync,
 {
     let dtype = tensor.dtype();
 
@@ -73,7 +73,7 @@ where
 fn unary_op_typed<E, Op>(mut tensor: FlexTensor, op: Op) -> FlexTensor
 where
     E: burn_backend::Element + bytemuck::Pod,
-    Op: Fn(E) -> E,
+    Op: Fn(E) -> E + Sync,
 {
     let n = tensor.layout().num_elements();
 
@@ -81,9 +81,11 @@ where
     if tensor.is_unique() && tensor.layout().is_contiguous() && tensor.layout().start_offset() == 0
     {
         let storage: &mut [E] = tensor.storage_mut();
-        for x in storage[..n].iter_mut() {
-            *x = op(*x);
-        }
+        crate::parallel::for_each_mut(&mut storage[..n], |piece| {
+            for x in piece.iter_mut() {
+                *x = op(*x);
+            }
+        });
         return tensor;
     }
 
@@ -98,7 +100,11 @@ where
     // Iterate in storage order (contiguous) and preserve original layout.
     // Only valid when all strides are positive.
     if !has_negative_strides && layout.start_offset() == 0 && src.len() == n {
-        let result: Vec<E> = src.iter().map(|&x| op(x)).collect();
+        let result: Vec<E> = crate::parallel::fill_new(n, |start, slots| {
+            for (slot, &x) in slots.iter_mut().zip(&src[start..]) {
+                slot.write(op(x));
+            }
+        });
         let bytes = Bytes::from_elems(result);
         return FlexTensor::new(bytes, layout, E::dtype());
     }
@@ -121,7 +127,12 @@ where
     let result = match &blocks {
         // Single contiguous block (with offset)
         StridedBlocks::Single { start, len } => {
-            src[*start..*start + *len].iter().map(|&x| op(x)).collect()
+            let src = &src[*start..*start + *len];
+            crate::parallel::fill_new(*len, |start, slots| {
+                for (slot, &x) in slots.iter_mut().zip(&src[start..]) {
+                    slot.write(op(x));
+                }
+            })
         }
         // Strided: iterate over contiguous blocks
         StridedBlocks::Multiple {
@@ -171,8 +182,8 @@ pub fn unary_op_slices<F32Op, F64Op>(
     f64_op: F64Op,
 ) -> FlexTensor
 where
-    F32Op: Fn(f32) -> f32 + Copy,
-    F64Op: Fn(f64) -> f64 + Copy,
+    F32Op: Fn(f32) -> f32 + Copy + Sync,
+    F64Op: Fn(f64) -> f64 + Copy + Sync,
 {
     if tensor.dtype() != DType::F32 {
         return unary_op(tensor, f32_op, f64_op);
@@ -180,17 +191,17 @@ where
     let n = tensor.layout().num_elements();
     let layout = tensor.layout().clone();
     if tensor.is_unique() && layout.is_contiguous() && layout.start_offset() == 0 {
-        slice_op(&mut tensor.storage_mut::<f32>()[..n]);
+        crate::parallel::for_each_mut(&mut tensor.storage_mut::<f32>()[..n], slice_op);
         return tensor;
     }
     if let Some((start, end)) = layout.contiguous_offsets() {
         let mut values = tensor.storage::<f32>()[start..end].to_vec();
-        slice_op(&mut values);
+        crate::parallel::for_each_mut(&mut values, slice_op);
         let bytes = Bytes::from_elems(values);
         return FlexTensor::new(bytes, Layout::contiguous(layout.shape().clone()), DType::F32);
     }
     let mut tensor = tensor.into_contiguous();
-    slice_op(&mut tensor.storage_mut::<f32>()[..n]);
+    crate::parallel::for_each_mut(&mut tensor.storage_mut::<f32>()[..n], slice_op);
     tensor
 }
 

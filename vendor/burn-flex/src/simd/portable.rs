@@ -29,14 +29,8 @@ macro_rules! define_inplace_f32_op {
         #[inline]
         pub fn $pub_fn(a: &mut [f32], b: &[f32]) {
             debug_assert_eq!(a.len(), b.len());
-
-            #[cfg(feature = "rayon")]
-            if a.len() >= PARALLEL_THRESHOLD {
-                $par_fn(a, b);
-                return;
-            }
-
-            $seq_fn(a, b);
+            // lineage patch: split from 64 Ki elements on, not 4 Mi (`crate::parallel`).
+            crate::parallel::zip_mut(a, b, |a, b| $seq_fn(a, b));
         }
 
         #[macerator::with_simd]
@@ -61,15 +55,6 @@ macro_rules! define_inplace_f32_op {
                 let $b = b[j];
                 a[j] = $body;
             }
-        }
-
-        #[cfg(feature = "rayon")]
-        fn $par_fn(a: &mut [f32], b: &[f32]) {
-            a.par_chunks_mut(CHUNK_SIZE)
-                .zip(b.par_chunks(CHUNK_SIZE))
-                .for_each(|(a_chunk, b_chunk)| {
-                    $seq_fn(a_chunk, b_chunk);
-                });
         }
     };
 }
