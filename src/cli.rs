@@ -344,6 +344,15 @@ pub enum Command {
     /// weights of its exploration run (trained again from the recorded seed, and compared with
     /// the recorded metrics), or a baseline name or `.arch` file for fresh weights.
     ExportArch(ExportArchArgs),
+    /// What earlier campaigns learned about the built-in operators: each operator's uses and
+    /// mean fitness gain over the parent, pooled over the campaigns named, printed as a
+    /// `[selection.operator_prior]` table — a config file for `run --config` (docs/discovery.md).
+    OperatorPrior {
+        /// Campaigns (id, unique prefix or name), or PREFIX* for every campaign whose id begins
+        /// with PREFIX.
+        #[arg(required = true)]
+        campaigns: Vec<String>,
+    },
     /// Attach an analyst to a campaign (running or not): it catches up, follows live, and
     /// records its analyses and insights, which the campaign's researcher reads.
     Attach(AttachArgs),
@@ -645,9 +654,13 @@ pub enum BenchCommand {
         /// and `random`).
         #[arg(long, value_delimiter = ',', value_name = "P,P,…")]
         policies: Vec<String>,
-        /// Campaigns per policy, seeds 1..=N.
+        /// Campaigns per policy, seeds FIRST..FIRST+N-1.
         #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
         seeds: u32,
+        /// The first seed: measure on seeds other campaigns have not seen (a policy tuned on
+        /// seeds 1-10 is tested on 11-20).
+        #[arg(long, default_value_t = 1, value_name = "FIRST", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
+        first_seed: u64,
         /// Proposed experiments per campaign (default: the preset's budget).
         #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         experiments: Option<u32>,

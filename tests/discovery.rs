@@ -113,6 +113,74 @@ fn the_random_control_draws_from_the_whole_pool_and_reads_no_insight() {
 }
 
 #[test]
+fn an_operator_prior_learned_from_campaigns_steers_the_next_one() {
+    let dir = TempDir::new().unwrap();
+    let store = store(&dir, "prior.db");
+    for seed in ["5", "6"] {
+        json(
+            lineage(&store)
+                .args([
+                    "run",
+                    "--preset",
+                    "smoke",
+                    "--seed",
+                    seed,
+                    "--name",
+                    &format!("past-{seed}"),
+                    "--json",
+                ])
+                .args(["--experiments", "6"]),
+        );
+    }
+    let out = lineage(&store).args(["operator-prior", "past-*"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.contains("learned from 2 campaign(s)") && text.contains("#   past-5\n#   past-6"), "{text}");
+    let table: toml::Table = text.parse().unwrap();
+    let prior = table["selection"]["operator_prior"].as_table().unwrap().clone();
+    assert!(!prior.is_empty(), "{text}");
+    let path = dir.path().join("prior.toml");
+    std::fs::write(&path, &text).unwrap();
+
+    json(
+        lineage(&store).args(["run", "--preset", "smoke", "--seed", "7", "--name", "next", "--json"]).args([
+            "--experiments",
+            "4",
+            "--config",
+            path.to_str().unwrap(),
+        ]),
+    );
+    let log = events(&store, "next");
+    let started = &log[0];
+    assert_eq!(started["version"], 5);
+    let recorded = started["payload"]["config"]["selection"]["operator_prior"].as_object().unwrap();
+    assert_eq!(recorded.len(), prior.len());
+    for (operator, weight) in &prior {
+        assert_eq!(recorded[operator].as_f64(), weight.as_float(), "{operator}");
+    }
+    let motivations: Vec<&str> = log
+        .iter()
+        .filter(|e| e["type"] == "ArchitectureProposed" && e["payload"]["experiment"] != 0)
+        .map(|e| e["payload"]["motivation"].as_str().unwrap())
+        .collect();
+    assert!(
+        motivations.iter().any(|m| m.contains("from earlier campaigns")),
+        "a proposal says which weights the prior set: {motivations:?}"
+    );
+    let verify = lineage(&store).args(["verify", "next"]).output().unwrap();
+    assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
+
+    for (args, expected) in [
+        (vec!["operator-prior", "nothing-*"], "no campaign id begins \"nothing-\""),
+        (vec!["operator-prior", "nope"], "unknown campaign nope"),
+    ] {
+        let out = lineage(&store).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(expected) && err.lines().count() == 1, "{err}");
+    }
+}
+
+#[test]
 fn bench_fitness_trains_each_baseline_as_a_campaign_of_that_seed_does() {
     let dir = TempDir::new().unwrap();
     let store = store(&dir, "fitness.db");

@@ -11,6 +11,7 @@ use lineage_events::payload::{CampaignConfig, RoleMode, StageConfig};
 use lineage_replay::policy::Policy;
 
 use crate::fitness::FitnessKind;
+use crate::mutate::{OPERATOR_WEIGHT_MAX, OPERATOR_WEIGHT_MIN, OPERATORS};
 
 /// The built-in presets: name, what it is for, TOML.
 pub const PRESETS: &[(&str, &str, &str)] = &[
@@ -169,12 +170,18 @@ fn resources_of(table: Option<toml::Value>) -> Result<Resources, ConfigError> {
 
 /// Writes `user` over `base`; tables merge key by key, anything else replaces. A key the preset
 /// does not have is an error (returned as its dotted path), so a typo is never silently ignored.
+/// Tables whose keys the user chooses: a config's table replaces the preset's whole (a prior learned
+/// from other campaigns is not mixed with the preset's).
+const REPLACED_TABLES: [&str; 1] = ["selection.operator_prior"];
+
 fn overlay(base: &mut toml::Table, user: toml::Table, prefix: &str) -> Result<(), String> {
     for (key, value) in user {
         let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };
         match (base.get_mut(&key), value) {
             (None, _) => return Err(path),
-            (Some(toml::Value::Table(inner)), toml::Value::Table(user_inner)) => {
+            (Some(toml::Value::Table(inner)), toml::Value::Table(user_inner))
+                if !REPLACED_TABLES.contains(&path.as_str()) =>
+            {
                 overlay(inner, user_inner, &path)?
             }
             (Some(slot), value) => *slot = value,
@@ -328,6 +335,23 @@ fn validate_selection(config: &CampaignConfig) -> Result<(), ConfigError> {
             );
         }
     }
+    if !(0.25..=100.0).contains(&s.half_rank) {
+        return fail(format!("selection.half_rank = {} is out of range: allowed 0.25..=100", s.half_rank));
+    }
+    for (operator, weight) in &s.operator_prior {
+        if !OPERATORS.iter().any(|(name, _)| name == operator) {
+            let names: Vec<&str> = OPERATORS.iter().map(|(name, _)| *name).collect();
+            return fail(format!(
+                "selection.operator_prior: {operator:?} is not an operator; choose from {}",
+                names.join(", ")
+            ));
+        }
+        if !(OPERATOR_WEIGHT_MIN..=OPERATOR_WEIGHT_MAX).contains(weight) {
+            return fail(format!(
+                "selection.operator_prior.{operator} = {weight} is out of range: allowed {OPERATOR_WEIGHT_MIN}..={OPERATOR_WEIGHT_MAX}"
+            ));
+        }
+    }
     Ok(())
 }
 
@@ -379,6 +403,14 @@ mod tests {
             ("repair_attempts_max = 1000\n", "repair_attempts_max = 1000"),
             ("[budget]\nexperiments_max = 0\n", "budget.experiments_max = 0"),
             ("[selection]\nparent_ranks = [5, 2]\n", "selection.parent_ranks = [5, 2]"),
+            ("[selection]\nhalf_rank = 0.0\n", "selection.half_rank = 0 is out of range"),
+            ("[selection.operator_prior]\nadd-skip = 9.0\n", "selection.operator_prior.add-skip = 9 is out"),
+            (
+                "[selection.operator_prior]\nadd-skip = nan\n",
+                "selection.operator_prior.add-skip = NaN is out",
+            ),
+            ("[selection.operator_prior]\nteleport = 1.0\n", "\"teleport\" is not an operator"),
+            ("[selection]\noperator_priors = {}\n", "unknown key `selection.operator_priors`"),
             ("[novelty]\nstructural_distance_min = 2.0\n", "novelty.structural_distance_min = 2"),
             ("[fitness]\nloss_scale = 0.0\n", "fitness.loss_scale = 0"),
             ("[sanity]\nslow_factor = 1.0\n", "sanity.slow_factor = 1"),
@@ -406,6 +438,24 @@ mod tests {
         assert!(
             resolve("nope", None, &Overrides::default()).unwrap_err().to_string().contains("unknown preset")
         );
+    }
+
+    #[test]
+    fn an_operator_prior_replaces_the_presets_whole() {
+        let (quick, _) = resolve("quick", None, &Overrides::default()).unwrap();
+        assert!(quick.selection.operator_prior.len() > 10 && quick.selection.half_rank == 1.0);
+        let file = "[selection]\nhalf_rank = 3.0\n[selection.operator_prior]\nadd-skip = 2.0\n";
+        let (mine, _) = resolve("quick", Some(("prior.toml", file)), &Overrides::default()).unwrap();
+        assert_eq!(
+            mine.selection.operator_prior,
+            std::collections::BTreeMap::from([("add-skip".to_owned(), 2.0)])
+        );
+        assert_eq!(mine.selection.half_rank, 3.0);
+        let (smoke, _) = resolve("smoke", None, &Overrides::default()).unwrap();
+        assert!(smoke.selection.operator_prior.is_empty() && smoke.selection.half_rank == 2.0);
+        // What logs written before these settings hold: nothing serialised, nothing changed.
+        let text = serde_json::to_string(&smoke.selection).unwrap();
+        assert!(!text.contains("half_rank") && !text.contains("operator_prior"), "{text}");
     }
 
     #[test]

@@ -12,6 +12,8 @@ use lineage_events::payload::{InsightRecorded, TrainingMetrics};
 use lineage_events::{ArchId, EventId};
 use lineage_replay::CampaignState;
 
+use crate::mutate::{OPERATOR_WEIGHT_MAX, OPERATOR_WEIGHT_MIN, OPERATORS};
+
 /// A kind of insight (the `kind` of an `InsightRecorded`) that lineage's own analysts record
 /// and its actors act on. Attached analysts may record other kinds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -223,6 +225,62 @@ pub fn edit_statistics(
         data,
         cites,
     })
+}
+
+/// How strongly a mean fitness gain weights an operator: `exp(GAIN_SLOPE · gain)`, so an operator
+/// that raised fitness by 0.05 is drawn about 1.6× as often as an untried one.
+pub const GAIN_SLOPE: f64 = 10.0;
+
+/// Pseudo-uses a pooled gain is shrunk toward 0 with (`gain · n / (n + 5)`): a handful of uses
+/// says little, since a child's fitness varies by about 0.1 around its parent's.
+pub const PRIOR_SHRINK_USES: f64 = 5.0;
+
+/// One operator's edit statistics pooled over campaigns.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PooledOperator {
+    /// The operator's name.
+    pub operator: String,
+    /// Scored proposals it was used in, over every campaign.
+    pub uses: u32,
+    /// Mean fitness gain over the parent in those proposals.
+    pub mean_gain: f64,
+    /// The drawing weight it earns as a prior: `exp(GAIN_SLOPE · shrunk gain)`, clamped.
+    pub weight: f64,
+}
+
+/// A `selection.operator_prior` learned from recorded campaigns: each operator's fitness gain
+/// over its parent, pooled over every scored use in `states` (as each campaign's
+/// [`edit_statistics`] counts them), shrunk toward no gain by its number of uses, as a weight on
+/// the scale the researcher weights a campaign's own statistics; by name. Operators never used
+/// are left out (weight 1).
+pub fn pooled_operator_statistics(states: &[CampaignState]) -> Vec<PooledOperator> {
+    let mut pooled: BTreeMap<&str, (u32, f64)> = BTreeMap::new();
+    for insight in states.iter().filter_map(|state| edit_statistics(state, None)) {
+        for (name, _) in OPERATORS {
+            let (Some(count), Some(gain)) = (
+                insight.data.get(&OpKey::Count(name).to_string()),
+                insight.data.get(&OpKey::Gain(name).to_string()),
+            ) else {
+                continue;
+            };
+            let entry = pooled.entry(name).or_default();
+            entry.0 += *count as u32;
+            entry.1 += count * gain;
+        }
+    }
+    pooled
+        .into_iter()
+        .map(|(operator, (uses, sum))| {
+            let mean_gain = sum / f64::from(uses);
+            let shrunk = mean_gain * f64::from(uses) / (f64::from(uses) + PRIOR_SHRINK_USES);
+            PooledOperator {
+                operator: operator.to_owned(),
+                uses,
+                mean_gain,
+                weight: (GAIN_SLOPE * shrunk).exp().clamp(OPERATOR_WEIGHT_MIN, OPERATOR_WEIGHT_MAX),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

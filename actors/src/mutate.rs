@@ -34,6 +34,13 @@ pub const OPERATORS: &[(&str, Operator)] = &[
     ("token-shift", token_shift),
 ];
 
+/// The range an operator's drawing weight is clamped to, whatever the evidence: the least
+/// promising operator is still drawn a quarter as often as an untried one, so no edit is ever
+/// ruled out by a few noisy results.
+pub const OPERATOR_WEIGHT_MIN: f64 = 0.25;
+/// See [`OPERATOR_WEIGHT_MIN`].
+pub const OPERATOR_WEIGHT_MAX: f64 = 4.0;
+
 /// Applies `edit` to one expression, drawn uniformly among those matching `pred`.
 fn edit_one(
     parent: &Program,

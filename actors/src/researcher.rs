@@ -4,24 +4,27 @@
 //! acted on. Operators are weighted by the edit statistics the analysts record, so what helped
 //! before is tried more often. Each proposal is judged for novelty; duplicates are re-proposed
 //! up to the configured limit. Everything one experiment decides is recorded as one batch.
-//! Under `rank-weighted` the parent is drawn from the whole pool, the weight halving every two
-//! ranks (every four on a reported plateau).
+//! Under `rank-weighted` the parent is drawn from the whole pool, the weight halving every
+//! `selection.half_rank` ranks (twice as many on a reported plateau); operators are weighted by
+//! the configured prior (`selection.operator_prior`) as well.
 //! Under the `random` policy (the control, `lineage_replay::policy`) parent and references come
 //! uniformly from every scored architecture and every operator is equally likely; the draws use the same
 //! streams, so a control campaign and a campaign of the same seed differ only by the policy.
+
+use std::collections::BTreeMap;
 
 use actix::prelude::*;
 use lineage_arch::lang::{Program, parse, print, program_hash};
 use lineage_arch::rng::Rng;
 use lineage_events::payload::*;
 use lineage_events::{ArchId, EventId, Hash};
-use lineage_replay::policy::{HALF_RANK, Policy};
+use lineage_replay::policy::Policy;
 use lineage_replay::{ArchRecord, CampaignState, InsightRef};
 
 use crate::horizon::Seen;
-use crate::insights::{InsightKind, OpKey, StagnationKey};
+use crate::insights::{GAIN_SLOPE, InsightKind, OpKey, StagnationKey};
 use crate::messages::{Committed, Decision, Propose};
-use crate::mutate::OPERATORS;
+use crate::mutate::{OPERATOR_WEIGHT_MAX, OPERATOR_WEIGHT_MIN, OPERATORS};
 use crate::novelty;
 use crate::shared::Shared;
 
@@ -62,8 +65,9 @@ impl Handler<Committed> for Researcher {
 /// speaks of operators counts: `op:NAME:gain` (edit statistics: mean fitness gain, averaged over
 /// the analysts that report one, as `exp(10 · gain)`, so an operator that raised fitness by 0.05
 /// is tried about 1.6× as often as an untried one) and `op:NAME:weight` (a direct multiplier).
-/// Each weight is clamped to [0.25, 4]. Returns the weights and the insights they came from.
-fn operator_weights(insights: &[InsightRef]) -> (Vec<f64>, Vec<Steer>) {
+/// The configured prior (`selection.operator_prior`, what earlier campaigns measured) multiplies
+/// in. Each weight is clamped to [0.25, 4]. Returns the weights and the insights they came from.
+fn operator_weights(insights: &[InsightRef], prior: &BTreeMap<String, f64>) -> (Vec<f64>, Vec<Steer>) {
     let mut latest: Vec<&InsightRef> = Vec::new();
     for insight in insights.iter().rev() {
         let speaks = OpKey::speaks_of_operators(&insight.insight);
@@ -82,11 +86,12 @@ fn operator_weights(insights: &[InsightRef]) -> (Vec<f64>, Vec<Steer>) {
             let from_gain = if gains.is_empty() {
                 1.0
             } else {
-                (10.0_f64 * gains.iter().sum::<f64>() / gains.len() as f64).exp()
+                (GAIN_SLOPE * gains.iter().sum::<f64>() / gains.len() as f64).exp()
             };
             let weight = OpKey::Weight(name).to_string();
             let suggested: f64 = latest.iter().filter_map(|i| i.insight.data.get(&weight)).product();
-            (from_gain * suggested).clamp(0.25, 4.0)
+            let prior = prior.get(*name).copied().unwrap_or(1.0);
+            (from_gain * suggested * prior).clamp(OPERATOR_WEIGHT_MIN, OPERATOR_WEIGHT_MAX)
         })
         .collect();
     (
@@ -119,10 +124,12 @@ fn stagnation(seen: &Seen) -> Option<Steer> {
 
 /// The index of the parent drawn among `parents` (best first). The uniform policies keep
 /// their one `below` draw, so their recorded campaigns replay as they were drawn.
-fn draw_parent(policy: Policy, parents: &[&PoolEntry], plateau: bool, rng: &mut Rng) -> u64 {
+fn draw_parent(selection: &SelectionConfig, parents: &[&PoolEntry], plateau: bool, rng: &mut Rng) -> u64 {
+    let policy = Policy::of(selection);
     match policy {
         Policy::RankWeighted => {
-            let weights: Vec<f64> = parents.iter().map(|e| policy.parent_weight(e.rank, plateau)).collect();
+            let weights: Vec<f64> =
+                parents.iter().map(|e| policy.parent_weight(e.rank, plateau, selection)).collect();
             rng.weighted(&weights) as u64
         }
         Policy::TopKUniform | Policy::Random => rng.below(parents.len() as u64),
@@ -181,7 +188,7 @@ impl Researcher {
         let parents = in_ranks(policy.parent_ranks(s));
         let parents = if parents.is_empty() { pool.iter().collect() } else { parents };
         let plateau = policy.steered() && stagnation(&seen).is_some();
-        let pick = draw_parent(policy, &parents, plateau, &mut rng);
+        let pick = draw_parent(s, &parents, plateau, &mut rng);
         let parent = parents[pick as usize].arch.clone();
         // A young pool has nothing at ranks 11-50: references then come from the rest of it.
         let mut candidates: Vec<&PoolEntry> = in_ranks(policy.reference_ranks(s));
@@ -243,8 +250,12 @@ impl Researcher {
         let seen = self.seen(experiment);
         // The random-search control reads no insight: every operator equally likely.
         let steered = Policy::of(&self.shared.config.selection).steered();
-        let (weights, steering) =
-            if steered { operator_weights(seen.insights) } else { (vec![1.0; OPERATORS.len()], Vec::new()) };
+        let prior = &self.shared.config.selection.operator_prior;
+        let (weights, steering) = if steered {
+            operator_weights(seen.insights, prior)
+        } else {
+            (vec![1.0; OPERATORS.len()], Vec::new())
+        };
         let stagnant = if steered { stagnation(&seen) } else { None };
         let second_edit =
             if stagnant.is_some() { SECOND_EDIT_STAGNANT_PER_MILLE } else { SECOND_EDIT_PER_MILLE };
@@ -254,6 +265,7 @@ impl Researcher {
             selection_event,
             parent_record: &self.state.archs[&selection.parent],
             weights: &weights,
+            prior,
             steering: &steering,
             stagnant: stagnant.as_ref(),
             second_edit,
@@ -392,6 +404,8 @@ struct ProposalContext<'a> {
     selection_event: EventId,
     parent_record: &'a ArchRecord,
     weights: &'a [f64],
+    /// `selection.operator_prior`, to say which weights it set.
+    prior: &'a BTreeMap<String, f64>,
     steering: &'a [Steer],
     stagnant: Option<&'a Steer>,
     second_edit: u64,
@@ -446,7 +460,7 @@ impl ProposalContext<'_> {
             Policy::RankWeighted => format!(
                 "a pool of {} with weights halving every {} ranks{}",
                 selection.pool.len(),
-                if self.stagnant.is_some() { 2.0 * HALF_RANK } else { HALF_RANK },
+                Policy::halving_ranks(rules, self.stagnant.is_some()),
                 if self.stagnant.is_some() { " (widened on the plateau)" } else { "" }
             ),
             Policy::Random => {
@@ -483,126 +497,18 @@ impl ProposalContext<'_> {
             weights[i],
             weights.iter().sum::<f64>(),
         );
-        if (weights[i] - 1.0).abs() > 1e-9 {
-            text.push_str(", set by the insights above.");
-        } else {
-            text.push_str(" (no statistics on it yet).");
+        let prior = self.prior.get(edit.kind.as_str()).copied();
+        match (prior, self.steering.is_empty()) {
+            _ if (weights[i] - 1.0).abs() <= 1e-9 => text.push_str(" (no statistics on it yet)."),
+            (None, _) => text.push_str(", set by the insights above."),
+            (Some(p), true) => text.push_str(&format!(", the prior {p:.2} from earlier campaigns.")),
+            (Some(p), false) => text.push_str(&format!(
+                ", set by the prior {p:.2} from earlier campaigns and the insights above."
+            )),
         }
         text
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-
-    use lineage_events::{CampaignId, Seq};
-
-    use super::*;
-
-    fn insight(state: &mut CampaignState, analyst: &str, kind: &str, data: &[(&str, f64)]) -> EventId {
-        let event =
-            EventId::derive(&CampaignId::new("t").unwrap(), &format!("{analyst}/{}", state.insights.len()));
-        state.insights.push(InsightRef {
-            event,
-            seq: Seq(state.insights.len() as u64),
-            insight: InsightRecorded {
-                analyst: analyst.into(),
-                kind: kind.into(),
-                text: String::new(),
-                confidence: 0.5,
-                data: data.iter().map(|(k, v)| ((*k).to_owned(), *v)).collect::<BTreeMap<_, _>>(),
-                cites: Vec::new(),
-            },
-        });
-        event
-    }
-
-    fn weight_of(weights: &[f64], operator: &str) -> f64 {
-        weights[OPERATORS.iter().position(|(n, _)| *n == operator).unwrap()]
-    }
-
-    #[test]
-    fn every_analysts_latest_operator_insight_weights_the_draw() {
-        let mut state = CampaignState::default();
-        let (weights, steering) = operator_weights(&state.insights);
-        assert!(weights.iter().all(|w| *w == 1.0) && steering.is_empty());
-
-        insight(&mut state, "edit-stats", "edit-statistics", &[("op:toggle-conv:gain", 0.2)]);
-        let latest = insight(&mut state, "edit-stats", "edit-statistics", &[("op:toggle-conv:gain", 0.04)]);
-        let advice = insight(
-            &mut state,
-            "advice",
-            "operator-advice",
-            &[("op:toggle-conv:weight", 1.5), ("op:conv-width:weight", 9.0)],
-        );
-        insight(&mut state, "pareto", "pareto", &[("front:e0001:fitness", 0.8)]);
-        insight(&mut state, "other", "edit-statistics", &[("op:toggle-conv:gain", 0.0)]);
-        let (weights, steering) = operator_weights(&state.insights);
-        // Gains are averaged over analysts (0.04 and 0.0: the older 0.2 is superseded), then the
-        // suggested weight multiplies in; weights are clamped to [0.25, 4].
-        let expected = (10.0_f64 * 0.02).exp() * 1.5;
-        assert!((weight_of(&weights, "toggle-conv") - expected).abs() < 1e-12);
-        assert_eq!(weight_of(&weights, "conv-width"), 4.0);
-        assert_eq!(weight_of(&weights, "swap-activation"), 1.0);
-        let cited: Vec<EventId> = steering.iter().map(|s| s.event).collect();
-        assert_eq!(cited.len(), 3, "one insight per analyst that speaks of operators");
-        assert!(cited.contains(&latest) && cited.contains(&advice));
-    }
-
-    #[test]
-    fn rank_weighted_draws_the_best_parents_most_and_widens_on_a_plateau() {
-        let pool: Vec<PoolEntry> = (1..=12)
-            .map(|rank| PoolEntry { arch: ArchId::new(format!("a{rank}")).unwrap(), fitness: 1.0, rank })
-            .collect();
-        let parents: Vec<&PoolEntry> = pool.iter().collect();
-        let counts = |policy: Policy, plateau: bool| {
-            let mut counts = [0u32; 12];
-            let mut rng = Rng::stream(7, "test");
-            for _ in 0..12_000 {
-                counts[draw_parent(policy, &parents, plateau, &mut rng) as usize] += 1;
-            }
-            counts
-        };
-        let ranked = counts(Policy::RankWeighted, false);
-        // Weights 1, 0.71, 0.5, …: rank 1 about twice rank 3, four times rank 5; none excluded.
-        let ratio = |a: usize, b: usize, c: &[u32; 12]| f64::from(c[a]) / f64::from(c[b]);
-        assert!((ratio(0, 2, &ranked) - 2.0).abs() < 0.2, "{ranked:?}");
-        assert!((ratio(0, 4, &ranked) - 4.0).abs() < 0.6, "{ranked:?}");
-        assert!(ranked.iter().all(|c| *c > 0), "{ranked:?}");
-        let wide = counts(Policy::RankWeighted, true);
-        assert!((ratio(0, 4, &wide) - 2.0).abs() < 0.3, "a plateau halves the pressure: {wide:?}");
-        let uniform = counts(Policy::TopKUniform, false);
-        assert!(uniform.iter().all(|c| (900..1100).contains(c)), "{uniform:?}");
-    }
-
-    #[test]
-    fn a_stagnation_insight_counts_while_its_plateau_lasts() {
-        let mut state = CampaignState::default();
-        assert!(stagnation(&Seen::everything(&state)).is_none());
-        // One scored candidate (fitness 0.543, from the synthetic experiment).
-        for (seq, payload) in lineage_events::synthetic::experiment(1).into_iter().enumerate() {
-            state.apply(&lineage_events::RecordedEvent {
-                campaign: CampaignId::new("t").unwrap(),
-                seq: Seq(seq as u64),
-                id: EventId::random(),
-                recorded_at: chrono::Utc::now(),
-                actor: lineage_events::ActorRef::new("test", "test"),
-                causation: None,
-                correlation: None,
-                payload: lineage_events::DecodedPayload::Known(payload),
-                prev_hash: Hash::GENESIS,
-                hash: Hash::GENESIS,
-            });
-        }
-        let event =
-            insight(&mut state, "stagnation", "stagnation", &[("best_fitness", 0.543), ("explore", 1.0)]);
-        assert_eq!(
-            stagnation(&Seen::everything(&state)).map(|s| s.event),
-            Some(event),
-            "no candidate beat 0.543 yet"
-        );
-        insight(&mut state, "stagnation", "stagnation", &[("best_fitness", 0.5)]);
-        assert!(stagnation(&Seen::everything(&state)).is_none(), "a candidate beat the reported plateau");
-    }
-}
+mod tests;

@@ -62,6 +62,8 @@ pub fn config() -> CampaignConfig {
             parent_ranks: (1, 10),
             reference_ranks: (11, 50),
             references_count: 4,
+            half_rank: 2.0,
+            operator_prior: Default::default(),
         },
         novelty: NoveltyConfig {
             structural_distance_min: 0.05,

@@ -12,8 +12,8 @@ pub enum Policy {
     /// plateau a stagnation analyst reported.
     TopKUniform,
     /// Selection pressure that keeps exploring: parent from the whole pool with a weight that
-    /// halves every [`HALF_RANK`] ranks (every second rank on a plateau a stagnation analyst
-    /// reported: twice as wide), references and operators as in `top-k-uniform`. Children
+    /// halves every `selection.half_rank` ranks (twice as many on a plateau a stagnation analyst
+    /// reported), references and operators as in `top-k-uniform`. Children
     /// inherit most of their parent's fitness, so the best parents are drawn most; no rank is
     /// excluded, so a lineage the fitness underrates still gets tried.
     RankWeighted,
@@ -66,14 +66,19 @@ impl Policy {
 
     /// The weight of drawing the parent at `rank` (1-based) among the allowed ranks; `plateau`
     /// when a stagnation analyst's plateau is still current.
-    pub fn parent_weight(self, rank: u32, plateau: bool) -> f64 {
+    pub fn parent_weight(self, rank: u32, plateau: bool, selection: &SelectionConfig) -> f64 {
         match self {
             Policy::TopKUniform | Policy::Random => 1.0,
             Policy::RankWeighted => {
-                let half = if plateau { 2.0 * HALF_RANK } else { HALF_RANK };
+                let half = Self::halving_ranks(selection, plateau);
                 0.5_f64.powf(f64::from(rank.saturating_sub(1)) / half)
             }
         }
+    }
+
+    /// `rank-weighted`: the ranks over which the parent's weight halves, twice as many on a plateau.
+    pub fn halving_ranks(selection: &SelectionConfig, plateau: bool) -> f64 {
+        if plateau { 2.0 * selection.half_rank } else { selection.half_rank }
     }
 
     /// The ranks references are drawn from: everything but the parent for the control.
@@ -89,11 +94,6 @@ impl Policy {
         self != Policy::Random
     }
 }
-
-/// Ranks over which `rank-weighted`'s parent weight halves: rank 1 is drawn twice as often as
-/// rank 3 and four times as often as rank 5, so the top three ranks get about two thirds of the
-/// draws from a large pool.
-pub const HALF_RANK: f64 = 2.0;
 
 #[cfg(test)]
 mod tests {
@@ -112,6 +112,8 @@ mod tests {
             parent_ranks: (1, 10),
             reference_ranks: (11, 50),
             references_count: 4,
+            half_rank: 2.0,
+            operator_prior: Default::default(),
         };
         assert_eq!(Policy::of(&selection), Policy::Random);
         assert_eq!(Policy::Random.parent_ranks(&selection), (1, u32::MAX));
@@ -119,9 +121,13 @@ mod tests {
         assert_eq!(Policy::TopKUniform.parent_ranks(&selection), (1, 10));
         assert!(!Policy::Random.steered() && Policy::TopKUniform.steered() && Policy::RankWeighted.steered());
         assert_eq!(Policy::RankWeighted.parent_ranks(&selection), (1, u32::MAX));
-        assert_eq!(Policy::RankWeighted.parent_weight(1, false), 1.0);
-        assert_eq!(Policy::RankWeighted.parent_weight(3, false), 0.5);
-        assert_eq!(Policy::RankWeighted.parent_weight(5, true), 0.5, "a plateau widens the draw");
-        assert_eq!(Policy::TopKUniform.parent_weight(7, false), 1.0);
+        let s = &selection;
+        assert_eq!(Policy::RankWeighted.parent_weight(1, false, s), 1.0);
+        assert_eq!(Policy::RankWeighted.parent_weight(3, false, s), 0.5);
+        assert_eq!(Policy::RankWeighted.parent_weight(5, true, s), 0.5, "a plateau widens the draw");
+        assert_eq!(Policy::TopKUniform.parent_weight(7, false, s), 1.0);
+        let steep = SelectionConfig { half_rank: 1.0, ..selection.clone() };
+        assert_eq!(Policy::RankWeighted.parent_weight(3, false, &steep), 0.25);
+        assert_eq!(Policy::RankWeighted.parent_weight(3, true, &steep), 0.5);
     }
 }

@@ -30,6 +30,7 @@ pub struct Options<'a> {
     /// Policy names; the random-search control among them. Empty: the preset's and the control.
     pub policies: &'a [String],
     pub seeds: u32,
+    pub first_seed: u64,
     pub experiments: Option<u32>,
     pub out: &'a Path,
     pub json: bool,
@@ -109,7 +110,7 @@ pub async fn run(store_url: Option<&str>, options: &Options<'_>) -> anyhow::Resu
     };
     let exe = std::env::current_exe().context("cannot find this program's path")?;
     let tag = chrono::Utc::now().format("%Y%m%d%H%M%S");
-    let seeds: Vec<u64> = (1..=u64::from(options.seeds)).collect();
+    let seeds: Vec<u64> = (options.first_seed..options.first_seed + u64::from(options.seeds)).collect();
     let mut outcomes: Vec<Vec<Outcome>> = policies.iter().map(|_| Vec::new()).collect();
     let mut store: Option<Arc<dyn EventStore>> = None;
     for (n, seed) in seeds.iter().enumerate() {

@@ -25,6 +25,7 @@ mod export;
 mod export_arch;
 mod jobs;
 mod keygen;
+mod operator_prior;
 mod plot;
 mod provenance;
 mod replay;
@@ -90,6 +91,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Export { campaign, format } => {
             export::run(open_existing(cli.store_url()).await?, campaign, *format).await
         }
+        Command::OperatorPrior { campaigns } => {
+            operator_prior::run(open_existing(cli.store_url()).await?, campaigns).await
+        }
         Command::ExportArch(args) => export_arch::run(cli.store_url(), args).await,
         Command::Attach(args) => attach::run(open_existing_for_writing(cli.store_url()).await?, args).await,
         Command::Worker(args) => worker::run(open_existing_for_writing(cli.store_url()).await?, args).await,
@@ -146,11 +150,20 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Fitness { preset, seeds, json }) => {
             bench_fitness::run(preset, *seeds, *json)
         }
-        Command::Bench(BenchCommand::Discovery { preset, policies, seeds, experiments, out, json }) => {
+        Command::Bench(BenchCommand::Discovery {
+            preset,
+            policies,
+            seeds,
+            first_seed,
+            experiments,
+            out,
+            json,
+        }) => {
             let options = bench_discovery::Options {
                 preset,
                 policies,
                 seeds: *seeds,
+                first_seed: *first_seed,
                 experiments: *experiments,
                 out,
                 json: *json,

@@ -81,3 +81,31 @@ fn edit_statistics_average_each_operators_gain_over_its_uses() {
     assert_eq!(latest.cites, [fitness("e0001"), pending]);
     assert!((latest.data["op:toggle-conv:gain"] - ((0.6 - 0.5) + (0.9 - 0.5)) / 2.0).abs() < 1e-12);
 }
+
+#[test]
+fn pooled_statistics_weight_operators_by_their_gain_over_every_campaign() {
+    let campaign = |gains: &[(&str, &[&str], f64)]| {
+        let mut log = Log::started(&smoke(), 1);
+        log.baseline("deltanet");
+        log.explored("deltanet", metrics(0.5, 2.0, 100), 0.5);
+        for (n, (id, edits, fitness)) in gains.iter().enumerate() {
+            log.experiment(n as u32 + 1, "deltanet", id, "deltanet", edits);
+            log.explored(id, metrics(0.5, 2.0, 100), *fitness);
+        }
+        log.state
+    };
+    let a = campaign(&[("e0001", &["add-skip", "toggle-conv"], 0.6), ("e0002", &["toggle-conv"], 0.2)]);
+    let b = campaign(&[("e0001", &["add-skip"], 0.8), ("e0002", &["widen-beta"], 0.5)]);
+    let pooled = pooled_operator_statistics(&[a, b]);
+    let names: Vec<&str> = pooled.iter().map(|p| p.operator.as_str()).collect();
+    assert_eq!(names, ["add-skip", "toggle-conv", "widen-beta"], "by name, unused ones left out");
+    let skip = &pooled[0];
+    assert_eq!(skip.uses, 2);
+    assert!((skip.mean_gain - 0.2).abs() < 1e-12, "(0.1 + 0.3) / 2 over both campaigns");
+    assert!((skip.weight - (GAIN_SLOPE * 0.2 * 2.0 / 7.0).exp()).abs() < 1e-12, "shrunk by 2 / (2 + 5)");
+    let conv = &pooled[1];
+    assert!((conv.mean_gain + 0.1).abs() < 1e-12 && conv.weight < 1.0);
+    assert_eq!(pooled[2].weight, 1.0, "no gain, no preference");
+    let heavy = campaign(&[("e0001", &["add-skip"], 1.5), ("e0002", &["add-skip"], 1.5)]);
+    assert_eq!(pooled_operator_statistics(&[heavy])[0].weight, OPERATOR_WEIGHT_MAX, "clamped");
+}

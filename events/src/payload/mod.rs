@@ -148,7 +148,7 @@ macro_rules! payloads {
 }
 
 payloads! {
-    CampaignStarted = 4,
+    CampaignStarted = 5,
     ParentSelected = 2,
     ArchitectureProposed = 2,
     NoveltyJudged = 1,
@@ -420,6 +420,7 @@ impl Upcasters {
         upcasters.register("CampaignStarted", 2, campaign_started_v2_to_v3);
         // Seeds become decimal strings (`seeds`).
         upcasters.register("CampaignStarted", 3, |v| seeds::numbers_to_text(v, &["/seed"]));
+        upcasters.register("CampaignStarted", 4, campaign_started_v4_to_v5);
         upcasters.register("ParentSelected", 1, |v| {
             seeds::numbers_to_text(v, &["/draw/seed", "/proposer_draw/draw/seed"])
         });
@@ -503,6 +504,15 @@ fn campaign_started_v1_to_v2(value: serde_json::Value) -> Result<serde_json::Val
 /// unchanged; as for 1 → 2, the version makes an older build see such a campaign as one it does
 /// not know, rather than read the corpus task as the generated one.
 fn campaign_started_v2_to_v3(value: serde_json::Value) -> Result<serde_json::Value, String> {
+    Ok(value)
+}
+
+/// `CampaignStarted` 4 → 5: version 5 configs may weight the researcher's operators by a prior
+/// learned from earlier campaigns (`selection.operator_prior`) and set how fast `rank-weighted`'s
+/// parent weight halves (`selection.half_rank`). A version-4 config has neither, and the
+/// defaults (no prior, 2 ranks) are what it meant, so the JSON is unchanged; the version makes an
+/// older build see such a campaign as one it does not know, rather than propose without the prior.
+fn campaign_started_v4_to_v5(value: serde_json::Value) -> Result<serde_json::Value, String> {
     Ok(value)
 }
 

@@ -160,8 +160,9 @@ fn llm_exchanged_v1_upcasts_to_one_user_message_with_its_purpose_as_the_role() {
 fn the_new_optional_fields_are_left_out_when_empty_so_old_bodies_are_written_unchanged() {
     for payload in synthetic::one_of_each() {
         let json = payload.encode().json;
-        for field in ["\"proposer_draw\"", "\"cognition\"", "\"exchange\"", "\"llm\""] {
-            assert!(!json.contains(field), "{}: {field} written while empty: {json}", payload.type_name());
+        let fields = ["proposer_draw", "cognition", "exchange", "llm", "operator_prior", "half_rank"];
+        for field in fields.map(|f| format!("\"{f}\"")) {
+            assert!(!json.contains(&field), "{}: {field} written while empty: {json}", payload.type_name());
         }
     }
 }
@@ -312,7 +313,7 @@ fn seeds_are_written_as_text_and_an_old_version_s_numbers_upcast_exactly() {
         let Some((_, old, pointers)) = SEEDED.iter().find(|(t, ..)| *t == encoded.type_name) else {
             continue;
         };
-        assert_eq!(Payload::current_version(&encoded.type_name), Some(old + 1));
+        assert!(Payload::current_version(&encoded.type_name) >= Some(old + 1));
         let (mut as_text, mut as_numbers) = (written.clone(), written);
         if set_seeds(&mut as_text, pointers, big.to_string().into()) == 0 {
             continue;
@@ -327,7 +328,7 @@ fn seeds_are_written_as_text_and_an_old_version_s_numbers_upcast_exactly() {
         };
         let reencoded: serde_json::Value = serde_json::from_str(&upcast.encode().json).unwrap();
         assert_eq!(reencoded, serde_json::from_str::<serde_json::Value>(&as_text).unwrap());
-        // Each version holds to its own form.
+        // Each version holds to its own form (the first with text, and every one since).
         let current = old + 1;
         assert!(upcasters.decode(&encoded.type_name, current, &as_numbers).is_err(), "{}", encoded.type_name);
         assert!(upcasters.decode(&encoded.type_name, *old, &as_text).is_err(), "{}", encoded.type_name);

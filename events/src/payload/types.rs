@@ -90,6 +90,23 @@ pub struct SelectionConfig {
     pub reference_ranks: (u32, u32),
     /// References drawn per proposal.
     pub references_count: u32,
+    /// `rank-weighted`: ranks over which the parent's weight halves (twice as many on a plateau a
+    /// stagnation analyst reported). 2 in logs written before it was a setting.
+    #[serde(default = "half_rank_before", skip_serializing_if = "is_half_rank_before")]
+    pub half_rank: f64,
+    /// Operator weights carried over from earlier campaigns (`lineage operator-prior` pools
+    /// their edit statistics), multiplied into the weights the campaign's own insights set; the
+    /// random-search control ignores them. Empty in logs written before there was a prior.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub operator_prior: BTreeMap<String, f64>,
+}
+
+fn half_rank_before() -> f64 {
+    2.0
+}
+
+fn is_half_rank_before(ranks: &f64) -> bool {
+    *ranks == 2.0
 }
 
 /// Duplicate detection thresholds.
