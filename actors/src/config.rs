@@ -168,12 +168,12 @@ fn resources_of(table: Option<toml::Value>) -> Result<Resources, ConfigError> {
     }
 }
 
-/// Writes `user` over `base`; tables merge key by key, anything else replaces. A key the preset
-/// does not have is an error (returned as its dotted path), so a typo is never silently ignored.
 /// Tables whose keys the user chooses: a config's table replaces the preset's whole (a prior learned
 /// from other campaigns is not mixed with the preset's).
 const REPLACED_TABLES: [&str; 1] = ["selection.operator_prior"];
 
+/// Writes `user` over `base`; tables merge key by key (but [`REPLACED_TABLES`]), anything else replaces. A key the preset
+/// does not have is an error (returned as its dotted path), so a typo is never silently ignored.
 fn overlay(base: &mut toml::Table, user: toml::Table, prefix: &str) -> Result<(), String> {
     for (key, value) in user {
         let path = if prefix.is_empty() { key.clone() } else { format!("{prefix}.{key}") };

@@ -6,7 +6,8 @@
 //! A pass is split from 128 Ki elements on (measured on lineage's training step: from 64 Ki it
 //! was 4% slower, from 256 Ki 15%). Each element is computed by the same
 //! instructions whichever thread runs it, so the values are bit for bit those of one thread;
-//! only passes without a reduction are split here.
+//! only passes without a reduction are split here (and the one reduction upstream split, a
+//! whole-tensor sum, is kept on one thread: `ops/reduce.rs`).
 
 use alloc::vec::Vec;
 use core::mem::MaybeUninit;
@@ -15,8 +16,8 @@ use core::mem::MaybeUninit;
 pub(crate) const GRAIN: usize = 64 * 1024;
 
 /// The piece length to split `len` elements into, or `None` to stay on this thread: one piece
-/// per thread of the current pool, each at least [`GRAIN`] and a multiple of 64 elements (a
-/// whole number of SIMD vectors and cache lines).
+/// per thread of the current pool, each (but the last) at least [`GRAIN`] and a multiple of 64
+/// elements (a whole number of SIMD vectors and cache lines).
 #[inline]
 fn piece(len: usize) -> Option<usize> {
     #[cfg(feature = "rayon")]

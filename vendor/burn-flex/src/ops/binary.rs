@@ -210,6 +210,8 @@ where
         (Some((l_start, l_end)), Some((r_start, r_end))) => {
             let l_slice = &lhs_storage[l_start..l_end];
             let r_slice = &rhs_storage[r_start..r_end];
+            // `fill_new` needs every slot written: both as long as the output.
+            assert_eq!(l_slice.len(), r_slice.len());
             crate::parallel::fill_new(l_slice.len(), |start, slots| {
                 for ((slot, &a), &b) in slots.iter_mut().zip(&l_slice[start..]).zip(&r_slice[start..]) {
                     slot.write(op(a, b));

@@ -107,10 +107,9 @@ fn sum_f32(tensor: &FlexTensor) -> FlexTensor {
 /// Apple M-series) doesn't benefit from rayon's task dispatch overhead.
 #[inline]
 fn sum_f32_contiguous(data: &[f32]) -> f32 {
-    #[cfg(feature = "rayon")]
-    if data.len() >= 4 * 1024 * 1024 {
-        return sum_f32_parallel(data);
-    }
+    // lineage patch: no parallel branch. Rayon combines the chunks' sums in an order that
+    // depends on the threads, and any chunking rounds differently from one pass: a sum keeps
+    // the order of one thread, so values do not depend on the thread count.
 
     #[cfg(feature = "simd")]
     {
@@ -121,26 +120,6 @@ fn sum_f32_contiguous(data: &[f32]) -> f32 {
     {
         data.iter().copied().sum()
     }
-}
-
-/// Parallel sum using rayon with SIMD per chunk.
-#[cfg(feature = "rayon")]
-#[inline]
-fn sum_f32_parallel(data: &[f32]) -> f32 {
-    const CHUNK_SIZE: usize = 64 * 1024; // 64K elements per chunk
-
-    data.par_chunks(CHUNK_SIZE)
-        .map(|chunk| {
-            #[cfg(feature = "simd")]
-            {
-                kernels::sum_f32(chunk)
-            }
-            #[cfg(not(feature = "simd"))]
-            {
-                chunk.iter().copied().sum::<f32>()
-            }
-        })
-        .sum()
 }
 
 fn sum_impl<E: Element + bytemuck::Pod + Default + core::iter::Sum>(
