@@ -200,8 +200,7 @@ pub async fn campaign_named(store: &dyn EventStore, name: &str) -> anyhow::Resul
     if store.head(&id).await?.is_some() {
         return Ok(id);
     }
-    let campaigns = store.campaigns().await?.into_iter().map(|c| c.campaign);
-    let matching: Vec<CampaignId> = campaigns.filter(|c| c.as_str().starts_with(name)).collect();
+    let matching = campaigns_beginning(store, name).await?;
     match matching.as_slice() {
         [one] => Ok(one.clone()),
         [] => match campaign_admin::names(store).await?.into_iter().find(|(n, _)| n == name) {
@@ -214,6 +213,12 @@ pub async fn campaign_named(store: &dyn EventStore, name: &str) -> anyhow::Resul
             many.iter().map(CampaignId::as_str).collect::<Vec<_>>().join(", ")
         ),
     }
+}
+
+/// Every campaign of the store whose id begins with `prefix`, in the store's order.
+pub async fn campaigns_beginning(store: &dyn EventStore, prefix: &str) -> anyhow::Result<Vec<CampaignId>> {
+    let campaigns = store.campaigns().await?.into_iter().map(|c| c.campaign);
+    Ok(campaigns.filter(|c| c.as_str().starts_with(prefix)).collect())
 }
 
 /// Opens a store that must already exist, read-only: reading commands never create an empty

@@ -52,8 +52,7 @@ async fn named(store: &dyn EventStore, names: &[String]) -> anyhow::Result<Vec<C
     for name in names {
         let found = match name.strip_suffix('*') {
             Some(prefix) => {
-                let all = store.campaigns().await?.into_iter().map(|c| c.campaign);
-                let matching: Vec<CampaignId> = all.filter(|c| c.as_str().starts_with(prefix)).collect();
+                let matching = super::campaigns_beginning(store, prefix).await?;
                 if matching.is_empty() {
                     bail!("no campaign id begins {prefix:?} (see `lineage campaigns`)");
                 }
