@@ -21,6 +21,7 @@ pub mod baselines;
 pub mod checks;
 pub mod cost;
 pub mod export;
+pub mod hot_pool;
 pub mod lang;
 pub mod limits;
 pub mod model;

@@ -193,6 +193,16 @@ pub fn train_model(
     tasks: &[Box<dyn Task>],
     config: &TrainConfig,
     device: &Device,
+    progress: impl FnMut(Progress),
+) -> (TrainReport, ModelWeights) {
+    crate::hot_pool::run(|| train_on_this_thread(graph, tasks, config, device, progress))
+}
+
+fn train_on_this_thread(
+    graph: &Graph,
+    tasks: &[Box<dyn Task>],
+    config: &TrainConfig,
+    device: &Device,
     mut progress: impl FnMut(Progress),
 ) -> (TrainReport, ModelWeights) {
     assert!(!tasks.is_empty(), "train needs at least one task");

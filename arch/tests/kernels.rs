@@ -94,7 +94,9 @@ fn operations_split_across_threads_give_the_values_of_one_thread() {
         Tensor::<2>::from_data(TensorData::new(values, [rows, cols]), &device)
     };
     let (x, w, up) = (filled(1536, 64, 1), filled(64, 64, 2), filled(64, 256, 3));
+    let g = filled(256, 1536, 4);
     let results = |x: Tensor<2>, w: Tensor<2>, up: Tensor<2>| {
+        let g = g.clone();
         let blocks = x.clone().reshape([96, 16, 64]).matmul(x.clone().reshape([96, 64, 16]));
         let h = x.clone().matmul(up.clone());
         vec![
@@ -109,11 +111,33 @@ fn operations_split_across_threads_give_the_values_of_one_thread() {
             bits((h.clone() - 0.25).sqrt().log() * 3.0),
             bits(h.clone().transpose().tanh()),
             bits(h.clone().narrow(0, 8, 1024).exp()),
-            bits(h.sum_dim(0)),
+            // Broadcast loop nests: into a new buffer, in place, and over strided halves.
+            bits(h.clone() * up.clone().narrow(0, 0, 1)),
+            bits((h.clone() + 1.0) / up.clone().narrow(0, 1, 1)),
+            bits(h.clone().narrow(1, 0, 128) * h.clone().narrow(1, 128, 128)),
+            bits(h.clone() * h.clone().narrow(1, 0, 1)),
+            bits(h.clone() * g.clone().transpose()),
+            bits((h.clone() + 1.0) * g.clone().transpose()),
+            // In place into a view that starts past its buffer's first element.
+            bits((h.clone() + 1.0).narrow(0, 8, 1024).mask_fill(
+                g.clone().narrow(0, 0, 1).narrow(1, 0, 256).greater_elem(0.0).expand([1024, 256]),
+                0.0,
+            )),
+            // Copies of permuted views: batched transposes, and whole runs.
+            bits(h.clone().reshape([16, 96, 256]).swap_dims(0, 1).reshape([1536, 256])),
+            bits(h.clone().reshape([16, 96, 256]).swap_dims(1, 2).reshape([4096, 96])),
+            bits(
+                h.clone().narrow(0, 0, 256).reshape([256, 1, 256]).expand([256, 4, 256]).reshape([1024, 256]),
+            ),
+            // Reductions along the first, a middle and the last dimension.
+            bits(h.clone().sum_dim(0)),
+            bits(h.clone().reshape([16, 96, 256]).sum_dim(1).reshape([16, 256])),
+            bits(h.sum_dim(1)),
         ]
     };
     let one = on_threads(1, || results(x.clone(), w.clone(), up.clone()));
-    let two = on_threads(2, || results(x.clone(), w.clone(), up.clone()));
+    // As training runs them: the pool's other threads kept awake (on two cores or more).
+    let two = on_threads(2, || lineage_arch::hot_pool::run(|| results(x.clone(), w.clone(), up.clone())));
     let three = on_threads(3, || results(x, w, up));
     for (i, ((a, b), c)) in one.iter().zip(&two).zip(&three).enumerate() {
         assert!(a == b && a == c, "result {i} differs between one, two and three threads");

@@ -286,16 +286,21 @@ fn train_program(source: &str, name: &str, args: &ArchTrainArgs) -> anyhow::Resu
     let config = TrainConfig { warmup_steps: args.warmup_steps.unwrap_or(stage.warmup_steps), ..stage };
     let every = (args.steps / 10).max(1);
     let device = lineage_arch::backend::device();
-    let report = train(&graph, &tasks, &config, &device, |p| {
-        if (p.step + 1) % every == 0 && !args.json {
-            eprintln!(
-                "step {:>5}  loss {:.4}  lr {:.2e}  {:.1} s",
-                p.step + 1,
-                p.loss,
-                p.learning_rate,
-                p.wall_ms as f64 / 1000.0
-            );
-        }
+    // On a pool of this process's threads, as a campaign's trainer trains: the training thread
+    // takes a piece of each split operation and the others stay awake (`lineage_arch::hot_pool`).
+    let pool = lineage_actors::training::pool(lineage_arch::backend::threads());
+    let report = pool.install(|| {
+        train(&graph, &tasks, &config, &device, |p| {
+            if (p.step + 1) % every == 0 && !args.json {
+                eprintln!(
+                    "step {:>5}  loss {:.4}  lr {:.2e}  {:.1} s",
+                    p.step + 1,
+                    p.loss,
+                    p.learning_rate,
+                    p.wall_ms as f64 / 1000.0
+                );
+            }
+        })
     });
     print_train_report(name, &program, &report, args)?;
     match lineage_arch::train::below_floor(&report.tasks, &tasks) {

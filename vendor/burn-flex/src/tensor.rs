@@ -610,7 +610,8 @@ fn copy_batched_2d_tiled<E: Copy + Send + Sync>(
     #[cfg(feature = "rayon")]
     {
         let batch_count: usize = batch_shape.iter().product();
-        if batch_count * slice_len >= crate::ops::PARALLEL_THRESHOLD && batch_count > 1 {
+        // lineage patch: split by the rule of the elementwise passes.
+        if crate::parallel::splits(batch_count * slice_len) && batch_count > 1 {
             use rayon::prelude::*;
             dst.par_chunks_mut(slice_len)
                 .enumerate()
@@ -710,7 +711,7 @@ fn copy_2d_negative<E: Copy + Send + Sync>(
 ///
 /// Precondition: strides are all positive and the innermost stride is 1
 #[inline]
-fn copy_inner_contiguous_run<E: Copy>(
+fn copy_inner_contiguous_run<E: Copy + Send + Sync>(
     dst: &mut [E],
     src: &[E],
     offset: isize,
@@ -756,42 +757,45 @@ fn copy_inner_contiguous_run<E: Copy>(
     // each iteration ticks the rightmost counter, and so on overflow we
     // reset it and carry +1 into the dim to its left.
     // Row-major is what we want because dst is contiguous (consecutive outer-index
-    // tuples land in consecutive inner_run_length slots, so we just bump
-    // dst_position each step instead of recomputing it)
+    // tuples land in consecutive inner_run_length slots).
     // We use this instead of N nested for loops because the rank isn't
     // known at compile time.
-    let mut counter = [0usize; COLLAPSE_MAX_RANK];
+    // lineage patch: the runs are split between the pool's threads
+    // (`parallel::for_each_runs_mut`), each piece starting its odometer
+    // at its first run.
     let outer_dim_count = outer_shape.len();
-    let mut dst_position = 0usize;
-
-    loop {
-        let mut src_start = offset;
-        for dim_idx in 0..outer_dim_count {
-            src_start += counter[dim_idx] as isize * outer_strides[dim_idx];
+    let run = inner_run_length;
+    crate::parallel::for_each_runs_mut(dst, run, |first, piece| {
+        let mut counter = [0usize; COLLAPSE_MAX_RANK];
+        let mut rest = first;
+        for dim_idx in (0..outer_dim_count).rev() {
+            counter[dim_idx] = rest % outer_shape[dim_idx];
+            rest /= outer_shape[dim_idx];
         }
-        let src_index = src_start as usize;
-        dst[dst_position..dst_position + inner_run_length]
-            .copy_from_slice(&src[src_index..src_index + inner_run_length]);
-        dst_position += inner_run_length;
+        for dst_run in piece.chunks_exact_mut(run) {
+            let mut src_start = offset;
+            for dim_idx in 0..outer_dim_count {
+                src_start += counter[dim_idx] as isize * outer_strides[dim_idx];
+            }
+            let src_index = src_start as usize;
+            dst_run.copy_from_slice(&src[src_index..src_index + run]);
 
-        let mut dim_idx = outer_dim_count;
-        loop {
-            if dim_idx == 0 {
-                return;
+            let mut dim_idx = outer_dim_count;
+            while dim_idx > 0 {
+                dim_idx -= 1;
+                counter[dim_idx] += 1;
+                if counter[dim_idx] < outer_shape[dim_idx] {
+                    break;
+                }
+                counter[dim_idx] = 0;
             }
-            dim_idx -= 1;
-            counter[dim_idx] += 1;
-            if counter[dim_idx] < outer_shape[dim_idx] {
-                break;
-            }
-            counter[dim_idx] = 0;
         }
-    }
+    });
 }
 
 /// Minimum number of elements required to trigger parallel 2D tiled copy.
 /// Avoids thread fork/steal overhead on ~1MB cache-resident tensors.
-#[cfg(any(feature = "rayon", test))]
+#[cfg(test)]
 pub(crate) const COPY_2D_PARALLEL_THRESHOLD: usize = 1_048_576;
 
 /// Tiled 2D copy from a strided source into a contiguous destination.
@@ -810,8 +814,10 @@ fn copy_2d_tiled<E: Copy + Send + Sync>(
 ) {
     const TILE: usize = 16;
 
+    // lineage patch: split by the rule of the elementwise passes
+    // (`parallel.rs`) rather than from 1 Mi elements.
     #[cfg(feature = "rayon")]
-    if rows * cols >= COPY_2D_PARALLEL_THRESHOLD {
+    if crate::parallel::splits(rows * cols) {
         use rayon::prelude::*;
         let total_tile_rows = rows.div_ceil(TILE);
         let num_threads = rayon::current_num_threads();

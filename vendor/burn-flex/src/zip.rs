@@ -78,19 +78,41 @@ impl ZipNest {
         self.lhs_offset == 0 && self.lhs_is_dense()
     }
 
+    /// How many innermost runs the nest has (the product of its outer dims).
+    pub fn runs(&self) -> usize {
+        self.shape[..self.ndim - 1].iter().product()
+    }
+
     /// Call `f(lhs_base, rhs_base)` once per innermost run, in
     /// row-major output order. The bases are storage indices of the
     /// first element of the run; offsets advance by stride addition,
     /// never per-element index math. Must not be called when
     /// `ndim == 0` or when any dim is empty.
-    pub fn for_each_run(&self, mut f: impl FnMut(usize, usize)) {
+    #[cfg_attr(not(feature = "simd"), allow(dead_code))] // comparison.rs, with `simd`
+    pub fn for_each_run(&self, f: impl FnMut(usize, usize)) {
+        self.for_runs(0, self.runs(), f)
+    }
+
+    /// [`Self::for_each_run`] over the runs `first..first + count` only
+    /// (lineage patch: so that a nest can be split between threads).
+    pub fn for_runs(&self, first: usize, count: usize, mut f: impl FnMut(usize, usize)) {
         debug_assert!(self.ndim >= 1);
         let outer = self.ndim - 1;
         let mut idx = [0usize; ZIP_MAX_RANK];
         let mut lhs_base = self.lhs_offset as isize;
         let mut rhs_base = self.rhs_offset as isize;
-        loop {
+        let mut rest = first;
+        for d in (0..outer).rev() {
+            idx[d] = rest % self.shape[d];
+            rest /= self.shape[d];
+            lhs_base += idx[d] as isize * self.lhs_strides[d];
+            rhs_base += idx[d] as isize * self.rhs_strides[d];
+        }
+        for n in 0..count {
             f(lhs_base as usize, rhs_base as usize);
+            if n + 1 == count {
+                break;
+            }
             // Odometer over the outer dims, innermost-first. Each step
             // resets inner counters and adds the single delta to the
             // bases, so base addition is O(1) amortized per run.
@@ -106,10 +128,6 @@ impl ZipNest {
                 idx[d] = 0;
                 lhs_base -= (self.shape[d] as isize) * self.lhs_strides[d];
                 rhs_base -= (self.shape[d] as isize) * self.rhs_strides[d];
-            }
-            if d == 0 && idx[0] == 0 {
-                // Every dim rolled over back to 0; iteration is done.
-                break;
             }
         }
     }
@@ -200,9 +218,10 @@ pub(crate) fn zip_map<L, R, Out, F>(
     op: F,
 ) -> Option<Vec<Out>>
 where
-    L: Copy,
-    R: Copy,
-    F: Fn(L, R) -> Out,
+    L: Copy + Sync,
+    R: Copy + Sync,
+    Out: Copy + Send,
+    F: Fn(L, R) -> Out + Sync + Send,
 {
     let numel = lhs_layout.num_elements();
     if numel == 0 {
@@ -210,37 +229,44 @@ where
     }
     let nest = collapse_for_zip(lhs_layout, rhs_layout)?;
 
-    let mut out: Vec<Out> = Vec::with_capacity(numel);
     if nest.ndim == 0 {
         // All dims were size 1: a single element.
-        out.push(op(lhs[nest.lhs_offset], rhs[nest.rhs_offset]));
-        return Some(out);
+        return Some(alloc::vec![op(lhs[nest.lhs_offset], rhs[nest.rhs_offset])]);
     }
 
+    // lineage patch: the runs are split between the pool's threads
+    // (`parallel::fill_new_runs`); each element is computed as before.
     let (len, l_st, r_st) = nest.inner();
-    match (l_st, r_st) {
-        (1, 1) => nest.for_each_run(|lb, rb| {
-            out.extend(
-                lhs[lb..lb + len]
-                    .iter()
-                    .zip(&rhs[rb..rb + len])
-                    .map(|(&a, &b)| op(a, b)),
-            );
-        }),
-        (1, 0) => nest.for_each_run(|lb, rb| {
-            let b = rhs[rb];
-            out.extend(lhs[lb..lb + len].iter().map(|&a| op(a, b)));
-        }),
-        (0, 1) => nest.for_each_run(|lb, rb| {
-            let a = lhs[lb];
-            out.extend(rhs[rb..rb + len].iter().map(|&b| op(a, b)));
-        }),
-        _ => nest.for_each_run(|lb, rb| {
-            out.extend(
-                (0..len).map(|i| op(lhs[lb + i * l_st as usize], rhs[rb + i * r_st as usize])),
-            );
-        }),
-    }
+    let out = crate::parallel::fill_new_runs(nest.runs(), len, |first, slots| {
+        let count = slots.len() / len;
+        let mut runs = slots.chunks_exact_mut(len);
+        let mut next = || runs.next().expect("one run of slots per run");
+        match (l_st, r_st) {
+            (1, 1) => nest.for_runs(first, count, |lb, rb| {
+                let pairs = lhs[lb..lb + len].iter().zip(&rhs[rb..rb + len]);
+                for (slot, (&a, &b)) in next().iter_mut().zip(pairs) {
+                    slot.write(op(a, b));
+                }
+            }),
+            (1, 0) => nest.for_runs(first, count, |lb, rb| {
+                let b = rhs[rb];
+                for (slot, &a) in next().iter_mut().zip(&lhs[lb..lb + len]) {
+                    slot.write(op(a, b));
+                }
+            }),
+            (0, 1) => nest.for_runs(first, count, |lb, rb| {
+                let a = lhs[lb];
+                for (slot, &b) in next().iter_mut().zip(&rhs[rb..rb + len]) {
+                    slot.write(op(a, b));
+                }
+            }),
+            _ => nest.for_runs(first, count, |lb, rb| {
+                for (i, slot) in next().iter_mut().enumerate() {
+                    slot.write(op(lhs[lb + i * l_st as usize], rhs[rb + i * r_st as usize]));
+                }
+            }),
+        }
+    });
     debug_assert_eq!(out.len(), numel);
     Some(out)
 }
@@ -262,9 +288,9 @@ where
 /// strided — and monomorphized per call site so LLVM autovectorizes it.
 pub(crate) fn zip_apply_inplace<D, S, F>(nest: &ZipNest, dst: &mut [D], src: &[S], op: F)
 where
-    D: Copy,
-    S: Copy,
-    F: Fn(D, S) -> D,
+    D: Copy + Send,
+    S: Copy + Sync,
+    F: Fn(D, S) -> D + Sync + Send,
 {
     debug_assert!(
         nest.lhs_is_dense(),
@@ -282,24 +308,35 @@ where
 
     let (len, l_st, r_st) = nest.inner();
     debug_assert_eq!(l_st, 1, "dense destination implies a contiguous inner run");
-    match r_st {
-        1 => nest.for_each_run(|lb, rb| {
-            for (d, &s) in dst[lb..lb + len].iter_mut().zip(&src[rb..rb + len]) {
-                *d = op(*d, s);
-            }
-        }),
-        0 => nest.for_each_run(|lb, rb| {
-            let s = src[rb];
-            for d in dst[lb..lb + len].iter_mut() {
-                *d = op(*d, s);
-            }
-        }),
-        _ => nest.for_each_run(|lb, rb| {
-            for (i, d) in dst[lb..lb + len].iter_mut().enumerate() {
-                *d = op(*d, src[rb + i * r_st as usize]);
-            }
-        }),
-    }
+    // lineage patch: the runs are split between the pool's threads
+    // (`parallel::for_each_runs_mut`); each element is computed as before.
+    // The destination is dense, so run `r` starts at `lhs_offset + r * len`.
+    let offset = nest.lhs_offset;
+    let dst = &mut dst[offset..offset + nest.runs() * len];
+    crate::parallel::for_each_runs_mut(dst, len, |first, piece| {
+        let count = piece.len() / len;
+        let start = offset + first * len;
+        match r_st {
+            1 => nest.for_runs(first, count, |lb, rb| {
+                let at = lb - start;
+                for (d, &s) in piece[at..at + len].iter_mut().zip(&src[rb..rb + len]) {
+                    *d = op(*d, s);
+                }
+            }),
+            0 => nest.for_runs(first, count, |lb, rb| {
+                let (at, s) = (lb - start, src[rb]);
+                for d in piece[at..at + len].iter_mut() {
+                    *d = op(*d, s);
+                }
+            }),
+            _ => nest.for_runs(first, count, |lb, rb| {
+                let at = lb - start;
+                for (i, d) in piece[at..at + len].iter_mut().enumerate() {
+                    *d = op(*d, src[rb + i * r_st as usize]);
+                }
+            }),
+        }
+    });
 }
 
 // ============================================================================
@@ -684,12 +721,12 @@ mod tests {
 
     /// Run `zip_apply_inplace` over `dst`, given that `dst_layout` is
     /// the dense side. Returns `None` if the nest declines the pair.
-    fn apply_inplace<E: Copy>(
+    fn apply_inplace<E: Copy + Send + Sync>(
         dst: &mut [E],
         dst_layout: &Layout,
         src: &[E],
         src_layout: &Layout,
-        op: impl Fn(E, E) -> E,
+        op: impl Fn(E, E) -> E + Sync + Send,
     ) -> Option<()> {
         let nest = collapse_for_zip(dst_layout, src_layout)?;
         if !nest.lhs_is_dense_from_zero() {

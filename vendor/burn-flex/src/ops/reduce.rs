@@ -1071,19 +1071,21 @@ fn reduce_middle_dim_f32(
 
     #[cfg(not(feature = "simd"))]
     {
+        // lineage patch: batches split between the pool's threads; each
+        // output adds its rows in the same order.
         let mut result = vec![0.0f32; out_size];
         let start = start_offset as isize;
-        for batch in 0..outer_size {
-            let batch_start = (start + batch as isize * outer_stride) as usize;
-            let out_batch_start = batch * inner_size;
-
-            for row in 0..dim_size {
-                let row_start = (batch_start as isize + row as isize * dim_stride) as usize;
-                for c in 0..inner_size {
-                    result[out_batch_start + c] += data[row_start + c];
+        crate::parallel::for_each_units_mut(&mut result, inner_size, dim_size, |first, out| {
+            for (b, out_batch) in out.chunks_exact_mut(inner_size).enumerate() {
+                let batch_start = (start + (first + b) as isize * outer_stride) as usize;
+                for row in 0..dim_size {
+                    let row_start = (batch_start as isize + row as isize * dim_stride) as usize;
+                    for c in 0..inner_size {
+                        out_batch[c] += data[row_start + c];
+                    }
                 }
             }
-        }
+        });
         result
     }
 }
@@ -1115,14 +1117,18 @@ fn reduce_first_dim_f32(
 
     #[cfg(not(feature = "simd"))]
     {
+        // lineage patch: columns split between the pool's threads; each
+        // output adds its rows in the same order.
         let mut result = vec![0.0f32; inner_size];
         let start = start_offset as isize;
-        for row in 0..dim_size {
-            let row_start = (start + row as isize * dim_stride) as usize;
-            for c in 0..inner_size {
-                result[c] += data[row_start + c];
+        crate::parallel::for_each_units_mut(&mut result, 1, dim_size, |first, out| {
+            for row in 0..dim_size {
+                let row_start = (start + row as isize * dim_stride) as usize + first;
+                for (c, slot) in out.iter_mut().enumerate() {
+                    *slot += data[row_start + c];
+                }
             }
-        }
+        });
         result
     }
 }
@@ -1163,7 +1169,8 @@ fn reduce_last_dim_f32(
         return result;
     }
 
-    starts
+    #[cfg(feature = "simd")]
+    return starts
         .map(|row_start| {
             let row = &data[row_start..row_start + dim_size];
             match op {
@@ -1171,7 +1178,26 @@ fn reduce_last_dim_f32(
                 ReduceOp::Prod => row.iter().copied().product(),
             }
         })
-        .collect()
+        .collect();
+
+    // lineage patch: rows split between the pool's threads, each reduced as
+    // before.
+    #[cfg(not(feature = "simd"))]
+    {
+        let _ = starts;
+        let mut result = vec![0.0f32; rows];
+        crate::parallel::for_each_units_mut(&mut result, 1, dim_size, |first, out| {
+            for (i, slot) in out.iter_mut().enumerate() {
+                let row_start = (start_offset as isize + (first + i) as isize * outer_stride) as usize;
+                let row = &data[row_start..row_start + dim_size];
+                *slot = match op {
+                    ReduceOp::Sum => row.iter().copied().sum(),
+                    ReduceOp::Prod => row.iter().copied().product(),
+                };
+            }
+        });
+        result
+    }
 }
 
 /// Generic dimension reduction implementation.

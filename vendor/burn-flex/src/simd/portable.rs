@@ -29,7 +29,7 @@ macro_rules! define_inplace_f32_op {
         #[inline]
         pub fn $pub_fn(a: &mut [f32], b: &[f32]) {
             debug_assert_eq!(a.len(), b.len());
-            // lineage patch: split from 128 Ki elements on, not 4 Mi (`crate::parallel`).
+            // lineage patch: split from 64 Ki elements on, not 4 Mi (`crate::parallel`).
             crate::parallel::zip_mut(a, b, |a, b| $seq_fn(a, b));
         }
 
