@@ -12,7 +12,10 @@
 //! computes a piece does not change what it computes (arch/tests/kernels.rs).
 //!
 //! Meant for a pool that trains one run at a time (each trainer's own, `lineage-actors`'
-//! `training::pool`): `run` returns once every thread of the pool has seen that it is done.
+//! `training::pool`): `run` returns once every thread of the pool has seen that it is done, so it
+//! also waits for any long job an awake thread took, and a pool thread blocked outside rayon
+//! would block it. The core count is checked per pool: several pools training at once on one
+//! machine can still give their awake threads more cores' worth of work than there are cores.
 
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,8 +28,9 @@ const IDLE_SPIN: Duration = Duration::from_millis(2);
 const IDLE_POLL: Duration = Duration::from_micros(200);
 
 thread_local! {
-    /// Whether this thread is already training under [`run`] or keeping awake for one: a thread
-    /// never keeps awake for another run from inside one (it would wait there for that run).
+    /// Whether this thread is training under [`run`] or keeping awake for one. An engaged thread
+    /// never keeps awake (again): inside its own run it would wait for that run to end, a
+    /// deadlock; an engaged thread's nested `run` only runs its closure.
     static ENGAGED: Cell<bool> = const { Cell::new(false) };
 }
 
@@ -42,8 +46,8 @@ pub fn run<R>(f: impl FnOnce() -> R) -> R {
     }
     let done = AtomicBool::new(false);
     rayon::in_place_scope(|scope| {
-        // One copy per thread of the pool, each run by its own thread (never stolen); this
-        // thread's copy returns at once, being engaged.
+        // One copy per thread of the pool, each run by its own thread (never stolen). This
+        // thread's copy returns at once: engaged while `f` runs, or finding `done` set after.
         scope.spawn_broadcast(|_, _| {
             if !ENGAGED.get() {
                 let _engaged = Engaged::new();
@@ -76,19 +80,18 @@ fn stay_awake(done: &AtomicBool) {
     tests::awake(false);
 }
 
-/// Marks this thread engaged until dropped.
-struct Engaged;
+/// Marks this thread engaged until dropped, then restores what it was.
+struct Engaged(bool);
 
 impl Engaged {
     fn new() -> Self {
-        ENGAGED.set(true);
-        Engaged
+        Engaged(ENGAGED.replace(true))
     }
 }
 
 impl Drop for Engaged {
     fn drop(&mut self) {
-        ENGAGED.set(false);
+        ENGAGED.set(self.0);
     }
 }
 
@@ -127,7 +130,7 @@ mod tests {
     fn within_a_minute<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
         let (sender, receiver) = mpsc::channel();
         std::thread::spawn(move || sender.send(f()));
-        receiver.recv_timeout(Duration::from_secs(60)).expect("finished within a minute")
+        receiver.recv_timeout(Duration::from_secs(60)).expect("did not finish within a minute")
     }
 
     #[test]
@@ -160,12 +163,26 @@ mod tests {
                     while !other() && Instant::now() < deadline {
                         std::thread::yield_now();
                     }
-                    (other(), (0..1_000_000u64).into_par_iter().sum::<u64>())
+                    let sum = (0..1_000_000u64).into_par_iter().sum::<u64>();
+                    // Pieces slow enough that the awake thread takes some, until it has.
+                    let mut helped = false;
+                    while !helped && Instant::now() < deadline {
+                        helped = (0..8).into_par_iter().with_max_len(1).any(|_| {
+                            std::thread::sleep(Duration::from_millis(1));
+                            std::thread::current().name() != Some(this.as_str())
+                        });
+                    }
+                    (other() && helped, sum)
                 })
             })
         });
-        assert!(awake, "the pool's other thread never stayed awake");
+        assert!(awake, "the pool's other thread never stayed awake and took a piece");
         assert_eq!(sum, 999_999 * 1_000_000 / 2);
+    }
+
+    #[test]
+    fn a_run_inside_a_run_only_runs_its_closure() {
+        assert_eq!(within_a_minute(|| pool(2).install(|| run(|| run(|| 1) + 1))), 2);
     }
 
     #[test]
@@ -184,12 +201,14 @@ mod tests {
 
     #[test]
     fn a_panic_in_the_closure_reaches_the_caller_and_releases_the_pool() {
-        let (caught, after) = within_a_minute(|| {
+        let (caught, engaged, after) = within_a_minute(|| {
             let pool = pool(2);
             let caught = pool.install(|| std::panic::catch_unwind(|| run(|| panic!("step failed"))));
-            (caught.is_err(), pool.install(|| run(|| 1)))
+            let engaged = pool.broadcast(|_| super::ENGAGED.get());
+            (caught.is_err(), engaged, pool.install(|| run(|| 1)))
         });
         assert!(caught, "the panic reached the caller");
+        assert_eq!(engaged, [false, false], "no thread is left engaged");
         assert_eq!(after, 1, "the pool still runs work");
     }
 }
