@@ -44,13 +44,7 @@ pub(crate) fn splits(len: usize) -> bool {
 /// `f` over `data`, piece by piece, on the pool's threads when it pays.
 #[inline]
 pub(crate) fn for_each_mut<T: Send>(data: &mut [T], f: impl Fn(&mut [T]) + Sync + Send) {
-    #[cfg(feature = "rayon")]
-    if let Some(piece) = piece(data.len()) {
-        use rayon::prelude::*;
-        data.par_chunks_mut(piece).for_each(f);
-        return;
-    }
-    f(data)
+    for_each_units_mut(data, 1, 1, |_, piece| f(piece))
 }
 
 /// `f` over `dst` and the same positions of `src` (as long), piece by piece.
@@ -79,23 +73,7 @@ pub(crate) fn fill_new<T: Copy + Send>(
     len: usize,
     f: impl Fn(usize, &mut [MaybeUninit<T>]) + Sync + Send,
 ) -> Vec<T> {
-    let mut out: Vec<T> = Vec::with_capacity(len);
-    let slots = &mut out.spare_capacity_mut()[..len];
-    #[cfg(feature = "rayon")]
-    if let Some(piece) = piece(len) {
-        use rayon::prelude::*;
-        slots
-            .par_chunks_mut(piece)
-            .enumerate()
-            .for_each(|(i, slots)| f(i * piece, slots));
-        // SAFETY: every piece was written by `f`, as its contract requires.
-        unsafe { out.set_len(len) };
-        return out;
-    }
-    f(0, slots);
-    // SAFETY: as above, one piece.
-    unsafe { out.set_len(len) };
-    out
+    fill_new_runs(len, 1, f)
 }
 
 /// How many units each piece of `units` units takes, when a unit is `unit` elements and `work`

@@ -1184,11 +1184,9 @@ fn reduce_last_dim_f32(
     // before.
     #[cfg(not(feature = "simd"))]
     {
-        let _ = starts;
         let mut result = vec![0.0f32; rows];
         crate::parallel::for_each_units_mut(&mut result, 1, dim_size, |first, out| {
-            for (i, slot) in out.iter_mut().enumerate() {
-                let row_start = (start_offset as isize + (first + i) as isize * outer_stride) as usize;
+            for (slot, row_start) in out.iter_mut().zip(starts.clone().skip(first)) {
                 let row = &data[row_start..row_start + dim_size];
                 *slot = match op {
                     ReduceOp::Sum => row.iter().copied().sum(),
