@@ -404,6 +404,27 @@ pub enum PlotFormat {
     Svg,
 }
 
+impl Command {
+    /// Whether the command trains or runs a model (a campaign may), so needs its backend to
+    /// compute on this machine.
+    pub fn computes(&self) -> bool {
+        match self {
+            Command::Run(_) | Command::Resume { .. } | Command::Worker(_) | Command::ExportArch(_) => true,
+            Command::Verify { reproduce, .. } => !reproduce.is_empty(),
+            Command::Arch(command) => matches!(command, ArchCommand::Check { .. } | ArchCommand::Train(_)),
+            Command::Bench(command) => matches!(
+                command,
+                BenchCommand::Train(_)
+                    | BenchCommand::Workers { .. }
+                    | BenchCommand::Fitness { .. }
+                    | BenchCommand::Discovery { .. }
+                    | BenchCommand::Recall(_)
+            ),
+            _ => false,
+        }
+    }
+}
+
 impl PlotFormat {
     /// The file extension.
     pub fn extension(&self) -> &'static str {

@@ -1,8 +1,9 @@
 //! The training backend: burn's `flex` on CPU by default. Cargo features add others, chosen at
-//! run time with `LINEAGE_BACKEND`: `tch` (LibTorch; CUDA device 0, or `tch-cpu`) and `ndarray`
-//! (kept to compare CPU backends; flex was measured faster, see docs/performance.md).
+//! run time with `LINEAGE_BACKEND`: `tch` (LibTorch; CUDA device 0, or `tch-cpu`), `cuda`
+//! (burn's CubeCL CUDA backend, device 0) and `ndarray` (kept to compare CPU backends; flex was
+//! measured faster, see docs/performance.md).
 
-use burn::tensor::Device;
+use burn::tensor::{Device, Tensor};
 
 /// The backend `LINEAGE_BACKEND` names (default `flex`: a GPU is used only when asked for).
 /// Unknown or not-compiled names fall back to `flex`, with a warning.
@@ -13,6 +14,8 @@ pub fn name() -> &'static str {
         "tch" => "tch",
         #[cfg(feature = "tch")]
         "tch-cpu" => "tch-cpu",
+        #[cfg(feature = "cuda")]
+        "cuda" => "cuda",
         #[cfg(feature = "ndarray")]
         "ndarray" => "ndarray",
         "" | "flex" => "flex",
@@ -23,9 +26,14 @@ pub fn name() -> &'static str {
     }
 }
 
-/// The device to train on.
+/// The device to train on: [`name`]'s.
 pub fn device() -> Device {
-    match name() {
+    device_named(name())
+}
+
+/// The device of a backend this build has, by [`name`] (`flex`'s for any other name).
+pub fn device_named(name: &str) -> Device {
+    match name {
         #[cfg(feature = "tch")]
         #[allow(deprecated)]
         // burn marks tch deprecated in favour of CubeCL; it is the GPU option asked for
@@ -33,11 +41,56 @@ pub fn device() -> Device {
         #[cfg(feature = "tch")]
         #[allow(deprecated)]
         "tch-cpu" => Device::libtorch(),
+        #[cfg(feature = "cuda")]
+        "cuda" => Device::cuda(0),
         #[cfg(feature = "ndarray")]
         #[allow(deprecated)] // kept only for the backend comparison
         "ndarray" => Device::ndarray(),
         _ => Device::flex(),
     }
+}
+
+/// Sees that the backend [`name`] computes on this machine: [`check_named`].
+pub fn check() -> Result<(), String> {
+    check_named(name())
+}
+
+/// Sees that a backend computes on this machine (its GPU is there, its driver and libraries
+/// load) by adding up a small tensor on its device. The GPU backends report a missing GPU by
+/// panicking in the middle of a run; this makes it one error, before a run starts.
+pub fn check_named(name: &str) -> Result<(), String> {
+    if name == "flex" {
+        return Ok(());
+    }
+    // The backends' own panic messages say what is missing; keep them off stderr and in the error.
+    let quiet = std::panic::take_hook();
+    std::panic::set_hook(Box::new(|_| {}));
+    let outcome =
+        std::panic::catch_unwind(|| Tensor::<1>::ones([8], &device_named(name)).sum().into_scalar::<f32>());
+    std::panic::set_hook(quiet);
+    match outcome {
+        Ok(8.0) => Ok(()),
+        Ok(sum) => Err(format!("backend {name} does not compute here: eight ones added up to {sum}")),
+        Err(panic) => {
+            let message = panic
+                .downcast_ref::<String>()
+                .map(String::as_str)
+                .or_else(|| panic.downcast_ref::<&str>().copied())
+                .unwrap_or("it panicked");
+            Err(format!("backend {name} does not run on this machine: {}", what_failed(message)))
+        }
+    }
+}
+
+/// The first line of a backend's panic message, without the wrapping that says nothing: LibTorch
+/// errors arrive as `called \`Result::unwrap()\` on an \`Err\` value: Torch("…")`, their message
+/// followed by a C++ stack trace, its line breaks escaped.
+fn what_failed(message: &str) -> &str {
+    let first = message.lines().find(|line| !line.trim().is_empty()).unwrap_or(message);
+    let first = first.split("\\n").next().unwrap_or(first);
+    let first = first.strip_prefix("called `Result::unwrap()` on an `Err` value: ").unwrap_or(first);
+    let first = first.strip_prefix("Torch(\"").unwrap_or(first);
+    first.trim().trim_end_matches("\")").trim()
 }
 
 /// Compute threads available to the backend: flex computes on rayon's global pool, whose size
@@ -100,7 +153,17 @@ pub fn label() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::Numerics;
+    use super::{Numerics, check_named, what_failed};
+
+    #[test]
+    fn a_backend_that_does_not_run_says_what_failed_in_one_line() {
+        let libtorch = "called `Result::unwrap()` on an `Err` value: Torch(\"Found no NVIDIA driver on your \
+            system.\\nException raised from device_count_impl at c10/cuda/CUDAFunctions.cpp:40\\nframe #0: …\")";
+        assert_eq!(what_failed(libtorch), "Found no NVIDIA driver on your system.");
+        assert_eq!(what_failed("\nno CUDA device\nmore"), "no CUDA device");
+        assert_eq!(what_failed("it panicked"), "it panicked");
+        assert_eq!(check_named("flex"), Ok(()));
+    }
 
     #[test]
     fn a_label_names_its_backend_and_numerics() {

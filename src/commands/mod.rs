@@ -46,6 +46,9 @@ use crate::output;
 
 /// Runs the parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
+    if cli.command.computes() {
+        lineage_arch::backend::check().map_err(anyhow::Error::msg)?;
+    }
     match &cli.command {
         Command::Campaigns { action: Some(CampaignsAction::Delete { campaign, yes }), .. } => {
             let store = open_existing_for_writing(cli.store_url()).await?;
