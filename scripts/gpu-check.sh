@@ -23,8 +23,15 @@ export CARGO_TARGET_DIR=${CARGO_TARGET_DIR:-$HOME/.cache/lineage/target}
 # The CPU side of each comparison; its held-out losses must agree with the GPU's this closely
 # (relative). The two sum in different orders, and training amplifies the last bits.
 tolerance=0.02
-read -r -a backends <<<"${LINEAGE_GPU_BACKENDS:-tch}"
 log() { echo "gpu-check: $*" >&2; }
+read -r -a backends <<<"${LINEAGE_GPU_BACKENDS:-tch}"
+[ "${#backends[@]}" -gt 0 ] || backends=(tch)
+for backend in "${backends[@]}"; do
+  case $backend in
+    tch | tch-cpu | cuda) ;;
+    *) log "LINEAGE_GPU_BACKENDS: unknown backend \"$backend\" (tch, tch-cpu or cuda, separated by spaces)"; exit 1 ;;
+  esac
+done
 uses() { [[ " ${backends[*]} " == *" $1"* ]]; } # `uses tch` holds for tch-cpu too
 on_gpu() { [[ " ${backends[*]} " =~ \ (tch|cuda)\  ]]; }
 
@@ -51,6 +58,8 @@ fi
 
 if uses tch; then
   python=${LINEAGE_TORCH_PYTHON:-$venv/bin/python}
+  # A bare name (python3) is looked up once: the build finds `python3` first on PATH.
+  python=$(command -v "$python" || echo "$python")
   if [ -z "${LINEAGE_TORCH_PYTHON:-}" ] &&
     ! "$python" -c 'import torch; assert torch.__version__.startswith("2.9.0")' 2>/dev/null; then
     log "installing torch 2.9.0 into $venv"
@@ -102,7 +111,7 @@ failed=0
 while read -r size steps args; do
   for baseline in deltanet linear_attention; do
     # shellcheck disable=SC2086 # $args is a list of words
-    cpu=$(train flex "$baseline" "$steps" $args)
+    cpu=$(train flex "$baseline" "$steps" $args) || { log "the CPU run of $baseline at $size failed"; exit 1; }
     for backend in "${backends[@]}"; do
       # shellcheck disable=SC2086
       gpu=$(train "$backend" "$baseline" "$steps" $args) || { log "$backend failed on $baseline at $size"; failed=1; continue; }

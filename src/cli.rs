@@ -412,13 +412,15 @@ impl Command {
             Command::Run(_) | Command::Resume { .. } | Command::Worker(_) | Command::ExportArch(_) => true,
             Command::Verify { reproduce, .. } => !reproduce.is_empty(),
             Command::Arch(command) => matches!(command, ArchCommand::Check { .. } | ArchCommand::Train(_)),
+            // `bench dashboard` serves a campaign it runs first; `bench recall --from` redraws.
+            Command::Bench(BenchCommand::Recall(args)) => args.from.is_none(),
             Command::Bench(command) => matches!(
                 command,
                 BenchCommand::Train(_)
                     | BenchCommand::Workers { .. }
                     | BenchCommand::Fitness { .. }
                     | BenchCommand::Discovery { .. }
-                    | BenchCommand::Recall(_)
+                    | BenchCommand::Dashboard { .. }
             ),
             _ => false,
         }

@@ -252,9 +252,14 @@ async fn events_filter_by_type_actor_architecture_and_time() {
 
 #[test]
 fn the_log_says_warnings_plainly_and_heeds_rust_log_and_the_verbosity_flags() {
+    // More compute threads than cores is worth a warning.
+    let threads = std::thread::available_parallelism().unwrap().get() + 1;
     let stderr = |args: &[&str], rust_log: Option<&str>| {
         let mut command = std::process::Command::new(support::lineage_bin());
-        command.env_remove("LINEAGE_LOG").env_remove("RUST_LOG").env("LINEAGE_BACKEND", "no-such-backend");
+        command
+            .env_remove("LINEAGE_LOG")
+            .env_remove("RUST_LOG")
+            .env("RAYON_NUM_THREADS", threads.to_string());
         if let Some(filter) = rust_log {
             command.env("RUST_LOG", filter);
         }
@@ -267,7 +272,7 @@ fn the_log_says_warnings_plainly_and_heeds_rust_log_and_the_verbosity_flags() {
         String::from_utf8(output.stderr).unwrap()
     };
     let plain = stderr(&[], None);
-    assert!(plain.contains("WARN backend not available"), "{plain}");
+    assert!(plain.contains(&format!("WARN {threads} compute threads on ")), "{plain}");
     assert!(!plain.contains("lineage_arch::"), "no module paths for users: {plain}");
     assert_eq!(stderr(&["-q"], None), "", "-q: errors only");
     assert_eq!(stderr(&[], Some("error")), "", "RUST_LOG decides when set");
@@ -275,6 +280,35 @@ fn the_log_says_warnings_plainly_and_heeds_rust_log_and_the_verbosity_flags() {
     assert!(verbose.contains("lineage_arch::backend"), "-v shows where: {verbose}");
     assert!(!verbose.contains('\u{1b}'), "no colour when stderr is not a terminal");
     assert!(stderr(&["--color", "always"], None).contains('\u{1b}'), "--color always");
+}
+
+#[test]
+fn a_backend_this_build_lacks_is_one_error_before_anything_trains() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("lineage.db").display());
+    for (backend, needle) in [
+        (
+            "no-such-backend",
+            "LINEAGE_BACKEND=\"no-such-backend\" is not a backend of this build; it has flex",
+        ),
+        ("cuda", "LINEAGE_BACKEND=\"cuda\" is not a backend of this build (build with --features cuda)"),
+    ]
+    .into_iter()
+    .filter(|(backend, _)| *backend != "cuda" || cfg!(not(feature = "cuda")))
+    {
+        let lineage = || {
+            let mut command = std::process::Command::new(support::lineage_bin());
+            command.env("LINEAGE_BACKEND", backend).env_remove("LINEAGE_LOG").env_remove("RUST_LOG");
+            command
+        };
+        let train = lineage().args(["arch", "train", "deltanet", "--steps", "1"]).output().unwrap();
+        assert_one_line_error(&train, needle);
+        let campaign = lineage().args(["--store", &url, "run", "--preset", "smoke"]).output().unwrap();
+        assert_one_line_error(&campaign, needle);
+        assert!(!dir.path().join("lineage.db").exists(), "a refused campaign leaves no store behind");
+        // Commands that train nothing do not care.
+        assert!(lineage().args(["arch", "baselines"]).output().unwrap().status.success());
+    }
 }
 
 #[test]

@@ -3,27 +3,54 @@
 //! (burn's CubeCL CUDA backend, device 0) and `ndarray` (kept to compare CPU backends; flex was
 //! measured faster, see docs/performance.md).
 
+use std::cell::Cell;
+use std::sync::{Arc, Mutex};
+
 use burn::tensor::{Device, Tensor};
 
 /// The backend `LINEAGE_BACKEND` names (default `flex`: a GPU is used only when asked for).
-/// Unknown or not-compiled names fall back to `flex`, with a warning.
+/// A name this build lacks falls back to `flex` with a warning; the commands that train refuse
+/// it first ([`check`]).
 pub fn name() -> &'static str {
-    let wanted = std::env::var("LINEAGE_BACKEND").unwrap_or_default();
-    match wanted.as_str() {
-        #[cfg(feature = "tch")]
-        "tch" => "tch",
-        #[cfg(feature = "tch")]
-        "tch-cpu" => "tch-cpu",
-        #[cfg(feature = "cuda")]
-        "cuda" => "cuda",
-        #[cfg(feature = "ndarray")]
-        "ndarray" => "ndarray",
-        "" | "flex" => "flex",
-        other => {
-            tracing::warn!(backend = other, "backend not available in this build; using flex");
-            "flex"
-        }
+    requested().unwrap_or_else(|error| {
+        tracing::warn!("{error}; using flex");
+        "flex"
+    })
+}
+
+/// The backends this build has, as `LINEAGE_BACKEND` names them.
+pub fn available() -> Vec<&'static str> {
+    let mut names = vec!["flex"];
+    if cfg!(feature = "tch") {
+        names.extend(["tch", "tch-cpu"]);
     }
+    if cfg!(feature = "cuda") {
+        names.push("cuda");
+    }
+    if cfg!(feature = "ndarray") {
+        names.push("ndarray");
+    }
+    names
+}
+
+/// The backend `LINEAGE_BACKEND` asks for, if this build has it.
+fn requested() -> Result<&'static str, String> {
+    let wanted = std::env::var("LINEAGE_BACKEND").unwrap_or_default();
+    if wanted.is_empty() {
+        return Ok("flex");
+    }
+    available().into_iter().find(|name| *name == wanted).ok_or_else(|| {
+        let feature = match wanted.as_str() {
+            "tch" | "tch-cpu" => " (build with --features tch)",
+            "cuda" => " (build with --features cuda)",
+            "ndarray" => " (build with --features ndarray)",
+            _ => "",
+        };
+        format!(
+            "LINEAGE_BACKEND={wanted:?} is not a backend of this build{feature}; it has {}",
+            available().join(", ")
+        )
+    })
 }
 
 /// The device to train on: [`name`]'s.
@@ -50,9 +77,18 @@ pub fn device_named(name: &str) -> Device {
     }
 }
 
-/// Sees that the backend [`name`] computes on this machine: [`check_named`].
+/// Sees that the backend `LINEAGE_BACKEND` asks for is in this build and computes on this
+/// machine ([`check_named`]); warns when there are more compute threads than cores.
 pub fn check() -> Result<(), String> {
-    check_named(name())
+    check_named(requested()?)?;
+    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+    if threads() as usize > cores {
+        tracing::warn!(
+            "{} compute threads on {cores} cores (RAYON_NUM_THREADS): they take turns, and training is slower than on {cores}",
+            threads()
+        );
+    }
+    Ok(())
 }
 
 /// Sees that a backend computes on this machine (its GPU is there, its driver and libraries
@@ -62,12 +98,7 @@ pub fn check_named(name: &str) -> Result<(), String> {
     if name == "flex" {
         return Ok(());
     }
-    // The backends' own panic messages say what is missing; keep them off stderr and in the error.
-    let quiet = std::panic::take_hook();
-    std::panic::set_hook(Box::new(|_| {}));
-    let outcome =
-        std::panic::catch_unwind(|| Tensor::<1>::ones([8], &device_named(name)).sum().into_scalar::<f32>());
-    std::panic::set_hook(quiet);
+    let outcome = quietly(|| Tensor::<1>::ones([8], &device_named(name)).sum().into_scalar::<f32>());
     match outcome {
         Ok(8.0) => Ok(()),
         Ok(sum) => Err(format!("backend {name} does not compute here: eight ones added up to {sum}")),
@@ -77,10 +108,45 @@ pub fn check_named(name: &str) -> Result<(), String> {
                 .map(String::as_str)
                 .or_else(|| panic.downcast_ref::<&str>().copied())
                 .unwrap_or("it panicked");
-            Err(format!("backend {name} does not run on this machine: {}", what_failed(message)))
+            let what = match what_failed(message) {
+                // CubeCL starts a device on a thread of its own, and the caller sees it hang up.
+                "RecvError" => "its device did not start (is there an NVIDIA GPU and driver?)",
+                what => what,
+            };
+            Err(format!("backend {name} does not run on this machine: {what}"))
         }
     }
 }
+
+/// Runs `f`, catching a panic without printing it: the backends' own panic messages say what is
+/// missing, and the caller makes them one error. Only this thread is quiet; a panic on another
+/// goes to the hook as before.
+fn quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
+    thread_local! {
+        static QUIET: Cell<bool> = const { Cell::new(false) };
+    }
+    // One swap of the process's hook at a time, so that each restores what it found.
+    static SWAP: Mutex<()> = Mutex::new(());
+    let _swapping = SWAP.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let previous: Arc<PanicHook> = Arc::new(std::panic::take_hook());
+    let forward = Arc::clone(&previous);
+    std::panic::set_hook(Box::new(move |info| {
+        if !QUIET.with(Cell::get) {
+            forward(info)
+        }
+    }));
+    QUIET.with(|quiet| quiet.set(true));
+    let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+    QUIET.with(|quiet| quiet.set(false));
+    drop(std::panic::take_hook()); // the forwarding hook, and with it `forward`
+    match Arc::try_unwrap(previous) {
+        Ok(previous) => std::panic::set_hook(previous),
+        Err(previous) => std::panic::set_hook(Box::new(move |info| previous(info))),
+    }
+    outcome
+}
+
+type PanicHook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'static>;
 
 /// The first line of a backend's panic message, without the wrapping that says nothing: LibTorch
 /// errors arrive as `called \`Result::unwrap()\` on an \`Err\` value: Torch("…")`, their message
@@ -153,7 +219,9 @@ pub fn label() -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Numerics, check_named, what_failed};
+    use std::sync::Arc;
+
+    use super::{Numerics, check_named, quietly, what_failed};
 
     #[test]
     fn a_backend_that_does_not_run_says_what_failed_in_one_line() {
@@ -163,6 +231,31 @@ mod tests {
         assert_eq!(what_failed("\nno CUDA device\nmore"), "no CUDA device");
         assert_eq!(what_failed("it panicked"), "it panicked");
         assert_eq!(check_named("flex"), Ok(()));
+    }
+
+    #[test]
+    fn quietly_catches_a_panic_unprinted_and_puts_back_the_hook_it_found() {
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        static PRINTED: AtomicUsize = AtomicUsize::new(0);
+        let on_this_thread = || std::thread::current().name() == Some("quietly");
+        let test = move || {
+            // Counts this thread's panics; other tests' go where they went.
+            let others = Arc::new(std::panic::take_hook());
+            let forward = Arc::clone(&others);
+            std::panic::set_hook(Box::new(move |info| match on_this_thread() {
+                true => _ = PRINTED.fetch_add(1, Ordering::SeqCst),
+                false => forward(info),
+            }));
+            let caught = quietly(|| -> u32 { panic!("no GPU") });
+            assert_eq!(caught.unwrap_err().downcast_ref::<&str>(), Some(&"no GPU"));
+            assert_eq!(PRINTED.load(Ordering::SeqCst), 0, "quiet");
+            assert_eq!(quietly(|| 7).unwrap(), 7);
+            let _ = std::panic::catch_unwind(|| panic!("loud"));
+            assert_eq!(PRINTED.load(Ordering::SeqCst), 1, "the hook is back");
+            drop(std::panic::take_hook());
+            std::panic::set_hook(Box::new(move |info| others(info)));
+        };
+        std::thread::Builder::new().name("quietly".into()).spawn(test).unwrap().join().unwrap();
     }
 
     #[test]
