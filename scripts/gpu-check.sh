@@ -32,6 +32,10 @@ for backend in "${backends[@]}"; do
     *) log "LINEAGE_GPU_BACKENDS: unknown backend \"$backend\" (tch, tch-cpu or cuda, separated by spaces)"; exit 1 ;;
   esac
 done
+if [ -n "${LINEAGE_BIN:-}" ] && ! { [ -f "$LINEAGE_BIN" ] && [ -x "$LINEAGE_BIN" ]; }; then
+  log "LINEAGE_BIN=$LINEAGE_BIN is not an executable file"
+  exit 1
+fi
 uses() { [[ " ${backends[*]} " == *" $1"* ]]; } # `uses tch` holds for tch-cpu too
 on_gpu() { [[ " ${backends[*]} " =~ \ (tch|cuda)\  ]]; }
 
@@ -86,14 +90,14 @@ else
   uses cuda && features+=(cuda)
   log "building with --features ${features[*]} ($(nproc) cores)"
   if uses tch; then
-    # tch pins PyTorch 2.9.0; a PyTorch chosen with LINEAGE_TORCH_PYTHON is taken as it is
-    # (2.11.0 builds, and trains to flex's losses on the CPU: docs/performance.md).
+    # torch-sys builds against the PyTorch of the first `python3` on PATH. tch pins 2.9.0; one
+    # chosen with LINEAGE_TORCH_PYTHON is taken as it is (2.11.0 builds, and trains to flex's
+    # losses on the CPU: docs/performance.md).
+    PATH="$(dirname "$python"):$PATH"
+    export PATH LIBTORCH_USE_PYTORCH=1
     [ -z "${LINEAGE_TORCH_PYTHON:-}" ] || export LIBTORCH_BYPASS_VERSION_CHECK=1
-    PATH="$(dirname "$python"):$PATH" LIBTORCH_USE_PYTORCH=1 \
-      cargo build --release --features "${features[*]}" --bin lineage
-  else
-    cargo build --release --features "${features[*]}" --bin lineage
   fi
+  cargo build --release --features "${features[*]}" --bin lineage
   lineage="$CARGO_TARGET_DIR/release/lineage"
 fi
 

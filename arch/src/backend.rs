@@ -81,11 +81,10 @@ pub fn device_named(name: &str) -> Device {
 /// machine ([`check_named`]); warns when there are more compute threads than cores.
 pub fn check() -> Result<(), String> {
     check_named(requested()?)?;
-    let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
-    if threads() as usize > cores {
+    let (threads, cores) = (threads(), std::thread::available_parallelism().map_or(1, |n| n.get()));
+    if threads as usize > cores {
         tracing::warn!(
-            "{} compute threads on {cores} cores (RAYON_NUM_THREADS): they take turns, and training is slower than on {cores}",
-            threads()
+            "{threads} compute threads on {cores} cores (RAYON_NUM_THREADS): they take turns, and training is slower than on {cores}"
         );
     }
     Ok(())
