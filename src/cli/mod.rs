@@ -2,6 +2,12 @@
 
 use clap::{Args, Parser, Subcommand};
 
+mod arch;
+mod bench;
+
+pub use arch::{ArchCommand, ArchTrainArgs, ExportArchArgs};
+pub use bench::{BenchCommand, BenchStoreArgs, BenchTrainArgs};
+
 /// The store used when neither `--store` nor `LINEAGE_STORE` is given.
 pub const DEFAULT_STORE: &str = "sqlite://lineage.db";
 
@@ -406,23 +412,44 @@ pub enum PlotFormat {
 
 impl Command {
     /// Whether the command trains or runs a model (a campaign may), so needs its backend to
-    /// compute on this machine.
+    /// compute on this machine. Every command is named, with no catch-all arm, so that a new
+    /// command does not compile until it is classified here.
     pub fn computes(&self) -> bool {
         match self {
             Command::Run(_) | Command::Resume { .. } | Command::Worker(_) | Command::ExportArch(_) => true,
             Command::Verify { reproduce, .. } => !reproduce.is_empty(),
-            Command::Arch(command) => matches!(command, ArchCommand::Check { .. } | ArchCommand::Train(_)),
-            // `bench dashboard` serves a campaign it runs first; `bench recall --from` redraws.
-            Command::Bench(BenchCommand::Recall(args)) => args.from.is_none(),
-            Command::Bench(command) => matches!(
-                command,
+            Command::Arch(command) => match command {
+                ArchCommand::Check { .. } | ArchCommand::Train(_) => true,
+                ArchCommand::Baselines { .. } | ArchCommand::Show { .. } | ArchCommand::Diff { .. } => false,
+            },
+            Command::Bench(command) => match command {
+                // `bench dashboard` serves a campaign it runs first.
                 BenchCommand::Train(_)
-                    | BenchCommand::Workers { .. }
-                    | BenchCommand::Fitness { .. }
-                    | BenchCommand::Discovery { .. }
-                    | BenchCommand::Dashboard { .. }
-            ),
-            _ => false,
+                | BenchCommand::Workers { .. }
+                | BenchCommand::Fitness { .. }
+                | BenchCommand::Discovery { .. }
+                | BenchCommand::Dashboard { .. } => true,
+                // `bench recall --from` redraws recorded results.
+                BenchCommand::Recall(args) => args.from.is_none(),
+                BenchCommand::Store(_)
+                | BenchCommand::Attach { .. }
+                | BenchCommand::Replay { .. }
+                | BenchCommand::Campaign { .. } => false,
+            },
+            Command::Campaigns { .. }
+            | Command::Compare { .. }
+            | Command::Events(_)
+            | Command::Replay { .. }
+            | Command::Anchor { .. }
+            | Command::Keygen { .. }
+            | Command::Completions { .. }
+            | Command::Man
+            | Command::Provenance { .. }
+            | Command::Serve { .. }
+            | Command::Export { .. }
+            | Command::OperatorPrior { .. }
+            | Command::Attach(_)
+            | Command::Plot { .. } => false,
         }
     }
 }
@@ -495,49 +522,6 @@ pub struct RunArgs {
     pub signing_key: Option<std::path::PathBuf>,
 }
 
-/// `lineage arch …`. A PROGRAM argument is a baseline name, a file path, or CAMPAIGN/ARCH: an
-/// architecture of a campaign in the store, its program as in force after its repairs (each
-/// part an id or a unique prefix).
-#[derive(Subcommand, Debug)]
-pub enum ArchCommand {
-    /// Check a program: syntax, types and shapes (at the exploration sizes and at a second set
-    /// of sizes), then the run-time checks. Exit 0 only if every check passes.
-    Check {
-        /// Baseline name, program file or CAMPAIGN/ARCH.
-        program: String,
-        /// Print the verdicts and diagnostics as JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// List the baseline architectures.
-    Baselines {
-        /// One JSON object per baseline, one per line.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Print a program: a baseline's, a campaign architecture's (CAMPAIGN/ARCH), or a file's in
-    /// canonical layout.
-    Show {
-        /// Baseline name (see `lineage arch baselines`), program file or CAMPAIGN/ARCH.
-        program: String,
-        /// Print the canonical form (names, order and inlining normalised) instead.
-        #[arg(long)]
-        canonical: bool,
-    },
-    /// Train a program on generated tasks and report held-out accuracy (and loss).
-    Train(ArchTrainArgs),
-    /// Show how two programs differ, binding by binding and line by line.
-    Diff {
-        /// First program (baseline name, file or CAMPAIGN/ARCH).
-        a: String,
-        /// Second program (baseline name, file or CAMPAIGN/ARCH).
-        b: String,
-        /// Print the diff as JSON: `equivalent`, the per-binding `changes` and the line diff.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
 /// Arguments of `lineage events`.
 #[derive(Args, Debug)]
 pub struct EventsArgs {
@@ -573,167 +557,6 @@ pub struct EventsArgs {
     pub since: Option<String>,
 }
 
-/// `lineage bench …`
-#[derive(Subcommand, Debug)]
-pub enum BenchCommand {
-    /// Event-store throughput and follower latency: batched and single durable appends,
-    /// sequential reads, chain-verified decoding, and commit-to-follower latency measured with a
-    /// second `lineage events --follow` process.
-    ///
-    /// Without --store it uses a fresh SQLite file in a temporary directory.
-    Store(BenchStoreArgs),
-    /// Training throughput of every baseline at the exploration size (tokens/s), and achieved
-    /// GFLOP/s against this machine's measured matrix-multiply peak.
-    Train(BenchTrainArgs),
-    /// Whether open dashboard pages slow a campaign's log writes: a real smoke campaign's log
-    /// written again, one event per append, with no pages and with --pages pages following it
-    /// live in `lineage serve` (rounds alternating), and how soon the pages get each event.
-    Dashboard {
-        /// Pages following the campaign in the rounds with pages.
-        #[arg(long, default_value_t = 100)]
-        pages: u32,
-        /// Rounds of each kind (without pages, with pages), alternating.
-        #[arg(long, default_value_t = 2)]
-        rounds: u32,
-        /// Print the results as JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Attach latency: from an event's commit to an attached analyst receiving it (and, with
-    /// --exec, to that program's answer), through a separate store handle on a SQLite file.
-    Attach {
-        /// Events to time.
-        #[arg(long, default_value_t = 500)]
-        samples: u32,
-        /// Also time a program speaking the analyst protocol, e.g. 'python3 examples/operator_advice.py'.
-        #[arg(long, value_name = "COMMAND")]
-        exec: Option<String>,
-        /// Print the results as JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Replay speed: write a large synthetic campaign log to a temporary SQLite file and time
-    /// what `lineage replay` does with it (fold from the store, then the summary).
-    Replay {
-        /// Events in the synthetic log.
-        #[arg(long, default_value_t = 1_000_000, value_parser = clap::value_parser!(u64).range(1..))]
-        events: u64,
-        /// Write the log to this new SQLite file and keep it (campaign `bench-replay`), to time
-        /// `lineage --store sqlite://FILE replay bench-replay` on it.
-        #[arg(long, value_name = "FILE")]
-        keep: Option<std::path::PathBuf>,
-        /// Print the results as JSON.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Experiments per hour with 0, 1, 2, 4 … `lineage worker` processes on this machine (each
-    /// child process one compute thread), and the log's coordination cost per job (claim, lease
-    /// renewal, result as conditional appends) against plain appends. Use --store
-    /// postgres://… for the real measurement; without --store, a fresh SQLite file.
-    Workers {
-        /// The campaigns' preset.
-        #[arg(long, default_value = "smoke")]
-        preset: String,
-        /// Proposed experiments per campaign.
-        #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..))]
-        experiments: u32,
-        /// Worker counts to compare; 0 (the campaign training alone) is the anchor.
-        #[arg(long, value_delimiter = ',', default_value = "0,1,2,4", value_name = "N,N,…")]
-        workers: Vec<u32>,
-        /// Campaigns per worker count (interleaved across counts).
-        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..))]
-        repeat: u32,
-        /// Scheduled runs claimed, renewed and finished to time the coordination cost.
-        #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u32).range(1..=9999))]
-        jobs: u32,
-        /// Print the results as one JSON object.
-        #[arg(long)]
-        json: bool,
-    },
-    /// How much of a fitness value is seed noise: every baseline of a preset trained at its
-    /// exploration stage under several campaign seeds (as those campaigns train them), with the
-    /// spread of the loss, the benchmark score and the fitness terms.
-    Fitness {
-        /// The preset whose exploration stage and fitness constants are measured.
-        #[arg(long, default_value = "quick")]
-        preset: String,
-        /// Campaign seeds 1..=N.
-        #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u32).range(2..=100))]
-        seeds: u32,
-        /// Print the results as one JSON object.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Whether the proposer's policy beats chance: campaigns under the preset's policy (or the
-    /// policies named) and under the random-search control (`selection.policy = "random"`), same
-    /// seeds and budgets, each a `lineage run` process; best fitness against experiments,
-    /// verified gains, discoveries, a paired t-test per policy against the control, and a
-    /// figure. Without --store, a fresh SQLite file.
-    Discovery {
-        /// The campaigns' preset.
-        #[arg(long, default_value = "quick")]
-        preset: String,
-        /// The policies to run, the control `random` among them (default: the preset's policy
-        /// and `random`).
-        #[arg(long, value_delimiter = ',', value_name = "P,P,…")]
-        policies: Vec<String>,
-        /// Campaigns per policy, seeds FIRST..FIRST+N-1.
-        #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
-        seeds: u32,
-        /// The first seed: measure on seeds other campaigns have not seen (a policy tuned on
-        /// seeds 1-10 is tested on 11-20).
-        #[arg(long, default_value_t = 1, value_name = "FIRST", value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
-        first_seed: u64,
-        /// Proposed experiments per campaign (default: the preset's budget).
-        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
-        experiments: Option<u32>,
-        /// Folder for the figure (SVG and PNG).
-        #[arg(long, default_value = "plots/bench-discovery")]
-        out: std::path::PathBuf,
-        /// Print the results as one JSON object.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Associative recall against state size, as Zoology measures it: each program trained on
-    /// MQAR alone, every pair count at the middle head count and every head count (state d²/h)
-    /// at the middle pair count, several seeds; mean, spread and seeds solved per cell, and
-    /// two figures.
-    Recall(RecallArgs),
-    /// Where a recorded campaign's wall time went: training versus everything around it
-    /// (proposals, checks, repairs, analysis, scheduling, the log), from the event timestamps.
-    Campaign {
-        /// The campaign (see `lineage campaigns`).
-        campaign: String,
-        /// Print the breakdown as JSON.
-        #[arg(long)]
-        json: bool,
-    },
-}
-
-/// Arguments of `lineage bench train`.
-#[derive(Args, Debug)]
-pub struct BenchTrainArgs {
-    /// Training steps timed per baseline (MQAR and language modelling, alternating).
-    #[arg(long, default_value_t = 40)]
-    pub steps: u32,
-    /// Only these baselines (default: all; with --pytorch, deltanet, gla and linear_attention).
-    #[arg(long = "baseline")]
-    pub baselines: Vec<String>,
-    /// Compare with the same models trained by PyTorch (bench/pytorch/train.py, run from the
-    /// repository's root) through this Python, interleaved, and print the ratio.
-    #[arg(long, value_name = "PYTHON")]
-    pub pytorch: Option<std::path::PathBuf>,
-    /// With --pytorch: also at 4× the exploration size (d 128, 4 blocks, 256 tokens).
-    #[arg(long, requires = "pytorch")]
-    pub large: bool,
-    /// With --pytorch: rounds of lineage then PyTorch per baseline and size (medians reported).
-    #[arg(long, default_value_t = 3, requires = "pytorch", value_parser = clap::value_parser!(u32).range(1..=20))]
-    pub rounds: u32,
-    /// Print the results as JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
 /// Arguments of `lineage attach`.
 #[derive(Debug, Args)]
 pub struct AttachArgs {
@@ -765,100 +588,6 @@ pub struct AttachArgs {
     pub json: bool,
 }
 
-/// Arguments of `lineage bench store`.
-#[derive(Args, Debug)]
-pub struct BenchStoreArgs {
-    /// Events written by batched appends (and then read back).
-    #[arg(long, default_value_t = 200_000)]
-    pub events: u64,
-    /// Events per batched append.
-    #[arg(long, default_value_t = 1_000)]
-    pub batch: u32,
-    /// Single-event durable appends to time.
-    #[arg(long, default_value_t = 1_000)]
-    pub single: u64,
-    /// Commit-to-follower latency samples.
-    #[arg(long, default_value_t = 500)]
-    pub latency_samples: u32,
-    /// Campaign id to write (default: a fresh `bench-…` id).
-    #[arg(long)]
-    pub campaign: Option<String>,
-    /// Print the results as one JSON object.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// Arguments of `lineage arch train`.
-#[derive(Args, Debug)]
-pub struct ArchTrainArgs {
-    /// Baseline name, program file or CAMPAIGN/ARCH.
-    pub program: String,
-    /// Task to train on (repeat for several; trained round-robin): mqar, noisy-recall, parity,
-    /// modular, selective-copy, lm — optionally with settings, e.g. `mqar:pairs=4,len=32`;
-    /// `lm:corpus=kjv` is language modelling on real English text (the King James Bible).
-    #[arg(long = "task", default_values_t = ["mqar".to_owned(), "lm".to_owned()])]
-    pub tasks: Vec<String>,
-    /// Train the `lm` task on this UTF-8 text file instead of the generated corpus.
-    #[arg(long, value_name = "FILE")]
-    pub text: Option<std::path::PathBuf>,
-    /// Optimiser steps.
-    #[arg(long, default_value_t = 300)]
-    pub steps: u32,
-    /// Sequences per step.
-    #[arg(long, default_value_t = 16)]
-    pub batch: u32,
-    /// Blocks.
-    #[arg(long, default_value_t = 2)]
-    pub layers: u32,
-    /// Model width.
-    #[arg(long, default_value_t = 64)]
-    pub d_model: u32,
-    /// Heads.
-    #[arg(long, default_value_t = 4)]
-    pub heads: u32,
-    /// Peak learning rate.
-    #[arg(long, default_value_t = 3e-3)]
-    pub lr: f64,
-    /// Steps of linear learning-rate warm-up [default: a tenth of --steps, at least 1, as in a
-    /// campaign's stages].
-    #[arg(long, value_name = "N")]
-    pub warmup_steps: Option<u32>,
-    /// Seed of weights and data.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-    /// Print the report as JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// Arguments of `lineage export-arch`.
-#[derive(Args, Debug)]
-pub struct ExportArchArgs {
-    /// CAMPAIGN ARCH or CAMPAIGN/ARCH (each an id or unique prefix), or one program: a baseline
-    /// name or an `.arch` file.
-    #[arg(value_name = "CAMPAIGN ARCH | PROGRAM", num_args = 1..=2, required = true)]
-    pub what: Vec<String>,
-    /// Folder to write into (created; files in it are replaced).
-    #[arg(long, value_name = "DIR")]
-    pub pytorch: std::path::PathBuf,
-    /// Model width [default: the campaign's exploration size, else 64]. For a campaign's
-    /// architecture, any size option gives fresh weights at that size instead of the trained ones.
-    #[arg(long)]
-    pub d_model: Option<u32>,
-    /// Heads [default: the exploration size's, else 4].
-    #[arg(long)]
-    pub heads: Option<u32>,
-    /// Blocks [default: the exploration size's, else 2].
-    #[arg(long)]
-    pub layers: Option<u32>,
-    /// Vocabulary [default: the exploration tasks', else 256].
-    #[arg(long)]
-    pub vocab: Option<u32>,
-    /// Seed of fresh weights.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
-}
-
 /// Arguments of `lineage worker`.
 #[derive(Args, Debug)]
 pub struct WorkerArgs {
@@ -878,55 +607,6 @@ pub struct WorkerArgs {
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration, value_name = "DURATION")]
     pub lease: std::time::Duration,
     /// Print the last line as JSON.
-    #[arg(long)]
-    pub json: bool,
-}
-
-/// The grid of `lineage bench recall`.
-#[derive(Args, Debug)]
-pub struct RecallArgs {
-    /// Programs: baseline names or `.arch` files.
-    #[arg(
-        long,
-        value_delimiter = ',',
-        value_name = "P,P,…",
-        default_value = "deltanet,gated_deltanet,gla,mamba2,retnet,rwkv7,linear_attention,softmax_attention"
-    )]
-    pub programs: Vec<String>,
-    /// Key-value pairs per sequence.
-    #[arg(long, value_delimiter = ',', value_name = "N,N,…", default_value = "4,8,16")]
-    pub pairs: Vec<u32>,
-    /// Head counts (state per layer d²/h).
-    #[arg(long, value_delimiter = ',', value_name = "H,H,…", default_value = "2,4,8")]
-    pub heads: Vec<u32>,
-    /// Seeds 0..N per cell.
-    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u32).range(1..=100))]
-    pub seeds: u32,
-    /// Optimiser steps per run (batch 16).
-    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u32).range(1..=100_000))]
-    pub steps: u32,
-    /// Sequence length.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(8..=4096))]
-    pub len: u32,
-    /// Vocabulary (keys and values each take half).
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(8..=65_536))]
-    pub vocab: u32,
-    /// Model width.
-    #[arg(long, default_value_t = 64, value_parser = clap::value_parser!(u32).range(8..=1024))]
-    pub d_model: u32,
-    /// Peak learning rate.
-    #[arg(long, default_value_t = 1e-2)]
-    pub lr: f64,
-    /// Runs at once, each on its share of the compute threads.
-    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=64))]
-    pub workers: u32,
-    /// Folder for the figures (SVG and PNG).
-    #[arg(long, default_value = "plots/bench-recall")]
-    pub out: std::path::PathBuf,
-    /// Draw the figures and print the table of a saved `--json` report instead of training.
-    #[arg(long, value_name = "REPORT.json")]
-    pub from: Option<std::path::PathBuf>,
-    /// Print the results as one JSON object.
     #[arg(long)]
     pub json: bool,
 }
