@@ -66,8 +66,8 @@ impl Handler<Committed> for Researcher {
 /// the analysts that report one, as `exp(10 · gain)`, so an operator that raised fitness by 0.05
 /// is tried about 1.6× as often as an untried one) and `op:NAME:weight` (a direct multiplier).
 /// The configured prior (`selection.operator_prior`, what earlier campaigns measured) multiplies
-/// in. Each weight is clamped to [0.25, 4]. Returns the weights and the insights they came from.
-fn operator_weights(insights: &[InsightRef], prior: &BTreeMap<String, f64>) -> (Vec<f64>, Vec<Steer>) {
+/// in. Each weight is clamped to [0.25, 4].
+fn operator_weights(insights: &[InsightRef], prior: &BTreeMap<String, f64>) -> OperatorWeights {
     let mut latest: Vec<&InsightRef> = Vec::new();
     for insight in insights.iter().rev() {
         let speaks = OpKey::speaks_of_operators(&insight.insight);
@@ -76,28 +76,56 @@ fn operator_weights(insights: &[InsightRef], prior: &BTreeMap<String, f64>) -> (
         }
     }
     latest.reverse();
-    let weights = OPERATORS
-        .iter()
-        .map(|(name, _)| {
-            let gains: Vec<f64> = latest
-                .iter()
-                .filter_map(|i| i.insight.data.get(&OpKey::Gain(name).to_string()).copied())
-                .collect();
-            let from_gain = if gains.is_empty() {
-                1.0
-            } else {
-                (GAIN_SLOPE * gains.iter().sum::<f64>() / gains.len() as f64).exp()
-            };
-            let weight = OpKey::Weight(name).to_string();
-            let suggested: f64 = latest.iter().filter_map(|i| i.insight.data.get(&weight)).product();
-            let prior = prior.get(*name).copied().unwrap_or(1.0);
-            (from_gain * suggested * prior).clamp(OPERATOR_WEIGHT_MIN, OPERATOR_WEIGHT_MAX)
-        })
-        .collect();
-    (
+    let mut weights = Vec::with_capacity(OPERATORS.len());
+    let mut from_insights = Vec::with_capacity(OPERATORS.len());
+    for (name, _) in OPERATORS {
+        let gains: Vec<f64> = latest
+            .iter()
+            .filter_map(|i| i.insight.data.get(&OpKey::Gain(name).to_string()).copied())
+            .collect();
+        let from_gain = if gains.is_empty() {
+            1.0
+        } else {
+            (GAIN_SLOPE * gains.iter().sum::<f64>() / gains.len() as f64).exp()
+        };
+        let weight = OpKey::Weight(name).to_string();
+        let suggested: Vec<f64> =
+            latest.iter().filter_map(|i| i.insight.data.get(&weight).copied()).collect();
+        let prior = prior.get(*name).copied().unwrap_or(1.0);
+        let product = from_gain * suggested.iter().product::<f64>() * prior;
+        weights.push(product.clamp(OPERATOR_WEIGHT_MIN, OPERATOR_WEIGHT_MAX));
+        from_insights.push(!gains.is_empty() || !suggested.is_empty());
+    }
+    OperatorWeights {
         weights,
-        latest.iter().map(|i| Steer { event: i.event, analyst: i.insight.analyst.to_string() }).collect(),
-    )
+        from_insights,
+        steering: latest
+            .iter()
+            .map(|i| Steer { event: i.event, analyst: i.insight.analyst.to_string() })
+            .collect(),
+    }
+}
+
+/// The operators' draw weights and where they came from.
+struct OperatorWeights {
+    /// One per operator, in `OPERATORS` order.
+    weights: Vec<f64>,
+    /// Per operator: whether an insight spoke of it (a gain or a suggested weight), so that a
+    /// motivation credits the insights only with the weights they set.
+    from_insights: Vec<bool>,
+    /// The insights that spoke of operators, one per analyst.
+    steering: Vec<Steer>,
+}
+
+impl OperatorWeights {
+    /// Every operator equally likely, set by nothing.
+    fn uniform() -> Self {
+        Self {
+            weights: vec![1.0; OPERATORS.len()],
+            from_insights: vec![false; OPERATORS.len()],
+            steering: Vec::new(),
+        }
+    }
 }
 
 /// An insight that steered a proposal.
@@ -251,11 +279,8 @@ impl Researcher {
         // The random-search control reads no insight: every operator equally likely.
         let steered = Policy::of(&self.shared.config.selection).steered();
         let prior = &self.shared.config.selection.operator_prior;
-        let (weights, steering) = if steered {
-            operator_weights(seen.insights, prior)
-        } else {
-            (vec![1.0; OPERATORS.len()], Vec::new())
-        };
+        let weights =
+            if steered { operator_weights(seen.insights, prior) } else { OperatorWeights::uniform() };
         let stagnant = if steered { stagnation(&seen) } else { None };
         let second_edit =
             if stagnant.is_some() { SECOND_EDIT_STAGNANT_PER_MILLE } else { SECOND_EDIT_PER_MILLE };
@@ -266,7 +291,6 @@ impl Researcher {
             parent_record: &self.state.archs[&selection.parent],
             weights: &weights,
             prior,
-            steering: &steering,
             stagnant: stagnant.as_ref(),
             second_edit,
         };
@@ -282,7 +306,7 @@ impl Researcher {
                 let stream = format!("propose/{arch}");
                 let mut rng = Rng::stream(self.shared.seed, &stream);
                 let (program, edits, draws) =
-                    draw_edits(&parent, &references, &weights, second_edit, &mut rng);
+                    draw_edits(&parent, &references, &weights.weights, second_edit, &mut rng);
                 let (motivation, evidence) = context.motivation(&self.shared.config.selection, &edits);
                 Draft {
                     proposer: Proposer::BuiltIn {
@@ -403,10 +427,9 @@ struct ProposalContext<'a> {
     selection: &'a ParentSelected,
     selection_event: EventId,
     parent_record: &'a ArchRecord,
-    weights: &'a [f64],
+    weights: &'a OperatorWeights,
     /// `selection.operator_prior`, to say which weights it set.
     prior: &'a BTreeMap<String, f64>,
-    steering: &'a [Steer],
     stagnant: Option<&'a Steer>,
     second_edit: u64,
 }
@@ -415,9 +438,9 @@ impl ProposalContext<'_> {
     /// The motivation of a proposal made with `edits`, and the events it cites.
     fn motivation(&self, rules: &SelectionConfig, edits: &[Edit]) -> (String, Vec<EventId>) {
         let (mut motivation, mut evidence) = self.preamble(rules);
-        if !self.steering.is_empty() {
+        if !self.weights.steering.is_empty() {
             let cited: Vec<String> =
-                self.steering.iter().map(|s| format!("{} [{}]", s.analyst, s.event)).collect();
+                self.weights.steering.iter().map(|s| format!("{} [{}]", s.analyst, s.event)).collect();
             motivation.push_str(&format!(
                 " Operators drawn with weights from the insights of {}.",
                 cited.join(", ")
@@ -426,7 +449,7 @@ impl ProposalContext<'_> {
         for edit in edits {
             motivation.push_str(&self.edit_rationale(edit));
         }
-        evidence.extend(self.steering.iter().map(|s| s.event));
+        evidence.extend(self.weights.steering.iter().map(|s| s.event));
         if let Some(s) = self.stagnant {
             motivation.push_str(&format!(
                 " {} [{}] reported a plateau: {} edit(s), drawn with a {}‰ chance of a second.",
@@ -487,7 +510,7 @@ impl ProposalContext<'_> {
 
     /// Why one edit was made: its operator's rationale and the weight it was drawn with.
     fn edit_rationale(&self, edit: &Edit) -> String {
-        let weights = self.weights;
+        let weights = &self.weights.weights;
         let i = OPERATORS.iter().position(|(n, _)| *n == edit.kind).expect("known operator");
         let mut text = format!(
             " Edit `{}` ({}): {}; drawn with weight {:.2} of {:.2}",
@@ -497,16 +520,24 @@ impl ProposalContext<'_> {
             weights[i],
             weights.iter().sum::<f64>(),
         );
-        let prior = self.prior.get(edit.kind.as_str()).copied();
-        match (prior, self.steering.is_empty()) {
-            _ if (weights[i] - 1.0).abs() <= 1e-9 => text.push_str(" (no statistics on it yet)."),
-            (None, _) => text.push_str(", set by the insights above."),
-            (Some(p), true) => text.push_str(&format!(", the prior {p:.2} from earlier campaigns.")),
-            (Some(p), false) => text.push_str(&format!(
-                ", set by the prior {p:.2} from earlier campaigns and the insights above."
-            )),
-        }
+        text.push_str(&weight_credit(
+            self.prior.get(edit.kind.as_str()).copied(),
+            self.weights.from_insights[i],
+        ));
         text
+    }
+}
+
+/// What set an operator's weight, as the end of its rationale: the prior from earlier
+/// campaigns, the insights cited above, both, or nothing.
+fn weight_credit(prior: Option<f64>, from_insights: bool) -> String {
+    match (prior, from_insights) {
+        (None, false) => " (no statistics on it yet).".to_owned(),
+        (None, true) => ", set by the insights above.".to_owned(),
+        (Some(p), false) => format!(", the prior {p:.2} from earlier campaigns."),
+        (Some(p), true) => {
+            format!(", set by the prior {p:.2} from earlier campaigns and the insights above.")
+        }
     }
 }
 

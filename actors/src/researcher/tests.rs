@@ -30,8 +30,9 @@ fn weight_of(weights: &[f64], operator: &str) -> f64 {
 fn every_analysts_latest_operator_insight_weights_the_draw() {
     let mut state = CampaignState::default();
     let none = BTreeMap::new();
-    let (weights, steering) = operator_weights(&state.insights, &none);
+    let OperatorWeights { weights, from_insights, steering } = operator_weights(&state.insights, &none);
     assert!(weights.iter().all(|w| *w == 1.0) && steering.is_empty());
+    assert!(from_insights.iter().all(|set| !set));
 
     insight(&mut state, "edit-stats", "edit-statistics", &[("op:toggle-conv:gain", 0.2)]);
     let latest = insight(&mut state, "edit-stats", "edit-statistics", &[("op:toggle-conv:gain", 0.04)]);
@@ -43,13 +44,17 @@ fn every_analysts_latest_operator_insight_weights_the_draw() {
     );
     insight(&mut state, "pareto", "pareto", &[("front:e0001:fitness", 0.8)]);
     insight(&mut state, "other", "edit-statistics", &[("op:toggle-conv:gain", 0.0)]);
-    let (weights, steering) = operator_weights(&state.insights, &none);
+    let OperatorWeights { weights, from_insights, steering } = operator_weights(&state.insights, &none);
     // Gains are averaged over analysts (0.04 and 0.0: the older 0.2 is superseded), then the
     // suggested weight multiplies in; weights are clamped to [0.25, 4].
     let expected = (10.0_f64 * 0.02).exp() * 1.5;
     assert!((weight_of(&weights, "toggle-conv") - expected).abs() < 1e-12);
     assert_eq!(weight_of(&weights, "conv-width"), 4.0);
     assert_eq!(weight_of(&weights, "swap-activation"), 1.0);
+    let set_by_insights =
+        |set: &[bool], operator: &str| set[OPERATORS.iter().position(|(n, _)| *n == operator).unwrap()];
+    assert!(set_by_insights(&from_insights, "toggle-conv") && set_by_insights(&from_insights, "conv-width"));
+    assert!(!set_by_insights(&from_insights, "swap-activation"), "no insight speaks of it");
     let cited: Vec<EventId> = steering.iter().map(|s| s.event).collect();
     assert_eq!(cited.len(), 3, "one insight per analyst that speaks of operators");
     assert!(cited.contains(&latest) && cited.contains(&advice));
@@ -61,15 +66,30 @@ fn every_analysts_latest_operator_insight_weights_the_draw() {
         ("conv-width".to_owned(), 4.0),
     ]
     .into();
-    let (with_prior, steering) = operator_weights(&state.insights, &prior);
+    let OperatorWeights { weights: with_prior, from_insights, steering } =
+        operator_weights(&state.insights, &prior);
     assert!((weight_of(&with_prior, "toggle-conv") - expected * 0.5).abs() < 1e-12);
     assert_eq!(weight_of(&with_prior, "swap-activation"), 0.3);
     assert_eq!(weight_of(&with_prior, "conv-width"), 4.0);
     assert_eq!(weight_of(&with_prior, "add-skip"), 1.0);
     assert_eq!(steering.len(), 3);
-    let (alone, steering) = operator_weights(&CampaignState::default().insights, &prior);
+    // Insights were cited, but none spoke of swap-activation: its weight is the prior's alone.
+    assert!(!set_by_insights(&from_insights, "swap-activation"));
+    let OperatorWeights { weights: alone, steering, .. } =
+        operator_weights(&CampaignState::default().insights, &prior);
     assert_eq!(weight_of(&alone, "swap-activation"), 0.3);
     assert!(steering.is_empty());
+}
+
+#[test]
+fn a_motivation_credits_each_weight_to_what_set_it() {
+    assert_eq!(weight_credit(None, false), " (no statistics on it yet).");
+    assert_eq!(weight_credit(None, true), ", set by the insights above.");
+    assert_eq!(weight_credit(Some(0.3), false), ", the prior 0.30 from earlier campaigns.");
+    assert_eq!(
+        weight_credit(Some(0.3), true),
+        ", set by the prior 0.30 from earlier campaigns and the insights above."
+    );
 }
 
 #[test]
