@@ -39,8 +39,12 @@ def verify(path, campaign):
             return f"event {seq}: body records seq {envelope['seq']} of {envelope['campaign']}"
         prev = digest
         expected_seq += 1
-    if expected_seq != head[0] or prev.hex() != head[1]:
-        return f"event {expected_seq}: log ends early or head hash differs (head says {head[0]} events)"
+    if expected_seq < head[0]:
+        return f"event {expected_seq}: log ends early (the head says {head[0]} events)"
+    if expected_seq > head[0]:
+        return f"event {head[0]}: log runs past the head (the head says {head[0]} events, {expected_seq} present)"
+    if prev.hex() != head[1]:
+        return f"event {expected_seq}: the head's hash differs from the last event's"
     print(f"ok: {expected_seq} events, head {prev.hex()}")
     return None
 

@@ -59,6 +59,7 @@ macro_rules! durable_store_case_list {
             deleted_event_is_named_by_verification,
             reordered_events_are_named_by_verification,
             truncated_log_is_detected,
+            events_past_the_head_are_detected,
             follower_in_another_process_sees_every_event_live,
             writer_killed_mid_batch_loses_nothing_committed,
             opening_read_only_creates_nothing,
@@ -276,8 +277,8 @@ mod cases {
         assert_eq!(ids.len(), writers * per_writer, "every event exactly once");
     }
 
-    /// Verifying (what `lineage verify`, `provenance` and the dashboard read with) while a writer
-    /// appends: every verification passes, and ends at a head it read.
+    /// Verifying (what `lineage verify`, `provenance` and the dashboard read with), replaying and
+    /// printing the log while a writer appends: each passes, and ends at a head it read.
     pub async fn a_log_verifies_while_it_is_being_written(b: &Backend) {
         let c = campaign("live-verify");
         let store = b.open().await;
@@ -297,6 +298,17 @@ mod cases {
             let head = lineage_events::read_verified(&*reader, &c, |_| seen += 1).await.unwrap();
             assert_eq!(head.next, Seq(seen), "the events verified are the head's");
             verified.push(seen);
+            // Replay and a reader printing the log end at a head they read too.
+            let folded = lineage_replay::fold_log_to_head(&*reader, &c, |_| true).await.unwrap();
+            assert!(folded.head.next >= Seq(seen));
+            let mut printing = Subscription::new(reader.clone(), c.clone(), Seq(0));
+            loop {
+                while printing.try_next().await.unwrap().is_some() {}
+                if printing.at_head().await.unwrap() {
+                    break;
+                }
+            }
+            assert!(folded.head.next >= Seq(seen) && printing.position() >= folded.head.next);
             tokio::task::yield_now().await;
         }
         writer.await.unwrap();
@@ -532,12 +544,67 @@ mod cases {
         assert_eq!(err.seq, Seq(20), "{err}");
     }
 
+    /// A head counting events that are not there: verification, replay and a reader printing
+    /// the log all name the first missing one, and an append where the events end is refused
+    /// as damage (it once tripped an assertion) with nothing written.
     pub async fn truncated_log_is_detected(b: &Backend) {
         let (_, c) = thirty_events(b, "truncate").await;
         b.sql(&format!("DELETE FROM lineage_events WHERE campaign = '{c}' AND seq = 29")).await;
-        let err = chain_error(verify_campaign(&*b.open().await, &c).await.unwrap_err());
+        let store = b.open().await;
+        let is_truncated = |err: &lineage_events::ChainError| {
+            err.seq == Seq(29) && matches!(*err.problem, ChainProblem::Truncated { .. })
+        };
+        let err = chain_error(verify_campaign(&*store, &c).await.unwrap_err());
+        assert!(is_truncated(&err), "{err}");
+        assert!(err.to_string().contains("event 29 is not there"), "{err}");
+        let err = chain_error(lineage_replay::fold_log_to_head(&*store, &c, |_| true).await.unwrap_err());
+        assert!(is_truncated(&err), "{err}");
+        assert_eq!(at_head_error(&store, &c).await, err);
+
+        let refused = store.append(&c, Seq(29), events(&c, "w", 29, 1)).await;
+        assert!(matches!(refused, Err(StoreError::Corrupt { .. })), "{refused:?}");
+        assert!(store.read(&c, Seq(29), 1).await.unwrap().is_empty(), "nothing written");
+        // With a gap inside the span too, the message names the span, not a present event.
+        b.sql(&format!("DELETE FROM lineage_events WHERE campaign = '{c}' AND seq = 27")).await;
+        let refused = store.append(&c, Seq(27), events(&c, "w", 27, 3)).await;
+        let Err(StoreError::Corrupt { message, .. }) = refused else { panic!("{refused:?}") };
+        assert!(message.contains("events 27..30 are not all there"), "{message}");
+    }
+
+    /// Events past the store's head (it says 29, 30 are there): named at the first of them.
+    pub async fn events_past_the_head_are_detected(b: &Backend) {
+        let (store, c) = thirty_events(b, "past-head").await;
+        let hash = store.read(&c, Seq(28), 1).await.unwrap()[0].hash;
+        b.sql(&format!("UPDATE lineage_campaigns SET head_seq = 29, head_hash = '{hash}' WHERE id = '{c}'"))
+            .await;
+        let store = b.open().await;
+        let err = chain_error(verify_campaign(&*store, &c).await.unwrap_err());
         assert_eq!(err.seq, Seq(29), "{err}");
-        assert!(matches!(*err.problem, ChainProblem::Truncated { .. }), "{err}");
+        assert!(
+            matches!(*err.problem, ChainProblem::PastHead { head_next: Seq(29), present: Seq(30) }),
+            "{err}"
+        );
+        let folded = chain_error(lineage_replay::fold_log_to_head(&*store, &c, |_| true).await.unwrap_err());
+        assert_eq!(folded, err);
+        assert_eq!(at_head_error(&store, &c).await, err);
+        // A replay that stops before the end reads no further, and is the same with or without damage.
+        let until = lineage_replay::fold_log_to_head(&*store, &c, |e| e.seq < Seq(10)).await.unwrap();
+        assert_eq!(until.head.next, Seq(10));
+    }
+
+    /// What a reader printing the whole log (`lineage events`) reports at its end.
+    async fn at_head_error(
+        store: &Arc<dyn EventStore>,
+        c: &lineage_events::CampaignId,
+    ) -> lineage_events::ChainError {
+        let mut subscription = Subscription::new(store.clone(), c.clone(), Seq(0));
+        loop {
+            while subscription.try_next().await.unwrap().is_some() {}
+            match subscription.at_head().await {
+                Ok(reached) => assert!(!reached, "a damaged log reads as whole"),
+                Err(e) => return chain_error(e),
+            }
+        }
     }
 
     /// Reads JSON lines from a child's stdout on a thread, sending (seq, hash) pairs.

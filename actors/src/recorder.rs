@@ -83,7 +83,10 @@ impl Log {
                 let ours = ours(&*self.store, &self.campaign, &self.upcasters, done, &events).await?;
                 self.catch_up().await.map(|()| ours)
             }
-            Err(StoreError::Conflict { .. }) => Ok(false),
+            Err(StoreError::Conflict { .. }) => {
+                self.catch_up().await?;
+                self.check_progress(Some(expected)).map(|()| false)
+            }
             Err(other) => Err(other),
         }
     }
@@ -94,8 +97,10 @@ impl Log {
     async fn append(&mut self, decisions: Vec<Decision>) -> Result<Recorded, StoreError> {
         let events: Vec<NewEvent> = decisions.into_iter().map(|d| d.into_event(&self.campaign)).collect();
         let asked = events.len();
+        let mut conflicted_at: Option<Seq> = None;
         loop {
             self.catch_up().await?;
+            self.check_progress(conflicted_at)?;
             let fresh: Vec<NewEvent> = events.iter().filter(|e| !self.ids.contains(&e.id)).cloned().collect();
             if fresh.is_empty() {
                 return Ok(Recorded { appended: 0, present: asked });
@@ -110,9 +115,26 @@ impl Log {
                         if ours { fresh.len() } else { fresh.len() - done.already_present as usize };
                     return Ok(Recorded { appended, present: asked - appended });
                 }
-                Err(StoreError::Conflict { .. }) => continue,
+                Err(StoreError::Conflict { .. }) => conflicted_at = Some(self.next),
                 Err(other) => return Err(other),
             }
+        }
+    }
+
+    /// After a conflict at `conflicted_at`, the catch-up must have found another writer's
+    /// events; when it found none, the store's head disagrees with its events (edited around
+    /// the store), and every retry would conflict again.
+    fn check_progress(&self, conflicted_at: Option<Seq>) -> Result<(), StoreError> {
+        match conflicted_at {
+            Some(at) if at == self.next => Err(StoreError::Corrupt {
+                location: self.store.location(),
+                message: format!(
+                    "campaign {}: appending event {at} conflicts, yet no other writer's event is there: \
+                     the store's head disagrees with its events (see `lineage verify`)",
+                    self.campaign
+                ),
+            }),
+            _ => Ok(()),
         }
     }
 }
@@ -247,3 +269,6 @@ impl Handler<SignHead> for Recorder {
         ))
     }
 }
+
+#[cfg(test)]
+mod tests;

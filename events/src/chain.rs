@@ -18,8 +18,17 @@ pub enum ChainProblem {
         found: Seq,
     },
     /// The store's recorded head says the log is longer than the events present.
-    #[error("log ends early: the store's head says {head_next} events, only {present} present")]
+    #[error("log ends early: the store's head says {head_next} events, but event {present} is not there")]
     Truncated {
+        /// Number of events the campaign head records.
+        head_next: Seq,
+        /// Number of events that were read.
+        present: Seq,
+    },
+    /// Events lie past the store's recorded head: put there around the store, since an append
+    /// writes its events and the new head together.
+    #[error("log runs past the store's head: the head says {head_next} events, {present} present")]
+    PastHead {
         /// Number of events the campaign head records.
         head_next: Seq,
         /// Number of events that were read.
@@ -156,6 +165,11 @@ impl ChainVerifier {
         Self { campaign, next, prev }
     }
 
+    /// The campaign whose chain this checks.
+    pub fn campaign(&self) -> &CampaignId {
+        &self.campaign
+    }
+
     /// The position expected next.
     pub fn next_seq(&self) -> Seq {
         self.next
@@ -214,8 +228,12 @@ impl ChainVerifier {
             id: None,
             problem: Box::new(problem),
         };
-        if head_next != self.next {
+        if head_next > self.next {
             return Err(fail(ChainProblem::Truncated { head_next, present: self.next }));
+        }
+        if head_next < self.next {
+            let problem = ChainProblem::PastHead { head_next, present: self.next };
+            return Err(ChainError { seq: head_next, ..fail(problem) });
         }
         if head_hash != self.prev {
             return Err(fail(ChainProblem::HeadMismatch { head: head_hash, last: self.prev }));

@@ -43,7 +43,7 @@ pub use lean::{LeanEvent, PreparedEvent};
 pub use payload::{DecodeError, DecodedPayload, Payload, UnknownPayload, Upcasters};
 pub use signing::{KeyError, PublicKey, SignatureError, SigningKey};
 pub use store::{
-    Appended, CampaignSummary, EventStore, Head, MemoryStore, PostgresStore, SqliteStore, StoreError,
+    Appended, CampaignSummary, EventStore, Head, LogEnd, MemoryStore, PostgresStore, SqliteStore, StoreError,
     Subscription, open_store, open_store_read_only, read_only, read_verified, verify_campaign,
 };
 

@@ -11,8 +11,8 @@ use std::mem;
 
 use lineage_events::limits::READ_BATCH_EVENTS;
 use lineage_events::{
-    CampaignId, ChainVerifier, EventStore, Head, LeanEvent, PreparedEvent, Seq, StoreError, StoredEvent,
-    Upcasters,
+    CampaignId, ChainVerifier, EventStore, Head, LeanEvent, LogEnd, PreparedEvent, Seq, StoreError,
+    StoredEvent, Upcasters,
 };
 use rayon::prelude::*;
 
@@ -20,7 +20,9 @@ use crate::state::CampaignState;
 
 /// Folds the campaign's log from the start while `keep` says so (it sees each decoded event
 /// before it is applied; the first one it refuses ends the fold). Every event read is checked
-/// against the hash chain first: an edited log fails at the first bad event.
+/// against the hash chain first, and a log read to its end against the store's head: an edited
+/// log fails at the first bad event, and a log missing events at its end, or with events past
+/// the head, fails too (as in [`lineage_events::read_verified`]).
 pub async fn fold_log(
     store: &dyn EventStore,
     campaign: &CampaignId,
@@ -56,8 +58,28 @@ pub async fn fold_log_to_head(
         keep,
         stopped: false,
     };
+    let mut end = LogEnd::default();
+    loop {
+        let from = fold.chain.next_seq();
+        fold_from(store, campaign, &prepare, &mut fold, from).await?;
+        // A fold that `keep` stopped read no further; one that read everything ends at the head.
+        if fold.stopped || end.reached(store, &fold.chain).await?.is_some() {
+            return Ok(fold.folded());
+        }
+    }
+}
+
+/// Folds the events at `from..` that the store holds now, pipelined: while batch k+1 is read,
+/// batch k is prepared and batch k−1 applied.
+async fn fold_from<K: FnMut(&LeanEvent) -> bool + Send>(
+    store: &dyn EventStore,
+    campaign: &CampaignId,
+    prepare: &(impl Fn(&StoredEvent) -> PreparedEvent + Sync),
+    fold: &mut Fold<K>,
+    from: Seq,
+) -> Result<(), StoreError> {
     let mut prepared: Vec<PreparedEvent> = Vec::new();
-    let mut batch = store.read(campaign, Seq(0), READ_BATCH_EVENTS).await?;
+    let mut batch = store.read(campaign, from, READ_BATCH_EVENTS).await?;
     while !batch.is_empty() {
         let from = batch.last().expect("not empty").seq.next();
         let work = async {
@@ -70,19 +92,18 @@ pub async fn fold_log_to_head(
             futures_util::future::join(store.read(campaign, from, READ_BATCH_EVENTS), work).await;
         applied?;
         if fold.stopped {
-            return Ok(fold.folded());
+            return Ok(());
         }
         prepared = next_prepared;
         batch = match next {
             Ok(next) => next,
             Err(e) => {
                 fold.apply_all(prepared)?;
-                return if fold.stopped { Ok(fold.folded()) } else { Err(e) };
+                return if fold.stopped { Ok(()) } else { Err(e) };
             }
         };
     }
-    fold.apply_all(prepared)?;
-    Ok(fold.folded())
+    fold.apply_all(prepared)
 }
 
 /// The state being folded, the chain check and the caller's stopping rule.

@@ -26,28 +26,43 @@ pub async fn run(store: Arc<dyn EventStore>, args: &EventsArgs) -> anyhow::Resul
             output::write_event_text(&mut out, event, &upcasters)
         }
     };
-    if args.follow {
-        // Unbuffered beyond the line: a follower downstream should see each event at once.
-        let mut out = std::io::stdout().lock();
-        loop {
-            let event = tokio::select! {
-                event = subscription.next() => event?,
-                // A closed pipe is success, as when a write finds it (main treats it so).
-                () = output::stdout_closed() => return Ok(()),
-            };
+    let finished = |event: &StoredEvent| -> anyhow::Result<bool> {
+        Ok(!args.keep_following && EventBody::parse(&event.body)?.type_name == "CampaignFinished")
+    };
+    // Everything stored, up to the head (which checks that the log ends where it says).
+    let mut out = BufWriter::new(std::io::stdout().lock());
+    loop {
+        while let Some(event) = subscription.try_next().await? {
             print(&mut out, &event)?;
-            out.flush()?;
-            if !args.keep_following && EventBody::parse(&event.body)?.type_name == "CampaignFinished" {
-                return Ok(());
+            if args.follow && finished(&event)? {
+                // The end of the campaign, if the store's head vouches for it.
+                subscription.at_head().await?;
+                return Ok(out.flush()?);
             }
         }
-    }
-    let mut out = BufWriter::new(std::io::stdout().lock());
-    while let Some(event) = subscription.try_next().await? {
-        print(&mut out, &event)?;
+        if subscription.at_head().await? {
+            break;
+        }
     }
     out.flush()?;
-    Ok(())
+    if !args.follow {
+        return Ok(());
+    }
+    // Then each event as it is committed, unbuffered beyond the line: a follower downstream
+    // should see each event at once.
+    let mut out = out.into_inner().map_err(|e| e.into_error())?;
+    loop {
+        let event = tokio::select! {
+            event = subscription.next() => event?,
+            // A closed pipe is success, as when a write finds it (main treats it so).
+            () = output::stdout_closed() => return Ok(()),
+        };
+        print(&mut out, &event)?;
+        out.flush()?;
+        if finished(&event)? {
+            return Ok(());
+        }
+    }
 }
 
 /// `--type`, `--actor`, `--arch` and `--since`: which events to print (all of them still pass

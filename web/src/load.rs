@@ -6,7 +6,9 @@ use std::future::Future;
 use std::time::Duration;
 
 use lineage_audit::Log;
-use lineage_events::{ArchId, CampaignId, CampaignSummary, EventId, Seq, StoreError, StoredEvent};
+use lineage_events::{
+    ArchId, CampaignId, CampaignSummary, ChainVerifier, EventId, Hash, Seq, StoreError, StoredEvent,
+};
 use lineage_replay::{CampaignState, Folded};
 
 use crate::Dashboard;
@@ -20,15 +22,18 @@ async fn bounded<T, E: std::fmt::Display>(
 ) -> Result<T, WebError> {
     match tokio::time::timeout(limit, work).await {
         Ok(Ok(value)) => Ok(value),
-        Ok(Err(e)) => {
-            Err(WebError::Store(format!("the event store at {} failed: {e}", dashboard.store.location())))
-        }
+        Ok(Err(e)) => Err(failed(dashboard, e)),
         Err(_) => Err(WebError::Store(format!(
             "the event store at {} did not answer within {} s",
             dashboard.store.location(),
             limit.as_secs_f64()
         ))),
     }
+}
+
+/// What the store's failure `e` tells the page.
+fn failed(dashboard: &Dashboard, e: impl std::fmt::Display) -> WebError {
+    WebError::Store(format!("the event store at {} failed: {e}", dashboard.store.location()))
 }
 
 /// Every campaign in the store, oldest first.
@@ -113,13 +118,21 @@ pub async fn log(dashboard: &Dashboard, name: &str, at: Option<u64>) -> Result<L
     Ok(Loaded { campaign, log, state, at, positions })
 }
 
-/// Event `seq` exactly as stored.
+/// Event `seq` exactly as stored, once its body hashes to its stored hash and it links to the
+/// event before it: what `lineage events --from SEQ --json` checks before printing it.
 pub async fn stored(dashboard: &Dashboard, campaign: &CampaignId, seq: Seq) -> Result<StoredEvent, WebError> {
-    let read = bounded(dashboard, dashboard.timeout, dashboard.store.read(campaign, seq, 1)).await?;
-    read.into_iter()
-        .next()
-        .filter(|e| e.seq == seq)
-        .ok_or_else(|| WebError::NotFound(format!("campaign {campaign} has no event {}", seq.0)))
+    let from = seq.0.saturating_sub(1);
+    let rows = bounded(dashboard, dashboard.timeout, dashboard.store.read(campaign, Seq(from), 2)).await?;
+    let Some(event) = rows.iter().find(|e| e.seq == seq).cloned() else {
+        return Err(WebError::NotFound(format!("campaign {campaign} has no event {}", seq.0)));
+    };
+    // The event before it gives the hash it must link to; one missing fails the link check.
+    let prev = match rows.iter().find(|e| e.seq.0 + 1 == seq.0) {
+        Some(before) => before.hash,
+        None => Hash::GENESIS,
+    };
+    ChainVerifier::resume(campaign.clone(), seq, prev).check(&event).map_err(|e| failed(dashboard, e))?;
+    Ok(event)
 }
 
 /// `name`'s log, and the architecture `arch` names in it (an id or a unique prefix).

@@ -1,6 +1,6 @@
 //! The dashboard's pages in process, against an in-memory store: text from the log is escaped
 //! wherever it shows, bad ids are 404 pages, a store that does not answer is an error banner,
-//! and the JSON is the command line's.
+//! an edited event is refused, and the JSON is the command line's.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -161,5 +161,55 @@ async fn a_store_that_does_not_answer_gives_an_error_banner_not_a_hung_page() {
         let (status, body) = answered.unwrap_or_else(|_| panic!("{path} waited on the store"));
         assert_eq!(status, 503, "{path}: {body}");
         assert!(body.contains("did not answer"), "{path}: {body}");
+    }
+}
+
+/// A store that hands out event 1 with one byte of its body changed, its stored hash kept.
+struct Edited(Arc<dyn EventStore>);
+
+#[async_trait]
+impl EventStore for Edited {
+    fn location(&self) -> String {
+        "a store with an edited event".into()
+    }
+    async fn append(
+        &self,
+        c: &CampaignId,
+        expected: Seq,
+        events: Vec<NewEvent>,
+    ) -> Result<Appended, StoreError> {
+        self.0.append(c, expected, events).await
+    }
+    async fn read(&self, c: &CampaignId, from: Seq, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
+        let mut events = self.0.read(c, from, limit).await?;
+        for event in events.iter_mut().filter(|e| e.seq == Seq(1)) {
+            event.body = event.body.replacen("because", "Because", 1);
+        }
+        Ok(events)
+    }
+    async fn head(&self, c: &CampaignId) -> Result<Option<Head>, StoreError> {
+        self.0.head(c).await
+    }
+    async fn campaigns(&self) -> Result<Vec<CampaignSummary>, StoreError> {
+        self.0.campaigns().await
+    }
+    async fn delete_campaign(&self, c: &CampaignId) -> Result<u64, StoreError> {
+        self.0.delete_campaign(c).await
+    }
+    fn changes(&self) -> watch::Receiver<u64> {
+        self.0.changes()
+    }
+}
+
+#[actix_web::test]
+async fn an_edited_event_is_not_served_as_stored() {
+    let dashboard = Dashboard::new(Arc::new(Edited(hostile_store().await)), diff());
+    let (status, body) = get(dashboard.clone(), "/api/campaigns/hostile/events/0").await;
+    assert_eq!(status, 200, "{body}");
+    for path in ["/api/campaigns/hostile/events/1", "/campaigns/hostile/events/1", "/api/campaigns/hostile"] {
+        let (status, body) = get(dashboard.clone(), path).await;
+        assert_eq!(status, 503, "{path}: {body}");
+        assert!(body.contains("stored body hashes to"), "{path}: {body}");
+        assert!(!body.contains("Because"), "{path} shows the edited text: {body}");
     }
 }

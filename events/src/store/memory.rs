@@ -69,7 +69,8 @@ impl EventStore for MemoryStore {
                 .iter()
                 .map(|e| e.id)
                 .collect();
-            let (rows, already_present) = plan_append(campaign, expected, head, &existing, &events)?;
+            let (rows, already_present) =
+                plan_append("memory://", campaign, expected, head, &existing, &events)?;
             let new_head = head_after(head, &rows);
             let now = now_text();
             let entry = campaigns.entry(campaign.clone()).or_insert_with(|| Campaign {

@@ -405,8 +405,8 @@ pub async fn read_verified(
 ) -> Result<Head, StoreError> {
     store.head(campaign).await?.ok_or_else(|| StoreError::UnknownCampaign(campaign.clone()))?;
     let mut verifier = ChainVerifier::new(campaign.clone());
+    let mut end = LogEnd::default();
     loop {
-        let before = verifier.next_seq();
         loop {
             let batch = store.read(campaign, verifier.next_seq(), READ_BATCH_EVENTS).await?;
             if batch.is_empty() {
@@ -417,14 +417,47 @@ pub async fn read_verified(
                 visit(event);
             }
         }
-        let head =
-            store.head(campaign).await?.ok_or_else(|| StoreError::UnknownCampaign(campaign.clone()))?;
-        // Done when the events reach the head, or when a round found nothing more although the
-        // head is ahead (events missing: `finish` names the first).
-        if head.next <= verifier.next_seq() || verifier.next_seq() == before {
-            verifier.finish(head.next, head.hash)?;
+        if let Some(head) = end.reached(store, &verifier).await? {
             return Ok(head);
         }
+    }
+}
+
+/// Where a reader of a whole log stands once it has read all the store held: the one rule of
+/// [`read_verified`], replay's fold and [`Subscription::at_head`].
+///
+/// The head is read after the events. An append commits its events and the new head together,
+/// so a head ahead of them promises events appended meanwhile: read on. Once a reading that
+/// started after such a promise still falls short of it, the events are missing. Events past
+/// the head can only have been put there around the store.
+#[derive(Debug, Default)]
+pub struct LogEnd {
+    /// The head's count at the last head read that was ahead of the events.
+    promised: Option<Seq>,
+}
+
+impl LogEnd {
+    /// The head, once the events checked by `chain` end where it says; `None` when appends
+    /// landed since (read on, then ask again). A chain that disagrees with the head fails,
+    /// naming the first event; a campaign whose head vanished after its events were read was
+    /// deleted meanwhile.
+    pub async fn reached(
+        &mut self,
+        store: &dyn EventStore,
+        chain: &ChainVerifier,
+    ) -> Result<Option<Head>, StoreError> {
+        let reached = chain.next_seq();
+        let head = match store.head(chain.campaign()).await? {
+            Some(head) => head,
+            None if reached == Seq(0) => Head::EMPTY,
+            None => return Err(StoreError::UnknownCampaign(chain.campaign().clone())),
+        };
+        if head.next > reached && self.promised.is_none_or(|promised| promised <= reached) {
+            self.promised = Some(head.next);
+            return Ok(None);
+        }
+        chain.finish(head.next, head.hash)?;
+        Ok(Some(head))
     }
 }
 
@@ -444,8 +477,11 @@ pub(crate) struct Row {
 /// `expected..` (only needed when `expected` is behind the head).
 ///
 /// A batch whose leading events are already present with the same ids is a retry: those are
-/// skipped and the rest chained after the head. Any other mismatch is a conflict.
+/// skipped and the rest chained after the head. Any other mismatch is a conflict. Fewer ids
+/// than the head promises means events the head counts are missing: the store at `location` is
+/// damaged, and nothing is appended.
 pub(crate) fn plan_append(
+    location: &str,
     campaign: &CampaignId,
     expected: Seq,
     head: Head,
@@ -463,7 +499,16 @@ pub(crate) fn plan_append(
         return Err(conflict(String::new()));
     }
     let overlap = (head.next.0 - expected.0).min(events.len() as u64) as usize;
-    assert_eq!(existing_ids.len(), overlap, "store must pass the ids of the overlapping positions");
+    if existing_ids.len() != overlap {
+        return Err(StoreError::Corrupt {
+            location: location.to_owned(),
+            message: format!(
+                "campaign {campaign}: its head says {} events, but events {expected}..{} are not all there (see `lineage verify`)",
+                head.next,
+                expected.0 + overlap as u64
+            ),
+        });
+    }
     for (i, (stored, new)) in existing_ids.iter().zip(events).enumerate() {
         if *stored != new.id {
             return Err(conflict(format!(

@@ -3,7 +3,7 @@
 use std::collections::VecDeque;
 use std::sync::Arc;
 
-use super::{EventStore, StoreError};
+use super::{EventStore, Head, LogEnd, StoreError};
 use crate::chain::ChainVerifier;
 use crate::envelope::StoredEvent;
 use crate::hash::Hash;
@@ -23,12 +23,13 @@ pub struct Subscription {
     verifier: Option<ChainVerifier>,
     next: Seq,
     buffer: VecDeque<StoredEvent>,
+    end: LogEnd,
 }
 
 impl Subscription {
     /// Follows `campaign` from position `from` (0 for everything).
     pub fn new(store: Arc<dyn EventStore>, campaign: CampaignId, from: Seq) -> Self {
-        Self { store, campaign, verifier: None, next: from, buffer: VecDeque::new() }
+        Self { store, campaign, verifier: None, next: from, buffer: VecDeque::new(), end: LogEnd::default() }
     }
 
     /// The position of the next event this subscription will deliver.
@@ -71,6 +72,24 @@ impl Subscription {
         verifier.check(&event)?;
         self.next = event.seq.next();
         Ok(Some(event))
+    }
+
+    /// Whether the events delivered so far reach the store's head, once [`Self::try_next`] has
+    /// found nothing more: true when they end where the head says, false when events were
+    /// committed since (deliver them, then ask again). A head counting events that are not there,
+    /// or events past the head, fail by the rule of [`LogEnd`]. Starting past the head (`from`
+    /// beyond the end) delivers nothing and is at the head.
+    pub async fn at_head(&mut self) -> Result<bool, StoreError> {
+        if self.verifier.is_none() {
+            let head = self.store.head(&self.campaign).await?.unwrap_or(Head::EMPTY);
+            if self.next > head.next {
+                return Ok(true);
+            }
+            let start = self.start_verifier().await?;
+            self.verifier = Some(start);
+        }
+        let verifier = self.verifier.as_ref().expect("started above");
+        Ok(self.end.reached(self.store.as_ref(), verifier).await?.is_some())
     }
 
     /// Reads the next batch into the buffer; false when nothing new is committed.

@@ -194,7 +194,8 @@ impl KurrentDbStore {
     ) -> Result<(Head, Vec<Row>, u32), StoreError> {
         let head = self.head_of(stream).await?.map_or(Head::EMPTY, |(head, _)| head);
         let existing = self.overlapping_ids(stream, expected, head, events.len()).await?;
-        let (rows, already_present) = plan_append(campaign, expected, head, &existing, events)?;
+        let (rows, already_present) =
+            plan_append(&self.location, campaign, expected, head, &existing, events)?;
         Ok((head, rows, already_present))
     }
 }

@@ -107,7 +107,7 @@ fn metadata_round_trips_and_foreign_or_newer_metadata_is_named() {
 fn planned_rows_come_back_as_the_same_chained_events() {
     let c = campaign();
     let batch = events(12);
-    let (rows, already) = plan_append(&c, Seq(0), Head::EMPTY, &[], &batch).unwrap();
+    let (rows, already) = plan_append("test", &c, Seq(0), Head::EMPTY, &[], &batch).unwrap();
     assert_eq!(already, 0);
     let head = head_after(Head::EMPTY, &rows);
     let expected: Vec<StoredEvent> = rows

@@ -140,6 +140,13 @@ impl PostgresStore {
             url: url.to_owned(),
             reason: message(&e),
         })?;
+        // libpq reads a missing host from the environment; lineage names its database in the URL.
+        if config.get_hosts().is_empty() && config.get_hostaddrs().is_empty() {
+            return Err(StoreError::InvalidUrl {
+                url: url.to_owned(),
+                reason: "it names no host: postgres://USER@HOST:PORT/DB".into(),
+            });
+        }
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(Duration::from_secs(POSTGRES_CONNECT_TIMEOUT_S));
         }
@@ -311,7 +318,7 @@ async fn append_once(
     } else {
         Vec::new()
     };
-    let (rows, already_present) = plan_append(campaign, expected, head, &existing, events)?;
+    let (rows, already_present) = plan_append(location, campaign, expected, head, &existing, events)?;
     let new_head = head_after(head, &rows);
     if !rows.is_empty() {
         let seqs: Vec<i64> = rows.iter().map(|r| r.seq.0 as i64).collect();

@@ -209,7 +209,7 @@ impl Inner {
         } else {
             Vec::new()
         };
-        let (rows, already_present) = plan_append(campaign, expected, head, &existing, events)?;
+        let (rows, already_present) = plan_append(location, campaign, expected, head, &existing, events)?;
         let new_head = head_after(head, &rows);
         if !rows.is_empty() {
             let mut insert = tx
