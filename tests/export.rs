@@ -116,7 +116,7 @@ fn bad_requests_get_one_clear_line_and_write_nothing() {
     std::fs::write(&bad_file, "mixer broken {\n  return proj(x, d) +\n}\n").unwrap();
     let bad = bad_file.to_str().unwrap();
     let cases: [(&[&str], &str); 4] = [
-        (&["no_such_baseline"], "cannot read program"),
+        (&["no_such_baseline"], "no program \"no_such_baseline\": not a file, and not a baseline"),
         (&[bad], "syntax error"),
         (&["deltanet", "--heads", "5"], "does not type-check at d = 64, h = 5"),
         (&["camp", "e0001"], "no event store"),

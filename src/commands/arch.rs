@@ -93,11 +93,24 @@ pub(super) fn load(argument: &str) -> anyhow::Result<(String, String)> {
     if let Some(baseline) = baselines::get(argument) {
         return Ok((baseline.source.to_owned(), format!("baselines/{}.arch", baseline.name)));
     }
-    let source = std::fs::read_to_string(argument).with_context(|| {
-        format!(
-            "cannot read program {argument:?} (not a file, and not a baseline: see `lineage arch baselines`)"
-        )
-    })?;
+    let file = match std::fs::File::open(argument) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            bail!("no program {argument:?}: not a file, and not a baseline (see `lineage arch baselines`)")
+        }
+        opened => opened.with_context(|| format!("cannot read program {argument:?}"))?,
+    };
+    if file.metadata().is_ok_and(|m| m.is_dir()) {
+        bail!("program {argument:?} is a directory, not a file");
+    }
+    // Read no more than the language accepts (a pipe or `/dev/stdin` works as well as a file).
+    let limit = lineage_arch::limits::PROGRAM_BYTES_MAX;
+    let mut bytes = Vec::new();
+    std::io::Read::read_to_end(&mut std::io::Read::take(file, limit as u64 + 1), &mut bytes)
+        .with_context(|| format!("cannot read program {argument:?}"))?;
+    if bytes.len() > limit {
+        bail!("program {argument:?} is over the limit of {limit} bytes: a mixer is a few dozen lines");
+    }
+    let Ok(source) = String::from_utf8(bytes) else { bail!("program {argument:?} is not UTF-8 text") };
     Ok((source, argument.to_owned()))
 }
 

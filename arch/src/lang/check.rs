@@ -576,11 +576,28 @@ impl Checker {
         };
         match value {
             Some(v) if (lo..=hi).contains(&v) && v != 0 => Ok(v),
-            _ => Err(self.report(Diagnostic::error(
-                ErrorClass::BadArgument,
-                expr.span,
-                format!("expected {what}: a whole number from {lo} to {hi}, not 0"),
-            ))),
+            _ => {
+                // The literal as written (a cast to i64 would saturate a huge one).
+                let written = match &expr.kind {
+                    ExprKind::Number(n) => Some(*n),
+                    ExprKind::Neg(inner) => match inner.kind {
+                        ExprKind::Number(n) => Some(-n),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                let not = match written {
+                    Some(n) if n.abs() >= 1e15 => format!(", not {n:e}"),
+                    Some(n) => format!(", not {n}"),
+                    None => String::new(),
+                };
+                let zero = if (lo..=hi).contains(&0) { " other than 0" } else { "" };
+                Err(self.report(Diagnostic::error(
+                    ErrorClass::BadArgument,
+                    expr.span,
+                    format!("expected {what}: a whole number from {lo} to {hi}{zero}{not}"),
+                )))
+            }
         }
     }
 

@@ -110,17 +110,17 @@ pub struct Diagnostic {
 impl Diagnostic {
     /// An error.
     pub fn error(class: ErrorClass, span: Span, message: impl Into<String>) -> Self {
-        Self { severity: Severity::Error, class, span, message: message.into(), suggestion: None }
+        Self { severity: Severity::Error, class, span, message: clip(message.into()), suggestion: None }
     }
 
     /// A warning.
     pub fn warning(class: ErrorClass, span: Span, message: impl Into<String>) -> Self {
-        Self { severity: Severity::Warning, class, span, message: message.into(), suggestion: None }
+        Self { severity: Severity::Warning, class, span, message: clip(message.into()), suggestion: None }
     }
 
     /// Adds a suggested fix.
     pub fn with_suggestion(mut self, suggestion: impl Into<String>) -> Self {
-        self.suggestion = Some(suggestion.into());
+        self.suggestion = Some(clip(suggestion.into()));
         self
     }
 
@@ -144,9 +144,11 @@ impl Diagnostic {
             let gutter = line_no.to_string().len();
             let pad = " ".repeat(gutter);
             let _ = writeln!(out, "{pad} |");
-            let _ = writeln!(out, "{line_no} | {line}");
             let start = self.span.column.saturating_sub(1) as usize;
-            let marks = "^".repeat(self.span.len.max(1) as usize);
+            let (shown, start) = excerpt(line, start);
+            let _ = writeln!(out, "{line_no} | {shown}");
+            let room = shown.chars().count().saturating_sub(start).max(1);
+            let marks = "^".repeat((self.span.len.max(1) as usize).min(room));
             let _ = writeln!(out, "{pad} | {}{marks}", " ".repeat(start));
         }
         if let Some(suggestion) = &self.suggestion {
@@ -154,6 +156,66 @@ impl Diagnostic {
         }
         out
     }
+}
+
+/// Most characters of a source line a diagnostic shows: a hostile program may be one line of
+/// a mebibyte.
+const EXCERPT_CHARS: usize = 120;
+
+/// Most characters of a message or suggestion: they quote names from the program, and a
+/// hostile one may be a mebibyte long.
+const MESSAGE_CHARS: usize = 300;
+
+/// `text` cut to [`MESSAGE_CHARS`] (ending `…` where cut), invisible characters shown.
+fn clip(text: String) -> String {
+    if text.chars().count() <= MESSAGE_CHARS && !text.chars().any(invisible) {
+        return text;
+    }
+    let mut clipped: String = text.chars().take(MESSAGE_CHARS).map(visible).collect();
+    if text.chars().count() > MESSAGE_CHARS {
+        clipped.push('…');
+    }
+    clipped
+}
+
+/// Characters a terminal shows as nothing, or that reorder what follows them: control
+/// characters and Unicode's bidirectional controls.
+pub(crate) fn invisible(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+}
+
+/// `c` as a diagnostic shows it: a tab as a space (the marks below a line stay aligned), any
+/// other invisible character as `�`.
+fn visible(c: char) -> char {
+    match c {
+        '\t' => ' ',
+        c if invisible(c) => '\u{fffd}',
+        c => c,
+    }
+}
+
+/// The part of `line` a diagnostic shows, at most [`EXCERPT_CHARS`] characters around the
+/// character `start` (cut ends marked `…`), each character as [`visible`] shows it; and where
+/// `start` falls in what is shown.
+fn excerpt(line: &str, start: usize) -> (String, usize) {
+    let chars = line.chars().count();
+    let from = if chars <= EXCERPT_CHARS {
+        0
+    } else {
+        start.saturating_sub(EXCERPT_CHARS / 3).min(chars - EXCERPT_CHARS)
+    };
+    let to = (from + EXCERPT_CHARS).min(chars);
+    let mut shown: String = line.chars().skip(from).take(to - from).map(visible).collect();
+    let mut start = start - from.min(start);
+    if from > 0 {
+        shown.insert(0, '…');
+        start += 1;
+    }
+    if to < chars {
+        shown.push('…');
+    }
+    (shown, start)
 }
 
 /// Longest name a suggestion is looked for: a typo is in a name someone wrote, and edit distance
@@ -219,5 +281,36 @@ mod tests {
             text,
             "error[unknown-op]: unknown operation `sigmod`\n  --> m.arch:2:7\n  |\n2 |   y = sigmod(x)\n  |       ^^^^^^\n  = help: did you mean `sigmoid`?\n"
         );
+    }
+
+    #[test]
+    fn a_long_line_is_shown_around_the_span_and_control_characters_are_replaced() {
+        let line = format!("{}bad\0{}", "a".repeat(5_000), "b".repeat(5_000));
+        let d = Diagnostic::error(ErrorClass::Syntax, Span { line: 1, column: 5_004, len: 1 }, "unexpected");
+        let text = d.render(&line, "x.arch");
+        let shown: Vec<&str> = text.lines().collect();
+        assert!(text.len() < 600, "{} bytes", text.len());
+        let (source, marks) =
+            (shown[3].strip_prefix("1 | ").unwrap(), shown[4].strip_prefix("  | ").unwrap());
+        assert!(source.starts_with('…') && source.ends_with('…'), "{source}");
+        assert_eq!(source.chars().count(), EXCERPT_CHARS + 2);
+        // The mark sits under the replaced NUL.
+        assert_eq!(source.chars().nth(marks.len() - 1), Some('\u{fffd}'), "{source}\n{marks}");
+        assert!(!text.contains('\0'));
+    }
+
+    #[test]
+    fn a_huge_name_is_cut_in_the_message_and_bidi_controls_are_shown() {
+        let name = "x".repeat(1 << 20);
+        let d = Diagnostic::error(
+            ErrorClass::UnknownName,
+            Span { line: 1, column: 1, len: 1 },
+            format!("`{name}` is not defined"),
+        );
+        assert_eq!(d.message.chars().count(), MESSAGE_CHARS + 1);
+        assert!(d.message.ends_with('…'));
+        let d =
+            Diagnostic::error(ErrorClass::Syntax, Span { line: 1, column: 1, len: 1 }, "a\u{202e}b\u{2066}c");
+        assert_eq!(d.message, "a\u{fffd}b\u{fffd}c");
     }
 }

@@ -66,7 +66,11 @@ pub fn lex(source: &str) -> Result<Vec<Spanned>, Diagnostic> {
                 return Err(Diagnostic::error(
                     ErrorClass::Syntax,
                     span(i + 1),
-                    format!("unexpected character `{c}`"),
+                    if super::diagnostic::invisible(c) {
+                        format!("unexpected invisible character {}", c.escape_unicode())
+                    } else {
+                        format!("unexpected character `{c}`")
+                    },
                 )
                 .with_suggestion("programs use names, numbers, ( ) { } = , + - * / and # comments"));
             }
