@@ -285,6 +285,11 @@ pub fn validate(config: &CampaignConfig) -> Result<(), ConfigError> {
     for (key, value) in constants {
         limits::FITNESS_CONSTANT.check(key, value)?;
     }
+    if f.loss_weight + f.benchmark_weight + f.judge_weight == 0.0 {
+        return fail(
+            "fitness.loss_weight, benchmark_weight and judge_weight are all 0: every architecture would score the same; give one a positive weight",
+        );
+    }
     let ratio = config.sanity.leakage_loss_ratio;
     if !(ratio > limits::LEAKAGE_LOSS_RATIO.min && ratio < limits::LEAKAGE_LOSS_RATIO.max) {
         return Err(LimitError::new("sanity.leakage_loss_ratio", ratio, "strictly between 0 and 1").into());

@@ -39,7 +39,8 @@ impl CampaignState {
         if let Some(id) = self.order.iter().find(|a| a.as_str() == name) {
             return Ok(id);
         }
-        let mut matches = self.order.iter().filter(|a| a.as_str().starts_with(name));
+        // An empty name begins every id: it names none.
+        let mut matches = self.order.iter().filter(|a| !name.is_empty() && a.as_str().starts_with(name));
         match (matches.next(), matches.next()) {
             (Some(one), None) => Ok(one),
             (None, _) => Err(ResolveError::Unknown { name: name.to_owned() }),

@@ -12,14 +12,17 @@ use lineage_events::payload::{FitnessConstants, Stage, TrainingMetrics};
 use lineage_replay::CampaignState;
 use lineage_replay::fitness::Weights;
 
+/// `key=value,…`, each key at most once.
 fn pairs(text: &str, what: &str) -> anyhow::Result<BTreeMap<String, String>> {
-    text.split(',')
-        .map(|pair| {
-            let (k, v) =
-                pair.split_once('=').with_context(|| format!("{what}: expected key=value, got {pair:?}"))?;
-            Ok((k.trim().to_owned(), v.trim().to_owned()))
-        })
-        .collect()
+    let mut pairs = BTreeMap::new();
+    for pair in text.split(',') {
+        let (k, v) =
+            pair.split_once('=').with_context(|| format!("{what}: expected key=value, got {pair:?}"))?;
+        if pairs.insert(k.trim().to_owned(), v.trim().to_owned()).is_some() {
+            bail!("{what}: {} is given twice", k.trim());
+        }
+    }
+    Ok(pairs)
 }
 
 /// Parses `loss=W,bench=W,judge=W` (missing keys keep the recorded weight).
@@ -28,7 +31,10 @@ pub fn parse_weights(text: &str, recorded: Weights) -> anyhow::Result<Weights> {
     let names: Vec<&str> = FitnessKind::ALL.iter().map(|(n, _)| *n).collect();
     let expected =
         format!("--fitness: expected weights (loss=W,bench=W,judge=W) or a fitness ({})", names.join(", "));
-    let pairs = pairs(text, "--fitness").map_err(|_| anyhow::anyhow!("{expected}, got {text:?}"))?;
+    if !text.contains('=') {
+        bail!("{expected}, got {text:?}");
+    }
+    let pairs = pairs(text, "--fitness")?;
     for (key, value) in pairs {
         let x: f64 = value.parse().with_context(|| format!("--fitness: {key}={value:?} is not a number"))?;
         if !(x.is_finite() && x >= 0.0) {
@@ -41,6 +47,11 @@ pub fn parse_weights(text: &str, recorded: Weights) -> anyhow::Result<Weights> {
             other => bail!("--fitness: unknown term {other:?}; use loss, bench, judge"),
         }
     }
+    if w.loss + w.benchmark + w.judge == 0.0 {
+        bail!(
+            "--fitness: the weights are all 0, so every architecture would score the same; give one a positive weight"
+        );
+    }
     Ok(w)
 }
 
@@ -49,7 +60,11 @@ pub fn parse_policy(text: &str) -> anyhow::Result<Policy> {
     let mut p = Policy::default();
     for (key, value) in pairs(text, "--policy")? {
         match key.as_str() {
-            "pool" => p.pool = Some(value.parse().with_context(|| format!("--policy: pool={value:?}"))?),
+            "pool" => {
+                let pool = value.parse().with_context(|| format!("--policy: pool={value:?}"))?;
+                lineage_arch::limits::POOL_CAPACITY.check("--policy: pool", pool)?;
+                p.pool = Some(pool);
+            }
             "parents" => {
                 let (a, b) = value
                     .split_once('-')
@@ -59,6 +74,7 @@ pub fn parse_policy(text: &str) -> anyhow::Result<Policy> {
                 if range.0 == 0 || range.0 > range.1 {
                     bail!("--policy: parents={value} must be a range like 1-5");
                 }
+                lineage_arch::limits::POOL_RANK.check("--policy: parents", range.1)?;
                 p.parent_ranks = Some(range);
             }
             other => bail!("--policy: unknown rule {other:?}; use pool=N, parents=A-B"),

@@ -42,7 +42,22 @@ struct Export {
     weights_note: String,
 }
 
+/// The files an export writes, in the order it writes them.
+const FILES: [&str; 5] =
+    ["model.py", "weights.safetensors", "check_input.safetensors", "check.py", "README.md"];
+
 pub async fn run(store_url: &str, args: &ExportArchArgs) -> anyhow::Result<()> {
+    // Before any work: an export never overwrites a file, whoever wrote it.
+    let taken: Vec<&str> =
+        FILES.iter().copied().filter(|f| args.pytorch.join(f).symlink_metadata().is_ok()).collect();
+    if !taken.is_empty() {
+        bail!(
+            "{} already has {}: export to another directory, or delete {} first",
+            args.pytorch.display(),
+            taken.join(", "),
+            if taken.len() == 1 { "it" } else { "them" }
+        );
+    }
     // A campaign's architecture (`CAMPAIGN ARCH` or `CAMPAIGN/ARCH`), or else a program.
     let named = match args.what.as_slice() {
         [one] => super::arch::campaign_arch(one).ok_or(one),
@@ -59,8 +74,9 @@ pub async fn run(store_url: &str, args: &ExportArchArgs) -> anyhow::Result<()> {
     };
     write(&args.pytorch, &export)?;
     crate::output::print(&format!(
-        "wrote {} (model.py, weights.safetensors, check.py, check_input.safetensors, README.md); check it with: python {}",
+        "wrote {} ({}); check it with: python {}",
         args.pytorch.display(),
+        FILES.join(", "),
         args.pytorch.join("check.py").display()
     ))
 }
@@ -258,16 +274,23 @@ fn write(dir: &Path, export: &Export) -> anyhow::Result<()> {
     let nodes = export::weight_nodes(&export.program, &export.graph);
     metadata.insert("mixer_nodes".to_owned(), serde_json::to_string(&nodes)?);
     let params: usize = tensors.iter().map(|t| t.shape.iter().product::<usize>()).sum();
-    let files: [(&str, Vec<u8>); 5] = [
-        ("model.py", pytorch::model_py(&module, &export.provenance).into_bytes()),
-        ("weights.safetensors", export::safetensors(&tensors, metadata)),
-        ("check_input.safetensors", export::safetensors(&check_input(export), BTreeMap::new())),
-        ("check.py", export::CHECK_PY.as_bytes().to_vec()),
-        ("README.md", readme(export, params).into_bytes()),
+    let contents: [Vec<u8>; FILES.len()] = [
+        pytorch::model_py(&module, &export.provenance).into_bytes(),
+        export::safetensors(&tensors, metadata),
+        export::safetensors(&check_input(export), BTreeMap::new()),
+        export::CHECK_PY.as_bytes().to_vec(),
+        readme(export, params).into_bytes(),
     ];
-    for (name, bytes) in files {
+    for (name, bytes) in FILES.into_iter().zip(contents) {
         let path = dir.join(name);
-        std::fs::write(&path, bytes).with_context(|| format!("cannot write {}", path.display()))?;
+        // `create_new`: a file (or a link) that appeared since the check is not written through.
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        std::io::Write::write_all(&mut file, &bytes)
+            .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
 }

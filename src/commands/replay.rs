@@ -60,6 +60,14 @@ pub async fn run(
         Some(Until::Time(t)) => event.recorded_at <= *t,
     })
     .await?;
+    if let Some(Until::Seq(last)) = until
+        && last >= folded.head.next
+    {
+        bail!(
+            "campaign {campaign} has events 0 to {}; there is no event {last}",
+            folded.head.next.0.saturating_sub(1)
+        );
+    }
     let state = folded.state;
     if asked.fitness.is_some() || asked.policy.is_some() {
         if state.started.is_none() {

@@ -54,7 +54,15 @@ pub async fn start(url: &str, args: &RunArgs) -> anyhow::Result<()> {
         None => CampaignId::random(),
     };
     let signing_key = super::keygen::load(args.signing_key.as_deref())?;
+    let created = NewStoreFile::before_opening(url);
     let store = super::open(url).await?;
+    if let Some(name) = &args.name
+        && let Some((_, holder)) =
+            super::campaign_admin::names(store.as_ref()).await?.into_iter().find(|(n, _)| n == name)
+    {
+        created.remove_if_empty(store).await;
+        anyhow::bail!("name {name:?} is already campaign {holder}'s: pick another");
+    }
     if config.trainers == 0 && !args.json {
         eprintln!(
             "lineage run: {campaign} trains nothing itself ({} runs in flight for workers): start them with `lineage worker --store {} --campaign {campaign}` (docs/scale-out.md)",
@@ -67,7 +75,38 @@ pub async fn start(url: &str, args: &RunArgs) -> anyhow::Result<()> {
         seed: args.seed,
         config,
     };
-    drive(store, campaign, Start::New(Box::new(new)), resources, signing_key, args.json).await
+    let result =
+        drive(store.clone(), campaign, Start::New(Box::new(new)), resources, signing_key, args.json).await;
+    if result.is_err() {
+        created.remove_if_empty(store).await;
+    }
+    result
+}
+
+/// The SQLite file a `run` is about to create, if it does not exist yet: a run refused before
+/// it records anything (an LLM that cannot be reached, a name taken) removes it again, so that
+/// bad input leaves nothing behind.
+struct NewStoreFile(Option<std::path::PathBuf>);
+
+impl NewStoreFile {
+    fn before_opening(url: &str) -> Self {
+        let path = url.strip_prefix("sqlite://").map(std::path::PathBuf::from);
+        Self(path.filter(|p| !p.exists()))
+    }
+
+    /// Removes the file (and SQLite's journal files beside it) if no campaign is in it.
+    async fn remove_if_empty(self, store: Arc<dyn EventStore>) {
+        let Some(path) = self.0 else { return };
+        if !matches!(store.campaigns().await, Ok(campaigns) if campaigns.is_empty()) {
+            return;
+        }
+        drop(store);
+        for suffix in ["", "-wal", "-shm"] {
+            let mut file = path.clone().into_os_string();
+            file.push(suffix);
+            let _ = std::fs::remove_file(file);
+        }
+    }
 }
 
 pub async fn resume(
