@@ -44,7 +44,7 @@ pub use payload::{DecodeError, DecodedPayload, Payload, UnknownPayload, Upcaster
 pub use signing::{KeyError, PublicKey, SignatureError, SigningKey};
 pub use store::{
     Appended, CampaignSummary, EventStore, Head, LogEnd, MemoryStore, PostgresStore, SqliteStore, StoreError,
-    Subscription, open_store, open_store_read_only, read_only, read_verified, verify_campaign,
+    Subscription, chain_from, open_store, open_store_read_only, read_only, read_verified, verify_campaign,
 };
 
 /// Version of this build of lineage, recorded in every actor reference.

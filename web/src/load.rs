@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use lineage_audit::Log;
 use lineage_events::{
-    ArchId, CampaignId, CampaignSummary, ChainVerifier, EventId, Hash, Seq, StoreError, StoredEvent,
+    ArchId, CampaignId, CampaignSummary, EventId, Seq, StoreError, StoredEvent, chain_from,
 };
 use lineage_replay::{CampaignState, Folded};
 
@@ -121,17 +121,15 @@ pub async fn log(dashboard: &Dashboard, name: &str, at: Option<u64>) -> Result<L
 /// Event `seq` exactly as stored, once its body hashes to its stored hash and it links to the
 /// event before it: what `lineage events --from SEQ --json` checks before printing it.
 pub async fn stored(dashboard: &Dashboard, campaign: &CampaignId, seq: Seq) -> Result<StoredEvent, WebError> {
-    let from = seq.0.saturating_sub(1);
-    let rows = bounded(dashboard, dashboard.timeout, dashboard.store.read(campaign, Seq(from), 2)).await?;
-    let Some(event) = rows.iter().find(|e| e.seq == seq).cloned() else {
+    let store = dashboard.store.as_ref();
+    let read = async {
+        Ok::<_, StoreError>((chain_from(store, campaign, seq).await?, store.read(campaign, seq, 1).await?))
+    };
+    let (mut chain, rows) = bounded(dashboard, dashboard.timeout, read).await?;
+    let Some(event) = rows.into_iter().find(|e| e.seq == seq) else {
         return Err(WebError::NotFound(format!("campaign {campaign} has no event {}", seq.0)));
     };
-    // The event before it gives the hash it must link to; one missing fails the link check.
-    let prev = match rows.iter().find(|e| e.seq.0 + 1 == seq.0) {
-        Some(before) => before.hash,
-        None => Hash::GENESIS,
-    };
-    ChainVerifier::resume(campaign.clone(), seq, prev).check(&event).map_err(|e| failed(dashboard, e))?;
+    chain.check(&event).map_err(|e| failed(dashboard, e))?;
     Ok(event)
 }
 

@@ -566,26 +566,11 @@ impl Checker {
     }
 
     fn integer(&mut self, expr: &Expr, lo: i64, hi: i64, what: &str) -> Result<i64, Reported> {
-        let value = match &expr.kind {
-            ExprKind::Number(n) if n.fract() == 0.0 => Some(*n as i64),
-            ExprKind::Neg(inner) => match inner.kind {
-                ExprKind::Number(n) if n.fract() == 0.0 => Some(-(n as i64)),
-                _ => None,
-            },
-            _ => None,
-        };
-        match value {
+        let written = literal(expr);
+        match written.filter(|n| n.fract() == 0.0).map(|n| n as i64) {
             Some(v) if (lo..=hi).contains(&v) && v != 0 => Ok(v),
             _ => {
-                // The literal as written (a cast to i64 would saturate a huge one).
-                let written = match &expr.kind {
-                    ExprKind::Number(n) => Some(*n),
-                    ExprKind::Neg(inner) => match inner.kind {
-                        ExprKind::Number(n) => Some(-n),
-                        _ => None,
-                    },
-                    _ => None,
-                };
+                // The literal as written (the cast to i64 saturates a huge one).
                 let not = match written {
                     Some(n) if n.abs() >= 1e15 => format!(", not {n:e}"),
                     Some(n) => format!(", not {n}"),
@@ -602,20 +587,12 @@ impl Checker {
     }
 
     fn init(&mut self, expr: &Expr) -> Result<Init, Reported> {
-        let number = |e: &Expr| match &e.kind {
-            ExprKind::Number(n) => Some(*n),
-            ExprKind::Neg(inner) => match inner.kind {
-                ExprKind::Number(n) => Some(-n),
-                _ => None,
-            },
-            _ => None,
-        };
         let init = match &expr.kind {
             ExprKind::Name(name) if name == "zero" => Some(Init::Zero),
             ExprKind::Name(name) if name == "one" => Some(Init::One),
             ExprKind::Name(name) if name == "normal" => Some(Init::Normal),
             ExprKind::Call { op, args, .. } if op == "range" && args.len() == 2 => {
-                match (number(&args[0].value), number(&args[1].value)) {
+                match (literal(&args[0].value), literal(&args[1].value)) {
                     (Some(lo), Some(hi)) => Some(Init::Range(lo, hi)),
                     _ => None,
                 }
@@ -719,5 +696,17 @@ fn renumber(kind: &mut NodeKind, remap: &[usize]) {
             map(router);
             paths.iter_mut().for_each(map);
         }
+    }
+}
+
+/// The number a literal argument writes (`3`, `-0.5`), if it is one.
+fn literal(expr: &Expr) -> Option<f64> {
+    match &expr.kind {
+        ExprKind::Number(n) => Some(*n),
+        ExprKind::Neg(inner) => match inner.kind {
+            ExprKind::Number(n) => Some(-n),
+            _ => None,
+        },
+        _ => None,
     }
 }

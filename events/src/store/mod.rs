@@ -19,7 +19,7 @@ pub use self::kurrentdb::KurrentDbStore;
 pub use memory::MemoryStore;
 pub use postgres::PostgresStore;
 pub use sqlite::SqliteStore;
-pub use subscription::Subscription;
+pub use subscription::{Subscription, chain_from};
 
 use crate::chain::{ChainError, ChainVerifier};
 use crate::envelope::{NewEvent, StoredEvent};

@@ -101,19 +101,29 @@ impl Subscription {
         Ok(found)
     }
 
-    /// A verifier for the chain from `next`, anchored on the hash of the event before it.
+    /// A verifier for the chain from `next`.
     async fn start_verifier(&self) -> Result<ChainVerifier, StoreError> {
-        if self.next == Seq(0) {
-            return Ok(ChainVerifier::new(self.campaign.clone()));
-        }
-        let before = Seq(self.next.0 - 1);
-        let prev = self.store.read(&self.campaign, before, 1).await?;
-        let prev_hash = match prev.first() {
-            Some(event) if event.seq == before => event.hash,
-            // The event before the start is missing: the chain check of the first delivered
-            // event will report the break against the genesis hash.
-            _ => Hash::GENESIS,
-        };
-        Ok(ChainVerifier::resume(self.campaign.clone(), self.next, prev_hash))
+        chain_from(self.store.as_ref(), &self.campaign, self.next).await
     }
+}
+
+/// A verifier for `campaign`'s chain from `from`, anchored on the stored hash of the event
+/// before it (the chain before that unread): what checks a log read from the middle.
+pub async fn chain_from(
+    store: &dyn EventStore,
+    campaign: &CampaignId,
+    from: Seq,
+) -> Result<ChainVerifier, StoreError> {
+    if from == Seq(0) {
+        return Ok(ChainVerifier::new(campaign.clone()));
+    }
+    let before = Seq(from.0 - 1);
+    let prev = store.read(campaign, before, 1).await?;
+    let prev_hash = match prev.first() {
+        Some(event) if event.seq == before => event.hash,
+        // The event before the start is missing: the chain check of the first event read will
+        // report the break against the genesis hash.
+        _ => Hash::GENESIS,
+    };
+    Ok(ChainVerifier::resume(campaign.clone(), from, prev_hash))
 }
