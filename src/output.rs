@@ -111,10 +111,6 @@ pub fn write_campaigns(out: &mut impl Write, campaigns: &[Listing], json: bool) 
             Some(seq) => format!("{seq}:{}", c.head_hash),
             None => "-".to_owned(),
         };
-        let experiments = match c.experiments_max {
-            Some(max) => format!("{}/{max}", c.experiments),
-            None => c.experiments.to_string(),
-        };
         writeln!(
             out,
             "{:<24} {:<10} {:<8} {:>11} {:>8}  {:<16} {:>11} {:>8}  {:<19}  {head}",
@@ -124,10 +120,10 @@ pub fn write_campaigns(out: &mut impl Write, campaigns: &[Listing], json: bool) 
             },
             c.state.as_str(),
             c.preset.as_deref().unwrap_or("-"),
-            experiments,
+            c.experiments_shown(),
             c.best_fitness.map_or("-".to_owned(), |f| format!("{f:.4}")),
             c.best_arch.as_deref().unwrap_or("-"),
-            c.discoveries,
+            c.discoveries.map_or("-".to_owned(), |n| n.to_string()),
             c.events,
             c.updated_at.format("%Y-%m-%d %H:%M:%S"),
         )?;

@@ -104,6 +104,54 @@ fn a_head_that_disagrees_with_the_events_is_named_by_every_command_and_resume_do
 }
 
 #[test]
+fn a_damaged_campaign_is_listed_as_damaged_and_the_others_still_are() {
+    let dir = tempfile::tempdir().unwrap();
+    let (db, url) = recorded_copy(dir.path());
+    // The recorded log copied under another id: each body names recorded-v1, so `copied`
+    // fails its placement check at event 0, while recorded-v1 stays whole.
+    sql(
+        &db,
+        "INSERT INTO lineage_events SELECT 'copied', seq, id, type, recorded_at, prev_hash, hash, body
+           FROM lineage_events WHERE campaign = 'recorded-v1';
+         INSERT INTO lineage_campaigns SELECT 'copied', head_seq, head_hash, created_at, updated_at
+           FROM lineage_campaigns WHERE id = 'recorded-v1';",
+    );
+    let before = file_digest(&db);
+    let needle = "campaign copied is damaged: event 0 (0dc10748514076e78c0ef343ff16b3e4): body records campaign \
+                  recorded-v1, but it is stored as copied";
+
+    let listed = run(&url, &["campaigns"]);
+    assert_refused(&listed, needle);
+    let rows: Vec<Vec<String>> = String::from_utf8_lossy(&listed.stdout)
+        .lines()
+        .skip(1)
+        .map(|l| l.split_whitespace().take(3).map(str::to_owned).collect())
+        .collect();
+    assert_eq!(rows, [["copied", "damaged", "-"], ["recorded-v1", "finished", "smoke"]]);
+
+    // A damaged campaign is listed whatever the filters, and only it under `--state damaged`.
+    for (args, expected) in [
+        (&["campaigns", "--json", "--state", "finished"][..], &["copied", "recorded-v1"][..]),
+        (&["campaigns", "--json", "--state", "damaged"], &["copied"]),
+    ] {
+        let output = run(&url, args);
+        assert_refused(&output, needle);
+        let listed: Vec<serde_json::Value> = String::from_utf8_lossy(&output.stdout)
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let names: Vec<&str> = listed.iter().map(|l| l["campaign"].as_str().unwrap()).collect();
+        assert_eq!(names, expected, "{args:?}");
+        assert_eq!(listed[0]["state"], "damaged");
+        assert_eq!(listed[0]["experiments"], serde_json::Value::Null, "unknown, not 0");
+    }
+    // The healthy campaign is still read by every other command.
+    let replayed = run(&url, &["replay", "recorded-v1"]);
+    assert!(replayed.status.success(), "{}", String::from_utf8_lossy(&replayed.stderr));
+    assert_eq!(file_digest(&db), before, "nothing written");
+}
+
+#[test]
 fn a_new_campaign_cannot_take_another_campaigns_name_and_a_refused_run_leaves_no_store() {
     let dir = tempfile::tempdir().unwrap();
     let (db, url) = recorded_copy(dir.path());

@@ -73,6 +73,8 @@ pub enum StateFilter {
     Paused,
     /// Neither: running, or stopped without a pause.
     Unfinished,
+    /// Logs that cannot be read as a campaign (`lineage verify` names what is wrong).
+    Damaged,
 }
 
 /// `campaigns --sort`.
@@ -186,7 +188,8 @@ pub enum Command {
         /// One JSON object per campaign, one per line.
         #[arg(long)]
         json: bool,
-        /// Only campaigns in this state.
+        /// Only campaigns in this state. A damaged campaign is listed whatever the filters:
+        /// what it records cannot be read, and its damage must not hide.
         #[arg(long, value_enum)]
         state: Option<StateFilter>,
         /// Only campaigns started from this preset.

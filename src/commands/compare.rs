@@ -120,10 +120,7 @@ fn text(sides: &[Side], top: usize) -> String {
             s.listing.seed.as_deref().unwrap_or("-")
         )
     });
-    row("experiments", &|s| match s.listing.experiments_max {
-        Some(max) => format!("{} of {max}", s.listing.experiments),
-        None => s.listing.experiments.to_string(),
-    });
+    row("experiments", &|s| s.listing.experiments_shown());
     row("training time", &|s| format!("{:.1} s", s.compute_s));
     row("best", &|s| match (&s.listing.best_arch, s.listing.best_fitness) {
         (Some(arch), Some(f)) => format!("{arch} {f:.4}"),

@@ -64,7 +64,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut out = std::io::stdout().lock();
             output::write_campaigns(&mut out, &listed, *json)?;
             out.flush()?;
-            Ok(())
+            campaigns::damage(&listed)
         }
         Command::Compare { a, b, top, json } => {
             compare::run(open_existing(cli.store_url()).await?.as_ref(), [a, b], *top, *json).await

@@ -9,12 +9,11 @@ use lineage_events::Seq;
 use crate::error::{ApiError, WebError};
 use crate::{At, Dashboard, load};
 
-/// Every campaign of the store as the index lists it.
+/// Every campaign of the store as the index lists it, a damaged one with its damage.
 pub async fn listed(dashboard: &Dashboard) -> Result<Vec<Listing>, WebError> {
     let mut listed = Vec::new();
     for summary in load::campaigns(dashboard).await? {
-        let folded = load::folded(dashboard, &summary.campaign).await?;
-        listed.push(Listing::of(&summary, &folded.state));
+        listed.extend(load::listing(dashboard, &summary).await?);
     }
     Ok(listed)
 }

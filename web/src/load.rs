@@ -5,11 +5,11 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::time::Duration;
 
-use lineage_audit::Log;
+use lineage_audit::{Listing, Log};
 use lineage_events::{
     ArchId, CampaignId, CampaignSummary, EventId, Seq, StoreError, StoredEvent, chain_from,
 };
-use lineage_replay::{CampaignState, Folded};
+use lineage_replay::CampaignState;
 
 use crate::Dashboard;
 use crate::error::WebError;
@@ -51,10 +51,11 @@ pub async fn campaign(dashboard: &Dashboard, name: &str) -> Result<(CampaignId, 
     }
 }
 
-/// A campaign's state at its head, by the replay fold (what `lineage replay` prints).
-pub async fn folded(dashboard: &Dashboard, campaign: &CampaignId) -> Result<Folded, WebError> {
-    let fold = lineage_replay::fold_log_to_head(dashboard.store.as_ref(), campaign, |_| true);
-    bounded(dashboard, dashboard.timeout, fold).await
+/// A campaign as the index lists it (`Listing::of_fold`): a damaged log is a row naming its
+/// damage, a campaign deleted meanwhile none.
+pub async fn listing(dashboard: &Dashboard, summary: &CampaignSummary) -> Result<Option<Listing>, WebError> {
+    let fold = lineage_replay::fold_log_to_head(dashboard.store.as_ref(), &summary.campaign, |_| true);
+    bounded(dashboard, dashboard.timeout, async { Listing::of_fold(summary, fold.await) }).await
 }
 
 /// A campaign's whole log, checked against its hash chain, and its state after event `at`

@@ -164,7 +164,8 @@ async fn a_store_that_does_not_answer_gives_an_error_banner_not_a_hung_page() {
     }
 }
 
-/// A store that hands out event 1 with one byte of its body changed, its stored hash kept.
+/// A store that hands out event 1 of campaign `hostile` with one byte of its body changed, its
+/// stored hash kept.
 struct Edited(Arc<dyn EventStore>);
 
 #[async_trait]
@@ -182,7 +183,7 @@ impl EventStore for Edited {
     }
     async fn read(&self, c: &CampaignId, from: Seq, limit: u32) -> Result<Vec<StoredEvent>, StoreError> {
         let mut events = self.0.read(c, from, limit).await?;
-        for event in events.iter_mut().filter(|e| e.seq == Seq(1)) {
+        for event in events.iter_mut().filter(|e| e.seq == Seq(1) && c.as_str() == "hostile") {
             event.body = event.body.replacen("because", "Because", 1);
         }
         Ok(events)
@@ -212,4 +213,30 @@ async fn an_edited_event_is_not_served_as_stored() {
         assert!(body.contains("stored body hashes to"), "{path}: {body}");
         assert!(!body.contains("Because"), "{path} shows the edited text: {body}");
     }
+}
+
+#[actix_web::test]
+async fn the_index_lists_a_damaged_campaign_as_damaged_beside_the_healthy_ones() {
+    let store = hostile_store().await;
+    let healthy = CampaignId::new("healthy").unwrap();
+    let started = lineage_events::synthetic::one_of_each().into_iter().next().unwrap();
+    let event = NewEvent::new(EventId::derive(&healthy, "e0"), ActorRef::new("test", "writer"), &started);
+    store.append(&healthy, Seq(0), vec![event]).await.unwrap();
+    let dashboard = Dashboard::new(Arc::new(Edited(store)), diff());
+
+    let (status, body) = get(dashboard.clone(), "/api/campaigns").await;
+    assert_eq!(status, 200, "{body}");
+    let listed: Vec<serde_json::Value> = serde_json::from_str(&body).unwrap();
+    let states: Vec<(&str, &str)> =
+        listed.iter().map(|l| (l["campaign"].as_str().unwrap(), l["state"].as_str().unwrap())).collect();
+    assert_eq!(states, [("hostile", "damaged"), ("healthy", "unfinished")]);
+    let damage = listed[0]["damage"].as_str().unwrap();
+    assert!(damage.contains("event 1") && damage.contains("stored body hashes to"), "{damage}");
+    assert_eq!(listed[0]["experiments"], serde_json::Value::Null, "unknown, not 0");
+    assert!(listed[1].get("damage").is_none(), "{}", listed[1]);
+
+    let (status, page) = get(dashboard, "/").await;
+    assert_eq!(status, 200, "{page}");
+    assert!(page.contains("damaged (") && page.contains("stored body hashes to"), "{page}");
+    assert!(page.contains("/campaigns/healthy"), "{page}");
 }

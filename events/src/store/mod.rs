@@ -159,6 +159,16 @@ pub enum StoreError {
     Decode(#[from] DecodeError),
 }
 
+impl StoreError {
+    /// Whether the error is damage to what the store holds (a broken chain, an undecodable
+    /// body, a head that disagrees with the events, a damaged database) rather than a failure
+    /// to reach or use the store: a listing names such a campaign as damaged and lists the
+    /// others, where a store that fails fails the whole listing.
+    pub fn is_damage(&self) -> bool {
+        matches!(self, StoreError::Chain(_) | StoreError::Decode(_) | StoreError::Corrupt { .. })
+    }
+}
+
 /// The end of a campaign's log.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Head {

@@ -23,15 +23,14 @@ pub fn page(listed: &[Listing], store: &str) -> String {
         };
         let _ = write!(
             body,
-            "<tr><td><a href=\"{}\">{}</a></td><td>{}{}</td><td>{}</td><td>{}{}</td><td>{best}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
+            "<tr><td><a href=\"{}\">{}</a></td><td>{}{}</td><td>{}</td><td>{}</td><td>{best}</td><td>{}</td><td>{}</td><td><code>{}</code></td><td>{}</td></tr>",
             links.campaign(),
             esc(&c.campaign),
             c.state.as_str(),
-            c.reason.as_deref().map_or(String::new(), |r| format!(" ({})", esc(r))),
-            esc(c.preset.as_deref().unwrap_or("custom")),
-            c.experiments,
-            c.experiments_max.map_or(String::new(), |m| format!(" of {m}")),
-            c.discoveries,
+            c.reason.as_ref().or(c.damage.as_ref()).map_or(String::new(), |r| format!(" ({})", esc(r))),
+            esc(c.preset.as_deref().unwrap_or(if c.damage.is_some() { "–" } else { "custom" })),
+            c.experiments_shown(),
+            c.discoveries.map_or("–".to_owned(), |n| n.to_string()),
             c.events,
             esc(&head),
             c.updated_at.format("%Y-%m-%d %H:%M:%S")
