@@ -77,12 +77,8 @@ impl Shared {
     /// `lineage resume` continues) instead of leaving the orchestrator waiting forever.
     pub fn guard(&self, actor: &str, work: impl FnOnce()) {
         if let Err(panic) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(work)) {
-            let what = panic
-                .downcast_ref::<String>()
-                .cloned()
-                .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                .unwrap_or_default();
-            self.fail(ActorError::Panicked { actor: actor.to_owned(), message: what });
+            let message = lineage_arch::backend::panic_message(panic.as_ref()).to_owned();
+            self.fail(ActorError::Panicked { actor: actor.to_owned(), message });
         }
     }
 

@@ -187,7 +187,9 @@ pub fn train_run(
         })
     }));
     match trained {
-        Err(_) => Err(TrainingFailure::Error { message: "training panicked".into() }),
+        Err(panic) => Err(TrainingFailure::Error {
+            message: format!("training panicked: {}", lineage_arch::backend::panic_message(panic.as_ref())),
+        }),
         Ok(Err(error)) => Err(TrainingFailure::Error { message: error.to_string() }),
         Ok(Ok(trained)) => outcome(msg, trained, &config.sanity),
     }

@@ -102,14 +102,10 @@ pub fn check_named(name: &str) -> Result<(), String> {
         Ok(8.0) => Ok(()),
         Ok(sum) => Err(format!("backend {name} does not compute here: eight ones added up to {sum}")),
         Err(panic) => {
-            let message = panic
-                .downcast_ref::<String>()
-                .map(String::as_str)
-                .or_else(|| panic.downcast_ref::<&str>().copied())
-                .unwrap_or("it panicked");
-            let what = match what_failed(message) {
+            let what = match panic_message(panic.as_ref()) {
                 // CubeCL starts a device on a thread of its own, and the caller sees it hang up.
                 "RecvError" => "its device did not start (is there an NVIDIA GPU and driver?)",
+                "" => "it panicked",
                 what => what,
             };
             Err(format!("backend {name} does not run on this machine: {what}"))
@@ -146,6 +142,26 @@ fn quietly<T>(f: impl FnOnce() -> T) -> std::thread::Result<T> {
 }
 
 type PanicHook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'static>;
+
+/// Most characters of a panic's message that [`panic_message`] gives: it goes into one error
+/// line, or into an event.
+const PANIC_MESSAGE_CHARS: usize = 300;
+
+/// What a caught panic says, for one line: the first line of its message without the wrapping
+/// that says nothing ([`what_failed`]), at most [`PANIC_MESSAGE_CHARS`] characters; empty when
+/// the panic carries no text.
+pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    let message = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("");
+    let what = what_failed(message);
+    match what.char_indices().nth(PANIC_MESSAGE_CHARS) {
+        Some((end, _)) => &what[..end],
+        None => what,
+    }
+}
 
 /// The first line of a backend's panic message, without the wrapping that says nothing: LibTorch
 /// errors arrive as `called \`Result::unwrap()\` on an \`Err\` value: Torch("…")`, their message
@@ -220,7 +236,7 @@ pub fn label() -> String {
 mod tests {
     use std::sync::Arc;
 
-    use super::{Numerics, check_named, quietly, what_failed};
+    use super::{Numerics, PANIC_MESSAGE_CHARS, check_named, panic_message, quietly, what_failed};
 
     #[test]
     fn a_backend_that_does_not_run_says_what_failed_in_one_line() {
@@ -230,6 +246,16 @@ mod tests {
         assert_eq!(what_failed("\nno CUDA device\nmore"), "no CUDA device");
         assert_eq!(what_failed("it panicked"), "it panicked");
         assert_eq!(check_named("flex"), Ok(()));
+    }
+
+    #[test]
+    fn a_panic_message_is_one_line_of_bounded_length_whatever_it_carries() {
+        let message = |panic: Box<dyn std::any::Any + Send>| panic_message(panic.as_ref()).to_owned();
+        assert_eq!(message(Box::new("shape mismatch\nat forward.rs")), "shape mismatch");
+        assert_eq!(message(Box::new(format!("index {} out of range", 9))), "index 9 out of range");
+        assert_eq!(message(Box::new(42_u32)), "", "no text");
+        let long = "é".repeat(5000);
+        assert_eq!(message(Box::new(long)).chars().count(), PANIC_MESSAGE_CHARS);
     }
 
     #[test]
