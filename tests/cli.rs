@@ -232,6 +232,12 @@ async fn events_filter_by_type_actor_architecture_and_time() {
     let about = lines(&["--arch", "a-0002"]);
     assert_eq!(about.len(), count(&|e| e["correlation"] == "a-0002"));
     assert!(!about.is_empty());
+    // An architecture is named as every command names one (the start of an id: recorded_log.rs).
+    assert_one_line_error(
+        &run(&url, &["events", "demo-1", "--arch", "a-"]),
+        "\"a-\" is ambiguous: a-0001, a-0002",
+    );
+    assert_one_line_error(&run(&url, &["events", "demo-1", "--arch", "nope"]), "no architecture \"nope\"");
     let kind = all[0]["actor"]["kind"].as_str().unwrap().to_owned();
     assert_eq!(lines(&["--actor", &kind]).len(), count(&|e| e["actor"]["kind"] == kind.as_str()));
     assert_eq!(lines(&["--actor", &format!("{kind}/nobody")]).len(), 0);

@@ -103,4 +103,10 @@ fn recorded_log_prints_the_audit_views_it_printed_when_recorded() {
         }
     }
     assert!(differ.is_empty(), "output changed for a recorded log:\n{}", differ.join("\n"));
+
+    // `events --arch` names an architecture as every command does: by its id, or the start of
+    // only one.
+    let about = output(&store, &["events", CAMPAIGN, "--arch", "deltanet", "--json"]);
+    assert!(about.lines().count() >= 5, "{about}");
+    assert_eq!(output(&store, &["events", CAMPAIGN, "--arch", "delta", "--json"]), about);
 }

@@ -552,7 +552,9 @@ pub struct EventsArgs {
     /// Only events recorded by this actor: a kind (`analyst`) or kind/name (`trainer/trainer-0`).
     #[arg(long, value_name = "ACTOR")]
     pub actor: Option<String>,
-    /// Only events about this architecture (its id).
+    /// Only events about this architecture: its id, or the start of only one (as every command
+    /// reads an architecture). One the campaign does not hold is refused, unless following a
+    /// campaign that has not finished.
     #[arg(long, value_name = "ARCH")]
     pub arch: Option<String>,
     /// Only events recorded at or after this time (RFC 3339, e.g. 2026-11-29T10:00:00Z).

@@ -5,14 +5,18 @@ use std::sync::Arc;
 
 use anyhow::bail;
 use chrono::{DateTime, Utc};
-use lineage_events::{EventBody, EventStore, Payload, Seq, StoredEvent, Subscription, Upcasters};
+use lineage_events::{CampaignId, EventBody, EventStore, Payload, Seq, StoredEvent, Subscription, Upcasters};
+use lineage_replay::ResolveError;
 
 use crate::cli::EventsArgs;
 use crate::output;
 
 pub async fn run(store: Arc<dyn EventStore>, args: &EventsArgs) -> anyhow::Result<()> {
     let campaign = super::campaign_named(store.as_ref(), &args.campaign).await?;
-    let filter = Filter::of(args)?;
+    let mut filter = Filter::of(args)?;
+    if let Some(name) = &args.arch {
+        filter.arch = Some(arch_named(store.as_ref(), &campaign, name, args.follow).await?);
+    }
     let upcasters = Upcasters::standard();
     let mut subscription = Subscription::new(store, campaign, Seq(args.from));
     let print = |out: &mut dyn Write, event: &StoredEvent| -> anyhow::Result<()> {
@@ -65,6 +69,26 @@ pub async fn run(store: Arc<dyn EventStore>, args: &EventsArgs) -> anyhow::Resul
     }
 }
 
+/// The architecture `--arch` names: an id of the log, or the only one it begins, as every
+/// command reads an architecture. An id the log does not hold is refused, except when following
+/// a campaign that has not finished, where it may yet be proposed.
+async fn arch_named(
+    store: &dyn EventStore,
+    campaign: &CampaignId,
+    name: &str,
+    follow: bool,
+) -> anyhow::Result<String> {
+    let folded = lineage_replay::fold_log_to_head(store, campaign, |_| true).await?;
+    match folded.state.resolve_arch(name) {
+        Ok(id) => Ok(id.to_string()),
+        Err(ResolveError::Unknown { .. }) if follow && folded.state.finished.is_none() => Ok(name.to_owned()),
+        Err(e @ ResolveError::Unknown { .. }) => {
+            bail!("--arch: {e} (`lineage replay {campaign}` lists them)")
+        }
+        Err(e) => bail!("--arch: {e}"),
+    }
+}
+
 /// `--type`, `--actor`, `--arch` and `--since`: which events to print (all of them still pass
 /// the chain check).
 struct Filter {
@@ -104,7 +128,8 @@ impl Filter {
                 )),
             })
             .transpose()?;
-        Ok(Self { types: args.types.clone(), actor, arch: args.arch.clone(), since })
+        // `--arch` is resolved against the log by `arch_named`.
+        Ok(Self { types: args.types.clone(), actor, arch: None, since })
     }
 
     fn keeps(&self, event: &StoredEvent) -> anyhow::Result<bool> {
