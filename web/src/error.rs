@@ -18,6 +18,10 @@ pub enum WebError {
     /// The store failed or did not answer in time.
     #[error("{0}")]
     Store(String),
+    /// The campaign's record is damaged: a broken chain, an edited or undecodable event, a
+    /// head that disagrees with the events. Not the store's failure: asking again will not help.
+    #[error("{0}")]
+    Damaged(String),
 }
 
 impl WebError {
@@ -26,6 +30,7 @@ impl WebError {
             WebError::NotFound(_) => StatusCode::NOT_FOUND,
             WebError::BadRequest(_) => StatusCode::BAD_REQUEST,
             WebError::Store(_) => StatusCode::SERVICE_UNAVAILABLE,
+            WebError::Damaged(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
 }
@@ -40,6 +45,7 @@ impl ResponseError for WebError {
             WebError::NotFound(_) => "not found",
             WebError::BadRequest(_) => "bad request",
             WebError::Store(_) => "event store unavailable",
+            WebError::Damaged(_) => "damaged record",
         };
         HttpResponse::build(self.status()).content_type("text/html; charset=utf-8").body(html::page(
             title,

@@ -14,8 +14,54 @@ use lineage_replay::CampaignState;
 use crate::Dashboard;
 use crate::error::WebError;
 
+/// A failed read: damage to what the store holds, or the store's own failure.
+trait ReadError: std::fmt::Display {
+    /// Whether it is damage ([`StoreError::is_damage`]).
+    fn is_damage(&self) -> bool;
+
+    /// What to say after the store's location, which the page already gives.
+    fn without_location(&self) -> String {
+        self.to_string()
+    }
+}
+
+impl ReadError for StoreError {
+    fn is_damage(&self) -> bool {
+        StoreError::is_damage(self)
+    }
+
+    fn without_location(&self) -> String {
+        match self {
+            StoreError::Unavailable { message, .. } => message.clone(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl ReadError for lineage_audit::AuditError {
+    fn is_damage(&self) -> bool {
+        match self {
+            lineage_audit::AuditError::Store(e) => e.is_damage(),
+            lineage_audit::AuditError::Decode(_) | lineage_audit::AuditError::Json(_) => true,
+        }
+    }
+
+    fn without_location(&self) -> String {
+        match self {
+            lineage_audit::AuditError::Store(e) => e.without_location(),
+            other => other.to_string(),
+        }
+    }
+}
+
+impl ReadError for lineage_events::ChainError {
+    fn is_damage(&self) -> bool {
+        true
+    }
+}
+
 /// `work` on the store, or an error once `limit` has passed.
-async fn bounded<T, E: std::fmt::Display>(
+async fn bounded<T, E: ReadError>(
     dashboard: &Dashboard,
     limit: Duration,
     work: impl Future<Output = Result<T, E>>,
@@ -31,9 +77,16 @@ async fn bounded<T, E: std::fmt::Display>(
     }
 }
 
-/// What the store's failure `e` tells the page.
-fn failed(dashboard: &Dashboard, e: impl std::fmt::Display) -> WebError {
-    WebError::Store(format!("the event store at {} failed: {e}", dashboard.store.location()))
+/// What a failed read `e` tells the page: the damage, or the store's failure.
+fn failed(dashboard: &Dashboard, e: impl ReadError) -> WebError {
+    match e.is_damage() {
+        true => WebError::Damaged(format!("{e} (`lineage verify` says more)")),
+        false => WebError::Store(format!(
+            "the event store at {} failed: {}",
+            dashboard.store.location(),
+            e.without_location()
+        )),
+    }
 }
 
 /// Every campaign in the store, oldest first.
@@ -94,13 +147,7 @@ impl Loaded {
 pub async fn log(dashboard: &Dashboard, name: &str, at: Option<u64>) -> Result<Loaded, WebError> {
     let (campaign, _) = campaign(dashboard, name).await?;
     let limit = dashboard.timeout * 4; // a whole log, not one query
-    let log = bounded(dashboard, limit, async {
-        Log::read(dashboard.store.as_ref(), &campaign).await.map_err(|e| match e {
-            lineage_audit::AuditError::Store(StoreError::Unavailable { message, .. }) => message,
-            other => other.to_string(),
-        })
-    })
-    .await?;
+    let log = bounded(dashboard, limit, Log::read(dashboard.store.as_ref(), &campaign)).await?;
     let len = log.events.len() as u64;
     let at = match at {
         Some(a) if a >= len => {
@@ -114,7 +161,7 @@ pub async fn log(dashboard: &Dashboard, name: &str, at: Option<u64>) -> Result<L
     };
     let upto = at.map_or(0, |a| a as usize + 1);
     let state = CampaignState::from_events(&log.events[..upto])
-        .map_err(|e| WebError::Store(format!("campaign {campaign}'s log is inconsistent: {e}")))?;
+        .map_err(|e| WebError::Damaged(format!("campaign {campaign}'s log is inconsistent: {e}")))?;
     let positions = log.events.iter().map(|e| (e.id, e.seq.0)).collect();
     Ok(Loaded { campaign, log, state, at, positions })
 }
