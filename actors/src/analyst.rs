@@ -164,7 +164,7 @@ pub fn judge_inputs(program: &str, mine: &TrainingMetrics, reference: &TrainingM
     JudgeInputs { distance_from_baselines: distance, params: (mine.params, reference.params) }
 }
 
-/// A judge and an analysis writer besides the built-in rules: the model ([`model::Model`]).
+/// A judge and an analysis writer besides the built-in rules: the model (`model::Model`).
 /// Each answers with its own decision, or with why it gave none (its fallback is recorded),
 /// and the built-in rules stand in.
 pub trait Voice {

@@ -148,7 +148,7 @@ type PanicHook = Box<dyn Fn(&std::panic::PanicHookInfo<'_>) + Sync + Send + 'sta
 const PANIC_MESSAGE_CHARS: usize = 300;
 
 /// What a caught panic says, for one line: the first line of its message without the wrapping
-/// that says nothing ([`what_failed`]), at most [`PANIC_MESSAGE_CHARS`] characters; empty when
+/// that says nothing (`what_failed`), at most `PANIC_MESSAGE_CHARS` (300) characters; empty when
 /// the panic carries no text.
 pub fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
     let message = panic

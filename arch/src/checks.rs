@@ -5,7 +5,7 @@
 //! construction, whatever the weights — and measured second, at several weight draws
 //! ([`draws`]), not only at the initial weights:
 //!
-//! - **type-shape**: [`crate::lang::check`] at three different sizes;
+//! - **type-shape**: [`crate::lang::check()`] at three different sizes;
 //! - **causality**: by construction, no path may carry a later position to the output
 //!   ([`reach`]); then the probe: perturb the input after position t at every draw; no output at
 //!   or before t may move beyond floating-point rounding. The first operation where the future
@@ -215,7 +215,7 @@ fn random_input(rng: &mut Rng, len: usize, d: usize, device: &Device) -> (Vec<f3
 const CAUSALITY_SEED: u64 = 7;
 
 /// The probe's tolerance for `graph`, relative to a value's scale: `f32` epsilon times
-/// [`ROUNDING_ULPS_PER_STEP`] for each operation on the longest path from the input to the
+/// `ROUNDING_ULPS_PER_STEP` for each operation on the longest path from the input to the
 /// output and each position a reduction over time (a recurrence, attention) may sum. It bounds
 /// the rounding difference between two evaluations of the same function of the past: a causal
 /// program computes its past bit for bit the same whatever follows, except where an operation

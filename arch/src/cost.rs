@@ -147,7 +147,7 @@ fn block_activations(graph: &Graph, len: f64) -> f64 {
 ///   held [`PARAMETER_COPIES`] times;
 /// - activations `batch × ACTIVATION_FACTOR × (layers × (mixer + block) + head)` floats, where
 ///   `mixer` is [`mixer_cost`]'s activation count at `len`, `block` the residual stream, norms and
-///   MLP ([`block_activations`]) and `head` the embedding, final norm, logits and their
+///   MLP (`block_activations`) and `head` the embedding, final norm, logits and their
 ///   log-softmax (`len × (2d + 3 × vocab)`);
 /// - the batch's tokens, targets and mask;
 ///

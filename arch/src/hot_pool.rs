@@ -7,7 +7,7 @@
 //! over. [`run`] keeps each other worker of the current pool looking for work while `f` runs and
 //! keeps handing it work, as an OpenMP runtime keeps its threads spinning for a while between
 //! parallel regions: the pieces are picked up at once. A worker that finds nothing for
-//! [`IDLE_SPIN`] (a blocking callback, evaluation's serial stretches) polls at [`IDLE_POLL`]
+//! `IDLE_SPIN` (a blocking callback, evaluation's serial stretches) polls at `IDLE_POLL`
 //! instead, until work comes again. It costs idle cores' time, never a value: which thread
 //! computes a piece does not change what it computes (arch/tests/kernels.rs).
 //!

@@ -3,9 +3,9 @@
 //! A program describes one token mixer — projections, activations, norms, short causal
 //! convolutions, gates, multi-head recurrent state updates (`recur`: decay, delta-rule erase,
 //! outer-product write), softmax attention, learned routing between paths — and the block around
-//! it (norm, MLP). The pipeline: [`lang::parse`] text into a [`lang::Program`], [`lang::check`]
+//! it (norm, MLP). The pipeline: [`lang::parse`] text into a [`lang::Program`], [`lang::check()`]
 //! it at concrete sizes into a typed [`lang::Graph`], print it back ([`lang::print`]), hash its
-//! canonical form ([`lang::program_hash`]) and [`lang::diff`] two programs. [`baselines`] are
+//! canonical form ([`lang::program_hash`]) and [`lang::diff()`] two programs. [`baselines`] are
 //! the seed architectures, each a short program.
 //!
 //! The key design decision: a program is data — named bindings of tensor operations from a

@@ -71,7 +71,7 @@ pub enum AnchorError {
 }
 
 impl Anchor {
-    /// Verifies the campaign's log (every check of [`crate::verify`]) and states where it stands.
+    /// Verifies the campaign's log (every check of [`crate::verify()`]) and states where it stands.
     pub async fn of(store: &dyn EventStore, campaign: &CampaignId) -> Result<Anchor, AnchorError> {
         let (verification, read) = verify_log(store, campaign, &Expected::default()).await;
         let unverified = |check: &'static str, detail: String| AnchorError::Unverified {

@@ -9,8 +9,8 @@
 //!   candidates concluded with it (the discovery rule, [`lineage_replay::discovery::verdicts`];
 //!   a version-1 verdict, which records no test, with the version-1 rule it was decided by,
 //!   [`lineage_replay::discovery::verdict_v1`]);
-//! - a decision a model made against the recorded reply it cites ([`crate::replies`]);
-//! - who held each run: starts, workers' leases and results ([`crate::leases`]);
+//! - a decision a model made against the recorded reply it cites (`replies.rs`);
+//! - who held each run: starts, workers' leases and results (`leases.rs`);
 //! - each count against the events it counts: repair attempts, accounted experiments
 //!   (`BudgetSpent`) and their training time, promoted seeds, the experiments and the events
 //!   `CampaignFinished` reports, the position a resume or a signature names.
@@ -34,7 +34,7 @@ pub struct Consistency {
     pub counts: usize,
     /// Decisions re-read from the model replies they cite.
     pub replies: usize,
-    /// Workers' leases checked: leased starts, renewals, expiries ([`crate::leases`]).
+    /// Workers' leases checked: leased starts, renewals, expiries (`leases.rs`).
     pub leases: usize,
     /// The first event that disagrees, described (position, id, what).
     pub first_failure: Option<String>,

@@ -5,7 +5,7 @@
 //!   Graphviz DOT and W3C PROV-JSON;
 //! - [`counterfactual`]: the campaign re-ranked under other fitness weights or selection rules;
 //! - [`summary`]: the leaderboard and the counts, as data (JSON) and as a table;
-//! - [`verify`]: the hash chain (against an anchored head, when given), schemas, references,
+//! - [`verify()`]: the hash chain (against an anchored head, when given), schemas, references,
 //!   internal consistency ([`consistency`]), the end of the log, signed checkpoints (against a
 //!   trusted key, when given) and the replayed state hash, as a report of named checks;
 //! - [`anchor`]: a verified log's head as a compact statement to publish.

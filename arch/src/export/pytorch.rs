@@ -1,5 +1,5 @@
 //! `model.py`: a checked program as a self-contained PyTorch module, one Python line per graph
-//! node, with the program's own names (see [`super::names`]).
+//! node, with the program's own names (see `export/names.rs`).
 
 use std::fmt::Write;
 

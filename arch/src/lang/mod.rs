@@ -1,5 +1,5 @@
-//! The architecture language: text → [`Program`] ([`parse`]) → typed [`Graph`] ([`check`]), back
-//! to text ([`print`]), canonical form and hash ([`program_hash`]), and [`diff`].
+//! The architecture language: text → [`Program`] ([`parse`]) → typed [`Graph`] ([`check()`]), back
+//! to text ([`print()`]), canonical form and hash ([`program_hash`]), and [`diff()`].
 
 pub mod ast;
 pub mod canonical;

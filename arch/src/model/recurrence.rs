@@ -58,7 +58,7 @@ pub struct RecurInputs {
 }
 
 /// `recur` in the faster form that is exact for these inputs. Chunked when the decay is absent,
-/// a number or per head and positive, or per channel within [`FACTOR_SPAN`] (from
+/// a number or per head and positive, or per channel within `FACTOR_SPAN` (from
 /// [`Numerics::PerChannelChunked`] on), checked on the values: a decay is data, e.g. `1 − 2^…`
 /// or a learned gate. Stepwise otherwise: beyond the span a per-channel decay would need its
 /// pairwise ratios as a `CHUNK × CHUNK × dk` tensor per chunk, which measured slower than the
@@ -207,7 +207,7 @@ fn unit_lower_inverse(a: Tensor<5>) -> Tensor<5> {
 }
 
 /// The chunked form (see the module docs). Needs every decay positive, and per-channel decays
-/// within [`FACTOR_SPAN`] ([`recur`] checks both).
+/// within `FACTOR_SPAN` ([`recur`] checks both).
 pub fn chunked(inputs: RecurInputs) -> Tensor<3> {
     let (h, steps, batch) = (inputs.h, inputs.steps, batch_of(&inputs));
     let chunks = steps.div_ceil(CHUNK);
