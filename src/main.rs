@@ -38,7 +38,7 @@ fn main() -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) if output::is_broken_pipe(&error) => ExitCode::SUCCESS,
         Err(error) => {
-            eprintln!("lineage: error: {error:#}");
+            eprintln!("lineage: error: {}", output::shown(&format!("{error:#}"), true));
             ExitCode::FAILURE
         }
     }

@@ -3,9 +3,16 @@
 use std::io::{self, Write};
 
 use lineage_audit::Listing;
+pub use lineage_events::visible::shown;
 use lineage_events::{DecodedPayload, EventBody, StoredEvent, Upcasters};
 use serde::Serialize;
 use serde_json::value::RawValue;
+
+/// [`print`] for text written for people: recorded text in it shown as
+/// `lineage_events::visible::shown` shows it (JSON, CSV and DOT are data, printed as they are).
+pub fn print_text(text: &str) -> anyhow::Result<()> {
+    print(&shown(text, true))
+}
 
 /// True when the error is a closed pipe (`lineage events … | head`): not a failure.
 pub fn is_broken_pipe(error: &anyhow::Error) -> bool {
@@ -75,15 +82,15 @@ pub fn write_event_text(
         DecodedPayload::Known(payload) => payload.type_name(),
         DecodedPayload::Unknown(unknown) => unknown.type_name.as_str(),
     };
-    writeln!(
-        out,
+    let line = format!(
         "{:>6}  {}  {:<24} {:<22} {}",
         decoded.seq.0,
         decoded.recorded_at.format("%Y-%m-%d %H:%M:%S%.3f"),
         type_name,
         format!("{}/{}", decoded.actor.kind, decoded.actor.name),
         summary
-    )?;
+    );
+    writeln!(out, "{}", shown(&line, false))?;
     Ok(())
 }
 

@@ -905,3 +905,49 @@ async fn a_campaign_whose_postgres_sessions_are_ended_reconnects_and_finishes() 
     let verify = lineage(&url).args(["verify", name]).output().unwrap();
     assert!(verify.status.success(), "{}", String::from_utf8_lossy(&verify.stdout));
 }
+
+#[tokio::test]
+async fn text_a_model_wrote_reaches_the_terminal_escaped_and_the_json_as_recorded() {
+    use lineage_events::payload::{ArchitectureProposed, Payload, Proposer};
+    const HOSTILE: &str = "A\u{1b}[31mRED\u{1b}]0;pwned\u{7} \u{202e}DESREVER\r done";
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("lineage.db");
+    let store = SqliteStore::open(&path).await.unwrap();
+    let campaign = CampaignId::new("hostile").unwrap();
+    let started = synthetic::one_of_each().into_iter().next().unwrap();
+    let program = "mixer m {\n  return proj(x, d)\n}\n".to_owned();
+    let proposed = Payload::ArchitectureProposed(ArchitectureProposed {
+        arch: lineage_events::ArchId::new("seed").unwrap(),
+        experiment: 0,
+        parent: None,
+        references: vec![],
+        motivation: HOSTILE.into(),
+        program_hash: Hash::of(program.as_bytes()),
+        program,
+        proposer: Proposer::Baseline { name: "seed".into() },
+        edits: vec![],
+        evidence: vec![],
+        draw: None,
+        cognition: vec![],
+    });
+    let actor = ActorRef::new("test", "writer");
+    let events: Vec<NewEvent> = [started, proposed]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| NewEvent::new(EventId::derive(&campaign, &format!("e{i}")), actor.clone(), p))
+        .collect();
+    store.append(&campaign, Seq(0), events).await.unwrap();
+    let url = format!("sqlite://{}", path.display());
+
+    let escaped = "A\\u{1b}[31mRED\\u{1b}]0;pwned\\u{7} \\u{202e}DESREVER\\u{d} done";
+    for args in [&["events", "hostile"][..], &["provenance", "hostile", "seed", "--format", "text"]] {
+        let out = run(&url, args);
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8(out.stdout).unwrap();
+        assert!(text.contains(escaped), "{args:?}: {text}");
+        assert!(!text.contains(['\u{1b}', '\u{7}', '\u{202e}', '\r']), "{args:?} shows it raw: {text:?}");
+    }
+    // JSON is data: the text as recorded, in JSON's own escapes.
+    let json = json_lines(&run(&url, &["events", "hostile", "--json"]));
+    assert_eq!(json[1]["payload"]["motivation"], HOSTILE);
+}

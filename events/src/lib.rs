@@ -34,6 +34,7 @@ pub mod signing;
 pub mod store;
 pub mod synthetic;
 mod text;
+pub mod visible;
 
 pub use chain::{ChainError, ChainProblem, ChainVerifier, HashedLink};
 pub use envelope::{ActorRef, EncodedPayload, EventBody, NewEvent, RecordedEvent, StoredEvent};

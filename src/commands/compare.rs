@@ -63,7 +63,7 @@ pub async fn run(store: &dyn EventStore, names: [&str; 2], top: usize, json: boo
             &serde_json::json!({ "campaigns": sides }),
         )?);
     }
-    crate::output::print(text(&sides, top).trim_end())
+    crate::output::print_text(text(&sides, top).trim_end())
 }
 
 /// The best exploration fitness of a proposed architecture after each experiment, and the best

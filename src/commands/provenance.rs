@@ -24,7 +24,7 @@ pub async fn run(
     let arch = state.resolve_arch(arch)?.clone();
     let provenance = Provenance::new(&campaign, &log, &state, &arch, &program_diff);
     let text = match format {
-        ProvenanceFormat::Text => provenance.text(),
+        ProvenanceFormat::Text => return crate::output::print_text(&provenance.text()),
         ProvenanceFormat::Json => serde_json::to_string_pretty(&provenance.json())?,
         ProvenanceFormat::Dot => provenance.dot(),
         ProvenanceFormat::Prov => serde_json::to_string_pretty(&provenance.prov())?,

@@ -36,7 +36,7 @@ fn print_counterfactual(counterfactual: &lineage_audit::Counterfactual, json: bo
     if json {
         return crate::output::print(&serde_json::to_string_pretty(counterfactual)?);
     }
-    crate::output::print(&counterfactual.text())
+    crate::output::print_text(&counterfactual.text())
 }
 
 /// `--fitness` and `--policy`, when given.
@@ -94,7 +94,7 @@ pub async fn run(
     if json {
         return crate::output::print(&serde_json::to_string_pretty(&summary)?);
     }
-    crate::output::print(&summary.table())?;
+    crate::output::print_text(&summary.table())?;
     let point = if state.events == 0 {
         "before its first event".to_owned()
     } else {

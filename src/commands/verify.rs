@@ -45,7 +45,8 @@ impl Report {
             self.checks.push(CheckLine { check: what.to_owned(), ok, detail: detail.to_string() });
         } else {
             // A closed stdout does not change the verdict, which is the exit status.
-            let _ = crate::output::print(&format!("{} {what}: {detail}", if ok { "ok  " } else { "FAIL" }));
+            let line = format!("{} {what}: {detail}", if ok { "ok  " } else { "FAIL" });
+            let _ = crate::output::print(&crate::output::shown(&line, false));
         }
     }
 }

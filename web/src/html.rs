@@ -16,6 +16,11 @@ pub fn esc(text: &str) -> String {
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
+            // Shown, not obeyed: a control character or a bidirectional override in a model's
+            // text would hide or reorder what an auditor reads.
+            c if lineage_events::visible::invisible(c) && !matches!(c, '\n' | '\t') => {
+                out.push_str(&c.escape_unicode().to_string())
+            }
             c => out.push(c),
         }
     }

@@ -16,7 +16,7 @@ use lineage_events::{
 use lineage_web::{Dashboard, routes};
 use tokio::sync::watch;
 
-const HOSTILE: &str = "<script>alert('lineage')</script>";
+const HOSTILE: &str = "<script>alert('lineage')</script>\u{202e}\u{1b}[31m";
 
 /// A campaign whose only architecture's program and motivation carry a script tag.
 async fn hostile_store() -> Arc<dyn EventStore> {
@@ -67,8 +67,10 @@ async fn text_from_the_log_is_escaped_on_every_page() {
         let (status, body) = get(dashboard.clone(), path).await;
         assert_eq!(status, 200, "{path}: {body}");
         assert!(!body.contains("<script>alert"), "{path} lets a script through:\n{body}");
+        assert!(!body.contains(['\u{202e}', '\u{1b}']), "{path} lets a control character through:\n{body}");
         if path.contains("archs") {
             assert!(body.contains("&lt;script&gt;alert"), "{path} shows the text, escaped");
+            assert!(body.contains("\\u{202e}\\u{1b}[31m"), "{path} shows the controls as escapes");
         }
     }
 }
