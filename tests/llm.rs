@@ -433,6 +433,24 @@ async fn a_dead_endpoint_is_one_line_before_anything_is_recorded() {
     assert!(String::from_utf8_lossy(&campaigns.stdout).trim().is_empty(), "nothing was recorded");
     let bad = lineage(&campaign.store()).args(["run", "--llm", "ftp://x", "--model", "m"]).output().unwrap();
     assert!(!bad.status.success() && String::from_utf8_lossy(&bad.stderr).contains("http:// or https://"));
+
+    // A key no HTTP header can carry is named as the problem, not the server; white space
+    // around a key (a line break read from a file) is dropped.
+    for (key, expected) in [
+        ("sk-ab\u{1}c", "the API key in OPENAI_API_KEY holds \\u{1}, which an HTTP header cannot carry"),
+        ("sk-\u{e9}t\u{e9}", "the API key in OPENAI_API_KEY holds \\u{e9}"),
+        ("sk-abc\n", "cannot be reached"),
+    ] {
+        let out = lineage(&campaign.store())
+            .args(["run", "--preset", "smoke", "--model", "m", "--llm"])
+            .arg(format!("http://127.0.0.1:{port}/v1"))
+            .env("OPENAI_API_KEY", key)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && stderr.trim().lines().count() == 1, "{key:?}: {stderr}");
+        assert!(stderr.contains(expected), "{key:?}: {stderr}");
+    }
 }
 
 #[tokio::test]

@@ -205,7 +205,7 @@ fn check_extension(
 
 /// The model the config's LLM roles ask, with the replies and spend the log already holds; a
 /// server that cannot be reached is an error in one line before anything is recorded (a
-/// warning on resume).
+/// warning on resume), and so is an API key no request can carry (on resume too).
 fn model(
     config: &CampaignConfig,
     seed: u64,
@@ -223,7 +223,10 @@ fn model(
         campaign.clone(),
         existing.llm.replies.clone(),
         existing.llm.total(),
-    );
+    )
+    // A key no request can carry fails every request here, whatever the server: an error on
+    // resume too, where it can be set right.
+    .map_err(CampaignError::Invalid)?;
     match (llm.probe(), resuming) {
         (Ok(()), _) => {}
         (Err(dead), false) => return Err(CampaignError::Invalid(dead)),

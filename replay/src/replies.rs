@@ -65,17 +65,30 @@ fn object<T: DeserializeOwned>(reply: &str) -> Result<T, String> {
     if text.is_empty() {
         return Err("the reply is empty".into());
     }
+    // serde would also read a struct from an array of its fields in order: only an object is
+    // the reply asked for.
+    if !text.starts_with('{') {
+        return Err("the reply is not the JSON object asked for: it does not begin with `{`".into());
+    }
     serde_json::from_str(text).map_err(|e| format!("the reply is not the JSON object asked for: {e}"))
 }
 
 fn text_field(name: &str, value: &str) -> Result<(), String> {
-    if value.trim().is_empty() {
+    if value.chars().all(blank) {
         return Err(format!("the field `{name}` is empty"));
     }
     if value.chars().count() > TEXT_CHARS_MAX {
         return Err(format!("the field `{name}` is longer than {TEXT_CHARS_MAX} characters"));
     }
     Ok(())
+}
+
+/// A character that shows nothing: white space, a control character, a zero-width or a
+/// bidirectional formatting character. A text of only these is empty.
+fn blank(c: char) -> bool {
+    c.is_whitespace()
+        || lineage_events::visible::invisible(c)
+        || matches!(c, '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}')
 }
 
 /// The analyst's reply.

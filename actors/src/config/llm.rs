@@ -56,6 +56,13 @@ pub fn validate(config: &LlmConfig) -> Result<(), ConfigError> {
     if config.model.trim().is_empty() {
         return fail("llm.model is not set: name the model with --model NAME");
     }
+    // The name is recorded, printed and written into programs' doc comments: one line of text.
+    if let Some(c) = config.model.chars().find(|c| lineage_events::visible::invisible(*c)) {
+        return fail(format!(
+            "llm.model {:?} holds the invisible character {:?}: a model's name is one line of visible text",
+            config.model, c
+        ));
+    }
     let env_ok = config.api_key_env.chars().next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
         && config.api_key_env.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
     if !env_ok {
@@ -112,8 +119,13 @@ fn base_url(url: &str) -> Result<(), ConfigError> {
             "llm.base_url must not carry a user or password (it is recorded); put the key in the variable named by llm.api_key_env",
         );
     }
-    if parsed.query().is_some() {
-        return fail(format!("llm.base_url {url:?} must not have a query"));
+    if parsed.query().is_some() || url.contains('#') {
+        return fail(format!("llm.base_url {url:?} must not have a query or a fragment"));
+    }
+    let port = parsed.authority().and_then(|a| a.as_str().rsplit_once(':')).map(|(_, port)| port);
+    let port = port.filter(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+    if port.is_some_and(|p| p.parse::<u16>().is_err() || p.parse::<u16>() == Ok(0)) {
+        return fail(format!("llm.base_url {url:?} names no valid port: a port is 1 to 65535"));
     }
     Ok(())
 }
@@ -169,6 +181,12 @@ mod tests {
             (Some("tokens_max = 0"), flags(Some("http://h/v1"), Some("m")), "tokens_max = 0"),
             (Some("api_key_env = \"MY KEY\""), flags(Some("http://h/v1"), Some("m")), "not an environment"),
             (None, flags(Some("https://user:sk-1@h/v1"), Some("m")), "must not carry a user or password"),
+            (None, flags(Some("http://h/v1#frag"), Some("m")), "must not have a query or a fragment"),
+            (None, flags(Some("http://h/v1?x=1"), Some("m")), "must not have a query or a fragment"),
+            (None, flags(Some("http://h:99999/v1"), Some("m")), "names no valid port"),
+            (None, flags(Some("http://h:0/v1"), Some("m")), "names no valid port"),
+            (None, flags(Some("http://h/v1"), Some("fake\nmodel")), "holds the invisible character '\\n'"),
+            (None, flags(Some("http://h/v1"), Some("m\u{202e}x")), "holds the invisible character"),
         ];
         for (table, overrides, expected) in cases {
             let message = error(table, &overrides);

@@ -36,15 +36,33 @@ pub struct Answer {
 
 impl Endpoint {
     /// The endpoint of `config`, with the API key read from the environment variable it names
-    /// (none when unset or empty: local servers need none).
-    pub fn new(config: &LlmConfig) -> Self {
-        let api_key = std::env::var(&config.api_key_env).ok().filter(|k| !k.trim().is_empty());
+    /// (none when unset or blank: local servers need none), white space around it dropped. A
+    /// key an HTTP header cannot carry is an error in one line: every request would fail on
+    /// this machine, whatever the server.
+    pub fn new(config: &LlmConfig) -> Result<Self, String> {
+        let variable = &config.api_key_env;
+        let api_key = match std::env::var_os(variable) {
+            None => None,
+            Some(key) => match key.into_string() {
+                Ok(key) => Some(key.trim().to_owned()).filter(|k| !k.is_empty()),
+                Err(_) => return Err(format!("the API key in {variable} is not UTF-8 text: set it again")),
+            },
+        };
+        if let Some(key) = &api_key
+            && let Some(c) = key.chars().find(|c| !c.is_ascii_graphic())
+        {
+            return Err(format!(
+                "the API key in {variable} holds {}, which an HTTP header cannot carry (a key is visible \
+                 ASCII): nothing was sent; set it again",
+                c.escape_unicode()
+            ));
+        }
         let agent: ureq::Agent = ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(config.timeout_s)))
             .http_status_as_error(false)
             .build()
             .into();
-        Self { agent, base_url: config.base_url.trim_end_matches('/').to_owned(), api_key }
+        Ok(Self { agent, base_url: config.base_url.trim_end_matches('/').to_owned(), api_key })
     }
 
     fn url(&self, path: &str) -> String {
@@ -247,7 +265,7 @@ mod tests {
             tokens_max: None,
             cost_max: None,
         };
-        let endpoint = Endpoint::new(&config);
+        let endpoint = Endpoint::new(&config).unwrap();
         let parameters = LlmParameters { temperature: 0.0, max_tokens: 16, seed: 1, json_mode: true };
         let answer = endpoint.complete("m", &[], &parameters);
         assert!(

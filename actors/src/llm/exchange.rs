@@ -72,16 +72,17 @@ pub struct Question {
 
 impl Llm {
     /// The model of a campaign: `recorded` holds the replies its log has (empty for a new
-    /// campaign), `spent` the spend they add up to.
+    /// campaign), `spent` the spend they add up to. An API key no request could carry is the
+    /// error ([`Endpoint::new`]).
     pub fn new(
         config: LlmConfig,
         seed: u64,
         campaign: CampaignId,
         recorded: HashMap<EventId, RecordedReply>,
         spent: LlmSpend,
-    ) -> Self {
-        let endpoint = Endpoint::new(&config);
-        Self { config, endpoint, seed, campaign, recorded, spent: Mutex::new(spent) }
+    ) -> Result<Self, String> {
+        let endpoint = Endpoint::new(&config)?;
+        Ok(Self { config, endpoint, seed, campaign, recorded, spent: Mutex::new(spent) })
     }
 
     /// The config.
@@ -229,7 +230,8 @@ impl Llm {
         answer: Answer,
         rejected: Option<String>,
     ) -> LlmExchanged {
-        let usage = match answer.usage {
+        let reported = answer.usage.filter(|&usage| plausible_usage(usage, messages, self.config.max_tokens));
+        let usage = match reported {
             Some((input_tokens, output_tokens)) => LlmUsage { input_tokens, output_tokens, reported: true },
             // No completion, nothing to charge: APIs bill the completions they return.
             None if !answer.outcome.replied() => LlmUsage::default(),
@@ -327,6 +329,21 @@ fn backoff(outcome: &LlmOutcome, try_number: u32) -> Duration {
     asked.unwrap_or(doubling).min(BACKOFF_MAX)
 }
 
+/// Prompt tokens a server may count beyond one per byte of the messages: its chat template's
+/// special tokens, and a system prompt of its own.
+const PROMPT_TOKENS_SLACK: u64 = 4096;
+/// Reply tokens a server may count beyond the `max_tokens` asked for (an end-of-text token).
+const REPLY_TOKENS_SLACK: u64 = 16;
+
+/// Whether the token counts a server reported can be true: a token is at least one byte of
+/// text (besides a template's few), and a reply stops at `max_tokens`. Counts that cannot be
+/// true are estimated instead, so that a server's bug neither spends the whole token budget
+/// at once nor overflows a sum.
+fn plausible_usage((input, output): (u64, u64), messages: &[ChatMessage], max_tokens: u32) -> bool {
+    let prompt_bytes: u64 = messages.iter().map(|m| m.content.len() as u64).sum();
+    input <= prompt_bytes + PROMPT_TOKENS_SLACK && output <= u64::from(max_tokens) + REPLY_TOKENS_SLACK
+}
+
 /// A token count for servers that report none: about four characters a token.
 fn estimate_tokens(text: &str) -> u64 {
     (text.chars().count() as u64).div_ceil(4)
@@ -352,6 +369,22 @@ mod tests {
         assert!(worth_retrying(&transport(TransportFailure::Refused)));
         assert!(worth_retrying(&transport(TransportFailure::Timeout)));
         assert!(!worth_retrying(&transport(TransportFailure::Dns)));
+    }
+
+    #[test]
+    fn token_counts_that_cannot_be_true_are_not_taken() {
+        let messages = [ChatMessage { role: "user".into(), content: "x".repeat(1000) }];
+        assert!(plausible_usage((900, 2048), &messages, 2048));
+        assert!(plausible_usage((1000 + PROMPT_TOKENS_SLACK, 2048 + REPLY_TOKENS_SLACK), &messages, 2048));
+        assert!(
+            !plausible_usage((1001 + PROMPT_TOKENS_SLACK, 10), &messages, 2048),
+            "more tokens than bytes"
+        );
+        assert!(!plausible_usage((10, 2049 + REPLY_TOKENS_SLACK), &messages, 2048), "past max_tokens");
+        assert!(!plausible_usage((u64::MAX, u64::MAX), &messages, 2048));
+        let mut spend = LlmSpend { exchanges: 1, input_tokens: u64::MAX - 1, output_tokens: 5, cost: 0.0 };
+        spend.add(&LlmSpend { exchanges: 1, input_tokens: 9, output_tokens: 1, cost: 0.0 });
+        assert_eq!((spend.input_tokens, spend.tokens()), (u64::MAX, u64::MAX), "sums saturate");
     }
 
     #[test]

@@ -59,6 +59,8 @@ mod tests {
             (&reply("m", "mixer {"), "does not parse"),
             (r#"{"motivation": "m", "program": "x", "extra": 1}"#, "unknown field"),
             ("```json\n{}", "not closed"),
+            // serde reads a struct from an array of its fields too; the reply is an object.
+            (&serde_json::json!(["m", deltanet()]).to_string(), "does not begin with `{`"),
         ];
         for (text, why) in errors {
             let error = proposal(text).unwrap_err();
@@ -74,11 +76,15 @@ mod tests {
         assert!(scores(high).unwrap_err().contains("`performance` is 11"));
         let text = r#"{"performance": "high", "innovation": 5, "complexity": 3, "rationale": "r"}"#;
         assert!(scores(text).is_err());
+        assert!(scores(r#"[7, 5.5, 6, "array form"]"#).unwrap_err().contains("does not begin with `{`"));
     }
 
     #[test]
     fn an_analysis_needs_a_summary() {
         assert!(written(r#"{"summary": "s", "findings": ["a", "b"]}"#).is_ok());
         assert!(written(r#"{"summary": "", "findings": []}"#).unwrap_err().contains("`summary` is empty"));
+        let invisible = r#"{"summary": "\u200b\u200b \u202e", "findings": []}"#;
+        assert!(written(invisible).unwrap_err().contains("`summary` is empty"), "shows nothing");
+        assert!(written(r#"["summary", ["finding"]]"#).unwrap_err().contains("does not begin with `{`"));
     }
 }

@@ -9,7 +9,11 @@ use super::ast::{BlockSpec, Expr, ExprKind, MlpKind, NormKind, Program, option_n
 /// The program as text.
 pub fn print(program: &Program) -> String {
     let mut out = String::new();
-    for line in &program.doc {
+    // A doc entry holding line breaks (a name a model gave, say) is a comment line per line:
+    // one line of it outside a comment would not parse.
+    let lines =
+        program.doc.iter().flat_map(|doc| if doc.is_empty() { vec![""] } else { doc.lines().collect() });
+    for line in lines {
         if line.is_empty() {
             out.push_str("#\n");
         } else {

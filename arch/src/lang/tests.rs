@@ -79,6 +79,15 @@ fn comments_and_layout_do_not_matter_but_the_doc_block_is_kept() {
 }
 
 #[test]
+fn a_doc_entry_with_line_breaks_prints_as_a_comment_line_per_line() {
+    let mut program = parse("mixer m {\n  return proj(x, d)\n}\n").unwrap();
+    program.doc = vec!["by fake\nmodel.".into(), String::new(), "then\r\nmore".into()];
+    let printed = print(&program);
+    assert!(printed.starts_with("# by fake\n# model.\n#\n# then\n# more\nmixer m {"), "{printed}");
+    assert_eq!(parse(&printed).unwrap().doc, vec!["by fake", "model.", "", "then", "more"]);
+}
+
+#[test]
 fn canonical_hash_ignores_names_order_inlining_and_commutation() {
     let base = "mixer a {\n  q = proj(x, d)\n  g = sigmoid(proj(x, d))\n  return proj(q * g + x, d)\n}\n";
     let renamed = "# doc\nmixer b {\n  gate = sigmoid(proj(x, d))\n  query = proj(x, d)\n  unused = relu(x)\n  return proj(x + gate * query, d)\n}\n";

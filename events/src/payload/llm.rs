@@ -223,7 +223,9 @@ pub struct LlmUsage {
     pub input_tokens: u64,
     /// Reply tokens.
     pub output_tokens: u64,
-    /// Whether the server reported them; otherwise estimated as characters / 4.
+    /// Whether the server reported them (and they could be true: no more prompt tokens than
+    /// bytes, besides a template's, and no more reply tokens than `max_tokens`); otherwise
+    /// estimated as characters / 4.
     pub reported: bool,
 }
 
@@ -304,14 +306,15 @@ impl LlmSpend {
 
     /// Prompt and reply tokens.
     pub fn tokens(&self) -> u64 {
-        self.input_tokens + self.output_tokens
+        self.input_tokens.saturating_add(self.output_tokens)
     }
 
-    /// Adds another spend.
+    /// Adds another spend. Sums saturate: a log that records absurd counts (an older build
+    /// took any count a server reported) adds up the same way everywhere, never wrapping.
     pub fn add(&mut self, other: &LlmSpend) {
-        self.exchanges += other.exchanges;
-        self.input_tokens += other.input_tokens;
-        self.output_tokens += other.output_tokens;
+        self.exchanges = self.exchanges.saturating_add(other.exchanges);
+        self.input_tokens = self.input_tokens.saturating_add(other.input_tokens);
+        self.output_tokens = self.output_tokens.saturating_add(other.output_tokens);
         self.cost += other.cost;
     }
 

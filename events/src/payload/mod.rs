@@ -272,6 +272,10 @@ impl Payload {
             LeaseRenewed(p) => {
                 format!("{} run {} start {} still held by {}", p.arch, p.run, p.start, p.worker)
             }
+            // A worker that stops releases its runs itself, recording silence 0 (docs/events.md).
+            LeaseExpired(p) if p.silent_ms == 0 => {
+                format!("{} run {} start {}: released by {}, which stopped", p.arch, p.run, p.start, p.worker)
+            }
             LeaseExpired(p) => format!(
                 "{} run {} start {}: {} silent {:.1} s, over its lease of {:.1} s",
                 p.arch,
