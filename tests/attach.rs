@@ -334,6 +334,11 @@ for line in sys.stdin:
         print("not json")
         print(json.dumps({"type": "insight", "kind": "k", "text": "t", "confidence": 7, "cites": [m["event"]["id"]]}))
         print(json.dumps({"type": "insight", "kind": "k", "text": "t", "confidence": 0.5, "cites": []}))
+        print(json.dumps(["insight", "k", "t", 0.5, [m["event"]["id"]]]))
+        sys.stdout.flush()
+        sys.stdout.buffer.write(b'{"type": "insight", "text": "caf\xe9"}\n')
+        sys.stdout.buffer.write(b'{"type": "insight", "text": "' + b"x" * (1 << 20) + b'"}\n')
+        sys.stdout.buffer.flush()
         print(json.dumps({"type": "done", "seq": m["event"]["seq"]}), flush=True)
 "#,
     )
@@ -345,10 +350,13 @@ for line in sys.stdin:
     assert_eq!(report["written"], 0);
     let observed = report["observed"].as_u64().unwrap();
     assert!(observed > 0);
-    assert_eq!(report["refused"].as_u64(), Some(3 * observed), "three bad lines per event");
+    assert_eq!(report["refused"].as_u64(), Some(6 * observed), "six bad lines per event");
     assert_eq!(events(&store).len(), before);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("ignored answer line") && stderr.contains("is not in [0, 1]"), "{stderr}");
+    for why in ["an answer line is one JSON object", "not UTF-8 text", "longer than 1048576 bytes"] {
+        assert!(stderr.contains(why), "{why:?} not in {stderr}");
+    }
 
     // What a program hears with `--from 5`: hello first, the five earlier events as history
     // (not answered), then every later event once, in order.
@@ -387,19 +395,70 @@ for line in sys.stdin:
     assert_eq!(lines.last().unwrap()["type"], "caught_up");
 
     // Bad requests: one line, non-zero, nothing written.
-    for (args, expected) in [
-        (vec!["--analyst", "nope"], "no built-in analyst"),
-        (vec!["--exec", "true"], "--exec needs --name"),
-        (vec!["--analyst", "pareto", "--from", "later"], "--from takes"),
-        (vec!["--exec", "exit 3", "--name", "gone"], "analyst gone"),
-        (vec!["--analyst", "pareto", "--name", "analyst"], "the campaign's own Analyst"),
+    let head = events(&store).len();
+    let elsewhere = dir.path().join("elsewhere.json");
+    std::fs::write(&elsewhere, r#"{"campaign":"other","analyst":"echo","next":3}"#).unwrap();
+    let past_head = format!("--from 100000, but campaign live has {head} events");
+    for (checkpoint, args, expected) in [
+        ("refused", vec!["--analyst", "nope"], "no built-in analyst"),
+        ("refused", vec!["--analyst", "pareto", "--from", "later"], "--from takes"),
+        ("refused", vec!["--exec", "exit 3", "--name", "gone"], "analyst gone"),
+        ("refused", vec!["--analyst", "pareto", "--name", "analyst"], "the campaign's own Analyst"),
+        ("refused", vec!["--analyst", "pareto", "--from", "100000"], past_head.as_str()),
+        ("elsewhere", vec!["--analyst", "pareto"], "it is campaign \"other\"'s"),
     ] {
-        let out = attach_once("refused", &args);
+        let out = attach_once(checkpoint, &args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{args:?}: {stderr}");
         assert!(stderr.contains(expected) && stderr.trim_end().lines().count() == 1, "{args:?}: {stderr}");
     }
+    // Which analyst, and under what name, are the command line's to require.
+    for args in [vec!["--exec", "true"], vec![]] {
+        let out = attach_once("refused", &args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    }
     assert_eq!(events(&store).len(), before);
+
+    // A program that never answers is ended with everything it started, whatever `sh` makes of
+    // the command: nothing of it outlives the attach.
+    let marker = format!("lineage-attach-orphan-{}", std::process::id());
+    let command = format!("sleep 1000 & exec -a {marker} sleep 1000");
+    let out = lineage(&store)
+        .args(["attach", "live", "--once", "--name", "sleeper", "--exec", &command, "--checkpoint"])
+        .arg(dir.path().join("sleeper.json"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    std::thread::sleep(Duration::from_millis(500));
+    let left = Command::new("pgrep").args(["-f", &marker]).output().unwrap();
+    assert!(left.stdout.is_empty(), "left running: {}", String::from_utf8_lossy(&left.stdout));
+
+    // Two attaches under one name at once: each conclusion is written once, by one of them,
+    // and the other counts it as already in the log.
+    let twins: Vec<Child> = (0..3)
+        .map(|i| {
+            lineage(&store)
+                .args(["attach", "live", "--once", "--json", "--analyst", "edit-stats", "--name", "twin"])
+                .arg("--checkpoint")
+                .arg(dir.path().join(format!("twin-{i}.json")))
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let reports: Vec<Value> = twins
+        .into_iter()
+        .map(|twin| {
+            let out = twin.wait_with_output().unwrap();
+            assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+            serde_json::from_slice(&out.stdout).unwrap()
+        })
+        .collect();
+    let written: u64 = reports.iter().map(|r| r["written"].as_u64().unwrap()).sum();
+    let twin_events = events(&store).iter().filter(|e| e["actor"]["name"] == "twin").count() as u64;
+    assert!(written > 0);
+    assert_eq!(written, twin_events, "{reports:?}");
 }
 
 /// The protocol is language-neutral: `examples/new_best.js`, an analyst in JavaScript, records an

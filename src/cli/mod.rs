@@ -564,6 +564,7 @@ pub struct EventsArgs {
 
 /// Arguments of `lineage attach`.
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("which").args(["analyst", "exec"]).required(true)))]
 pub struct AttachArgs {
     /// The campaign.
     pub campaign: String,
@@ -571,7 +572,7 @@ pub struct AttachArgs {
     #[arg(long, value_name = "NAME", conflicts_with = "exec")]
     pub analyst: Option<String>,
     /// A program speaking the JSON-lines protocol (docs/analysts.md), run with `sh -c`.
-    #[arg(long, value_name = "COMMAND")]
+    #[arg(long, value_name = "COMMAND", requires = "name")]
     pub exec: Option<String>,
     /// Where to start on a first attach: start, now, or an event number (a checkpoint wins).
     #[arg(long, value_name = "start|now|SEQ", default_value = "start")]

@@ -3,34 +3,59 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
 use anyhow::{Context, bail};
-use lineage_actors::attach::{Attach, LiveAnalyst, StartAt, Until, builtin, external::External};
+use lineage_actors::attach::external::External;
+use lineage_actors::attach::{Attach, LiveAnalyst, StartAt, Until, builtin};
 use lineage_events::EventStore;
 
 use crate::cli::AttachArgs;
 
+/// How long a stopped attach waits for its program's answer before ending the program.
+const ANSWER_GRACE: Duration = Duration::from_secs(2);
+
 pub async fn run(store: Arc<dyn EventStore>, args: &AttachArgs) -> anyhow::Result<()> {
     let campaign = super::campaign_named(store.as_ref(), &args.campaign).await?;
     let from: StartAt = args.from.parse().map_err(anyhow::Error::msg)?;
-    let label = match (&args.name, &args.analyst) {
-        (Some(name), _) => name.clone(),
-        (None, Some(analyst)) => analyst.clone(),
-        (None, None) => bail!("--exec needs --name LABEL: the name its conclusions are recorded under"),
-    };
+    // clap sees to one of --analyst and --exec, and to --name with --exec.
+    let label = args.name.clone().or_else(|| args.analyst.clone()).unwrap_or_default();
     if label.is_empty() || !label.chars().all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c)) {
         bail!("analyst name {label:?}: use letters, digits, '-', '_' and '.'");
     }
     if label == lineage_actors::attach::BUILT_IN_ANALYST {
         bail!("analyst name {label:?} is the campaign's own Analyst: pick another with --name");
     }
+    let mut group = None;
     let mut analyst: Box<dyn LiveAnalyst> = match (&args.analyst, &args.exec) {
         (Some(name), _) => builtin::by_name(name, &label).with_context(|| {
             format!("no built-in analyst {name:?}; there are: {}", builtin::NAMES.join(", "))
         })?,
-        (None, Some(command)) => Box::new(External::spawn(command, &label, &campaign)?),
-        (None, None) => bail!("say which analyst: --analyst NAME or --exec 'COMMAND'"),
+        (None, Some(command)) => {
+            let program = External::spawn(command, &label, &campaign)?;
+            group = Some(program.process_group());
+            Box::new(program)
+        }
+        (None, None) => unreachable!("clap requires --analyst or --exec"),
     };
+    // Ctrl-C and SIGTERM stop the attach wherever it is. One waiting for its program's answer
+    // gives it a moment, then ends it and its process group, so that the wait ends too.
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let ended = Arc::new(AtomicBool::new(false));
+    tokio::spawn({
+        let (stopping, ended) = (stopping.clone(), ended.clone());
+        async move {
+            super::signals::stopped().await;
+            stopping.notify_one();
+            tokio::time::sleep(ANSWER_GRACE).await;
+            if let Some(group) = group
+                && !ended.load(Ordering::SeqCst)
+            {
+                group.kill();
+            }
+        }
+    });
     let checkpoint = args.checkpoint.clone().unwrap_or_else(|| {
         PathBuf::from(".lineage").join("attach").join(campaign.as_str()).join(format!("{label}.json"))
     });
@@ -49,7 +74,9 @@ pub async fn run(store: Arc<dyn EventStore>, args: &AttachArgs) -> anyhow::Resul
             (false, true) => Until::Stopped,
         },
     };
-    let report = attach.run(analyst.as_mut(), super::signals::stopped()).await?;
+    let report = attach.run(analyst.as_mut(), stopping.notified()).await;
+    ended.store(true, Ordering::SeqCst);
+    let report = report?;
     if args.json {
         crate::output::print(&serde_json::to_string(&report)?)?;
         return super::signals::exit_if_stopped();

@@ -11,8 +11,9 @@
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender, channel};
 use std::time::Duration;
 
 use lineage_events::payload::{AnalysisRecorded, InsightRecorded};
@@ -27,14 +28,23 @@ use super::{AttachError, Conclusion, LiveAnalyst};
 pub const PROTOCOL: u32 = 1;
 /// How long a program may take to answer one event.
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(60);
+/// Longest answer line read: what one line concludes becomes one event, which a store holds
+/// to `lineage_events::limits::EVENT_BYTES_MAX` (4 MiB) with its envelope. A longer line is
+/// refused, and an endless one cannot fill the memory.
+pub const ANSWER_LINE_BYTES_MAX: usize = 1 << 20;
+/// How long a program has to exit once its input is closed, before its process group is
+/// killed.
+const EXIT_GRACE: Duration = Duration::from_secs(1);
 
 /// A running analyst program.
 pub struct External {
     label: String,
     campaign: CampaignId,
     child: Child,
+    group: ProcessGroup,
     stdin: Option<ChildStdin>,
-    lines: Receiver<String>,
+    /// Each answer line, or why it cannot be one (not UTF-8, too long).
+    lines: Receiver<Result<String, String>>,
     line: u64,
     rejected: u64,
     shown: std::collections::HashSet<EventId>,
@@ -67,7 +77,8 @@ enum Answer {
 }
 
 impl External {
-    /// Starts `command` with `sh -c`, its standard error passed through.
+    /// Starts `command` with `sh -c`, its standard error passed through, in a process group of
+    /// its own: whatever it starts ends with the attach ([`ProcessGroup::kill`]).
     pub fn spawn(command: &str, label: &str, campaign: &CampaignId) -> Result<Self, AttachError> {
         let mut child = Command::new("sh")
             .args(["-c", command])
@@ -76,31 +87,32 @@ impl External {
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
+            .process_group(0)
             .spawn()
             .map_err(|e| AttachError::Analyst(format!("{label}: cannot start {command:?}: {e}")))?;
+        let group = ProcessGroup(child.id() as i32);
         let stdout = child.stdout.take().expect("stdout is piped");
         let (send, lines) = channel();
         // A reader thread turns the pipe into a channel, so an answer can be waited for with a
         // timeout.
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if send.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        std::thread::spawn(move || read_lines(BufReader::new(stdout), &send));
         let stdin = child.stdin.take();
         Ok(Self {
             label: label.to_owned(),
             campaign: campaign.clone(),
             child,
+            group,
             stdin,
             lines,
             line: 0,
             rejected: 0,
             shown: Default::default(),
         })
+    }
+
+    /// The program's process group: what a signal handler kills to end an answer it waits for.
+    pub fn process_group(&self) -> ProcessGroup {
+        self.group
     }
 
     fn send(&mut self, line: &str) -> Result<(), AttachError> {
@@ -112,11 +124,20 @@ impl External {
             .map_err(|e| match e.kind() {
                 // Its end of the pipe is closed: it has exited (or is about to).
                 std::io::ErrorKind::BrokenPipe => {
-                    let _ = self.child.wait();
+                    self.settle();
                     self.gone("the program exited")
                 }
                 _ => self.gone(&format!("cannot write to it: {e}")),
             })
+    }
+
+    /// Gives the program [`EXIT_GRACE`] to exit, so that its status can be reported; one that
+    /// does not is left to `drop`.
+    fn settle(&mut self) {
+        let deadline = std::time::Instant::now() + EXIT_GRACE;
+        while std::time::Instant::now() < deadline && !matches!(self.child.try_wait(), Ok(Some(_))) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
     }
 
     fn gone(&mut self, why: &str) -> AttachError {
@@ -221,31 +242,41 @@ impl External {
         let mut conclusions = Vec::new();
         loop {
             let line = match self.lines.recv_timeout(ANSWER_TIMEOUT) {
-                Ok(line) => line,
+                Ok(Ok(line)) => line,
+                Ok(Err(why)) => {
+                    self.line += 1;
+                    self.rejected += 1;
+                    tracing::warn!("analyst {}: ignored answer line {}: {why}", self.label, self.line);
+                    continue;
+                }
                 Err(RecvTimeoutError::Timeout) => {
                     return Err(
                         self.gone(&format!("no `done` for event {} within {ANSWER_TIMEOUT:?}", event.seq))
                     );
                 }
                 Err(RecvTimeoutError::Disconnected) => {
-                    let _ = self.child.wait();
-                    return Err(self.gone("the program exited"));
+                    // Its output ended: it exited, or closed it and can answer no more.
+                    self.settle();
+                    return Err(self.gone("the program exited or closed its output"));
                 }
             };
             self.line += 1;
             if line.trim().is_empty() {
                 continue;
             }
-            let outcome =
-                serde_json::from_str::<Answer>(&line).map_err(|e| e.to_string()).and_then(|answer| {
-                    if let Answer::Done { seq } = answer
-                        && seq != event.seq.0
-                    {
-                        return Err(format!("`done` for seq {seq}, but event {} was sent", event.seq));
-                    }
-                    let done = matches!(answer, Answer::Done { .. });
-                    self.check(answer, state).map(|c| (c, done))
-                });
+            let parsed = match line.trim_start().starts_with('{') {
+                true => serde_json::from_str::<Answer>(&line).map_err(|e| e.to_string()),
+                false => Err("an answer line is one JSON object".to_owned()),
+            };
+            let outcome = parsed.and_then(|answer| {
+                if let Answer::Done { seq } = answer
+                    && seq != event.seq.0
+                {
+                    return Err(format!("`done` for seq {seq}, but event {} was sent", event.seq));
+                }
+                let done = matches!(answer, Answer::Done { .. });
+                self.check(answer, state).map(|c| (c, done))
+            });
             match outcome {
                 Ok((conclusion, done)) => {
                     conclusions.extend(conclusion);
@@ -262,17 +293,73 @@ impl External {
     }
 }
 
+/// Sends each line of `from` (without its line break) until it ends or nobody listens; a line
+/// that is not UTF-8 or is longer than [`ANSWER_LINE_BYTES_MAX`] is sent as why it is refused,
+/// its bytes skipped to the next line break.
+fn read_lines(mut from: impl BufRead, send: &Sender<Result<String, String>>) {
+    loop {
+        let mut line = Vec::new();
+        let mut overlong = false;
+        let ended = loop {
+            let chunk = match from.fill_buf() {
+                Ok(chunk) => chunk,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(_) => break true,
+            };
+            if chunk.is_empty() {
+                break true;
+            }
+            let (piece, found) = match chunk.iter().position(|b| *b == b'\n') {
+                Some(at) => (&chunk[..at], at + 1),
+                None => (chunk, chunk.len()),
+            };
+            let complete = found > piece.len();
+            if line.len() + piece.len() > ANSWER_LINE_BYTES_MAX {
+                overlong = true;
+                line.clear();
+            } else if !overlong {
+                line.extend_from_slice(piece);
+            }
+            from.consume(found);
+            if complete {
+                break false;
+            }
+        };
+        if ended && line.is_empty() && !overlong {
+            return;
+        }
+        let sent = match (overlong, String::from_utf8(line)) {
+            (true, _) => Err(format!("longer than {ANSWER_LINE_BYTES_MAX} bytes")),
+            (false, Ok(line)) => Ok(line),
+            (false, Err(e)) => Err(format!("not UTF-8 text (at byte {})", e.utf8_error().valid_up_to())),
+        };
+        if send.send(sent).is_err() || ended {
+            return;
+        }
+    }
+}
+
+/// The process group an analyst program runs in (its `sh` leads it).
+#[derive(Clone, Copy, Debug)]
+pub struct ProcessGroup(i32);
+
+impl ProcessGroup {
+    /// Kills every process of the group, the program and whatever it started.
+    pub fn kill(self) {
+        // SAFETY: kill(2) takes plain integers; a group that has already exited is ESRCH.
+        unsafe {
+            libc::kill(-self.0, libc::SIGKILL);
+        }
+    }
+}
+
 impl Drop for External {
     fn drop(&mut self) {
-        // Closing its input is the signal to finish; a program that does not is stopped.
+        // Closing its input is the signal to finish; a program that does not is stopped, and
+        // so is anything it started and left running.
         drop(self.stdin.take());
-        for _ in 0..20 {
-            if matches!(self.child.try_wait(), Ok(Some(_))) {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = self.child.kill();
+        self.settle();
+        self.group.kill();
         let _ = self.child.wait();
     }
 }

@@ -153,9 +153,15 @@ pub struct AttachReport {
     pub next: u64,
 }
 
-/// How far an analyst has processed a campaign, kept between attaches.
-#[derive(Clone, Copy, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+/// How far an analyst has processed a campaign, kept between attaches, with whose and which
+/// campaign's it is (a checkpoint written before these were kept has neither).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
 struct Checkpoint {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    campaign: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    analyst: Option<String>,
     next: u64,
 }
 
@@ -201,12 +207,23 @@ impl Attach {
         let upcasters = Upcasters::standard();
         let saved = self.load_checkpoint()?;
         let head = self.store.head(&self.campaign).await?.map_or(Seq(0), |h| h.next);
-        let first = match (saved, self.from) {
+        let first = match (&saved, self.from) {
             (Some(c), _) => Seq(c.next),
             (None, StartAt::Start) => Seq(0),
             (None, StartAt::Now) => head,
             (None, StartAt::Seq(s)) => s,
         };
+        // Starting past the head would skip whatever is appended up to there, unanswered.
+        if first > head {
+            let from = match saved {
+                Some(_) => format!("its checkpoint {} says event {}", self.checkpoint_path(), first.0),
+                None => format!("--from {}", first.0),
+            };
+            return Err(AttachError::Analyst(format!(
+                "{}: {from}, but campaign {} has {} events: attach from an event it has (or delete the checkpoint)",
+                self.label, self.campaign, head.0
+            )));
+        }
         let mut report = AttachReport::default();
         let mut state = CampaignState::default();
         let mut written = self.already_written(head).await?;
@@ -253,9 +270,28 @@ impl Attach {
                 analyst.history(&event, &stored.body)?;
                 continue;
             }
+            // Stopped while catching up (or while the analyst was answering): what it answered is
+            // written, and the checkpoint points at the first event it did not.
+            let stopped = |stop: std::pin::Pin<&mut _>| is_ready(stop);
+            if stopped(stop.as_mut()) {
+                self.save_checkpoint(event.seq)?;
+                report.next = event.seq.0;
+                report.refused = analyst.refused();
+                return Ok(report);
+            }
             report.observed += 1;
-            let conclusions = analyst.observe(&state, &event, &stored.body)?;
-            self.write(conclusions, &event, &mut written, &mut report).await?;
+            let conclusions = match analyst.observe(&state, &event, &stored.body) {
+                Ok(conclusions) => conclusions,
+                Err(e) => {
+                    self.save_checkpoint(event.seq)?;
+                    report.observed -= 1;
+                    report.next = event.seq.0;
+                    report.refused = analyst.refused();
+                    // A signal ends the analyst's program to stop the wait for its answer.
+                    return if stopped(stop.as_mut()) { Ok(report) } else { Err(e) };
+                }
+            };
+            self.write(conclusions, &event, follow.position(), &mut written, &mut report).await?;
             since_checkpoint += 1;
             if since_checkpoint >= CHECKPOINT_EVERY {
                 self.save_checkpoint(event.seq.next())?;
@@ -289,11 +325,12 @@ impl Attach {
     }
 
     /// Appends the conclusions drawn from `event` that this analyst has not written yet, each
-    /// caused by it.
+    /// caused by it; `unread` is the first position the attach has not read.
     async fn write(
         &self,
         conclusions: Vec<Conclusion>,
         event: &RecordedEvent,
+        unread: Seq,
         written: &mut HashSet<EventId>,
         report: &mut AttachReport,
     ) -> Result<(), AttachError> {
@@ -309,9 +346,11 @@ impl Attach {
             batch.push(NewEvent::new(id, actor, &payload).caused_by(event.id));
         }
         if !batch.is_empty() {
-            report.written += batch.len() as u64;
             written.extend(batch.iter().map(|e| e.id));
-            report.conflicts_retried += self.append(batch).await?;
+            let (retries, present) = self.append(batch.clone(), unread).await?;
+            report.conflicts_retried += retries;
+            report.written += (batch.len() - present) as u64;
+            report.already_written += present as u64;
         }
         Ok(())
     }
@@ -325,29 +364,60 @@ impl Attach {
         )
     }
 
-    /// Appends at the head, retrying when a live writer got there first. Returns the retries.
-    async fn append(&self, batch: Vec<NewEvent>) -> Result<u64, AttachError> {
-        let mut retries = 0;
+    /// Appends at the head, retrying when a live writer got there first. Another writer may
+    /// have written some of the same conclusions since `unread` (a second attach under the
+    /// same name): an append that fails is retried without those, and fails as it did only when
+    /// none were. Returns the retries and the conclusions found already written.
+    async fn append(&self, mut batch: Vec<NewEvent>, mut unread: Seq) -> Result<(u64, usize), AttachError> {
+        let (mut retries, size) = (0, batch.len());
         loop {
             let head = self.store.head(&self.campaign).await?.map_or(Seq(0), |h| h.next);
-            match self.store.append(&self.campaign, head, batch.clone()).await {
-                Ok(_) => return Ok(retries),
-                Err(StoreError::Conflict { .. }) if retries < APPEND_RETRIES_MAX => retries += 1,
-                Err(e) => return Err(e.into()),
+            let error = match self.store.append(&self.campaign, head, batch.clone()).await {
+                // Leading events the store found already there: a twin appended them just now.
+                Ok(appended) => return Ok((retries, size - batch.len() + appended.already_present as usize)),
+                Err(e) => e,
+            };
+            let before = batch.len();
+            let now = self.store.head(&self.campaign).await?.map_or(Seq(0), |h| h.next);
+            while unread < now {
+                let appended = self.store.read(&self.campaign, unread, READ_BATCH_EVENTS).await?;
+                let Some(last) = appended.last() else { break };
+                unread = last.seq.next();
+                batch.retain(|e| !appended.iter().any(|a| a.id == e.id));
+            }
+            match error {
+                _ if batch.is_empty() => return Ok((retries, size)),
+                StoreError::Conflict { .. } if retries < APPEND_RETRIES_MAX => retries += 1,
+                _ if batch.len() < before && retries < APPEND_RETRIES_MAX => retries += 1,
+                error => return Err(error.into()),
             }
         }
+    }
+
+    fn checkpoint_path(&self) -> String {
+        self.checkpoint.as_ref().map_or_else(String::new, |p| p.display().to_string())
     }
 
     fn load_checkpoint(&self) -> Result<Option<Checkpoint>, AttachError> {
         let Some(path) = &self.checkpoint else { return Ok(None) };
         let failed = |message: String| AttachError::Checkpoint { path: path.clone(), message };
-        match std::fs::read_to_string(path) {
-            Ok(text) => serde_json::from_str(&text).map(Some).map_err(|e| {
+        let saved: Checkpoint = match std::fs::read_to_string(path) {
+            Ok(text) => serde_json::from_str(&text).map_err(|e| {
                 failed(format!("not an attach checkpoint ({e}); delete it to start again from --from"))
-            }),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(failed(e.to_string())),
+            })?,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(failed(e.to_string())),
+        };
+        for (what, kept, this) in
+            [("campaign", &saved.campaign, self.campaign.as_str()), ("analyst", &saved.analyst, &self.label)]
+        {
+            if let Some(kept) = kept.as_deref().filter(|k| *k != this) {
+                return Err(failed(format!(
+                    "it is {what} {kept:?}'s, not {this:?}'s: give this attach a checkpoint of its own"
+                )));
+            }
         }
+        Ok(Some(saved))
     }
 
     /// Writes the checkpoint through a temporary file and a rename: a crash leaves the old one
@@ -360,10 +430,20 @@ impl Attach {
             std::fs::create_dir_all(dir).map_err(failed)?;
         }
         let temporary = path.with_extension("tmp");
-        let text = serde_json::to_string(&Checkpoint { next: next.0 }).expect("a checkpoint serialises");
+        let checkpoint = Checkpoint {
+            campaign: Some(self.campaign.to_string()),
+            analyst: Some(self.label.clone()),
+            next: next.0,
+        };
+        let text = serde_json::to_string(&checkpoint).expect("a checkpoint serialises");
         std::fs::write(&temporary, text).map_err(failed)?;
         std::fs::rename(&temporary, path).map_err(failed)
     }
+}
+
+/// Whether `future` has completed, without waiting for it.
+fn is_ready<F: std::future::Future<Output = ()>>(future: std::pin::Pin<&mut F>) -> bool {
+    future.poll(&mut std::task::Context::from_waker(std::task::Waker::noop())).is_ready()
 }
 
 /// Events processed between checkpoint writes while catching up (each write is a file rename).
