@@ -39,4 +39,27 @@ candidates=$("$bin" --store "$store" export smoke --format jsonl |
 for arch in $candidates; do
   check "smoke-$arch" --store "$store" export-arch smoke "$arch"
 done
-echo "check-export: $checked exports checked against lineage"
+
+# The check fails what it must: a weights file changed by one byte (by its digest, whichever
+# weight the byte is in), and logits that are not numbers.
+cp -r "$work/deltanet" "$work/flipped"
+"$python" - "$work/flipped/weights.safetensors" <<'PY'
+import sys
+path = sys.argv[1]
+data = bytearray(open(path, "rb").read())
+data[-5] ^= 1
+open(path, "wb").write(data)
+PY
+if "$python" "$work/flipped/check.py" >/dev/null; then echo "check.py passed a changed weights file"; exit 1; fi
+cp -r "$work/deltanet" "$work/nan"
+"$python" - "$work/nan/check_input.safetensors" <<'PY'
+import json, struct, sys
+path = sys.argv[1]
+data = bytearray(open(path, "rb").read())
+(length,) = struct.unpack("<Q", data[:8])
+start = 8 + length + json.loads(data[8 : 8 + length])["logits"]["data_offsets"][0]
+data[start : start + 4] = struct.pack("<f", float("nan"))
+open(path, "wb").write(data)
+PY
+if "$python" "$work/nan/check.py" >/dev/null; then echo "check.py passed logits that are not numbers"; exit 1; fi
+echo "check-export: $checked exports checked against lineage; a changed weights file and NaN logits fail"

@@ -177,6 +177,41 @@ fn a_new_campaign_cannot_take_another_campaigns_name_and_a_refused_run_leaves_no
 }
 
 #[test]
+fn an_export_refuses_sizes_past_its_limits_and_a_seed_it_would_ignore_leaving_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_, url) = recorded_copy(dir.path());
+    let out = dir.path().join("out");
+    let to = out.to_str().unwrap();
+    for (args, expected) in [
+        (&["export-arch", "deltanet", "--pytorch", to, "--vocab", "0"][..], "--vocab = 0 is out of range"),
+        (&["export-arch", "deltanet", "--pytorch", to, "--layers", "0"], "--layers = 0 is out of range"),
+        (&["export-arch", "deltanet", "--pytorch", to, "--d-model", "100000"], "--d-model = 100000"),
+        (
+            &[
+                "export-arch",
+                "deltanet",
+                "--pytorch",
+                to,
+                "--d-model",
+                "4096",
+                "--layers",
+                "128",
+                "--vocab",
+                "1000000",
+            ],
+            "is over the export's limit of 1073741824",
+        ),
+        (
+            &["export-arch", "recorded-v1", "e0001", "--pytorch", to, "--seed", "5"],
+            "but e0001's are its trained run's",
+        ),
+    ] {
+        assert_refused(&run(&url, args), expected);
+        assert!(!out.exists(), "{args:?} left {}", out.display());
+    }
+}
+
+#[test]
 fn an_export_never_overwrites_a_file() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("out");

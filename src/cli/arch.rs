@@ -95,7 +95,8 @@ pub struct ExportArchArgs {
     /// name or an `.arch` file.
     #[arg(value_name = "CAMPAIGN ARCH | PROGRAM", num_args = 1..=2, required = true)]
     pub what: Vec<String>,
-    /// Folder to write into (created; files in it are replaced).
+    /// Folder to write into (created if needed; a file already there is never replaced: the
+    /// export is refused instead).
     #[arg(long, value_name = "DIR")]
     pub pytorch: std::path::PathBuf,
     /// Model width [default: the campaign's exploration size, else 64]. For a campaign's
@@ -111,7 +112,8 @@ pub struct ExportArchArgs {
     /// Vocabulary [default: the exploration tasks', else 256].
     #[arg(long)]
     pub vocab: Option<u32>,
-    /// Seed of fresh weights.
-    #[arg(long, default_value_t = 0)]
-    pub seed: u64,
+    /// Seed of fresh weights [default: 0]: a program's, or a campaign architecture's at the size
+    /// options give (its trained weights have their run's seed).
+    #[arg(long)]
+    pub seed: Option<u64>,
 }

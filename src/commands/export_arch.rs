@@ -42,12 +42,25 @@ struct Export {
     weights_note: String,
 }
 
+/// Largest vocabulary an export builds (a training run's is `limits::VOCAB_MAX`; an export
+/// is also for training at scale, where 50k-token vocabularies are usual).
+const VOCAB: lineage_arch::limits::Range<u32> = lineage_arch::limits::Range::new(1, 1 << 20);
+/// Most parameters an export builds: lineage initialises them in memory and writes them once
+/// more as safetensors (4 GiB each at this bound).
+const PARAMETERS_MAX: u64 = 1 << 30;
+
 /// The files an export writes, in the order it writes them.
 const FILES: [&str; 5] =
     ["model.py", "weights.safetensors", "check_input.safetensors", "check.py", "README.md"];
 
 pub async fn run(store_url: &str, args: &ExportArchArgs) -> anyhow::Result<()> {
-    // Before any work: an export never overwrites a file, whoever wrote it.
+    // Before any work: sizes within their limits, and an export never overwrites a file,
+    // whoever wrote it.
+    use lineage_arch::limits::{D_MODEL, HEADS, LAYERS};
+    args.d_model.map(|d| D_MODEL.check("--d-model", d)).transpose()?;
+    args.heads.map(|h| HEADS.check("--heads", h)).transpose()?;
+    args.layers.map(|l| LAYERS.check("--layers", l)).transpose()?;
+    args.vocab.map(|v| VOCAB.check("--vocab", v)).transpose()?;
     let taken: Vec<&str> =
         FILES.iter().copied().filter(|f| args.pytorch.join(f).symlink_metadata().is_ok()).collect();
     if !taken.is_empty() {
@@ -77,8 +90,32 @@ pub async fn run(store_url: &str, args: &ExportArchArgs) -> anyhow::Result<()> {
         "wrote {} ({}); check it with: python {}",
         args.pytorch.display(),
         FILES.join(", "),
-        args.pytorch.join("check.py").display()
+        shell_quoted(&args.pytorch.join("check.py").display().to_string())
     ))
+}
+
+/// `text` as one word for a POSIX shell: as it is when it needs no quoting, else in single
+/// quotes.
+fn shell_quoted(text: &str) -> String {
+    let plain = |c: char| c.is_ascii_alphanumeric() || "-_./:@%+=,".contains(c);
+    if !text.is_empty() && text.chars().all(plain) {
+        return text.to_owned();
+    }
+    format!("'{}'", text.replace('\'', "'\\''"))
+}
+
+/// Refuses a model over [`PARAMETERS_MAX`] before its weights are built.
+fn within_parameters(graph: &Graph, size: ModelSize) -> anyhow::Result<()> {
+    let d = graph.dims.d as u64;
+    let parameters = u64::from(size.layers) * graph.block_params() + 2 * u64::from(size.vocab) * d + d;
+    if parameters > PARAMETERS_MAX {
+        bail!(
+            "a model of {parameters} parameters (d = {d}, {} blocks, vocabulary {}) is over the export's limit of {PARAMETERS_MAX}",
+            size.layers,
+            size.vocab
+        );
+    }
+    Ok(())
 }
 
 fn checked(program: &Program, name: &str, dims: Dims) -> anyhow::Result<Graph> {
@@ -95,21 +132,20 @@ fn from_program(argument: &str, args: &ExportArchArgs) -> anyhow::Result<Export>
     let dims = Dims { d: args.d_model.unwrap_or(Dims::DEFAULT.d), h: args.heads.unwrap_or(Dims::DEFAULT.h) };
     let graph = checked(&program, &name, dims)?;
     let size = ModelSize { layers: args.layers.unwrap_or(2), vocab: args.vocab.unwrap_or(256) };
-    let weights = init_weights(&graph, size, args.seed, &lineage_arch::backend::device());
+    within_parameters(&graph, size)?;
+    let seed = args.seed.unwrap_or(0);
+    let weights = init_weights(&graph, size, seed, &lineage_arch::backend::device());
     let facts = vec![
         format!("Program: {name} (program hash {})", lang::program_hash(&program)),
-        format!("Weights: fresh, lineage's initialisation with seed {}.", args.seed),
+        format!("Weights: fresh, lineage's initialisation with seed {seed}."),
     ];
     let metadata = BTreeMap::from([
         ("program".to_owned(), name.clone()),
         ("program_hash".to_owned(), lang::program_hash(&program).to_string()),
-        ("seed".to_owned(), args.seed.to_string()),
+        ("seed".to_owned(), seed.to_string()),
     ]);
     Ok(Export {
-        weights_note: format!(
-            "fresh weights: lineage's initialisation of this program with seed {}.",
-            args.seed
-        ),
+        weights_note: format!("fresh weights: lineage's initialisation of this program with seed {seed}."),
         provenance: pytorch::Provenance { lines: facts, motivation: None },
         program,
         source,
@@ -146,6 +182,11 @@ async fn from_campaign(
     ]);
     let resized =
         args.d_model.is_some() || args.heads.is_some() || args.layers.is_some() || args.vocab.is_some();
+    if !resized && let Some(seed) = args.seed {
+        bail!(
+            "--seed {seed} seeds fresh weights, but {id}'s are its trained run's: give a size option (--d-model, --heads, --layers, --vocab) for fresh ones"
+        );
+    }
     let (graph, weights, weights_note) = if resized {
         let dims = Dims { d: args.d_model.unwrap_or(stage.d_model), h: args.heads.unwrap_or(stage.heads) };
         let graph = checked(&program, id.as_str(), dims)?;
@@ -156,11 +197,13 @@ async fn from_campaign(
                 .context("the campaign's exploration tasks cannot be built")?,
         };
         let size = ModelSize { layers: args.layers.unwrap_or(stage.layers), vocab };
-        let weights = init_weights(&graph, size, args.seed, &lineage_arch::backend::device());
-        metadata.insert("seed".to_owned(), args.seed.to_string());
+        within_parameters(&graph, size)?;
+        let seed = args.seed.unwrap_or(0);
+        let weights = init_weights(&graph, size, seed, &lineage_arch::backend::device());
+        metadata.insert("seed".to_owned(), seed.to_string());
         let note = format!(
-            "fresh weights at d = {}, h = {}, {} blocks, vocabulary {}: lineage's initialisation with seed {} (not the trained run's, which is at the exploration size).",
-            dims.d, dims.h, size.layers, size.vocab, args.seed
+            "fresh weights at d = {}, h = {}, {} blocks, vocabulary {}: lineage's initialisation with seed {seed} (not the trained run's, which is at the exploration size).",
+            dims.d, dims.h, size.layers, size.vocab
         );
         (graph, weights, note)
     } else {
@@ -259,7 +302,6 @@ fn check_input(export: &Export) -> Vec<NamedTensor> {
 }
 
 fn write(dir: &Path, export: &Export) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
     let layers = export.weights.blocks.len() as u32;
     let vocab = export.weights.embedding.val().dims()[0] as u32;
     let module = pytorch::Module {
@@ -274,28 +316,44 @@ fn write(dir: &Path, export: &Export) -> anyhow::Result<()> {
     let nodes = export::weight_nodes(&export.program, &export.graph);
     metadata.insert("mixer_nodes".to_owned(), serde_json::to_string(&nodes)?);
     let params: usize = tensors.iter().map(|t| t.shape.iter().product::<usize>()).sum();
+    let weights = export::safetensors(&tensors, metadata);
+    // check.py checks the weights file is the one written here before it compares logits.
+    let digest = lineage_events::Hash::of(&weights).to_hex();
+    let check = BTreeMap::from([("weights_sha256".to_owned(), digest.clone())]);
     let contents: [Vec<u8>; FILES.len()] = [
         pytorch::model_py(&module, &export.provenance).into_bytes(),
-        export::safetensors(&tensors, metadata),
-        export::safetensors(&check_input(export), BTreeMap::new()),
+        weights,
+        export::safetensors(&check_input(export), check),
         export::CHECK_PY.as_bytes().to_vec(),
-        readme(export, params).into_bytes(),
+        readme(export, params, &digest).into_bytes(),
     ];
+    // Everything is built before the directory is touched; what a failed write left behind is
+    // removed, the directory too when this export created it.
+    let created = !dir.exists();
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut written = Vec::new();
     for (name, bytes) in FILES.into_iter().zip(contents) {
         let path = dir.join(name);
         // `create_new`: a file (or a link) that appeared since the check is not written through.
-        let mut file = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .open(&path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-        std::io::Write::write_all(&mut file, &bytes)
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        let wrote =
+            std::fs::OpenOptions::new().write(true).create_new(true).open(&path).and_then(|mut file| {
+                written.push(path.clone());
+                std::io::Write::write_all(&mut file, &bytes)
+            });
+        if let Err(e) = wrote {
+            written.iter().for_each(|p| _ = std::fs::remove_file(p));
+            if created {
+                let _ = std::fs::remove_dir(dir);
+            }
+            return Err(
+                anyhow::Error::new(e).context(format!("cannot write {}; nothing was left", path.display()))
+            );
+        }
     }
     Ok(())
 }
 
-fn readme(export: &Export, params: usize) -> String {
+fn readme(export: &Export, params: usize, digest: &str) -> String {
     let dims = export.graph.dims;
     let mut text = format!("# {} (exported from lineage)\n\n", export.program.name);
     for line in &export.provenance.lines {
@@ -312,10 +370,11 @@ fn readme(export: &Export, params: usize) -> String {
         "## Files\n\n\
          - `model.py`: the model as a PyTorch `nn.Module` (needs only torch). `model.load(\"weights.safetensors\")` \
          builds it with these weights; `model.Model(layers=…, vocab=…)` builds it fresh.\n\
-         - `weights.safetensors`: {}\n\
+         - `weights.safetensors` (SHA-256 `{digest}`): {}\n\
          - `check.py`: `python check.py` compares PyTorch's logits with lineage's on the input in \
-         `check_input.safetensors`, in the naive (stepwise) and the chunked form of `recur`; it prints \
-         the largest relative difference and exits non-zero above {:.0e}.\n\n",
+         `check_input.safetensors`, in the naive (stepwise) and the chunked form of `recur`, once the \
+         weights file's SHA-256 is the one above; it prints the largest relative difference and exits \
+         non-zero when the digest differs or a difference is above {:.0e}.\n\n",
         export.weights_note,
         export::TOLERANCE
     ));

@@ -3,15 +3,21 @@ must compute the logits lineage computed for the input in check_input.safetensor
 
     python check.py
 
-It runs the module in each form of ``recur``: ``stepwise`` (the naive recurrent form),
+First it checks that weights.safetensors is the file lineage wrote: its SHA-256 against the
+digest recorded in check_input.safetensors (any changed byte fails, weights the logits below
+would not reach too). Then it runs the module in each form of ``recur``: ``stepwise`` (the naive recurrent form),
 ``lineage`` (the chunked form where lineage uses one) and, where every decay is positive (and
 per channel within ``FACTOR_SPAN``), ``chunked`` and ``fast`` too. It prints, per form, the
 largest relative difference ``max |pytorch - lineage| / max |lineage|`` over all logits, and
-the same between the naive form and each other one. It exits 1 when one is above TOLERANCE,
-0 otherwise. Needs only torch.
+the same between the naive form and each other one. It exits 1 when the digest differs or a
+difference is above TOLERANCE or not a number, 0 otherwise. Needs only torch.
 """
 
+import hashlib
+import json
+import math
 import pathlib
+import struct
 import sys
 
 import torch
@@ -50,11 +56,29 @@ def positive_decays(net, tokens) -> bool:
     return positive[0]
 
 
+def metadata(path) -> dict:
+    """The ``__metadata__`` of a safetensors file."""
+    raw = open(path, "rb").read()
+    (length,) = struct.unpack("<Q", raw[:8])
+    return json.loads(raw[8 : 8 + length]).get("__metadata__", {})
+
+
+def within(difference: float) -> bool:
+    """Whether a relative difference is accepted: a number, at most TOLERANCE (NaN is not)."""
+    return math.isfinite(difference) and difference <= TOLERANCE
+
+
 def main() -> int:
+    expected_digest = metadata(HERE / "check_input.safetensors").get("weights_sha256")
+    digest = hashlib.sha256((HERE / "weights.safetensors").read_bytes()).hexdigest()
+    if digest != expected_digest:
+        print(f"weights.safetensors has SHA-256 {digest}, but lineage wrote {expected_digest}: FAILED")
+        return 1
+    print(f"weights.safetensors: SHA-256 {digest}, as written")
     recorded = model.load_safetensors(HERE / "check_input.safetensors")
     tokens, expected = recorded["tokens"], recorded["logits"].double()
     scale = expected.abs().max().item()
-    worst = 0.0
+    passed = True
     outputs = {}
     forms = ["stepwise", "lineage"]
     if positive_decays(model.load(HERE / "weights.safetensors", form="stepwise"), tokens):
@@ -68,15 +92,15 @@ def main() -> int:
             return 1
         difference = (logits - expected).abs().max().item() / scale
         outputs[form] = logits
-        worst = max(worst, difference)
-        verdict = "ok" if difference <= TOLERANCE else "TOO FAR"
+        passed &= within(difference)
+        verdict = "ok" if within(difference) else "TOO FAR"
         print(f"{form:>9}: max relative difference from lineage {difference:.2e} ({verdict})")
     for form in forms[1:]:
         between = (outputs["stepwise"] - outputs[form]).abs().max().item() / scale
-        worst = max(worst, between)
+        passed &= within(between)
         print(f"stepwise against {form}: {between:.2e}")
-    print(f"tolerance {TOLERANCE:.0e}: {'passed' if worst <= TOLERANCE else 'FAILED'}")
-    return 0 if worst <= TOLERANCE else 1
+    print(f"tolerance {TOLERANCE:.0e}: {'passed' if passed else 'FAILED'}")
+    return 0 if passed else 1
 
 
 if __name__ == "__main__":
