@@ -189,7 +189,12 @@ fn observe(bar: &ProgressBar, state: &CampaignState, event: &RecordedEvent) {
 }
 
 fn print_outcome(campaign: &CampaignId, outcome: &Outcome, json: bool) -> anyhow::Result<()> {
-    let summary = Summary::of(campaign, &outcome.state).at_head(outcome.head);
+    let mut summary = Summary::of(campaign, &outcome.state).at_head(outcome.head);
+    // The hash of the final state is the one its end recorded (what verify re-derives): an
+    // analyst in another process may have appended since, which the head's state would count.
+    if let Some(end) = outcome.state.finished.as_ref().filter(|_| !outcome.paused) {
+        summary.state_hash = end.state_hash.to_hex();
+    }
     if json {
         return crate::output::print(&serde_json::to_string_pretty(&summary)?);
     }
