@@ -399,12 +399,13 @@ for line in sys.stdin:
     let elsewhere = dir.path().join("elsewhere.json");
     std::fs::write(&elsewhere, r#"{"campaign":"other","analyst":"echo","next":3}"#).unwrap();
     let past_head = format!("--from 100000, but campaign live has {head} events");
+    // Each its own checkpoint: an analyst that fails answering leaves one.
     for (checkpoint, args, expected) in [
-        ("refused", vec!["--analyst", "nope"], "no built-in analyst"),
-        ("refused", vec!["--analyst", "pareto", "--from", "later"], "--from takes"),
-        ("refused", vec!["--exec", "exit 3", "--name", "gone"], "analyst gone"),
-        ("refused", vec!["--analyst", "pareto", "--name", "analyst"], "the campaign's own Analyst"),
-        ("refused", vec!["--analyst", "pareto", "--from", "100000"], past_head.as_str()),
+        ("refused-1", vec!["--analyst", "nope"], "no built-in analyst"),
+        ("refused-2", vec!["--analyst", "pareto", "--from", "later"], "--from takes"),
+        ("refused-3", vec!["--exec", "exit 3", "--name", "gone"], "analyst gone"),
+        ("refused-4", vec!["--analyst", "pareto", "--name", "analyst"], "the campaign's own Analyst"),
+        ("refused-5", vec!["--analyst", "pareto", "--from", "100000"], past_head.as_str()),
         ("elsewhere", vec!["--analyst", "pareto"], "it is campaign \"other\"'s"),
     ] {
         let out = attach_once(checkpoint, &args);
@@ -419,19 +420,31 @@ for line in sys.stdin:
     }
     assert_eq!(events(&store).len(), before);
 
-    // A program that never answers is ended with everything it started, whatever `sh` makes of
-    // the command: nothing of it outlives the attach.
-    let marker = format!("lineage-attach-orphan-{}", std::process::id());
-    let command = format!("sleep 1000 & exec -a {marker} sleep 1000");
+    // What a program started is ended with it: its input closed, `cat` and its `sh` exit at
+    // once, and the `sleep` it left in the background goes with its process group.
+    let pid_file = dir.path().join("background.pid");
+    let command = format!("sleep 1000 & echo $! > {}; cat > /dev/null", pid_file.display());
     let out = lineage(&store)
-        .args(["attach", "live", "--once", "--name", "sleeper", "--exec", &command, "--checkpoint"])
-        .arg(dir.path().join("sleeper.json"))
+        .args(["attach", "live", "--once", "--from", "now", "--name", "parent", "--exec", &command])
+        .arg("--checkpoint")
+        .arg(dir.path().join("parent.json"))
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
-    std::thread::sleep(Duration::from_millis(500));
-    let left = Command::new("pgrep").args(["-f", &marker]).output().unwrap();
-    assert!(left.stdout.is_empty(), "left running: {}", String::from_utf8_lossy(&left.stdout));
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let pid = std::fs::read_to_string(&pid_file).unwrap().trim().to_owned();
+    let started = Instant::now();
+    // Gone, or a zombie its new parent has yet to reap.
+    let running = || {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .is_ok_and(|stat| stat.rsplit(") ").next().is_some_and(|rest| !rest.starts_with('Z')))
+    };
+    while running() {
+        assert!(
+            started.elapsed() < Duration::from_secs(10),
+            "the background sleep {pid} outlived the attach"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 
     // Two attaches under one name at once: each conclusion is written once, by one of them,
     // and the other counts it as already in the log.

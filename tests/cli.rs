@@ -908,28 +908,13 @@ async fn a_campaign_whose_postgres_sessions_are_ended_reconnects_and_finishes() 
 
 #[tokio::test]
 async fn text_a_model_wrote_reaches_the_terminal_escaped_and_the_json_as_recorded() {
-    use lineage_events::payload::{ArchitectureProposed, Payload, Proposer};
     const HOSTILE: &str = "A\u{1b}[31mRED\u{1b}]0;pwned\u{7} \u{202e}DESREVER\r done";
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("lineage.db");
     let store = SqliteStore::open(&path).await.unwrap();
     let campaign = CampaignId::new("hostile").unwrap();
     let started = synthetic::one_of_each().into_iter().next().unwrap();
-    let program = "mixer m {\n  return proj(x, d)\n}\n".to_owned();
-    let proposed = Payload::ArchitectureProposed(ArchitectureProposed {
-        arch: lineage_events::ArchId::new("seed").unwrap(),
-        experiment: 0,
-        parent: None,
-        references: vec![],
-        motivation: HOSTILE.into(),
-        program_hash: Hash::of(program.as_bytes()),
-        program,
-        proposer: Proposer::Baseline { name: "seed".into() },
-        edits: vec![],
-        evidence: vec![],
-        draw: None,
-        cognition: vec![],
-    });
+    let proposed = synthetic::seed_proposal("seed", "mixer m {\n  return proj(x, d)\n}\n", HOSTILE, "seed");
     let actor = ActorRef::new("test", "writer");
     let events: Vec<NewEvent> = [started, proposed]
         .iter()

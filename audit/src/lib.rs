@@ -48,3 +48,14 @@ pub enum AuditError {
     #[error(transparent)]
     Json(#[from] serde_json::Error),
 }
+
+impl AuditError {
+    /// Whether it is damage to what the store holds ([`StoreError::is_damage`]; an undecodable
+    /// event or body always is) rather than the store's failure.
+    pub fn is_damage(&self) -> bool {
+        match self {
+            AuditError::Store(e) => e.is_damage(),
+            AuditError::Decode(_) | AuditError::Json(_) => true,
+        }
+    }
+}

@@ -118,6 +118,26 @@ fn metrics(i: u64) -> TrainingMetrics {
     }
 }
 
+/// The proposal of a seed baseline `arch` named `proposer`, with this program text and
+/// motivation, citing nothing: a campaign's first architecture, for tests of how recorded text
+/// is shown.
+pub fn seed_proposal(arch: &str, program: &str, motivation: &str, proposer: &str) -> Payload {
+    Payload::ArchitectureProposed(ArchitectureProposed {
+        arch: id(arch),
+        experiment: 0,
+        parent: None,
+        references: vec![],
+        motivation: motivation.to_owned(),
+        program_hash: Hash::of(program.as_bytes()),
+        program: program.to_owned(),
+        proposer: Proposer::Baseline { name: proposer.into() },
+        edits: vec![],
+        evidence: vec![],
+        draw: None,
+        cognition: vec![],
+    })
+}
+
 /// One payload of every event type.
 pub fn one_of_each() -> Vec<Payload> {
     let arch = id("a-0001");

@@ -55,8 +55,8 @@ pub struct Scores {
 /// Longest motivation, diagnosis, summary or rationale kept, in characters.
 const TEXT_CHARS_MAX: usize = 4000;
 
-/// The JSON object of a reply: the whole text, or the one ```json block it consists of.
-fn object<T: DeserializeOwned>(reply: &str) -> Result<T, String> {
+/// The text of a reply's JSON: the whole reply, or the one ```json block it consists of.
+fn unfenced(reply: &str) -> Result<&str, String> {
     let text = reply.trim();
     let text = match text.strip_prefix("```json").or_else(|| text.strip_prefix("```")) {
         Some(fenced) => fenced.strip_suffix("```").ok_or("a code fence is not closed")?.trim(),
@@ -65,16 +65,17 @@ fn object<T: DeserializeOwned>(reply: &str) -> Result<T, String> {
     if text.is_empty() {
         return Err("the reply is empty".into());
     }
-    // serde would also read a struct from an array of its fields in order: only an object is
-    // the reply asked for.
-    if !text.starts_with('{') {
-        return Err("the reply is not the JSON object asked for: it does not begin with `{`".into());
-    }
+    Ok(text)
+}
+
+/// The JSON object of a reply.
+fn object<T: DeserializeOwned>(reply: &str) -> Result<T, String> {
+    let text = unfenced(reply)?;
     serde_json::from_str(text).map_err(|e| format!("the reply is not the JSON object asked for: {e}"))
 }
 
 fn text_field(name: &str, value: &str) -> Result<(), String> {
-    if value.chars().all(blank) {
+    if value.trim().is_empty() {
         return Err(format!("the field `{name}` is empty"));
     }
     if value.chars().count() > TEXT_CHARS_MAX {
@@ -83,8 +84,33 @@ fn text_field(name: &str, value: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// What a fresh reply must also be, beyond what its role's reading asks: these rules came after
+/// campaigns were recorded, so the model's live roles apply them and `verify` (which re-reads
+/// recorded replies with the functions below) does not. The reply is a JSON object — serde
+/// would also read a struct from an array of its fields in order — and none of its texts shows
+/// nothing: white space, control, zero-width and bidirectional characters alone are empty.
+pub fn admissible(reply: &str) -> Result<(), String> {
+    let text = unfenced(reply)?;
+    let value: serde_json::Value =
+        serde_json::from_str(text).map_err(|e| format!("the reply is not the JSON object asked for: {e}"))?;
+    let serde_json::Value::Object(fields) = value else {
+        return Err("the reply is not the JSON object asked for: it is not an object".into());
+    };
+    for (name, value) in &fields {
+        let texts: Vec<&str> = match value {
+            serde_json::Value::String(text) => vec![text],
+            serde_json::Value::Array(items) => items.iter().filter_map(serde_json::Value::as_str).collect(),
+            _ => continue,
+        };
+        if texts.iter().any(|t| !t.is_empty() && t.chars().all(blank)) {
+            return Err(format!("the field `{name}` is empty: it shows nothing"));
+        }
+    }
+    Ok(())
+}
+
 /// A character that shows nothing: white space, a control character, a zero-width or a
-/// bidirectional formatting character. A text of only these is empty.
+/// bidirectional formatting character.
 fn blank(c: char) -> bool {
     c.is_whitespace()
         || lineage_events::visible::invisible(c)

@@ -554,7 +554,7 @@ pub struct EventsArgs {
     pub actor: Option<String>,
     /// Only events about this architecture: its id, or the start of only one (as every command
     /// reads an architecture). One the campaign does not hold is refused, unless following a
-    /// campaign that has not finished.
+    /// campaign that has not finished: then it is taken as a whole id, which may yet be proposed.
     #[arg(long, value_name = "ARCH")]
     pub arch: Option<String>,
     /// Only events recorded at or after this time (RFC 3339, e.g. 2026-11-29T10:00:00Z).

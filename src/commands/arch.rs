@@ -24,7 +24,8 @@ pub async fn run(store_url: &str, command: &ArchCommand) -> anyhow::Result<()> {
             let (source, name) = load(program).await?;
             let program = parsed(&source, &name)?;
             let text = if *canonical { lang::canonical_text(&program) } else { lang::print(&program) };
-            write!(std::io::stdout().lock(), "{text}")?;
+            // A comment may hold what a model wrote: shown, never obeyed, by the terminal.
+            write!(std::io::stdout().lock(), "{}", crate::output::shown(&text, true))?;
             Ok(())
         }
         ArchCommand::Diff { a, b, json } => {
@@ -41,7 +42,11 @@ pub async fn run(store_url: &str, command: &ArchCommand) -> anyhow::Result<()> {
                 });
                 return crate::output::print(&serde_json::to_string_pretty(&out)?);
             }
-            write!(std::io::stdout().lock(), "{}", diff.render(&name_a, &name_b))?;
+            write!(
+                std::io::stdout().lock(),
+                "{}",
+                crate::output::shown(&diff.render(&name_a, &name_b), true)
+            )?;
             Ok(())
         }
         ArchCommand::Check { program, json } => {

@@ -27,35 +27,38 @@ pub async fn run(store: Arc<dyn EventStore>, args: &AttachArgs) -> anyhow::Resul
     if label == lineage_actors::attach::BUILT_IN_ANALYST {
         bail!("analyst name {label:?} is the campaign's own Analyst: pick another with --name");
     }
-    let mut group = None;
+    // Ctrl-C and SIGTERM stop the attach wherever it is, caught from before the program starts
+    // (in a process group of its own, it no longer hears the terminal's Ctrl-C). One waiting
+    // for its program's answer gives it a moment, then ends it and its process group, so that
+    // the wait ends too.
+    let stopping = Arc::new(tokio::sync::Notify::new());
+    let ended = Arc::new(AtomicBool::new(false));
+    let group = Arc::new(std::sync::OnceLock::new());
+    let signalled = super::signals::stopped();
+    tokio::spawn({
+        let (stopping, ended, group) = (stopping.clone(), ended.clone(), group.clone());
+        async move {
+            signalled.await;
+            stopping.notify_one();
+            tokio::time::sleep(ANSWER_GRACE).await;
+            if let Some(group) = group.get().copied()
+                && !ended.load(Ordering::SeqCst)
+            {
+                lineage_actors::attach::external::ProcessGroup::kill(group);
+            }
+        }
+    });
     let mut analyst: Box<dyn LiveAnalyst> = match (&args.analyst, &args.exec) {
         (Some(name), _) => builtin::by_name(name, &label).with_context(|| {
             format!("no built-in analyst {name:?}; there are: {}", builtin::NAMES.join(", "))
         })?,
         (None, Some(command)) => {
             let program = External::spawn(command, &label, &campaign)?;
-            group = Some(program.process_group());
+            let _ = group.set(program.process_group());
             Box::new(program)
         }
         (None, None) => unreachable!("clap requires --analyst or --exec"),
     };
-    // Ctrl-C and SIGTERM stop the attach wherever it is. One waiting for its program's answer
-    // gives it a moment, then ends it and its process group, so that the wait ends too.
-    let stopping = Arc::new(tokio::sync::Notify::new());
-    let ended = Arc::new(AtomicBool::new(false));
-    tokio::spawn({
-        let (stopping, ended) = (stopping.clone(), ended.clone());
-        async move {
-            super::signals::stopped().await;
-            stopping.notify_one();
-            tokio::time::sleep(ANSWER_GRACE).await;
-            if let Some(group) = group
-                && !ended.load(Ordering::SeqCst)
-            {
-                group.kill();
-            }
-        }
-    });
     let checkpoint = args.checkpoint.clone().unwrap_or_else(|| {
         PathBuf::from(".lineage").join("attach").join(campaign.as_str()).join(format!("{label}.json"))
     });

@@ -198,7 +198,7 @@ fn print_outcome(campaign: &CampaignId, outcome: &Outcome, json: bool) -> anyhow
     if json {
         return crate::output::print(&serde_json::to_string_pretty(&summary)?);
     }
-    crate::output::print(&summary.table())?;
+    crate::output::print_text(&summary.table())?;
     let status = match (&summary.reason, outcome.paused) {
         (_, true) => format!("campaign {campaign} paused; continue with `lineage resume {campaign}`"),
         (Some(reason), false) => format!("campaign {campaign} finished: {reason}"),

@@ -8,22 +8,27 @@ use std::sync::atomic::{AtomicI32, Ordering};
 /// The exit status of a command stopped by a signal (128 + its number); 0 while not stopped.
 static STOPPED_BY: AtomicI32 = AtomicI32::new(0);
 
-/// Completes on the first Ctrl-C or SIGTERM, and remembers which.
-pub async fn stopped() {
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
-    let term = async {
-        match term.as_mut() {
-            Some(signal) => {
-                signal.recv().await;
-            }
-            None => std::future::pending().await,
-        }
-    };
-    let signal = tokio::select! {
-        _ = tokio::signal::ctrl_c() => 2,
-        () = term => 15,
-    };
-    stopped_by(signal);
+/// Completes on the first Ctrl-C or SIGTERM, and remembers which. Both are caught from the
+/// call on, not from the first poll: a signal that comes before the future is awaited is not
+/// lost to the default action (ending the process without its report).
+pub fn stopped() -> impl std::future::Future<Output = ()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let (mut int, mut term) = (signal(SignalKind::interrupt()).ok(), signal(SignalKind::terminate()).ok());
+    async move {
+        let number = tokio::select! {
+            () = received(int.as_mut()) => 2,
+            () = received(term.as_mut()) => 15,
+        };
+        stopped_by(number);
+    }
+}
+
+/// Completes when `signal` arrives; never, when it could not be caught.
+async fn received(signal: Option<&mut tokio::signal::unix::Signal>) {
+    match signal {
+        Some(signal) => _ = signal.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 /// Records that signal `number` stopped the command.

@@ -81,13 +81,13 @@ fn model_programs(state: &CampaignState, report: &mut Report) {
         let record = &state.archs[id];
         if let Proposer::Llm { exchange, .. } = &record.proposal.proposer {
             check(format!("the program proposed as {id}"), exchange, &record.proposal.program, |r| {
-                replies::proposal(r).map(|(_, p)| p)
+                replies::recorded_proposal(r).map(|(_, p)| p)
             });
         }
         for (repair, _) in &record.repairs {
             if let Some(exchange) = &repair.exchange {
                 let what = format!("the program of repair {} of {id}", repair.attempt);
-                check(what, exchange, &repair.program, |r| replies::patch(r).map(|(_, p)| p));
+                check(what, exchange, &repair.program, |r| replies::recorded_patch(r).map(|(_, p)| p));
             }
         }
     }

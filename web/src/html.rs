@@ -9,18 +9,15 @@ use lineage_events::payload::DecodedPayload;
 /// `text` safe inside HTML text and double-quoted attributes.
 pub fn esc(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
-    for c in text.chars() {
+    // Shown, not obeyed: a control character or a bidirectional override in a model's text
+    // would hide or reorder what an auditor reads.
+    for c in lineage_events::visible::shown(text, true).chars() {
         match c {
             '&' => out.push_str("&amp;"),
             '<' => out.push_str("&lt;"),
             '>' => out.push_str("&gt;"),
             '"' => out.push_str("&quot;"),
             '\'' => out.push_str("&#39;"),
-            // Shown, not obeyed: a control character or a bidirectional override in a model's
-            // text would hide or reorder what an auditor reads.
-            c if lineage_events::visible::invisible(c) && !matches!(c, '\n' | '\t') => {
-                out.push_str(&c.escape_unicode().to_string())
-            }
             c => out.push(c),
         }
     }

@@ -40,10 +40,7 @@ impl ReadError for StoreError {
 
 impl ReadError for lineage_audit::AuditError {
     fn is_damage(&self) -> bool {
-        match self {
-            lineage_audit::AuditError::Store(e) => e.is_damage(),
-            lineage_audit::AuditError::Decode(_) | lineage_audit::AuditError::Json(_) => true,
-        }
+        lineage_audit::AuditError::is_damage(self)
     }
 
     fn without_location(&self) -> String {

@@ -7,11 +7,9 @@ use std::time::Duration;
 
 use actix_web::{App, test, web};
 use async_trait::async_trait;
-use lineage_events::payload::{ArchitectureProposed, Proposer};
 use lineage_events::store::{Appended, CampaignSummary, Head};
 use lineage_events::{
-    ActorRef, CampaignId, EventId, EventStore, Hash, MemoryStore, NewEvent, Payload, Seq, StoreError,
-    StoredEvent,
+    ActorRef, CampaignId, EventId, EventStore, MemoryStore, NewEvent, Seq, StoreError, StoredEvent, synthetic,
 };
 use lineage_web::{Dashboard, routes};
 use tokio::sync::watch;
@@ -22,22 +20,9 @@ const HOSTILE: &str = "<script>alert('lineage')</script>\u{202e}\u{1b}[31m";
 async fn hostile_store() -> Arc<dyn EventStore> {
     let store = MemoryStore::new();
     let campaign = CampaignId::new("hostile").unwrap();
-    let started = lineage_events::synthetic::one_of_each().into_iter().next().unwrap();
+    let started = synthetic::one_of_each().into_iter().next().unwrap();
     let program = format!("# {HOSTILE}\nmixer m {{\n  return proj(x, d)\n}}\n");
-    let proposed = Payload::ArchitectureProposed(ArchitectureProposed {
-        arch: lineage_events::ArchId::new("seed").unwrap(),
-        experiment: 0,
-        parent: None,
-        references: vec![],
-        motivation: format!("because {HOSTILE}"),
-        program_hash: Hash::of(program.as_bytes()),
-        program,
-        proposer: Proposer::Baseline { name: HOSTILE.into() },
-        edits: vec![],
-        evidence: vec![],
-        draw: None,
-        cognition: vec![],
-    });
+    let proposed = synthetic::seed_proposal("seed", &program, &format!("because {HOSTILE}"), HOSTILE);
     let actor = ActorRef::new("test", "writer");
     let events: Vec<NewEvent> = [started, proposed]
         .iter()
@@ -222,7 +207,7 @@ async fn an_edited_event_is_not_served_as_stored() {
 async fn the_index_lists_a_damaged_campaign_as_damaged_beside_the_healthy_ones() {
     let store = hostile_store().await;
     let healthy = CampaignId::new("healthy").unwrap();
-    let started = lineage_events::synthetic::one_of_each().into_iter().next().unwrap();
+    let started = synthetic::one_of_each().into_iter().next().unwrap();
     let event = NewEvent::new(EventId::derive(&healthy, "e0"), ActorRef::new("test", "writer"), &started);
     store.append(&healthy, Seq(0), vec![event]).await.unwrap();
     let dashboard = Dashboard::new(Arc::new(Edited(store)), diff());

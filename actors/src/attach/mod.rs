@@ -216,13 +216,19 @@ impl Attach {
         // Starting past the head would skip whatever is appended up to there, unanswered.
         if first > head {
             let from = match saved {
-                Some(_) => format!("its checkpoint {} says event {}", self.checkpoint_path(), first.0),
+                Some(_) => format!("it says event {}", first.0),
                 None => format!("--from {}", first.0),
             };
-            return Err(AttachError::Analyst(format!(
-                "{}: {from}, but campaign {} has {} events: attach from an event it has (or delete the checkpoint)",
-                self.label, self.campaign, head.0
-            )));
+            let message = format!(
+                "{from}, but campaign {} has {} events: attach from an event it has (or delete the checkpoint)",
+                self.campaign, head.0
+            );
+            return Err(match saved {
+                Some(_) => {
+                    AttachError::Checkpoint { path: self.checkpoint.clone().unwrap_or_default(), message }
+                }
+                None => AttachError::Analyst(format!("{}: {message}", self.label)),
+            });
         }
         let mut report = AttachReport::default();
         let mut state = CampaignState::default();
@@ -236,7 +242,15 @@ impl Attach {
                 None => {
                     self.save_checkpoint(follow.position().max(first))?;
                     since_checkpoint = 0;
-                    analyst.caught_up(follow.position())?;
+                    if let Err(e) = analyst.caught_up(follow.position()) {
+                        // A signal ends the program to stop a wait on it: a stop, not a failure.
+                        let next = follow.position().max(first);
+                        return if is_ready(stop.as_mut()) {
+                            self.stopped_at(next, report, analyst)
+                        } else {
+                            Err(e)
+                        };
+                    }
                     let done = match self.until {
                         Until::CaughtUp => true,
                         Until::End => state.finished.is_some(),
@@ -266,31 +280,27 @@ impl Attach {
                 written.insert(event.id);
                 continue;
             }
-            if event.seq < first {
-                analyst.history(&event, &stored.body)?;
-                continue;
-            }
             // Stopped while catching up (or while the analyst was answering): what it answered is
-            // written, and the checkpoint points at the first event it did not.
-            let stopped = |stop: std::pin::Pin<&mut _>| is_ready(stop);
-            if stopped(stop.as_mut()) {
-                self.save_checkpoint(event.seq)?;
-                report.next = event.seq.0;
-                report.refused = analyst.refused();
-                return Ok(report);
+            // written, and the checkpoint points at the first event it did not. A signal ends
+            // the analyst's program to stop a wait for its answer: a stop, not a failure.
+            let next = event.seq.max(first);
+            if is_ready(stop.as_mut()) {
+                return self.stopped_at(next, report, analyst);
             }
-            report.observed += 1;
-            let conclusions = match analyst.observe(&state, &event, &stored.body) {
-                Ok(conclusions) => conclusions,
+            let answered = match event.seq < first {
+                true => analyst.history(&event, &stored.body).map(|()| None),
+                false => analyst.observe(&state, &event, &stored.body).map(Some),
+            };
+            let conclusions = match answered {
+                Ok(None) => continue,
+                Ok(Some(conclusions)) => conclusions,
+                Err(_) if is_ready(stop.as_mut()) => return self.stopped_at(next, report, analyst),
                 Err(e) => {
-                    self.save_checkpoint(event.seq)?;
-                    report.observed -= 1;
-                    report.next = event.seq.0;
-                    report.refused = analyst.refused();
-                    // A signal ends the analyst's program to stop the wait for its answer.
-                    return if stopped(stop.as_mut()) { Ok(report) } else { Err(e) };
+                    self.save_checkpoint(next)?;
+                    return Err(e);
                 }
             };
+            report.observed += 1;
             self.write(conclusions, &event, follow.position(), &mut written, &mut report).await?;
             since_checkpoint += 1;
             if since_checkpoint >= CHECKPOINT_EVERY {
@@ -298,6 +308,20 @@ impl Attach {
                 since_checkpoint = 0;
             }
         }
+    }
+
+    /// The report of an attach stopped before event `next`, the first it has not answered,
+    /// checkpointed there.
+    fn stopped_at(
+        &self,
+        next: Seq,
+        mut report: AttachReport,
+        analyst: &dyn LiveAnalyst,
+    ) -> Result<AttachReport, AttachError> {
+        self.save_checkpoint(next)?;
+        report.next = next.0;
+        report.refused = analyst.refused();
+        Ok(report)
     }
 
     /// What this analyst already wrote, all of it, up to the head as it stands (a live campaign
@@ -394,10 +418,6 @@ impl Attach {
         }
     }
 
-    fn checkpoint_path(&self) -> String {
-        self.checkpoint.as_ref().map_or_else(String::new, |p| p.display().to_string())
-    }
-
     fn load_checkpoint(&self) -> Result<Option<Checkpoint>, AttachError> {
         let Some(path) = &self.checkpoint else { return Ok(None) };
         let failed = |message: String| AttachError::Checkpoint { path: path.clone(), message };
@@ -429,7 +449,8 @@ impl Attach {
         if let Some(dir) = path.parent() {
             std::fs::create_dir_all(dir).map_err(failed)?;
         }
-        let temporary = path.with_extension("tmp");
+        // Its own temporary file: two attaches may share a checkpoint path.
+        let temporary = path.with_extension(format!("tmp.{}", std::process::id()));
         let checkpoint = Checkpoint {
             campaign: Some(self.campaign.to_string()),
             analyst: Some(self.label.clone()),

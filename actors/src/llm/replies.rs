@@ -1,10 +1,25 @@
 //! Reading a model's reply: the JSON object and its fields as `lineage_replay::replies` reads
 //! them (so `verify` re-derives what a recorded reply meant with the same functions), and every
-//! program in it parsed by the language's own parser. Anything else is an error in one
-//! sentence, which goes back to the model.
+//! program in it parsed by the language's own parser. A fresh reply must also be
+//! [`lineage_replay::replies::admissible`]; `verify` reads recorded ones with the `recorded_`
+//! functions, as the build that recorded them did. Anything else is an error in one sentence,
+//! which goes back to the model.
 
 use lineage_arch::lang::{self, Program};
-pub use lineage_replay::replies::{Patch, Proposal, Scores, Written, scores, written};
+use lineage_replay::replies::admissible;
+pub use lineage_replay::replies::{Patch, Proposal, Scores, Written};
+
+/// The judge's reply.
+pub fn scores(reply: &str) -> Result<Scores, String> {
+    admissible(reply)?;
+    lineage_replay::replies::scores(reply)
+}
+
+/// The analyst's reply.
+pub fn written(reply: &str) -> Result<Written, String> {
+    admissible(reply)?;
+    lineage_replay::replies::written(reply)
+}
 
 /// A program of a reply, parsed; a syntax error is rendered with its line and column.
 pub fn program(text: &str) -> Result<Program, String> {
@@ -21,6 +36,12 @@ pub fn program(text: &str) -> Result<Program, String> {
 
 /// The researcher's reply and its program.
 pub fn proposal(reply: &str) -> Result<(Proposal, Program), String> {
+    admissible(reply)?;
+    recorded_proposal(reply)
+}
+
+/// A recorded researcher's reply and its program, read as the build that used it did.
+pub fn recorded_proposal(reply: &str) -> Result<(Proposal, Program), String> {
     let proposal = lineage_replay::replies::proposal(reply)?;
     let parsed = program(&proposal.program)?;
     Ok((proposal, parsed))
@@ -28,6 +49,12 @@ pub fn proposal(reply: &str) -> Result<(Proposal, Program), String> {
 
 /// The debugger's reply and its program.
 pub fn patch(reply: &str) -> Result<(Patch, Program), String> {
+    admissible(reply)?;
+    recorded_patch(reply)
+}
+
+/// A recorded debugger's reply and its program, read as the build that used it did.
+pub fn recorded_patch(reply: &str) -> Result<(Patch, Program), String> {
     let patch = lineage_replay::replies::patch(reply)?;
     let parsed = program(&patch.program)?;
     Ok((patch, parsed))
@@ -60,7 +87,7 @@ mod tests {
             (r#"{"motivation": "m", "program": "x", "extra": 1}"#, "unknown field"),
             ("```json\n{}", "not closed"),
             // serde reads a struct from an array of its fields too; the reply is an object.
-            (&serde_json::json!(["m", deltanet()]).to_string(), "does not begin with `{`"),
+            (&serde_json::json!(["m", deltanet()]).to_string(), "it is not an object"),
         ];
         for (text, why) in errors {
             let error = proposal(text).unwrap_err();
@@ -76,7 +103,9 @@ mod tests {
         assert!(scores(high).unwrap_err().contains("`performance` is 11"));
         let text = r#"{"performance": "high", "innovation": 5, "complexity": 3, "rationale": "r"}"#;
         assert!(scores(text).is_err());
-        assert!(scores(r#"[7, 5.5, 6, "array form"]"#).unwrap_err().contains("does not begin with `{`"));
+        assert!(scores(r#"[7, 5.5, 6, "array form"]"#).unwrap_err().contains("it is not an object"));
+        // verify reads a recorded reply as the build that used it did.
+        assert!(lineage_replay::replies::scores(r#"[7, 5.5, 6, "array form"]"#).is_ok());
     }
 
     #[test]
@@ -85,6 +114,8 @@ mod tests {
         assert!(written(r#"{"summary": "", "findings": []}"#).unwrap_err().contains("`summary` is empty"));
         let invisible = r#"{"summary": "\u200b\u200b \u202e", "findings": []}"#;
         assert!(written(invisible).unwrap_err().contains("`summary` is empty"), "shows nothing");
-        assert!(written(r#"["summary", ["finding"]]"#).unwrap_err().contains("does not begin with `{`"));
+        let finding = r#"{"summary": "s", "findings": ["a", "\u200b"]}"#;
+        assert!(written(finding).unwrap_err().contains("`findings` is empty"));
+        assert!(written(r#"["summary", ["finding"]]"#).unwrap_err().contains("it is not an object"));
     }
 }
