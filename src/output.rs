@@ -8,7 +8,7 @@ use lineage_events::{DecodedPayload, EventBody, StoredEvent, Upcasters};
 use serde::Serialize;
 use serde_json::value::RawValue;
 
-/// [`print`] for text written for people: recorded text in it shown as
+/// [`print()`] for text written for people: recorded text in it shown as
 /// `lineage_events::visible::shown` shows it (JSON, CSV and DOT are data, printed as they are).
 pub fn print_text(text: &str) -> anyhow::Result<()> {
     print(&shown(text, true))
