@@ -6,11 +6,19 @@
 use std::borrow::Cow;
 use std::fmt::Write as _;
 
-/// Characters a reader sees as nothing, or that reorder what follows them: control characters
-/// and Unicode's bidirectional controls.
+/// Characters a reader sees as nothing, or that reorder what follows them: control characters,
+/// zero-width characters and Unicode's bidirectional controls.
 pub fn invisible(c: char) -> bool {
     c.is_control()
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{061c}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+        || matches!(
+            c,
+            '\u{200b}'..='\u{200f}'
+                | '\u{061c}'
+                | '\u{2060}'
+                | '\u{feff}'
+                | '\u{202a}'..='\u{202e}'
+                | '\u{2066}'..='\u{2069}'
+        )
 }
 
 /// `text` with each [`invisible`] character written as its escape (`\u{1b}`), tabs kept, and
@@ -40,6 +48,6 @@ mod tests {
         assert!(matches!(shown("plain text, é and 漢字\twith a tab", false), Cow::Borrowed(_)));
         assert_eq!(shown("a\u{1b}[31mb\u{202e}c\r\nd", false), "a\\u{1b}[31mb\\u{202e}c\\u{d}\\u{a}d");
         assert_eq!(shown("a\u{1b}b\nc", true), "a\\u{1b}b\nc");
-        assert!(invisible('\u{2067}') && invisible('\u{7f}') && !invisible('\u{200b}') && !invisible(' '));
+        assert!(invisible('\u{2067}') && invisible('\u{7f}') && invisible('\u{200b}') && !invisible(' '));
     }
 }

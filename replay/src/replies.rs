@@ -109,12 +109,10 @@ pub fn admissible(reply: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A character that shows nothing: white space, a control character, a zero-width or a
-/// bidirectional formatting character.
+/// A character that shows nothing: white space, or one `lineage_events::visible::invisible`
+/// names (control, zero-width and bidirectional characters).
 fn blank(c: char) -> bool {
-    c.is_whitespace()
-        || lineage_events::visible::invisible(c)
-        || matches!(c, '\u{200b}'..='\u{200d}' | '\u{2060}' | '\u{feff}')
+    c.is_whitespace() || lineage_events::visible::invisible(c)
 }
 
 /// The analyst's reply.

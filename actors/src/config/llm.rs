@@ -187,6 +187,7 @@ mod tests {
             (None, flags(Some("http://h:0/v1"), Some("m")), "names no valid port"),
             (None, flags(Some("http://h/v1"), Some("fake\nmodel")), "holds the invisible character '\\n'"),
             (None, flags(Some("http://h/v1"), Some("m\u{202e}x")), "holds the invisible character"),
+            (None, flags(Some("http://h/v1"), Some("m\u{200b}")), "holds the invisible character"),
         ];
         for (table, overrides, expected) in cases {
             let message = error(table, &overrides);
