@@ -913,14 +913,8 @@ async fn text_a_model_wrote_reaches_the_terminal_escaped_and_the_json_as_recorde
     let path = dir.path().join("lineage.db");
     let store = SqliteStore::open(&path).await.unwrap();
     let campaign = CampaignId::new("hostile").unwrap();
-    let started = synthetic::one_of_each().into_iter().next().unwrap();
-    let proposed = synthetic::seed_proposal("seed", "mixer m {\n  return proj(x, d)\n}\n", HOSTILE, "seed");
-    let actor = ActorRef::new("test", "writer");
-    let events: Vec<NewEvent> = [started, proposed]
-        .iter()
-        .enumerate()
-        .map(|(i, p)| NewEvent::new(EventId::derive(&campaign, &format!("e{i}")), actor.clone(), p))
-        .collect();
+    let events =
+        synthetic::seed_campaign(&campaign, "seed", "mixer m {\n  return proj(x, d)\n}\n", HOSTILE, "seed");
     store.append(&campaign, Seq(0), events).await.unwrap();
     let url = format!("sqlite://{}", path.display());
 

@@ -118,11 +118,18 @@ fn metrics(i: u64) -> TrainingMetrics {
     }
 }
 
-/// The proposal of a seed baseline `arch` named `proposer`, with this program text and
-/// motivation, citing nothing: a campaign's first architecture, for tests of how recorded text
-/// is shown.
-pub fn seed_proposal(arch: &str, program: &str, motivation: &str, proposer: &str) -> Payload {
-    Payload::ArchitectureProposed(ArchitectureProposed {
+/// A campaign's first two events: its start and the proposal of seed baseline `arch` named
+/// `proposer`, with this program text and motivation, citing nothing. For tests of how
+/// recorded text is shown.
+pub fn seed_campaign(
+    campaign: &CampaignId,
+    arch: &str,
+    program: &str,
+    motivation: &str,
+    proposer: &str,
+) -> Vec<NewEvent> {
+    let started = one_of_each().into_iter().next().expect("a campaign starts");
+    let proposed = Payload::ArchitectureProposed(ArchitectureProposed {
         arch: id(arch),
         experiment: 0,
         parent: None,
@@ -135,7 +142,13 @@ pub fn seed_proposal(arch: &str, program: &str, motivation: &str, proposer: &str
         evidence: vec![],
         draw: None,
         cognition: vec![],
-    })
+    });
+    let actor = ActorRef::new("test", "writer");
+    [started, proposed]
+        .iter()
+        .enumerate()
+        .map(|(i, p)| NewEvent::new(EventId::derive(campaign, &format!("e{i}")), actor.clone(), p))
+        .collect()
 }
 
 /// One payload of every event type.

@@ -20,15 +20,9 @@ const HOSTILE: &str = "<script>alert('lineage')</script>\u{202e}\u{1b}[31m";
 async fn hostile_store() -> Arc<dyn EventStore> {
     let store = MemoryStore::new();
     let campaign = CampaignId::new("hostile").unwrap();
-    let started = synthetic::one_of_each().into_iter().next().unwrap();
     let program = format!("# {HOSTILE}\nmixer m {{\n  return proj(x, d)\n}}\n");
-    let proposed = synthetic::seed_proposal("seed", &program, &format!("because {HOSTILE}"), HOSTILE);
-    let actor = ActorRef::new("test", "writer");
-    let events: Vec<NewEvent> = [started, proposed]
-        .iter()
-        .enumerate()
-        .map(|(i, p)| NewEvent::new(EventId::derive(&campaign, &format!("e{i}")), actor.clone(), p))
-        .collect();
+    let events =
+        synthetic::seed_campaign(&campaign, "seed", &program, &format!("because {HOSTILE}"), HOSTILE);
     store.append(&campaign, Seq(0), events).await.unwrap();
     Arc::new(store)
 }
